@@ -1,0 +1,17 @@
+/**
+ * Activity factory: built once per worker with its dependencies (the
+ * projection store and the live RPC registry).
+ */
+import type { ProjectionStore } from '../projection/store';
+import type { RpcRegistry } from '../worker/rpc';
+import { createProjectionActivities } from './projection';
+import { createRpcActivity } from './rpc';
+
+export function createActivities(deps: { store: ProjectionStore; registry: RpcRegistry }) {
+  return {
+    ...createProjectionActivities(deps),
+    invokeRpc: createRpcActivity(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

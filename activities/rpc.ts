@@ -1,0 +1,104 @@
+/**
+ * The RPC activity: the only place a user's handler runs. It checks the call
+ * against the live registry, runs the handler, validates the output and
+ * upserts its own projection rows keyed by run + step instance + attempt, so
+ * a retried or re-delivered attempt never duplicates a row.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FAILURE_TYPES } from '../graph/errors';
+import type { ProjectionStore } from '../projection/store';
+import type { RpcError, RpcRegistry } from '../worker/rpc';
+import type { ErrorInfo, RpcCall, StepRecord } from '../workflows/types';
+
+function zodIssues(error: { issues: Array<{ path: PropertyKey[]; message: string; code: string }> }) {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', code: i.code, message: i.message }));
+}
+
+function isRpcError(err: unknown): err is RpcError {
+  return err instanceof Error && err.name === 'RpcError' && typeof (err as RpcError).type === 'string';
+}
+
+export function createRpcActivity({ store, registry }: { store: ProjectionStore; registry: RpcRegistry }) {
+  return async function invokeRpc(call: RpcCall): Promise<unknown> {
+    const ctx = Context.current();
+    const attempt = ctx.info.attempt;
+    const startedAt = new Date().toISOString();
+    const base: Omit<StepRecord, 'status'> = {
+      stepInstance: call.stepInstance,
+      attempt,
+      stepId: call.stepId,
+      stepType: 'rpc',
+      seq: call.seq,
+      startedAt,
+      input: call.input,
+    };
+    const fail = async (error: ErrorInfo, nonRetryable: boolean): Promise<never> => {
+      await store.recordSteps(call.runId, [{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
+      throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable, details: [error] });
+    };
+    const where = { stepId: call.stepId, stepInstance: call.stepInstance, attempt };
+
+    // The control steps before this one ride along (they add no events), then
+    // this attempt's RUNNING row and the run's cursor, in one transaction.
+    await store.recordSteps(call.runId, [...call.trail, { ...base, status: 'RUNNING' }], call.stepInstance);
+
+    const rpc = registry.get(call.rpc);
+    if (!rpc) {
+      return fail(
+        {
+          type: FAILURE_TYPES.RPC_MISSING,
+          message: `RPC ${JSON.stringify(call.rpc)} (step ${JSON.stringify(call.stepId)}) is not registered in this worker`,
+          ...where,
+        },
+        true,
+      );
+    }
+    const input = rpc.input.safeParse(call.input);
+    if (!input.success) {
+      return fail(
+        {
+          type: FAILURE_TYPES.RPC_INPUT_INVALID,
+          message: `input of RPC ${JSON.stringify(call.rpc)} at step ${JSON.stringify(call.stepId)} does not match its contract`,
+          ...where,
+          details: { issues: zodIssues(input.error) },
+        },
+        true,
+      );
+    }
+
+    let raw: unknown;
+    try {
+      raw = await rpc.handler(input.data, {
+        runId: call.runId,
+        tenant: call.tenant,
+        stepId: call.stepId,
+        stepInstance: call.stepInstance,
+        attempt,
+        idempotencyKey: `${call.runId}:${call.stepInstance}`,
+        signal: ctx.cancellationSignal,
+      });
+    } catch (err) {
+      const e = err as Error;
+      const type = isRpcError(err) ? err.type : FAILURE_TYPES.RPC_HANDLER_ERROR;
+      const nonRetryable = isRpcError(err) ? Boolean(err.options.nonRetryable) : false;
+      const details = isRpcError(err) ? err.options.details : undefined;
+      return fail({ type, message: e?.message ?? String(err), ...where, ...(details !== undefined ? { details } : {}) }, nonRetryable);
+    }
+
+    const output = rpc.output.safeParse(raw);
+    if (!output.success) {
+      return fail(
+        {
+          type: FAILURE_TYPES.RPC_OUTPUT_INVALID,
+          message: `output of RPC ${JSON.stringify(call.rpc)} at step ${JSON.stringify(call.stepId)} does not match its contract`,
+          ...where,
+          details: { issues: zodIssues(output.error) },
+        },
+        true,
+      );
+    }
+    const value: unknown = output.data === undefined ? null : JSON.parse(JSON.stringify(output.data));
+    await store.recordSteps(call.runId, [{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value }]);
+    return value;
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The pinflow HTTP API. Every body and parameter is validated with zod; every
+ * error is `{ "error": { "code", "message", "details" } }` with a fitting status.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { ERROR_CODES, PinflowError, type ErrorCode } from '../graph/errors';
+import { RUN_STATUSES } from '../graph/terminology';
+import type { Pinflow } from './pinflow';
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  GRAPH_INVALID: 422,
+  DEFINITION_NAME_INVALID: 400,
+  DEFINITION_NOT_FOUND: 404,
+  VERSION_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  RUN_ALREADY_EXISTS: 409,
+  REQUEST_INVALID: 400,
+  MALFORMED_JSON: 400,
+  CURSOR_INVALID: 400,
+  TEMPORAL_UNAVAILABLE: 503,
+};
+
+const startBody = z.strictObject({
+  definition: z.string().min(1).optional(),
+  version: z.string().min(1).optional(),
+  input: z.unknown().optional(),
+  tenant: z.string().min(1).optional(),
+  runId: z.string().min(1).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+const listQuery = z.strictObject({
+  status: z.enum(RUN_STATUSES).optional(),
+  definition: z.string().min(1).optional(),
+  version: z.string().min(1).optional(),
+  tenant: z.string().min(1).optional(),
+  cursor: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+
+const nameParams = z.strictObject({ name: z.string().min(1) });
+const hashParams = z.strictObject({ hash: z.string().min(1) });
+const idParams = z.strictObject({ id: z.string().min(1) });
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'params'): T {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({
+    field: [where, ...i.path.map(String)].join('.'),
+    message: i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message,
+  }));
+  throw new PinflowError(ERROR_CODES.REQUEST_INVALID, `invalid request ${where}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
+}
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string, details?: unknown) {
+  return reply.status(status).send({ error: { code, message, details: details ?? null } });
+}
+
+export interface ApiOptions {
+  pinflow: Pinflow;
+  /** Fastify logger. @default false */
+  logger?: boolean;
+  /** Maximum request body size in bytes. @default 5 MiB */
+  bodyLimit?: number;
+}
+
+export function createApi({ pinflow, logger = false, bodyLimit = 5 * 1024 * 1024 }: ApiOptions): FastifyInstance {
+  const app = Fastify({ logger, bodyLimit });
+
+  app.setErrorHandler((err: unknown, _req, reply) => {
+    if (err instanceof PinflowError) return sendError(reply, STATUS_BY_CODE[err.code] ?? 500, err.code, err.message, err.details);
+    const e = err as { code?: string; statusCode?: number; message?: string };
+    if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (e.statusCode === 400 && e instanceof SyntaxError)) {
+      return sendError(reply, 400, ERROR_CODES.MALFORMED_JSON, `request body is not valid JSON: ${e.message}`);
+    }
+    if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      return sendError(reply, 400, ERROR_CODES.MALFORMED_JSON, 'request body is empty; a JSON document was expected');
+    }
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return sendError(reply, 415, ERROR_CODES.REQUEST_INVALID, `unsupported content type; send application/json (${e.message})`);
+    }
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, ERROR_CODES.REQUEST_INVALID, e.message ?? 'body too large');
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return sendError(reply, e.statusCode, ERROR_CODES.REQUEST_INVALID, e.message ?? 'bad request');
+    }
+    reply.log.error(err);
+    return sendError(reply, 500, ERROR_CODES.INTERNAL, `internal error: ${e.message ?? String(err)}`);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, ERROR_CODES.NOT_FOUND, `no route ${req.method} ${req.url}`));
+
+  app.post('/definitions/:name/versions', async (req, reply) => {
+    const { name } = parse(nameParams, req.params, 'params');
+    const result = await pinflow.publish(name, req.body);
+    return reply.status(result.created ? 201 : 200).send(result);
+  });
+  app.get('/definitions', async () => ({ definitions: await pinflow.listDefinitions() }));
+  app.get('/definitions/:name/versions', async (req) => {
+    const { name } = parse(nameParams, req.params, 'params');
+    return { definition: name, versions: await pinflow.listVersions(name) };
+  });
+  app.get('/versions/:hash', async (req) => {
+    const { hash } = parse(hashParams, req.params, 'params');
+    return pinflow.getVersion(hash);
+  });
+
+  app.post('/runs', async (req, reply) => {
+    const body = parse(startBody, req.body, 'body');
+    const started = await pinflow.start(body);
+    return reply.status(201).send(started);
+  });
+  app.get('/runs', async (req) => {
+    const q = parse(listQuery, req.query, 'query');
+    return pinflow.listRuns(q);
+  });
+  app.get('/runs/:id', async (req) => {
+    const { id } = parse(idParams, req.params, 'params');
+    return pinflow.getRun(id);
+  });
+
+  app.get('/health', async (_req, reply) => {
+    const h = await pinflow.health();
+    return reply.status(h.ok ? 200 : 503).send(h);
+  });
+  return app;
+}

@@ -1,0 +1,342 @@
+/**
+ * The pinflow library API: publish graphs, start pinned runs, read the
+ * projection, await results. Temporal is asked first for everything that
+ * changes a run; the projection follows what Temporal accepted.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { defineSearchAttributeKey, SearchAttributeType, WorkflowIdReusePolicy } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { versionHash } from '../graph/canonical';
+import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
+import { DEFINITION_NAME_PATTERN, type Graph, type PinnedContracts } from '../graph/schema';
+import { DEFAULT_TENANT, RUN_STATUSES, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus } from '../graph/terminology';
+import { validateGraph } from '../graph/validate';
+import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
+import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
+import { stateQuery } from '../workflows/definitions';
+import type { InterpreterState, RunInput } from '../workflows/types';
+
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const VERSION_HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+const SA = {
+  definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition, SearchAttributeType.KEYWORD),
+  version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version, SearchAttributeType.KEYWORD),
+  tenant: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD),
+};
+
+export interface PinflowOptions {
+  /** A long-lived Temporal client (reuse one; never connect per call). */
+  client: Client;
+  store: ProjectionStore;
+  /** The RPC registry publish validates against and pins contracts from. */
+  rpcs: RpcRegistry | Iterable<RpcDefinition> | Record<string, unknown>;
+  /** Base URL of the Temporal UI, for deep links. @default 'http://localhost:8233' */
+  temporalUiUrl?: string;
+}
+
+export interface PublishResult {
+  definition: string;
+  /** The version hash. */
+  version: string;
+  /** The version's number within the definition (1, 2, ...). */
+  seq: number;
+  /** False when this exact graph (and contracts) was already published under this definition. */
+  created: boolean;
+}
+
+export interface StartOptions {
+  /** Start the latest version of this definition. */
+  definition?: string;
+  /** Start exactly this version hash. */
+  version?: string;
+  input?: unknown;
+  /** @default 'default' */
+  tenant?: string;
+  /** Becomes the Temporal workflow id. @default a random UUID */
+  runId?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface StartedRun {
+  runId: string;
+  temporalRunId: string;
+  definition: string;
+  version: string;
+  tenant: string;
+  /** Temporal UI deep link to the run's history. */
+  temporalUiUrl: string;
+}
+
+export interface ListRunsOptions {
+  status?: RunStatus;
+  definition?: string;
+  version?: string;
+  tenant?: string;
+  cursor?: string;
+  /** 1..500. @default 50 */
+  limit?: number;
+}
+
+export interface Health {
+  ok: boolean;
+  temporal: { ok: boolean; error?: string };
+  database: { ok: boolean; error?: string };
+  worker: { polling: boolean; pollers: number; taskQueue: string; error?: string };
+}
+
+/** A poller is alive if it polled recently (long polls last up to ~60s). */
+const POLLER_FRESH_MS = 75_000;
+
+export class Pinflow {
+  readonly client: Client;
+  readonly store: ProjectionStore;
+  readonly registry: RpcRegistry;
+  readonly namespace: string;
+  readonly temporalUiUrl: string;
+
+  constructor(opts: PinflowOptions) {
+    this.client = opts.client;
+    this.store = opts.store;
+    this.registry = toRegistry(opts.rpcs);
+    this.namespace = opts.client.options.namespace;
+    this.temporalUiUrl = (opts.temporalUiUrl ?? 'http://localhost:8233').replace(/\/+$/, '');
+  }
+
+  /** Deep link into the Temporal UI for one execution. */
+  uiLink(workflowId: string, temporalRunId: string | null): string {
+    const base = `${this.temporalUiUrl}/namespaces/${encodeURIComponent(this.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    return temporalRunId ? `${base}/${encodeURIComponent(temporalRunId)}/history` : base;
+  }
+
+  /**
+   * Validate a graph against the schema and the live registry, pin the
+   * contracts of the RPCs it calls, and store it under its content hash.
+   * Idempotent: the same graph (ignoring description/notes/ui) gives the same
+   * version and `created: false`.
+   */
+  async publish(definition: string, rawGraph: unknown): Promise<PublishResult> {
+    if (typeof definition !== 'string' || !DEFINITION_NAME_PATTERN.test(definition)) {
+      throw new InvalidRequestError(
+        ERROR_CODES.DEFINITION_NAME_INVALID,
+        `definition name ${JSON.stringify(definition)} is invalid; it must be 2-64 lowercase letters, digits and dashes, ` +
+          'starting with a letter and not ending with a dash',
+        { received: definition, pattern: DEFINITION_NAME_PATTERN.source },
+      );
+    }
+    const graph: Graph = validateGraph(rawGraph, { rpcNames: this.registry.names() });
+    const contracts: PinnedContracts = {};
+    for (const name of [...new Set(graph.steps.flatMap((s) => (s.type === 'rpc' ? [s.rpc] : [])))].sort()) {
+      contracts[name] = this.registry.get(name)!.contract;
+    }
+    const hash = versionHash(graph, contracts);
+    const { created, seq } = await this.store.publishVersion({ definition, hash, graph, contracts });
+    return { definition, version: hash, seq, created };
+  }
+
+  /** Start a run pinned to one version: the graph travels in the start input. */
+  async start(opts: StartOptions): Promise<StartedRun> {
+    const tenant = opts.tenant ?? DEFAULT_TENANT;
+    if (!TENANT_PATTERN.test(tenant)) {
+      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `tenant ${JSON.stringify(tenant)} is invalid; it must match ${TENANT_PATTERN}`, {
+        field: 'tenant',
+        received: tenant,
+      });
+    }
+    const runId = opts.runId ?? randomUUID();
+    if (!RUN_ID_PATTERN.test(runId)) {
+      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `runId ${JSON.stringify(runId)} is invalid; it must match ${RUN_ID_PATTERN}`, {
+        field: 'runId',
+        received: runId,
+      });
+    }
+    const { definition, version } = await this.resolveTarget(opts);
+    const runInput: RunInput = {
+      runId,
+      definition,
+      version: version.hash,
+      graph: version.graph,
+      contracts: version.contracts,
+      input: opts.input === undefined ? {} : opts.input,
+      tenant,
+      metadata: opts.metadata ?? {},
+    };
+    const seq = version.definitions.find((d) => d.definition === definition)?.seq;
+    let handle;
+    try {
+      handle = await this.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: TASK_QUEUE,
+        workflowId: runId,
+        args: [runInput],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: SA.definition, value: definition },
+          { key: SA.version, value: version.hash },
+          { key: SA.tenant, value: tenant },
+        ],
+        memo: { definition, version: version.hash, versionSeq: seq ?? null, tenant },
+        staticSummary: `${definition} v${seq ?? '?'} (${version.hash.slice(0, 12)})`,
+        staticDetails: `**definition** ${definition}\n\n**version** ${seq !== undefined ? `v${seq} ` : ''}\`${version.hash}\`\n\n**tenant** ${tenant}`,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new PinflowError(ERROR_CODES.RUN_ALREADY_EXISTS, `a run with id ${JSON.stringify(runId)} already exists`, { runId });
+      }
+      throw err;
+    }
+    const temporalRunId = handle.firstExecutionRunId;
+    // Temporal accepted the run; mirror it now so lists show it at once. If this
+    // write fails, the run's own first activity writes the same row.
+    await this.store
+      .recordRunStarted({
+        id: runId,
+        definition,
+        version: version.hash,
+        tenant,
+        temporalRunId,
+        startedAt: new Date().toISOString(),
+        input: runInput.input,
+        metadata: runInput.metadata,
+      })
+      .catch(() => undefined);
+    return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
+  }
+
+  private async resolveTarget(opts: StartOptions): Promise<{ definition: string; version: VersionRecord }> {
+    if (opts.version !== undefined) {
+      if (!VERSION_HASH_PATTERN.test(opts.version)) {
+        throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `version ${JSON.stringify(opts.version)} is not a version hash (64 lowercase hex digits)`, {
+          field: 'version',
+          received: opts.version,
+        });
+      }
+      const version = await this.store.getVersion(opts.version);
+      if (!version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${opts.version} does not exist`, { version: opts.version });
+      if (opts.definition !== undefined) {
+        if (!version.definitions.some((d) => d.definition === opts.definition)) {
+          throw new NotFoundError(
+            ERROR_CODES.VERSION_NOT_FOUND,
+            `version ${opts.version} was never published under definition ${JSON.stringify(opts.definition)}; ` +
+              `it belongs to: ${version.definitions.map((d) => d.definition).join(', ')}`,
+            { version: opts.version, definition: opts.definition },
+          );
+        }
+        return { definition: opts.definition, version };
+      }
+      if (version.definitions.length !== 1) {
+        throw new InvalidRequestError(
+          ERROR_CODES.REQUEST_INVALID,
+          `version ${opts.version} is published under several definitions (${version.definitions.map((d) => d.definition).join(', ')}); name one with "definition"`,
+          { field: 'definition' },
+        );
+      }
+      return { definition: version.definitions[0]!.definition, version };
+    }
+    if (opts.definition === undefined) {
+      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, 'start needs a "definition" (latest version) or a "version" (exact hash)', {
+        field: 'definition',
+      });
+    }
+    const def = await this.store.getDefinition(opts.definition);
+    if (!def) throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(opts.definition)} does not exist`, { definition: opts.definition });
+    const version = await this.store.getVersion(def.latestVersion);
+    if (!version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${def.latestVersion} does not exist`);
+    return { definition: def.name, version };
+  }
+
+  listDefinitions(): Promise<DefinitionSummary[]> {
+    return this.store.listDefinitions();
+  }
+
+  async listVersions(definition: string): Promise<VersionSummary[]> {
+    if (!(await this.store.getDefinition(definition))) {
+      throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(definition)} does not exist`, { definition });
+    }
+    return this.store.listVersions(definition);
+  }
+
+  async getVersion(hash: string): Promise<VersionRecord> {
+    const v = VERSION_HASH_PATTERN.test(hash) ? await this.store.getVersion(hash) : undefined;
+    if (!v) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${JSON.stringify(hash)} does not exist`, { version: hash });
+    return v;
+  }
+
+  /** The projected run with its steps and Temporal UI link. */
+  async getRun(runId: string): Promise<RunDetail & { temporalUiUrl: string }> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
+    return { ...run, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
+  }
+
+  /** Keyset-paginated run list, newest first. */
+  async listRuns(opts: ListRunsOptions = {}): Promise<RunPage & { runs: Array<RunPage['runs'][number] & { temporalUiUrl: string }> }> {
+    const limit = opts.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `limit ${JSON.stringify(opts.limit)} is invalid; allowed: an integer from 1 to 500`, {
+        field: 'limit',
+      });
+    }
+    if (opts.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(opts.status)) {
+      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `status ${JSON.stringify(opts.status)} is invalid; allowed: ${RUN_STATUSES.join(', ')}`, {
+        field: 'status',
+      });
+    }
+    const page = await this.store.listRuns(
+      { status: opts.status, definition: opts.definition, version: opts.version, tenant: opts.tenant },
+      { cursor: opts.cursor, limit },
+    );
+    return { ...page, runs: page.runs.map((r) => ({ ...r, temporalUiUrl: this.uiLink(r.id, r.temporalRunId) })) };
+  }
+
+  /** Await a run's output from Temporal (the authority). Throws WorkflowFailedError if it failed. */
+  result(runId: string): Promise<unknown> {
+    return this.client.workflow.getHandle(runId).result();
+  }
+
+  /** The live interpreter state, from the running workflow. */
+  state(runId: string): Promise<InterpreterState> {
+    return this.client.workflow.getHandle(runId).query(stateQuery);
+  }
+
+  /** Temporal reachable, database reachable, and a worker polling the task queue. */
+  async health(): Promise<Health> {
+    const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+    const temporalCheck = this.client.connection.workflowService.getSystemInfo({}).then(
+      () => ({ ok: true }),
+      (err: unknown) => ({ ok: false, error: errorText(err) }),
+    );
+    const dbCheck = this.store.ping().then(
+      () => ({ ok: true }),
+      (err: unknown) => ({ ok: false, error: errorText(err) }),
+    );
+    const workerCheck = (async () => {
+      try {
+        const types = [temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY];
+        const now = Date.now();
+        let pollers = 0;
+        let workflowPollers = 0;
+        for (const taskQueueType of types) {
+          const res = await this.client.connection.workflowService.describeTaskQueue({
+            namespace: this.namespace,
+            taskQueue: { name: TASK_QUEUE, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+            taskQueueType,
+          });
+          const fresh = (res.pollers ?? []).filter((p) => {
+            const t = p.lastAccessTime;
+            const ms = t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : 0;
+            return now - ms < POLLER_FRESH_MS;
+          }).length;
+          pollers += fresh;
+          if (taskQueueType === temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW) workflowPollers = fresh;
+        }
+        return { polling: workflowPollers > 0, pollers, taskQueue: TASK_QUEUE };
+      } catch (err) {
+        return { polling: false, pollers: 0, taskQueue: TASK_QUEUE, error: errorText(err) };
+      }
+    })();
+    const [t, d, w] = await Promise.all([temporalCheck, dbCheck, workerCheck]);
+    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w };
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The few error classes pinflow throws, each with a stable `code` that the
+ * HTTP API returns and tests assert on. Pure: importable by the workflow
+ * bundle. Across the activity/workflow boundary failures travel as
+ * `ApplicationFailure` type strings (see {@link FAILURE_TYPES}), never as
+ * classes, because `instanceof` does not survive the sandbox boundary.
+ */
+
+/** Stable error codes. Wire contract: never rename a value. */
+export const ERROR_CODES = {
+  /** The graph failed validation; `details.issues` lists every problem. */
+  GRAPH_INVALID: 'GRAPH_INVALID',
+  DEFINITION_NAME_INVALID: 'DEFINITION_NAME_INVALID',
+  DEFINITION_NOT_FOUND: 'DEFINITION_NOT_FOUND',
+  VERSION_NOT_FOUND: 'VERSION_NOT_FOUND',
+  RUN_NOT_FOUND: 'RUN_NOT_FOUND',
+  RUN_ALREADY_EXISTS: 'RUN_ALREADY_EXISTS',
+  REQUEST_INVALID: 'REQUEST_INVALID',
+  MALFORMED_JSON: 'MALFORMED_JSON',
+  CURSOR_INVALID: 'CURSOR_INVALID',
+  RPC_DEFINITION_INVALID: 'RPC_DEFINITION_INVALID',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  TEMPORAL_CLI_NOT_FOUND: 'TEMPORAL_CLI_NOT_FOUND',
+  TEMPORAL_UNAVAILABLE: 'TEMPORAL_UNAVAILABLE',
+  DATABASE_VERSION_UNKNOWN: 'DATABASE_VERSION_UNKNOWN',
+  NOT_FOUND: 'NOT_FOUND',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** Codes of individual graph validation issues (inside GRAPH_INVALID). */
+export const GRAPH_ISSUE_CODES = {
+  SCHEMA_INVALID: 'SCHEMA_INVALID',
+  UNKNOWN_STEP_TYPE: 'UNKNOWN_STEP_TYPE',
+  DUPLICATE_STEP_ID: 'DUPLICATE_STEP_ID',
+  UNKNOWN_ENTRY: 'UNKNOWN_ENTRY',
+  UNKNOWN_EDGE_TARGET: 'UNKNOWN_EDGE_TARGET',
+  UNREACHABLE_STEP: 'UNREACHABLE_STEP',
+  CYCLE: 'CYCLE',
+  RPC_NOT_REGISTERED: 'RPC_NOT_REGISTERED',
+  EXPRESSION_INVALID: 'EXPRESSION_INVALID',
+} as const;
+export type GraphIssueCode = (typeof GRAPH_ISSUE_CODES)[keyof typeof GRAPH_ISSUE_CODES];
+
+/** `ApplicationFailure.type` strings crossing the activity/workflow boundary. */
+export const FAILURE_TYPES = {
+  RPC_MISSING: 'RpcMissing',
+  RPC_INPUT_INVALID: 'RpcInputInvalid',
+  RPC_OUTPUT_INVALID: 'RpcOutputInvalid',
+  RPC_HANDLER_ERROR: 'RpcHandlerError',
+  EXPRESSION_ERROR: 'ExpressionError',
+  STEP_FAILED: 'StepFailed',
+} as const;
+
+/** One problem found in a graph. */
+export interface GraphIssue {
+  code: GraphIssueCode;
+  /** JSON path into the submitted graph, e.g. `steps[2].next`. */
+  path: string;
+  /** The step the problem belongs to, when there is one. */
+  stepId?: string;
+  message: string;
+}
+
+/** Base class: every pinflow error has a stable code and JSON-safe details. */
+export class PinflowError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'PinflowError';
+  }
+}
+
+/** A graph failed validation. Carries every issue at once. */
+export class GraphValidationError extends PinflowError {
+  constructor(readonly issues: GraphIssue[]) {
+    super(
+      ERROR_CODES.GRAPH_INVALID,
+      `graph is invalid (${issues.length} issue${issues.length === 1 ? '' : 's'}): ` +
+        issues.map((i) => `${i.path}: ${i.message}`).join('; '),
+      { issues },
+    );
+    this.name = 'GraphValidationError';
+  }
+}
+
+/** A referenced thing (definition, version, run) does not exist. */
+export class NotFoundError extends PinflowError {
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(code, message, details);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** A request or option was malformed. */
+export class InvalidRequestError extends PinflowError {
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(code, message, details);
+    this.name = 'InvalidRequestError';
+  }
+}

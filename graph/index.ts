@@ -1,0 +1,7 @@
+// Shared pure modules: importable by the workflow bundle (no Node builtins).
+export * from './terminology';
+export * from './errors';
+export * from './schema';
+export * from './canonical';
+export * from './expression';
+export * from './validate';

@@ -1,0 +1,51 @@
+/**
+ * pinflow terminology. Every name below is used with exactly this meaning in
+ * code, docs, the API and the projection.
+ *
+ * - **definition**: a named workflow, e.g. `order-fulfilment`. It points at its
+ *   latest published version.
+ * - **graph**: the JSON data describing a definition's steps and control flow,
+ *   validated by the one zod schema in `graph/schema.ts`.
+ * - **version**: an immutable graph plus the contracts of the RPCs it calls,
+ *   identified by its content hash (sha256 over canonical JSON with
+ *   documentation-only fields removed). Stored once, however many runs use it.
+ * - **run**: one Temporal workflow execution of {@link WORKFLOW_TYPE} on
+ *   {@link TASK_QUEUE}, pinned to one version. The run id is the workflow id.
+ * - **step**: a node of the graph. Its author-given `id` is its identity across
+ *   versions. A **step instance** is a step id plus its occurrence index
+ *   (`charge`, `charge#2`); it keys idempotency and the projection.
+ * - **RPC**: a named, zod-typed handler registered in the worker. Its
+ *   **contract** is the JSON Schema of its input and output plus their hash.
+ * - **wait**: a run blocked on an event (name + correlation key) or a timer.
+ * - **projection**: the Postgres tables mirroring runs for lists, dashboards and
+ *   event routing. Derived, idempotent, rebuildable; never an authority.
+ * - **stall**: a run paused because the live deployment cannot serve its pinned
+ *   graph; an operator resolves it (retry, skip, migrate, cancel).
+ */
+
+/**
+ * The one task queue. Deliberately not configurable: producers and the worker
+ * disagreeing on the queue leaves runs RUNNING forever with nobody polling.
+ */
+export const TASK_QUEUE = 'pinflow' as const;
+
+/** The one workflow type: the graph interpreter. A wire name; never rename. */
+export const WORKFLOW_TYPE = 'pinflowInterpreter' as const;
+
+/** Custom search attributes pinflow registers (all Keyword). Wire names. */
+export const SEARCH_ATTRIBUTES = {
+  definition: 'PinflowDefinition',
+  version: 'PinflowVersion',
+  tenant: 'PinflowTenant',
+} as const;
+
+/** Run statuses as the projection shows them. */
+export const RUN_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Step instance statuses as the projection shows them. */
+export const STEP_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+/** The tenant used when a run names none. */
+export const DEFAULT_TENANT = 'default' as const;

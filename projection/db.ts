@@ -1,0 +1,123 @@
+/**
+ * The projection database: real Postgres through `pg` when a URL is given,
+ * embedded PGlite otherwise. Both speak the same SQL; this adapter hides the
+ * client differences (pool vs single connection, exec vs query).
+ */
+import { Pool, type PoolClient } from 'pg';
+
+/** A parameterised statement, pg-boss style: one small function builds each. */
+export interface Query {
+  text: string;
+  values?: unknown[];
+}
+
+export interface Db {
+  readonly kind: 'pg' | 'pglite';
+  query<T = Record<string, unknown>>(q: Query): Promise<T[]>;
+  /** Run several statements (no parameters), e.g. a migration file. */
+  exec(sql: string): Promise<void>;
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+class PgDb implements Db {
+  readonly kind = 'pg' as const;
+  constructor(
+    private readonly pool: Pool,
+    private readonly client?: PoolClient,
+  ) {}
+
+  async query<T>(q: Query): Promise<T[]> {
+    const res = await (this.client ?? this.pool).query(q.text, q.values as unknown[] | undefined);
+    return res.rows as T[];
+  }
+
+  async exec(sql: string): Promise<void> {
+    await (this.client ?? this.pool).query(sql);
+  }
+
+  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    if (this.client) return fn(this); // already inside one
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(new PgDb(this.pool, client));
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.client) await this.pool.end();
+  }
+}
+
+/** Connect to a real Postgres. */
+export function connectPg(connectionString: string, opts: { max?: number } = {}): Db {
+  const pool = new Pool({ connectionString, max: opts.max ?? 10 });
+  // An idle client erroring (server restart) must not crash the process; the
+  // pool discards it and the next query reconnects.
+  pool.on('error', () => undefined);
+  return new PgDb(pool);
+}
+
+interface PGliteLike {
+  query<T>(text: string, values?: unknown[]): Promise<{ rows: T[] }>;
+  exec(sql: string): Promise<unknown>;
+  transaction<T>(fn: (tx: PGliteTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+interface PGliteTx {
+  query<T>(text: string, values?: unknown[]): Promise<{ rows: T[] }>;
+  exec(sql: string): Promise<unknown>;
+}
+
+class PgliteDb implements Db {
+  readonly kind = 'pglite' as const;
+  // PGlite is one connection: serialise top-level work so a transaction never
+  // interleaves with another caller's statements.
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly db: PGliteLike,
+    private readonly tx?: PGliteTx,
+  ) {}
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.tx) return fn();
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  query<T>(q: Query): Promise<T[]> {
+    return this.serial(async () => (await (this.tx ?? this.db).query<T>(q.text, q.values)).rows);
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.serial(async () => {
+      await (this.tx ?? this.db).exec(sql);
+    });
+  }
+
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    if (this.tx) return fn(this);
+    return this.serial(() => this.db.transaction((tx) => fn(new PgliteDb(this.db, tx))));
+  }
+
+  async close(): Promise<void> {
+    if (!this.tx) await this.db.close();
+  }
+}
+
+/** Open (or create) an embedded PGlite database in `dataDir`. */
+export async function openPglite(dataDir: string): Promise<Db> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = (await PGlite.create(dataDir)) as unknown as PGliteLike;
+  return new PgliteDb(db);
+}

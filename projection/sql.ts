@@ -1,0 +1,178 @@
+/**
+ * Every projection statement, one small named function each, returning
+ * `{ text, values }` (pg-boss style). snake_case columns are aliased to
+ * camelCase in the SQL itself. JSON values are passed as text and cast, so
+ * `pg` and PGlite behave identically.
+ */
+import type { StepRecord } from '../workflows/types';
+import type { Query } from './db';
+
+const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+
+const RUN_COLUMNS = `id, definition, version, tenant, status,
+  temporal_run_id AS "temporalRunId", current_step AS "currentStep", error_summary AS "errorSummary",
+  started_at AS "startedAt", updated_at AS "updatedAt", closed_at AS "closedAt"`;
+
+export const upsertVersion = (hash: string, graph: unknown, contracts: unknown): Query => ({
+  text: `INSERT INTO versions (hash, graph, contracts) VALUES ($1, $2::jsonb, $3::jsonb)
+         ON CONFLICT (hash) DO NOTHING`,
+  values: [hash, json(graph), json(contracts)],
+});
+
+/** Creates the definition or points it at `version`; locks its row for the seq computation. */
+export const upsertDefinition = (name: string, version: string): Query => ({
+  text: `INSERT INTO definitions (name, latest_version) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET latest_version = EXCLUDED.latest_version, updated_at = now()`,
+  values: [name, version],
+});
+
+export const findDefinitionVersion = (definition: string, version: string): Query => ({
+  text: `SELECT seq FROM definition_versions WHERE definition = $1 AND version = $2`,
+  values: [definition, version],
+});
+
+export const insertDefinitionVersion = (definition: string, version: string): Query => ({
+  text: `INSERT INTO definition_versions (definition, version, seq)
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1 FROM definition_versions WHERE definition = $1
+         RETURNING seq`,
+  values: [definition, version],
+});
+
+export const selectDefinitions = (): Query => ({
+  text: `SELECT d.name, d.latest_version AS "latestVersion", dv.seq AS "latestSeq",
+                (SELECT count(*)::int FROM definition_versions x WHERE x.definition = d.name) AS "versionCount",
+                d.created_at AS "createdAt", d.updated_at AS "updatedAt"
+         FROM definitions d JOIN definition_versions dv ON dv.definition = d.name AND dv.version = d.latest_version
+         ORDER BY d.name`,
+});
+
+export const selectDefinition = (name: string): Query => ({
+  text: `SELECT d.name, d.latest_version AS "latestVersion", d.created_at AS "createdAt", d.updated_at AS "updatedAt"
+         FROM definitions d WHERE d.name = $1`,
+  values: [name],
+});
+
+export const selectDefinitionVersions = (definition: string): Query => ({
+  text: `SELECT dv.version AS hash, dv.seq, dv.published_at AS "publishedAt",
+                (d.latest_version = dv.version) AS latest,
+                (SELECT count(*)::int FROM runs r WHERE r.definition = dv.definition AND r.version = dv.version AND r.status = 'RUNNING') AS "openRuns"
+         FROM definition_versions dv JOIN definitions d ON d.name = dv.definition
+         WHERE dv.definition = $1 ORDER BY dv.seq DESC`,
+  values: [definition],
+});
+
+export const selectVersion = (hash: string): Query => ({
+  text: `SELECT hash, graph, contracts, created_at AS "createdAt",
+                COALESCE((SELECT json_agg(json_build_object('definition', definition, 'seq', seq) ORDER BY definition)
+                          FROM definition_versions WHERE version = $1), '[]'::json) AS definitions
+         FROM versions WHERE hash = $1`,
+  values: [hash],
+});
+
+/** Written by the client after Temporal accepted the start, and by the workflow's first activity: whichever comes first wins. */
+export const insertRun = (r: {
+  id: string;
+  definition: string;
+  version: string;
+  tenant: string;
+  temporalRunId: string | null;
+  startedAt: string;
+}): Query => ({
+  text: `INSERT INTO runs (id, definition, version, tenant, status, temporal_run_id, started_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6, $6)
+         ON CONFLICT (id) DO UPDATE SET temporal_run_id = COALESCE(runs.temporal_run_id, EXCLUDED.temporal_run_id)`,
+  values: [r.id, r.definition, r.version, r.tenant, r.temporalRunId, r.startedAt],
+});
+
+export const insertRunDetails = (runId: string, input: unknown, metadata: unknown): Query => ({
+  text: `INSERT INTO run_details (run_id, input, metadata) VALUES ($1, $2::jsonb, $3::jsonb)
+         ON CONFLICT (run_id) DO NOTHING`,
+  values: [runId, json(input ?? null), json(metadata ?? {})],
+});
+
+export const setCurrentStep = (runId: string, stepInstance: string): Query => ({
+  text: `UPDATE runs SET current_step = $2, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`,
+  values: [runId, stepInstance],
+});
+
+export const closeRun = (runId: string, status: string, errorSummary: string | null, closedAt: string): Query => ({
+  text: `UPDATE runs SET status = $2, error_summary = $3, closed_at = $4, updated_at = $4, current_step = NULL WHERE id = $1`,
+  values: [runId, status, errorSummary, closedAt],
+});
+
+export const closeRunDetails = (runId: string, output: unknown, error: unknown): Query => ({
+  text: `UPDATE run_details SET output = $2::jsonb, error = $3::jsonb WHERE run_id = $1`,
+  values: [runId, json(output), json(error)],
+});
+
+/** Idempotent on (run, step instance, attempt): a retried or replayed write updates, never duplicates. */
+export const upsertStep = (runId: string, s: StepRecord): Query => ({
+  text: `INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at, input, output, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb)
+         ON CONFLICT (run_id, step_instance, attempt) DO UPDATE SET
+           status = EXCLUDED.status,
+           finished_at = EXCLUDED.finished_at,
+           input = COALESCE(EXCLUDED.input, run_steps.input),
+           output = EXCLUDED.output,
+           error = EXCLUDED.error`,
+  values: [
+    runId,
+    s.stepInstance,
+    s.attempt,
+    s.stepId,
+    s.stepType,
+    s.seq,
+    s.status,
+    s.startedAt,
+    s.finishedAt ?? null,
+    json(s.input),
+    json(s.output),
+    json(s.error),
+  ],
+});
+
+export const selectRun = (id: string): Query => ({
+  text: `SELECT ${RUN_COLUMNS}, d.input, d.output, d.error, d.metadata
+         FROM runs LEFT JOIN run_details d ON d.run_id = runs.id WHERE runs.id = $1`,
+  values: [id],
+});
+
+export const selectRunSteps = (runId: string): Query => ({
+  text: `SELECT step_instance AS "stepInstance", attempt, step_id AS "stepId", step_type AS "stepType", seq, status,
+                started_at AS "startedAt", finished_at AS "finishedAt", input, output, error
+         FROM run_steps WHERE run_id = $1 ORDER BY seq, attempt`,
+  values: [runId],
+});
+
+export interface RunFilter {
+  status?: string;
+  definition?: string;
+  version?: string;
+  tenant?: string;
+}
+
+/** Keyset page over (started_at DESC, id DESC); fetches one extra row to know if there is more. */
+export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: string } | null, limit: number): Query => {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (sql: string, v: unknown) => {
+    values.push(v);
+    where.push(sql.replace('?', `$${values.length}`));
+  };
+  if (filter.status) add('status = ?', filter.status);
+  if (filter.definition) add('definition = ?', filter.definition);
+  if (filter.version) add('version = ?', filter.version);
+  if (filter.tenant) add('tenant = ?', filter.tenant);
+  if (after) {
+    values.push(after.startedAt, after.id);
+    where.push(`(started_at, id) < ($${values.length - 1}::timestamptz, $${values.length})`);
+  }
+  values.push(limit + 1);
+  return {
+    text: `SELECT ${RUN_COLUMNS} FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY started_at DESC, id DESC LIMIT $${values.length}`,
+    values,
+  };
+};
+
+export const ping = (): Query => ({ text: 'SELECT 1 AS ok' });

@@ -1,0 +1,242 @@
+/**
+ * The projection store: reads and idempotent writes of the Postgres mirror of
+ * definitions, versions and runs. Never consulted to orchestrate a run.
+ */
+import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
+import type { Graph, PinnedContracts } from '../graph/schema';
+import type { RunStatus } from '../graph/terminology';
+import type { ErrorInfo, StepRecord } from '../workflows/types';
+import type { Db } from './db';
+import * as sql from './sql';
+
+export interface DefinitionSummary {
+  name: string;
+  latestVersion: string;
+  latestSeq: number;
+  versionCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface VersionSummary {
+  hash: string;
+  seq: number;
+  publishedAt: string;
+  latest: boolean;
+  /** Runs of this definition on this version that are still open. */
+  openRuns: number;
+}
+
+export interface VersionRecord {
+  hash: string;
+  graph: Graph;
+  contracts: PinnedContracts;
+  createdAt: string;
+  /** Definitions this version was published under, with its number in each. */
+  definitions: Array<{ definition: string; seq: number }>;
+}
+
+export interface RunSummary {
+  id: string;
+  definition: string;
+  version: string;
+  tenant: string;
+  status: RunStatus;
+  temporalRunId: string | null;
+  currentStep: string | null;
+  errorSummary: string | null;
+  startedAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+}
+
+export interface StepRow extends StepRecord {
+  finishedAt?: string;
+}
+
+export interface RunDetail extends RunSummary {
+  input: unknown;
+  output: unknown;
+  error: ErrorInfo | null;
+  metadata: Record<string, unknown>;
+  steps: StepRow[];
+}
+
+export interface RunPage {
+  runs: RunSummary[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+/** PGlite may hand back json columns as text, pg as parsed values; accept both. */
+const parsed = (v: unknown): unknown => (typeof v === 'string' ? (JSON.parse(v) as unknown) : v);
+
+function toRun(r: Record<string, unknown>): RunSummary {
+  return {
+    id: String(r.id),
+    definition: String(r.definition),
+    version: String(r.version),
+    tenant: String(r.tenant),
+    status: r.status as RunStatus,
+    temporalRunId: (r.temporalRunId as string | null) ?? null,
+    currentStep: (r.currentStep as string | null) ?? null,
+    errorSummary: (r.errorSummary as string | null) ?? null,
+    startedAt: iso(r.startedAt)!,
+    updatedAt: iso(r.updatedAt)!,
+    closedAt: iso(r.closedAt),
+  };
+}
+
+function encodeCursor(run: RunSummary): string {
+  return Buffer.from(JSON.stringify({ s: run.startedAt, i: run.id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { startedAt: string; id: string } {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { s?: unknown; i?: unknown };
+    if (typeof v.s === 'string' && typeof v.i === 'string' && !Number.isNaN(Date.parse(v.s))) return { startedAt: v.s, id: v.i };
+  } catch {
+    // fall through
+  }
+  throw new InvalidRequestError(ERROR_CODES.CURSOR_INVALID, `cursor ${JSON.stringify(cursor)} is not a cursor returned by listRuns`, { cursor });
+}
+
+function summarise(error: ErrorInfo | undefined): string | null {
+  if (!error) return null;
+  const text = `${error.type}${error.stepInstance ? ` at ${error.stepInstance}` : ''}: ${error.message}`;
+  return text.length > 500 ? `${text.slice(0, 497)}...` : text;
+}
+
+export class ProjectionStore {
+  constructor(readonly db: Db) {}
+
+  async ping(): Promise<void> {
+    await this.db.query(sql.ping());
+  }
+
+  /** Store a version (once) and link it to a definition as its latest. */
+  async publishVersion(p: { definition: string; hash: string; graph: Graph; contracts: PinnedContracts }): Promise<{ created: boolean; seq: number }> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(sql.upsertVersion(p.hash, p.graph, p.contracts));
+      // Locks the definition row: concurrent publishes of one definition serialise on it.
+      await tx.query(sql.upsertDefinition(p.definition, p.hash));
+      const existing = await tx.query<{ seq: number }>(sql.findDefinitionVersion(p.definition, p.hash));
+      if (existing[0]) return { created: false, seq: Number(existing[0].seq) };
+      const [row] = await tx.query<{ seq: number }>(sql.insertDefinitionVersion(p.definition, p.hash));
+      return { created: true, seq: Number(row!.seq) };
+    });
+  }
+
+  async listDefinitions(): Promise<DefinitionSummary[]> {
+    const rows = await this.db.query<Record<string, unknown>>(sql.selectDefinitions());
+    return rows.map((r) => ({
+      name: String(r.name),
+      latestVersion: String(r.latestVersion),
+      latestSeq: Number(r.latestSeq),
+      versionCount: Number(r.versionCount),
+      createdAt: iso(r.createdAt)!,
+      updatedAt: iso(r.updatedAt)!,
+    }));
+  }
+
+  async getDefinition(name: string): Promise<{ name: string; latestVersion: string } | undefined> {
+    const [r] = await this.db.query<{ name: string; latestVersion: string }>(sql.selectDefinition(name));
+    return r ? { name: r.name, latestVersion: r.latestVersion } : undefined;
+  }
+
+  async listVersions(definition: string): Promise<VersionSummary[]> {
+    const rows = await this.db.query<Record<string, unknown>>(sql.selectDefinitionVersions(definition));
+    return rows.map((r) => ({
+      hash: String(r.hash),
+      seq: Number(r.seq),
+      publishedAt: iso(r.publishedAt)!,
+      latest: Boolean(r.latest),
+      openRuns: Number(r.openRuns),
+    }));
+  }
+
+  async getVersion(hash: string): Promise<VersionRecord | undefined> {
+    const [r] = await this.db.query<Record<string, unknown>>(sql.selectVersion(hash));
+    if (!r) return undefined;
+    return {
+      hash: String(r.hash),
+      graph: parsed(r.graph) as Graph,
+      contracts: parsed(r.contracts) as PinnedContracts,
+      createdAt: iso(r.createdAt)!,
+      definitions: parsed(r.definitions) as VersionRecord['definitions'],
+    };
+  }
+
+  /** Idempotent: the client and the workflow's first activity both call it. */
+  async recordRunStarted(r: {
+    id: string;
+    definition: string;
+    version: string;
+    tenant: string;
+    temporalRunId: string | null;
+    startedAt: string;
+    input: unknown;
+    metadata: Record<string, unknown>;
+  }): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query(sql.insertRun(r));
+      await tx.query(sql.insertRunDetails(r.id, r.input, r.metadata));
+    });
+  }
+
+  /** Upsert step records and point the run at its current step, in one transaction. */
+  async recordSteps(runId: string, steps: StepRecord[], currentStep?: string): Promise<void> {
+    if (!steps.length && currentStep === undefined) return;
+    await this.db.transaction(async (tx) => {
+      for (const s of steps) await tx.query(sql.upsertStep(runId, s));
+      if (currentStep !== undefined) await tx.query(sql.setCurrentStep(runId, currentStep));
+    });
+  }
+
+  async recordRunClosed(c: { runId: string; status: RunStatus; output?: unknown; error?: ErrorInfo; closedAt: string; trail: StepRecord[] }): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const s of c.trail) await tx.query(sql.upsertStep(c.runId, s));
+      await tx.query(sql.closeRun(c.runId, c.status, summarise(c.error), c.closedAt));
+      await tx.query(sql.closeRunDetails(c.runId, c.output ?? null, c.error ?? null));
+    });
+  }
+
+  async getRun(id: string): Promise<RunDetail | undefined> {
+    const [r] = await this.db.query<Record<string, unknown>>(sql.selectRun(id));
+    if (!r) return undefined;
+    const steps = await this.db.query<Record<string, unknown>>(sql.selectRunSteps(id));
+    return {
+      ...toRun(r),
+      input: parsed(r.input) ?? null,
+      output: parsed(r.output) ?? null,
+      error: (parsed(r.error) as ErrorInfo | null) ?? null,
+      metadata: (parsed(r.metadata) as Record<string, unknown>) ?? {},
+      steps: steps.map((s) => {
+        const row: StepRow = {
+          stepInstance: String(s.stepInstance),
+          attempt: Number(s.attempt),
+          stepId: String(s.stepId),
+          stepType: String(s.stepType),
+          seq: Number(s.seq),
+          status: s.status as StepRow['status'],
+          startedAt: iso(s.startedAt)!,
+        };
+        if (s.finishedAt) row.finishedAt = iso(s.finishedAt)!;
+        if (s.input !== null && s.input !== undefined) row.input = parsed(s.input);
+        if (s.output !== null && s.output !== undefined) row.output = parsed(s.output);
+        if (s.error !== null && s.error !== undefined) row.error = parsed(s.error) as ErrorInfo;
+        return row;
+      }),
+    };
+  }
+
+  async listRuns(filter: sql.RunFilter, opts: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<RunPage> {
+    const limit = opts.limit ?? 50;
+    const after = opts.cursor ? decodeCursor(opts.cursor) : null;
+    const rows = (await this.db.query<Record<string, unknown>>(sql.selectRuns(filter, after, limit))).map(toRun);
+    const more = rows.length > limit;
+    const runs = more ? rows.slice(0, limit) : rows;
+    return { runs, nextCursor: more ? encodeCursor(runs[runs.length - 1]!) : null };
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The only module that reads `process.env`. Everything else receives a
+ * resolved {@link PinflowConfig}. Validated with zod so a typo in a port or URL
+ * fails at start with the variable's name, not later with a socket error.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ERROR_CODES, PinflowError } from '../graph/errors';
+
+const port = z.coerce.number().int().min(1).max(65_535);
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_UI_URL: z.url().optional(),
+  PINFLOW_TEMPORAL_PORT: port.default(7233),
+  PINFLOW_TEMPORAL_UI_PORT: port.default(8233),
+  PINFLOW_TEMPORAL_CLI: z.string().min(1).optional(),
+  PINFLOW_CACHE_DIR: z.string().min(1).optional(),
+  PINFLOW_DATA_DIR: z.string().min(1).optional(),
+  DATABASE_URL: z.string().min(1).optional(),
+  PINFLOW_API_HOST: z.string().min(1).default('127.0.0.1'),
+  PINFLOW_API_PORT: port.default(8080),
+  PINFLOW_RPC_MODULE: z.string().min(1).optional(),
+  PINFLOW_PUBLISH_EXAMPLES: z.enum(['true', 'false']).default('true'),
+  NODE_ENV: z.string().optional(),
+});
+
+/** The resolved configuration. Every field is documented in the README's configuration table. */
+export interface PinflowConfig {
+  temporal: {
+    /** `host:port` of an existing server; when absent pinflow starts an embedded dev server. */
+    address: string | undefined;
+    namespace: string;
+    /** Base URL of the Temporal UI, for deep links. */
+    uiUrl: string;
+    /** Frontend port of the embedded dev server. @default 7233 */
+    devServerPort: number;
+    /** UI port of the embedded dev server. @default 8233 */
+    devServerUiPort: number;
+    /** Explicit path to the `temporal` CLI binary. */
+    cliPath: string | undefined;
+  };
+  /** Machine-wide cache (the built Temporal CLI). @default ~/.cache/pinflow */
+  cacheDir: string;
+  /** Project-local state: the dev server's SQLite file and PGlite. @default ./.pinflow */
+  dataDir: string;
+  /** Real Postgres for the projection; PGlite in `dataDir` when absent. */
+  databaseUrl: string | undefined;
+  api: { host: string; port: number };
+  /** Module exporting the worker's RPCs (`defineRpc` results). */
+  rpcModule: string | undefined;
+  publishExamples: boolean;
+  /** Production mode: the worker requires the prebuilt workflow bundle. */
+  production: boolean;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])])}: ${i.message}`);
+    throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `invalid environment: ${problems.join('; ')}`, { issues: parsed.error.issues });
+  }
+  const e = parsed.data;
+  const cacheDir = resolve(e.PINFLOW_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'pinflow'));
+  return {
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${e.PINFLOW_TEMPORAL_UI_PORT}`).replace(/\/+$/, ''),
+      devServerPort: e.PINFLOW_TEMPORAL_PORT,
+      devServerUiPort: e.PINFLOW_TEMPORAL_UI_PORT,
+      cliPath: e.PINFLOW_TEMPORAL_CLI,
+    },
+    cacheDir,
+    dataDir: resolve(e.PINFLOW_DATA_DIR ?? '.pinflow'),
+    databaseUrl: e.DATABASE_URL,
+    api: { host: e.PINFLOW_API_HOST, port: e.PINFLOW_API_PORT },
+    rpcModule: e.PINFLOW_RPC_MODULE,
+    publishExamples: e.PINFLOW_PUBLISH_EXAMPLES === 'true',
+    production: e.NODE_ENV === 'production',
+  };
+}

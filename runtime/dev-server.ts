@@ -1,0 +1,204 @@
+/**
+ * The embedded Temporal dev server: `temporal server start-dev` on a SQLite
+ * file under `.pinflow/`, so runs survive a restart. Health is awaited by
+ * polling the frontend, never by sleeping a fixed time. The server is stopped
+ * (SIGTERM, then SIGKILL) on the way out; a pid file lets the next start kill
+ * a server orphaned by a hard crash of the parent.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { ERROR_CODES, PinflowError } from '../graph/errors';
+
+export interface DevServerOptions {
+  cliPath: string;
+  /** SQLite file; created if missing, reused otherwise. */
+  dbFile: string;
+  /** @default 7233 */
+  port: number;
+  /** @default 8233 */
+  uiPort: number;
+  /** @default '127.0.0.1' */
+  ip?: string;
+  /** Extra namespaces to create at start (the `default` namespace always exists). */
+  namespaces?: string[];
+  /** Disable the web UI (tests). @default false */
+  headless?: boolean;
+  /** Where server output goes. @default next to dbFile */
+  logFile?: string;
+  /** Give up waiting for health after this long. @default 120000 */
+  startTimeoutMs?: number;
+}
+
+export interface DevServer {
+  readonly address: string;
+  readonly uiUrl: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Dynamic config the dev server needs: operator decisions use Temporal
+ * Updates (as @temporalio/testing configures it).
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG = [
+  'frontend.enableUpdateWorkflowExecution=true',
+  'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+  'frontend.workerVersioningDataAPIs=true',
+  'system.forceSearchAttributesCacheRefreshOnRead=true',
+] as const;
+
+function portInUse(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = netConnect({ port, host });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function killStale(pidFile: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes('start-dev')) return; // the pid was reused by something else
+    } catch {
+      // no /proc (macOS): trust the pid file
+    }
+    process.kill(pid, 'SIGKILL');
+  }
+  rmSync(pidFile, { force: true });
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Poll until the frontend answers a real RPC, or throw TEMPORAL_UNAVAILABLE. */
+export async function waitForTemporal(address: string, opts: { timeoutMs: number; isDead?: () => string | undefined }): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown;
+  let delay = 100;
+  for (;;) {
+    const dead = opts.isDead?.();
+    if (dead) throw new PinflowError(ERROR_CODES.TEMPORAL_UNAVAILABLE, dead);
+    try {
+      const conn = await Connection.connect({ address, connectTimeout: 2_000 });
+      try {
+        await conn.workflowService.getSystemInfo({});
+        await conn.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await conn.close();
+      }
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new PinflowError(
+        ERROR_CODES.TEMPORAL_UNAVAILABLE,
+        `Temporal at ${address} did not become healthy within ${opts.timeoutMs} ms: ${(lastError as Error)?.message ?? lastError}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 1_000);
+  }
+}
+
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const ip = opts.ip ?? '127.0.0.1';
+  const address = `${ip}:${opts.port}`;
+  mkdirSync(dirname(opts.dbFile), { recursive: true });
+  const pidFile = `${opts.dbFile}.pid`;
+  const logFile = opts.logFile ?? `${opts.dbFile}.log`;
+  killStale(pidFile);
+  if (await portInUse(opts.port, ip)) {
+    throw new PinflowError(
+      ERROR_CODES.TEMPORAL_UNAVAILABLE,
+      `port ${opts.port} on ${ip} is already in use, so the embedded Temporal dev server cannot start; ` +
+        `set PINFLOW_TEMPORAL_PORT to a free port, or TEMPORAL_ADDRESS=${address} if a Temporal server already runs there`,
+      { port: opts.port },
+    );
+  }
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    opts.dbFile,
+    '--ip',
+    ip,
+    '--port',
+    String(opts.port),
+    '--log-level',
+    'warn',
+    ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
+    ...(opts.namespaces ?? []).flatMap((n) => ['--namespace', n]),
+    ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+  ];
+  const out = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(opts.cliPath, args, { stdio: ['ignore', out, out] });
+  } finally {
+    closeSync(out);
+  }
+  let exited: string | undefined;
+  child.on('exit', (code, signal) => {
+    exited = `the Temporal dev server exited (code ${code}, signal ${signal}) before it became healthy; its log (${logFile}) ends with:\n${tail(logFile)}`;
+  });
+  child.on('error', (err) => {
+    exited = `could not start ${opts.cliPath}: ${err.message}`;
+  });
+  // Last resort if the parent exits without calling stop(): never leave an orphan.
+  const onExit = () => child.kill('SIGKILL');
+  process.on('exit', onExit);
+  if (child.pid) writeFileSync(pidFile, String(child.pid));
+
+  const stop = async (): Promise<void> => {
+    process.off('exit', onExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      const done = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await done;
+      clearTimeout(timer);
+    }
+    rmSync(pidFile, { force: true });
+  };
+
+  try {
+    await waitForTemporal(address, { timeoutMs: opts.startTimeoutMs ?? 120_000, isDead: () => exited });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { address, uiUrl: `http://localhost:${opts.uiPort}`, pid: child.pid!, stop };
+}
+
+/** Default SQLite location inside the data dir. */
+export function devServerDbFile(dataDir: string): string {
+  return join(dataDir, 'temporal.sqlite');
+}

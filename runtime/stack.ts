@@ -1,0 +1,83 @@
+/**
+ * The whole pinflow stack in one process: Temporal (embedded or external),
+ * the projection store, the worker, the library client and the HTTP API.
+ * `npm start` runs this; so does the PGlite smoke test.
+ */
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { createApi } from '../client/http';
+import { Pinflow } from '../client/pinflow';
+import type { Db } from '../projection/db';
+import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
+import { createWorker } from '../worker/worker';
+import type { PinflowConfig } from './config';
+import { openStore } from './store';
+import { resolveTemporal, type TemporalHandle } from './temporal';
+
+export interface Stack {
+  pinflow: Pinflow;
+  apiUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string;
+  db: Db;
+  worker: Worker;
+  api: FastifyInstance;
+  /** Stops API, worker, connections, store and (if embedded) Temporal, in that order. */
+  stop(): Promise<void>;
+}
+
+export async function startStack(
+  config: PinflowConfig,
+  rpcs: RpcRegistry | Iterable<RpcDefinition> | Record<string, unknown>,
+  log: (line: string) => void = () => undefined,
+): Promise<Stack> {
+  const registry = toRegistry(rpcs);
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log(`shutdown: ${(err as Error).message}`));
+    cleanups.length = 0;
+  };
+  try {
+    const temporal: TemporalHandle = await resolveTemporal(config, log);
+    cleanups.push(() => temporal.stop());
+
+    const { store, db, applied } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    cleanups.push(() => db.close());
+    log(`projection store: ${db.kind === 'pg' ? 'Postgres (DATABASE_URL)' : `PGlite in ${config.dataDir}/pglite`}; migrations applied: ${applied.length ? applied.join(', ') : 'none pending'}`);
+
+    const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+    cleanups.push(() => nativeConnection.close());
+    const worker = await createWorker({ rpcs: registry, store, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
+    const running = worker.run();
+    cleanups.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    });
+
+    const connection = await Connection.connect({ address: temporal.address });
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const pinflow = new Pinflow({ client, store, rpcs: registry, temporalUiUrl: temporal.uiUrl });
+
+    const api = createApi({ pinflow });
+    await api.listen({ host: config.api.host, port: config.api.port });
+    cleanups.push(() => api.close());
+    const addr = api.server.address() as AddressInfo;
+    const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? 'localhost' : config.api.host;
+    return {
+      pinflow,
+      apiUrl: `http://${host}:${addr.port}`,
+      temporalAddress: temporal.address,
+      temporalUiUrl: temporal.uiUrl,
+      db,
+      worker,
+      api,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

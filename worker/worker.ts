@@ -1,0 +1,49 @@
+/**
+ * The pinflow worker: one process, the one task queue, the interpreter
+ * workflow plus the RPC and projection activities.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { TASK_QUEUE } from '../graph/terminology';
+import type { ProjectionStore } from '../projection/store';
+import { hasPrebuiltBundle, workflowBundlePath, workflowsEntry } from './bundle';
+import { toRegistry, type RpcDefinition, type RpcRegistry } from './rpc';
+
+export interface CreateWorkerOptions {
+  /** The live RPCs: an array, a registry or a module namespace of `defineRpc` results. */
+  rpcs: RpcRegistry | Iterable<RpcDefinition> | Record<string, unknown>;
+  store: ProjectionStore;
+  connection: NativeConnection;
+  /** @default 'default' */
+  namespace?: string;
+  /**
+   * Require the prebuilt bundle (production). When false, the prebuilt bundle
+   * is still preferred, and the workflows are bundled at start if it is missing.
+   * @default false
+   */
+  production?: boolean;
+  /** Extra Temporal worker options (concurrency limits, identity, ...). */
+  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'identity' | 'shutdownGraceTime'>;
+}
+
+export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
+  const registry = toRegistry(opts.rpcs);
+  let workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>;
+  if (hasPrebuiltBundle()) workflows = { workflowBundle: { codePath: workflowBundlePath() } };
+  else if (opts.production) {
+    throw new PinflowError(
+      ERROR_CODES.CONFIG_INVALID,
+      `production mode requires the prebuilt workflow bundle at ${workflowBundlePath()}; run \`npm run build\` first`,
+    );
+  } else workflows = { workflowsPath: workflowsEntry() };
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace ?? 'default',
+    taskQueue: TASK_QUEUE,
+    ...workflows,
+    activities: createActivities({ store: opts.store, registry }),
+    shutdownGraceTime: '10s',
+    ...opts.tuning,
+  });
+}

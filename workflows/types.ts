@@ -1,0 +1,98 @@
+/**
+ * Wire types of the interpreter: its start input, its queryable state and the
+ * step records it hands to projection activities. Pure types; a change here
+ * is a change to recorded histories, so only ever add optional fields.
+ */
+import type { Graph, PinnedContracts } from '../graph/schema';
+import type { RunStatus, StepStatus } from '../graph/terminology';
+
+/** The start input of a run: the pinned graph lives in history through it. */
+export interface RunInput {
+  runId: string;
+  definition: string;
+  /** The version hash the run is pinned to. */
+  version: string;
+  graph: Graph;
+  contracts: PinnedContracts;
+  input: unknown;
+  tenant: string;
+  metadata: Record<string, unknown>;
+}
+
+/** One step instance attempt, as the projection stores it. */
+export interface StepRecord {
+  stepInstance: string;
+  attempt: number;
+  stepId: string;
+  stepType: string;
+  /** Order in which step instances began within the run. */
+  seq: number;
+  status: StepStatus;
+  startedAt: string;
+  finishedAt?: string;
+  input?: unknown;
+  output?: unknown;
+  error?: ErrorInfo;
+}
+
+/** A serialisable error, as the projection and the query show it. */
+export interface ErrorInfo {
+  /** Stable type, e.g. `RpcHandlerError`, `OUT_OF_STOCK`. */
+  type: string;
+  message: string;
+  stepId?: string;
+  stepInstance?: string;
+  attempt?: number;
+  details?: unknown;
+}
+
+/** The live interpreter state, returned by the state query. */
+export interface InterpreterState {
+  status: RunStatus;
+  /** The step instance being executed, or null once closed. */
+  cursor: string | null;
+  /** Step instances completed so far, in order. */
+  completed: string[];
+  vars: Record<string, unknown>;
+  /** Outputs of completed steps by step id. */
+  steps: Record<string, unknown>;
+  output?: unknown;
+  error?: ErrorInfo;
+}
+
+/** Arguments of the RPC activity. */
+export interface RpcCall {
+  runId: string;
+  tenant: string;
+  rpc: string;
+  stepId: string;
+  stepInstance: string;
+  seq: number;
+  input: unknown;
+  /** The contract hash pinned in the run's version. */
+  pinnedContractHash: string;
+  /** Control-step records not yet projected (they add no events of their own). */
+  trail: StepRecord[];
+}
+
+/** Arguments of the run-closed projection activity. */
+export interface RunClosed {
+  runId: string;
+  status: Extract<RunStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
+  output?: unknown;
+  error?: ErrorInfo;
+  closedAt: string;
+  trail: StepRecord[];
+}
+
+/** Arguments of the run-started projection activity. */
+export interface RunStarted {
+  runId: string;
+  temporalRunId: string;
+  definition: string;
+  version: string;
+  tenant: string;
+  input: unknown;
+  metadata: Record<string, unknown>;
+  startedAt: string;
+}
