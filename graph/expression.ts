@@ -159,6 +159,6 @@ export function expressionsInMapping(mapping: Mapping | undefined, field: string
 export function isTruthy(value: unknown): boolean {
   if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
   if (Array.isArray(value)) return value.some(isTruthy);
-  if (typeof value === 'object') return Object.keys(value as object).length > 0;
+  if (typeof value === 'object') return Object.keys(value).length > 0;
   return true;
 }

@@ -28,7 +28,7 @@ class PgDb implements Db {
   ) {}
 
   async query<T>(q: Query): Promise<T[]> {
-    const res = await (this.client ?? this.pool).query(q.text, q.values as unknown[] | undefined);
+    const res = await (this.client ?? this.pool).query(q.text, q.values);
     return res.rows as T[];
   }
 

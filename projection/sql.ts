@@ -131,6 +131,18 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
   ],
 });
 
+/**
+ * A new attempt of a step instance started: earlier attempts still RUNNING
+ * were abandoned (worker lost, timed out) and will never report back.
+ */
+export const abandonEarlierAttempts = (runId: string, stepInstance: string, attempt: number, at: string): Query => ({
+  text: `UPDATE run_steps SET status = 'FAILED', finished_at = $4,
+           error = jsonb_build_object('type', 'AttemptAbandoned', 'message',
+             'attempt ' || attempt || ' never reported back (worker lost or timed out); attempt ' || $3::int || ' replaced it')
+         WHERE run_id = $1 AND step_instance = $2 AND attempt < $3 AND status = 'RUNNING'`,
+  values: [runId, stepInstance, attempt, at],
+});
+
 export const selectRun = (id: string): Query => ({
   text: `SELECT ${RUN_COLUMNS}, d.input, d.output, d.error, d.metadata
          FROM runs LEFT JOIN run_details d ON d.run_id = runs.id WHERE runs.id = $1`,

@@ -68,7 +68,7 @@ export interface RunPage {
   nextCursor: string | null;
 }
 
-const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(v as string).toISOString());
 /** PGlite may hand back json columns as text, pg as parsed values; accept both. */
 const parsed = (v: unknown): unknown => (typeof v === 'string' ? (JSON.parse(v) as unknown) : v);
 
@@ -189,7 +189,10 @@ export class ProjectionStore {
   async recordSteps(runId: string, steps: StepRecord[], currentStep?: string): Promise<void> {
     if (!steps.length && currentStep === undefined) return;
     await this.db.transaction(async (tx) => {
-      for (const s of steps) await tx.query(sql.upsertStep(runId, s));
+      for (const s of steps) {
+        await tx.query(sql.upsertStep(runId, s));
+        if (s.attempt > 1 && s.status === 'RUNNING') await tx.query(sql.abandonEarlierAttempts(runId, s.stepInstance, s.attempt, s.startedAt));
+      }
       if (currentStep !== undefined) await tx.query(sql.setCurrentStep(runId, currentStep));
     });
   }

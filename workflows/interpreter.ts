@@ -61,13 +61,12 @@ class RunFailure extends Error {
 function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: string): ErrorInfo {
   const cause = err.cause;
   if (cause instanceof ApplicationFailure) {
-    return {
-      type: cause.type ?? FAILURE_TYPES.RPC_HANDLER_ERROR,
-      message: cause.message,
-      stepId,
-      stepInstance,
-      ...(cause.details?.length ? { details: cause.details[0] } : {}),
-    };
+    // The RPC activity attaches its ErrorInfo (with attempt and details) as the first detail.
+    const info = cause.details?.[0] as Partial<ErrorInfo> | undefined;
+    if (info && typeof info === 'object' && typeof info.type === 'string' && typeof info.message === 'string') {
+      return { ...(info as ErrorInfo), stepId, stepInstance };
+    }
+    return { type: cause.type ?? FAILURE_TYPES.RPC_HANDLER_ERROR, message: cause.message, stepId, stepInstance };
   }
   return { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? err.message, stepId, stepInstance };
 }

@@ -1,0 +1,38 @@
+/**
+ * Standalone HTTP API process (production / docker compose). It needs the RPC
+ * module too: publish validates graphs against, and pins, the RPC contracts.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { loadConfig } from '../runtime/config';
+import { loadRpcModule } from '../runtime/rpc-module';
+import { openStore } from '../runtime/store';
+import { createApi } from './http';
+import { Pinflow } from './pinflow';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs TEMPORAL_ADDRESS');
+  if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
+  if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs PINFLOW_RPC_MODULE, the module exporting the RPCs');
+  const registry = loadRpcModule(config.rpcModule);
+  const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const api = createApi({ pinflow: new Pinflow({ client, store, rpcs: registry, temporalUiUrl: config.temporal.uiUrl }), logger: true });
+  await api.listen({ host: config.api.host, port: config.api.port });
+  const stop = async () => {
+    await api.close();
+    await connection.close();
+    await db.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof PinflowError) console.error(`[pinflow] ${err.code}: ${err.message}`);
+  else console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { canonicalJson, versionHash } from '../graph/canonical';
+import { GraphValidationError, GRAPH_ISSUE_CODES } from '../graph/errors';
+import { graphSchema, type Graph } from '../graph/schema';
+import { validateGraph } from '../graph/validate';
+import { rpcs } from './fixtures/rpcs';
+import { sumGraph } from './fixtures/graphs';
+
+const rpcNames = new Set(rpcs.map((r) => r.name));
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+function issuesOf(raw: unknown) {
+  try {
+    validateGraph(raw, { rpcNames });
+  } catch (err) {
+    assert.ok(err instanceof GraphValidationError, `expected GraphValidationError, got ${String(err)}`);
+    assert.equal(err.code, 'GRAPH_INVALID');
+    return err.issues;
+  }
+  assert.fail('graph was accepted');
+}
+
+describe('graph: canonical hashing', () => {
+  it('encodes objects with sorted keys regardless of insertion order', () => {
+    assert.equal(canonicalJson({ b: 1, a: [{ d: 2, c: null }] }), '{"a":[{"c":null,"d":2}],"b":1}');
+    assert.equal(canonicalJson({ a: 1, b: 2 }), canonicalJson({ b: 2, a: 1 }));
+  });
+
+  it('refuses non-finite numbers instead of hashing them ambiguously', () => {
+    assert.throws(() => canonicalJson({ a: Number.NaN }), /non-finite number NaN/);
+  });
+
+  it('gives the same hash for the same graph and for documentation-only changes', () => {
+    const g = graphSchema.parse(sumGraph);
+    const contracts = { 'math.add': rpcs[0]!.contract };
+    const edited: Graph = clone(g);
+    edited.description = 'a different description';
+    edited.notes = 'reviewed by ops';
+    edited.ui = { zoom: 2 };
+    edited.steps[0]!.ui = { x: 100, y: 200 };
+    edited.steps[1]!.description = 'doubles it';
+    assert.equal(versionHash(g, contracts), versionHash(clone(g), contracts));
+    assert.equal(versionHash(g, contracts), versionHash(edited, contracts));
+    assert.match(versionHash(g, contracts), /^[0-9a-f]{64}$/);
+  });
+
+  it('gives a different hash when behaviour or a pinned contract changes', () => {
+    const g = graphSchema.parse(sumGraph);
+    const contracts = { 'math.add': rpcs[0]!.contract };
+    const changed: Graph = clone(g);
+    (changed.steps[1] as { set: Record<string, string> }).set.doubled = 'vars.result.sum * 3';
+    assert.notEqual(versionHash(g, contracts), versionHash(changed, contracts));
+    assert.notEqual(versionHash(g, contracts), versionHash(g, { 'math.add': { ...rpcs[0]!.contract, hash: 'x' } }));
+  });
+});
+
+describe('graph: publish-time validation', () => {
+  it('accepts a valid graph', () => {
+    assert.equal(validateGraph(sumGraph, { rpcNames }).entry, 'add');
+  });
+
+  it('rejects a schema violation naming the JSON path and the step id', () => {
+    const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
+    g.steps[3]!.nxt = 'done';
+    delete g.steps[3]!.rpc;
+    const issues = issuesOf(g);
+    assert.deepEqual(
+      issues.map((i) => [i.code, i.path, i.stepId]),
+      [
+        ['SCHEMA_INVALID', 'steps[3].rpc', 'greet'],
+        ['SCHEMA_INVALID', 'steps[3]', 'greet'],
+      ].sort((a, b) => (a[1]! < b[1]! ? 1 : -1)),
+    );
+    assert.ok(issues.some((i) => i.message === 'unknown field(s) "nxt"'));
+  });
+
+  it('rejects a non-object graph', () => {
+    const issues = issuesOf('not a graph');
+    assert.equal(issues[0]!.code, GRAPH_ISSUE_CODES.SCHEMA_INVALID);
+    assert.equal(issues[0]!.path, '(root)');
+  });
+
+  it('rejects an unknown step type and lists the allowed types', () => {
+    const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
+    g.steps[1]!.type = 'teleport';
+    const issues = issuesOf(g);
+    assert.equal(issues.length, 1);
+    assert.deepEqual(issues[0], {
+      code: 'UNKNOWN_STEP_TYPE',
+      path: 'steps[1].type',
+      stepId: 'double',
+      message: 'unknown step type "teleport"; allowed types are: rpc, assign, if, return, fail',
+    });
+  });
+
+  it('rejects a duplicate step id', () => {
+    const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
+    g.steps[4]!.id = 'greet';
+    const issues = issuesOf(g);
+    const dup = issues.find((i) => i.code === 'DUPLICATE_STEP_ID');
+    assert.deepEqual(dup, {
+      code: 'DUPLICATE_STEP_ID',
+      path: 'steps[4].id',
+      stepId: 'greet',
+      message: 'duplicate step id "greet"; it is already used by steps[3]',
+    });
+  });
+
+  it('rejects an edge to an unknown step and an unknown entry', () => {
+    const g = clone(sumGraph) as { entry: string; steps: Array<Record<string, unknown>> };
+    g.steps[2]!.else = 'nowhere';
+    const issues = issuesOf(g);
+    assert.ok(issues.some((i) => i.code === 'UNKNOWN_EDGE_TARGET' && i.path === 'steps[2].else' && i.stepId === 'big' && i.message === 'edge "else" points to unknown step "nowhere"'));
+    g.entry = 'start';
+    assert.ok(issuesOf(g).some((i) => i.code === 'UNKNOWN_ENTRY' && i.path === 'entry'));
+  });
+
+  it('rejects an unreachable step', () => {
+    const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
+    g.steps.push({ id: 'orphan', type: 'return' });
+    const issues = issuesOf(g);
+    assert.deepEqual(issues, [
+      { code: 'UNREACHABLE_STEP', path: 'steps[6]', stepId: 'orphan', message: 'step "orphan" cannot be reached from the entry "add"' },
+    ]);
+  });
+
+  it('rejects a cycle and reports it as a path', () => {
+    const g = {
+      entry: 'a',
+      steps: [
+        { id: 'a', type: 'assign', set: { x: '1' }, next: 'b' },
+        { id: 'b', type: 'if', condition: 'true', then: 'a', else: 'c' },
+        { id: 'c', type: 'return' },
+      ],
+    };
+    const issues = issuesOf(g);
+    assert.equal(issues.length, 1);
+    assert.equal(issues[0]!.code, 'CYCLE');
+    assert.equal(issues[0]!.message, 'cycle a -> b -> a; cycles are only allowed through loop constructs');
+  });
+
+  it('rejects an RPC that is not registered, naming the registered ones', () => {
+    const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
+    g.steps[3]!.rpc = 'text.shout';
+    const issues = issuesOf(g);
+    assert.equal(issues.length, 1);
+    assert.equal(issues[0]!.code, 'RPC_NOT_REGISTERED');
+    assert.equal(issues[0]!.stepId, 'greet');
+    assert.match(issues[0]!.message, /^RPC "text.shout" is not registered; registered RPCs are: math.add, test.decline/);
+  });
+
+  it('rejects an expression that does not compile, with field, position and jsonata code', () => {
+    const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
+    g.steps[1]!.set = { doubled: 'vars.result.sum * ' };
+    g.steps[2]!.condition = 'vars.doubled >> 10';
+    const issues = issuesOf(g);
+    assert.deepEqual(
+      issues.map((i) => [i.code, i.path, i.stepId]),
+      [
+        ['EXPRESSION_INVALID', 'steps[1].set.doubled', 'double'],
+        ['EXPRESSION_INVALID', 'steps[2].condition', 'big'],
+      ],
+    );
+    assert.match(issues[0]!.message, /^step "double" field "set.doubled": expression "vars.result.sum \* " does not compile at position \d+: .*\(jsonata S\d+\)$/);
+  });
+
+  it('reports every issue at once', () => {
+    const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
+    g.steps[3]!.rpc = 'nope';
+    g.steps[2]!.condition = '(((';
+    g.steps.push({ id: 'island', type: 'return' });
+    const codes = issuesOf(g).map((i) => i.code).sort();
+    assert.deepEqual(codes, ['EXPRESSION_INVALID', 'RPC_NOT_REGISTERED', 'UNREACHABLE_STEP']);
+  });
+});

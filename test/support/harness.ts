@@ -1,0 +1,150 @@
+/**
+ * Test harness: one real Temporal dev server per test run (started by the
+ * root hooks in test/support/setup), and for each suite its own Temporal
+ * namespace and its own real Postgres database. The task queue is the one
+ * constant, so namespaces are what isolate suites from each other.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import { Pinflow } from '../../client/pinflow';
+import { connectPg, type Db } from '../../projection/db';
+import { migrate } from '../../projection/migrate';
+import { ProjectionStore } from '../../projection/store';
+import { ensureSearchAttributes } from '../../runtime/namespace';
+import type { RpcDefinition } from '../../worker/rpc';
+import { createWorker } from '../../worker/worker';
+
+/** Admin connection used to create per-suite databases. */
+export const PG_ADMIN_URL = process.env.PINFLOW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** Namespaces pre-created at dev server start (registering later waits on a cache refresh). */
+export const TEST_NAMESPACES = Array.from({ length: 16 }, (_, i) => `pinflow-test-${i + 1}`);
+
+interface Shared {
+  address: string;
+  nextNamespace: number;
+}
+const shared: Shared = { address: '', nextNamespace: 0 };
+
+export function setTemporalAddress(address: string): void {
+  shared.address = address;
+}
+
+export function temporalAddress(): string {
+  if (!shared.address) throw new Error('the test Temporal server is not running (root hooks not loaded?)');
+  return shared.address;
+}
+
+/** Claim a namespace no other suite uses in this run. */
+export function claimNamespace(): string {
+  const ns = TEST_NAMESPACES[shared.nextNamespace++];
+  if (!ns) throw new Error(`more than ${TEST_NAMESPACES.length} suites claimed a namespace; raise TEST_NAMESPACES`);
+  return ns;
+}
+
+export function pgUrl(database: string): string {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** Create an empty database named after the suite. */
+export async function createDatabase(label: string): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+  const name = `pinflow_t_${label.replace(/[^a-z0-9]+/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(3).toString('hex')}`;
+  const admin = new PgClient({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    name,
+    url: pgUrl(name),
+    drop: async () => {
+      const a = new PgClient({ connectionString: PG_ADMIN_URL });
+      await a.connect();
+      try {
+        await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}
+
+export interface Env {
+  namespace: string;
+  db: Db;
+  databaseUrl: string;
+  store: ProjectionStore;
+  client: Client;
+  pinflow: Pinflow;
+  /** Start an in-process worker with these RPCs; stopped by `stop()`. */
+  startWorker(rpcs: RpcDefinition[]): Promise<Worker>;
+  stopWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A fully isolated environment: own namespace, own migrated database, real Temporal. */
+export async function createEnv(label: string, rpcs: RpcDefinition[]): Promise<Env> {
+  const namespace = claimNamespace();
+  const database = await createDatabase(label);
+  const db = connectPg(database.url);
+  await migrate(db);
+  const store = new ProjectionStore(db);
+  const connection = await Connection.connect({ address: temporalAddress() });
+  await ensureSearchAttributes(connection, namespace);
+  const client = new Client({ connection, namespace });
+  const pinflow = new Pinflow({ client, store, rpcs, temporalUiUrl: 'http://localhost:8233' });
+  let worker: { worker: Worker; running: Promise<void>; conn: NativeConnection } | undefined;
+
+  const stopWorker = async () => {
+    if (!worker) return;
+    const w = worker;
+    worker = undefined;
+    if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
+    await w.running;
+    await w.conn.close();
+  };
+  return {
+    namespace,
+    db,
+    databaseUrl: database.url,
+    store,
+    client,
+    pinflow,
+    async startWorker(workerRpcs) {
+      await stopWorker();
+      const conn = await NativeConnection.connect({ address: temporalAddress() });
+      const w = await createWorker({ rpcs: workerRpcs, store, connection: conn, namespace });
+      worker = { worker: w, running: w.run(), conn };
+      return w;
+    },
+    stopWorker,
+    async stop() {
+      await stopWorker();
+      await connection.close();
+      await db.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Poll until `fn` returns a truthy value (for the projection catching up). */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, opts: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
