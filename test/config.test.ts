@@ -1,0 +1,179 @@
+/**
+ * Environment configuration and the Temporal CLI lookup order. No Temporal
+ * server or Go toolchain is needed: the lookup is pointed at temp dirs.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PinflowError } from '../graph/errors';
+import { loadConfig } from '../runtime/config';
+import { findTemporalCli } from '../runtime/temporal-cli';
+
+function expectPinflowError(code: string, ...fragments: (string | RegExp)[]) {
+  return (err: unknown): true => {
+    assert.ok(err instanceof PinflowError, `expected PinflowError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    for (const f of fragments) {
+      if (typeof f === 'string') assert.ok(err.message.includes(f), `message lacks ${JSON.stringify(f)}: ${err.message}`);
+      else assert.match(err.message, f);
+    }
+    return true;
+  };
+}
+
+describe('configuration and the Temporal CLI lookup', () => {
+  describe('loadConfig', () => {
+    it('falls back to the documented defaults for an empty environment', () => {
+      const c = loadConfig({});
+      assert.equal(c.temporal.address, undefined);
+      assert.equal(c.temporal.namespace, 'default');
+      assert.equal(c.temporal.devServerPort, 7233);
+      assert.equal(c.temporal.devServerUiPort, 8233);
+      assert.equal(c.temporal.uiUrl, 'http://localhost:8233');
+      assert.equal(c.temporal.cliPath, undefined);
+      assert.equal(c.api.port, 8080);
+      assert.equal(c.api.host, '127.0.0.1');
+      assert.equal(c.databaseUrl, undefined);
+      assert.equal(c.rpcModule, undefined);
+      assert.equal(c.publishExamples, true);
+      assert.equal(c.production, false);
+      assert.ok(c.dataDir.endsWith('.pinflow'), `dataDir ${c.dataDir} does not end with .pinflow`);
+    });
+
+    it('reads the Temporal address, database URL, API port and UI URL, dropping the trailing slash', () => {
+      const c = loadConfig({
+        TEMPORAL_ADDRESS: 'temporal.example:7233',
+        DATABASE_URL: 'postgres://pinflow@db.example:5432/pinflow',
+        PINFLOW_API_PORT: '9090',
+        TEMPORAL_UI_URL: 'http://ui.example:8080/',
+      });
+      assert.equal(c.temporal.address, 'temporal.example:7233');
+      assert.equal(c.databaseUrl, 'postgres://pinflow@db.example:5432/pinflow');
+      assert.equal(c.api.port, 9090);
+      assert.equal(c.temporal.uiUrl, 'http://ui.example:8080');
+    });
+
+    it('derives the default UI URL from PINFLOW_TEMPORAL_UI_PORT and detects production', () => {
+      const c = loadConfig({ PINFLOW_TEMPORAL_UI_PORT: '18233', NODE_ENV: 'production', PINFLOW_PUBLISH_EXAMPLES: 'false' });
+      assert.equal(c.temporal.uiUrl, 'http://localhost:18233');
+      assert.equal(c.production, true);
+      assert.equal(c.publishExamples, false);
+    });
+
+    it('rejects a non-numeric API port, naming the variable and the value received', () => {
+      assert.throws(() => loadConfig({ PINFLOW_API_PORT: 'eighty' }), expectPinflowError('CONFIG_INVALID', 'invalid environment: ', 'PINFLOW_API_PORT="eighty"'));
+    });
+
+    it('rejects an out-of-range Temporal port, naming the variable and the value received', () => {
+      assert.throws(() => loadConfig({ PINFLOW_TEMPORAL_PORT: '70000' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_TEMPORAL_PORT="70000"'));
+    });
+
+    it('rejects a publish-examples flag other than true/false, naming the variable and the value received', () => {
+      assert.throws(() => loadConfig({ PINFLOW_PUBLISH_EXAMPLES: 'yes' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_PUBLISH_EXAMPLES="yes"'));
+    });
+  });
+
+  describe('findTemporalCli', () => {
+    const baseTmp = tmpdir(); // captured before any test points TMPDIR elsewhere
+    const dirs: string[] = [];
+    const tempDir = (label: string): string => {
+      const d = mkdtempSync(join(baseTmp, `pinflow-cfg-${label}-`));
+      dirs.push(d);
+      return d;
+    };
+    const savedPath = process.env.PATH;
+    const savedTmpdir = process.env.TMPDIR;
+
+    /** Run `fn` with PATH (and TMPDIR) pointing at empty dirs, so no real CLI is found. */
+    async function isolated<T>(fn: () => Promise<T>): Promise<T> {
+      const emptyPath = tempDir('path');
+      const emptyTmp = tempDir('tmp');
+      process.env.PATH = emptyPath;
+      process.env.TMPDIR = emptyTmp;
+      try {
+        return await fn();
+      } finally {
+        if (savedPath === undefined) delete process.env.PATH;
+        else process.env.PATH = savedPath;
+        if (savedTmpdir === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = savedTmpdir;
+      }
+    }
+
+    function fakeCli(dir: string): string {
+      mkdirSync(dir, { recursive: true });
+      const p = join(dir, 'temporal');
+      writeFileSync(p, '#!/bin/sh\necho "temporal version 0.0.0-test"\n');
+      chmodSync(p, 0o755);
+      return p;
+    }
+
+    after(() => {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    });
+
+    it('refuses an explicit path that is not an executable file', async () => {
+      const dir = tempDir('explicit');
+      const p = join(dir, 'temporal');
+      writeFileSync(p, '#!/bin/sh\n');
+      chmodSync(p, 0o644);
+      await assert.rejects(
+        findTemporalCli({ explicitPath: p, projectBinDir: tempDir('proj'), cacheBinDir: tempDir('cache'), allowBuild: false }),
+        expectPinflowError('TEMPORAL_CLI_NOT_FOUND', `PINFLOW_TEMPORAL_CLI=${p} is not an executable file`),
+      );
+    });
+
+    it('uses an explicit path that is executable', async () => {
+      const p = fakeCli(tempDir('explicit-ok'));
+      assert.deepEqual(await findTemporalCli({ explicitPath: p, projectBinDir: tempDir('proj'), cacheBinDir: tempDir('cache') }), {
+        path: p,
+        source: 'explicit',
+      });
+    });
+
+    it('explains how to install the CLI when it is found nowhere and building is off', () =>
+      isolated(async () => {
+        const projectBinDir = tempDir('proj');
+        const cacheBinDir = tempDir('cache');
+        await assert.rejects(
+          findTemporalCli({ projectBinDir, cacheBinDir, allowBuild: false }),
+          expectPinflowError(
+            'TEMPORAL_CLI_NOT_FOUND',
+            'the Temporal CLI (which runs the embedded dev server) was not found on PATH',
+            `in ${projectBinDir} or ${cacheBinDir}`,
+            `GOBIN=${cacheBinDir} go install github.com/temporalio/cli/cmd/temporal@v1.5.1`,
+            'PINFLOW_TEMPORAL_CLI',
+            'TEMPORAL_ADDRESS',
+          ),
+        );
+      }));
+
+    it('finds the CLI in the project cache when PATH lacks it', () =>
+      isolated(async () => {
+        const projectBinDir = tempDir('proj');
+        const cacheBinDir = tempDir('cache');
+        const p = fakeCli(projectBinDir);
+        fakeCli(cacheBinDir);
+        assert.deepEqual(await findTemporalCli({ projectBinDir, cacheBinDir, allowBuild: false }), { path: p, source: 'project-cache' });
+      }));
+
+    it('finds the CLI in the machine cache when PATH and the project cache lack it', () =>
+      isolated(async () => {
+        const projectBinDir = tempDir('proj');
+        const cacheBinDir = tempDir('cache');
+        const p = fakeCli(cacheBinDir);
+        assert.deepEqual(await findTemporalCli({ projectBinDir, cacheBinDir, allowBuild: false }), { path: p, source: 'cache' });
+      }));
+
+    it('prefers a CLI on PATH over the caches', () =>
+      isolated(async () => {
+        const onPath = tempDir('onpath');
+        const p = fakeCli(onPath);
+        process.env.PATH = onPath; // restored by isolated()
+        const projectBinDir = tempDir('proj');
+        fakeCli(projectBinDir);
+        assert.deepEqual(await findTemporalCli({ projectBinDir, cacheBinDir: tempDir('cache'), allowBuild: false }), { path: p, source: 'path' });
+      }));
+  });
+});

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../runtime/paths';
+import { rpcs } from './fixtures/rpcs';
+import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
+
+/** A real worker process: `node dist/worker/main.js`, as production runs it. */
+function spawnWorker(env: Env): ChildProcess & { output: string[] } {
+  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'worker', 'main.js')], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalAddress(),
+      TEMPORAL_NAMESPACE: env.namespace,
+      DATABASE_URL: env.databaseUrl,
+      PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', 'rpcs.js'),
+      NODE_ENV: 'production',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { output: string[] };
+  child.output = [];
+  child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  return child;
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+
+describe('worker crash and restart', function () {
+  this.timeout(180_000);
+  let env: Env;
+  let dir: string;
+  const children: ChildProcess[] = [];
+
+  before(async () => {
+    env = await createEnv('crash', rpcs);
+    dir = mkdtempSync(join(tmpdir(), 'pinflow-crash-'));
+  });
+  after(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await env?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('completes a run after its worker process is SIGKILLed mid-step and a new worker starts', async () => {
+    const gate = join(dir, 'gate');
+    await env.pinflow.publish('crashy', {
+      entry: 'add',
+      steps: [
+        { id: 'add', type: 'rpc', rpc: 'math.add', input: { a: '1', b: '2' }, next: 'wait' },
+        { id: 'wait', type: 'rpc', rpc: 'test.gate', input: { file: 'input.gate' }, next: 'done' },
+        { id: 'done', type: 'return', output: { sum: 'steps.add.sum', gate: 'steps.wait' } },
+      ],
+    });
+    const first = spawnWorker(env);
+    children.push(first);
+    const run = await env.pinflow.start({ definition: 'crashy', input: { gate } });
+
+    // The first worker is inside the gate handler (attempt 1) when it dies.
+    await eventually(async () => existsSync(`${gate}.started-1`), { timeoutMs: 60_000, what: `attempt 1 of the gate step (worker output: ${first.output.join('')})` });
+    first.kill('SIGKILL');
+    assert.deepEqual(await exited(first), { code: null, signal: 'SIGKILL' });
+    const mid = await env.pinflow.getRun(run.runId);
+    assert.equal(mid.status, 'RUNNING');
+    assert.equal(mid.currentStep, 'wait');
+
+    const second = spawnWorker(env);
+    children.push(second);
+    // Attempt 1 times out (4s start-to-close); Temporal hands attempt 2 to the new worker.
+    await eventually(async () => existsSync(`${gate}.started-2`), { timeoutMs: 60_000, what: `attempt 2 on the new worker (output: ${second.output.join('')})` });
+    writeFileSync(gate, 'open');
+
+    assert.deepEqual(await env.pinflow.result(run.runId), { sum: 3, gate: { passed: true, attempt: 2 } });
+    const done = await eventually(async () => {
+      const r = await env.pinflow.getRun(run.runId);
+      return r.status === 'COMPLETED' ? r : undefined;
+    });
+    assert.deepEqual(
+      done.steps.map((s) => [s.stepInstance, s.attempt, s.status, s.error?.type ?? null]),
+      [
+        ['add', 1, 'COMPLETED', null],
+        ['wait', 1, 'FAILED', 'AttemptAbandoned'],
+        ['wait', 2, 'COMPLETED', null],
+        ['done', 1, 'COMPLETED', null],
+      ],
+    );
+
+    // SIGTERM is a graceful shutdown with exit code 0.
+    second.kill('SIGTERM');
+    assert.deepEqual(await exited(second), { code: 0, signal: null });
+  });
+});

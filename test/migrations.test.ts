@@ -1,0 +1,154 @@
+/**
+ * The migration runner against a real Postgres (one fresh database per test)
+ * and against embedded PGlite.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PinflowError } from '../graph/errors';
+import { connectPg, openPglite, type Db } from '../projection/db';
+import { loadMigrations, migrate } from '../projection/migrate';
+import { projectRoot } from '../runtime/paths';
+import { createDatabase } from './support/harness';
+
+const EXPECTED_TABLES = ['definition_versions', 'definitions', 'pinflow_migrations', 'run_details', 'run_steps', 'runs', 'versions'];
+const EXPECTED_RUN_INDEXES = ['runs_definition_idx', 'runs_started_idx', 'runs_status_idx', 'runs_tenant_idx', 'runs_version_idx'];
+
+async function publicTables(db: Db): Promise<string[]> {
+  const rows = await db.query<{ table_name: string }>({
+    text: `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
+  });
+  return rows.map((r) => r.table_name);
+}
+
+async function trackingIds(db: Db): Promise<number[]> {
+  const rows = await db.query<{ id: number }>({ text: 'SELECT id FROM pinflow_migrations ORDER BY id' });
+  return rows.map((r) => Number(r.id));
+}
+
+/** A fresh real-Postgres database and a pool on it; both torn down after `fn`. */
+async function withDatabase(label: string, fn: (db: Db, url: string) => Promise<void>): Promise<void> {
+  const database = await createDatabase(label);
+  const db = connectPg(database.url);
+  try {
+    await fn(db, database.url);
+  } finally {
+    await db.close();
+    await database.drop();
+  }
+}
+
+function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return fn(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
+}
+
+describe('projection migrations', () => {
+  const allIds = loadMigrations().map((m) => m.id);
+
+  it('applies every migration to an empty database and creates the schema', () =>
+    withDatabase('mig_apply', async (db) => {
+      assert.deepEqual(await migrate(db), [1]);
+      const tables = await publicTables(db);
+      for (const t of EXPECTED_TABLES) assert.ok(tables.includes(t), `table ${t} missing; have ${tables.join(', ')}`);
+      const indexes = await db.query<{ indexname: string }>({
+        text: `SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'runs' ORDER BY indexname`,
+      });
+      const names = indexes.map((r) => r.indexname);
+      for (const i of EXPECTED_RUN_INDEXES) assert.ok(names.includes(i), `index ${i} missing; have ${names.join(', ')}`);
+      assert.deepEqual(await trackingIds(db), allIds);
+    }));
+
+  it('does nothing when run again on a migrated database', () =>
+    withDatabase('mig_rerun', async (db) => {
+      assert.deepEqual(await migrate(db), [1]);
+      assert.deepEqual(await migrate(db), []);
+      assert.deepEqual(await trackingIds(db), allIds);
+    }));
+
+  it('lets two migrators race on one empty database: both succeed, each migration applied exactly once', async () => {
+    const database = await createDatabase('mig_race');
+    const a = connectPg(database.url);
+    const b = connectPg(database.url);
+    try {
+      const [appliedA, appliedB] = await Promise.all([migrate(a), migrate(b)]);
+      assert.deepEqual([...appliedA, ...appliedB].sort((x, y) => x - y), [1]);
+      assert.deepEqual(await trackingIds(a), [1]);
+      const tables = await publicTables(a);
+      for (const t of EXPECTED_TABLES) assert.ok(tables.includes(t), `table ${t} missing`);
+    } finally {
+      await a.close();
+      await b.close();
+      await database.drop();
+    }
+  });
+
+  it('rolls a failing migration back entirely and keeps the earlier ones applied', () =>
+    withTempDir('pinflow-mig-', (dir) =>
+      withDatabase('mig_broken', async (db) => {
+        copyFileSync(join(projectRoot(), 'migrations', '000001_init.sql'), join(dir, '000001_init.sql'));
+        writeFileSync(join(dir, '000002_broken.sql'), 'CREATE TABLE half_written (id int); SELECT * FROM no_such_table;');
+        const migrations = loadMigrations(dir);
+        assert.deepEqual(
+          migrations.map((m) => [m.id, m.name]),
+          [
+            [1, 'init'],
+            [2, 'broken'],
+          ],
+        );
+        await assert.rejects(migrate(db, migrations), (err: Error & { code?: string }) => {
+          assert.equal(err.code, '42P01'); // undefined_table
+          assert.match(err.message, /relation "no_such_table" does not exist/);
+          return true;
+        });
+        assert.deepEqual(await trackingIds(db), [1]);
+        const tables = await publicTables(db);
+        assert.ok(!tables.includes('half_written'), 'half_written exists: the failed migration was not rolled back');
+        assert.ok(tables.includes('runs'), 'migration 1 was rolled back with the failing one');
+      }),
+    ));
+
+  it('refuses a database migrated by a newer pinflow, naming the unknown migration', () =>
+    withDatabase('mig_future', async (db) => {
+      await migrate(db);
+      await db.query({ text: 'INSERT INTO pinflow_migrations (id, name) VALUES ($1, $2)', values: [999, 'from_the_future'] });
+      await assert.rejects(migrate(db), (err: unknown) => {
+        assert.ok(err instanceof PinflowError, `expected PinflowError, got ${String(err)}`);
+        assert.equal(err.code, 'DATABASE_VERSION_UNKNOWN');
+        assert.match(err.message, /migration\(s\) 999 that this pinflow does not know/);
+        assert.match(err.message, /it knows up to 1\)/);
+        assert.deepEqual(err.details, { unknown: [999], latestKnown: 1 });
+        return true;
+      });
+      assert.deepEqual(await trackingIds(db), [1, 999]);
+    }));
+
+  it('applies the same migrations on embedded PGlite', () =>
+    withTempDir('pinflow-pglite-', async (dir) => {
+      const db = await openPglite(dir);
+      try {
+        assert.equal(db.kind, 'pglite');
+        assert.deepEqual(await migrate(db), [1]);
+        assert.deepEqual(await migrate(db), []);
+        const tables = await publicTables(db);
+        for (const t of EXPECTED_TABLES) assert.ok(tables.includes(t), `table ${t} missing; have ${tables.join(', ')}`);
+        const hash = 'a'.repeat(64);
+        await db.query({
+          text: 'INSERT INTO versions (hash, graph, contracts) VALUES ($1, $2::jsonb, $3::jsonb)',
+          values: [hash, JSON.stringify({ entry: 'start', steps: [] }), JSON.stringify({})],
+        });
+        const rows = await db.query<{ hash: string; graph: unknown; contracts: unknown }>({
+          text: 'SELECT hash, graph, contracts FROM versions WHERE hash = $1',
+          values: [hash],
+        });
+        assert.deepEqual(rows, [{ hash, graph: { entry: 'start', steps: [] }, contracts: {} }]);
+        await assert.rejects(
+          db.query({ text: 'INSERT INTO versions (hash, graph, contracts) VALUES ($1, $2::jsonb, $3::jsonb)', values: ['not-a-hash', '{}', '{}'] }),
+          /versions_hash_check/,
+        );
+      } finally {
+        await db.close();
+      }
+    }));
+});
