@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 
 const port = z.coerce.number().int().min(1).max(65_535);
+/** The API may bind port 0 (any free port), which tests use. */
+const apiPort = z.coerce.number().int().min(0).max(65_535);
 
 const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
@@ -21,7 +23,7 @@ const envSchema = z.object({
   PINFLOW_DATA_DIR: z.string().min(1).optional(),
   DATABASE_URL: z.string().min(1).optional(),
   PINFLOW_API_HOST: z.string().min(1).default('127.0.0.1'),
-  PINFLOW_API_PORT: port.default(8080),
+  PINFLOW_API_PORT: apiPort.default(8080),
   PINFLOW_RPC_MODULE: z.string().min(1).optional(),
   PINFLOW_PUBLISH_EXAMPLES: z.enum(['true', 'false']).default('true'),
   NODE_ENV: z.string().optional(),

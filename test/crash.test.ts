@@ -63,7 +63,7 @@ describe('worker crash and restart', function () {
     const run = await env.pinflow.start({ definition: 'crashy', input: { gate } });
 
     // The first worker is inside the gate handler (attempt 1) when it dies.
-    await eventually(async () => existsSync(`${gate}.started-1`), { timeoutMs: 60_000, what: `attempt 1 of the gate step (worker output: ${first.output.join('')})` });
+    await eventually(() => Promise.resolve(existsSync(`${gate}.started-1`)), { timeoutMs: 60_000, what: `attempt 1 of the gate step (worker output: ${first.output.join('')})` });
     first.kill('SIGKILL');
     assert.deepEqual(await exited(first), { code: null, signal: 'SIGKILL' });
     const mid = await env.pinflow.getRun(run.runId);
@@ -73,7 +73,7 @@ describe('worker crash and restart', function () {
     const second = spawnWorker(env);
     children.push(second);
     // Attempt 1 times out (4s start-to-close); Temporal hands attempt 2 to the new worker.
-    await eventually(async () => existsSync(`${gate}.started-2`), { timeoutMs: 60_000, what: `attempt 2 on the new worker (output: ${second.output.join('')})` });
+    await eventually(() => Promise.resolve(existsSync(`${gate}.started-2`)), { timeoutMs: 60_000, what: `attempt 2 on the new worker (output: ${second.output.join('')})` });
     writeFileSync(gate, 'open');
 
     assert.deepEqual(await env.pinflow.result(run.runId), { sum: 3, gate: { passed: true, attempt: 2 } });

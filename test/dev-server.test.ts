@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { loadConfig } from '../runtime/config';
+import { startDevServer, type DevServer } from '../runtime/dev-server';
+import { ensureSearchAttributes } from '../runtime/namespace';
+import { findTemporalCli } from '../runtime/temporal-cli';
+import { temporalAddress } from './support/harness';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('embedded Temporal dev server', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let cliPath: string;
+  let server: DevServer | undefined;
+  const port = Number(process.env.PINFLOW_TEST_TEMPORAL_PORT ?? 17233) + 50;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pinflow-devserver-'));
+    const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
+    cliPath = (await findTemporalCli({ explicitPath: config.temporal.cliPath, projectBinDir: join(config.dataDir, 'bin'), cacheBinDir: join(config.cacheDir, 'bin') })).path;
+  });
+  after(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('persists to its SQLite file: search attributes survive a restart, and stop leaves no process behind', async () => {
+    const dbFile = join(dir, 'temporal.sqlite');
+    server = await startDevServer({ cliPath, dbFile, port, uiPort: port + 1000, headless: true });
+    const firstPid = server.pid;
+    let conn = await Connection.connect({ address: server.address });
+    await ensureSearchAttributes(conn, 'default');
+    await ensureSearchAttributes(conn, 'default'); // idempotent
+    await conn.close();
+    await server.stop();
+    server = undefined;
+    assert.equal(alive(firstPid), false, 'the dev server process is gone after stop()');
+
+    server = await startDevServer({ cliPath, dbFile, port, uiPort: port + 1000, headless: true });
+    conn = await Connection.connect({ address: server.address });
+    try {
+      const attrs = await conn.operatorService.listSearchAttributes({ namespace: 'default' });
+      assert.deepEqual(
+        Object.keys(attrs.customAttributes ?? {}).filter((k) => k.startsWith('Pinflow')).sort(),
+        ['PinflowDefinition', 'PinflowTenant', 'PinflowVersion'],
+      );
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('refuses to start on a port that is already taken, saying what to do', async () => {
+    const taken = Number(temporalAddress().split(':').pop());
+    await assert.rejects(
+      startDevServer({ cliPath, dbFile: join(dir, 'other.sqlite'), port: taken, uiPort: taken + 2000, headless: true }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'TEMPORAL_UNAVAILABLE');
+        assert.match(err.message, new RegExp(`^port ${taken} on 127.0.0.1 is already in use.*set PINFLOW_TEMPORAL_PORT to a free port, or TEMPORAL_ADDRESS=127.0.0.1:${taken}`));
+        return true;
+      },
+    );
+  });
+});
