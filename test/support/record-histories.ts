@@ -1,0 +1,67 @@
+/**
+ * Records the replay corpus: complete histories of representative runs,
+ * written to test/histories/<release>-<name>.json. Run once per release with
+ * `npm run histories:record` (after `npm run build`) and commit the files;
+ * never edit or re-record an existing file. test/replay.test.ts replays every
+ * file against the current interpreter, so a change to the command sequence
+ * of an existing history fails CI unless it is gated with `patched()`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadConfig } from '../../runtime/config';
+import { startDevServer } from '../../runtime/dev-server';
+import { projectRoot } from '../../runtime/paths';
+import { findTemporalCli } from '../../runtime/temporal-cli';
+import { singleRpcGraph, sumGraph } from '../fixtures/graphs';
+import { rpcs } from '../fixtures/rpcs';
+import { createEnv, setTemporalAddress, TEST_NAMESPACES } from './harness';
+
+const RELEASE = process.env.PINFLOW_HISTORY_RELEASE ?? `v${(require(join(projectRoot(), 'package.json')) as { version: string }).version}`;
+
+async function main(): Promise<void> {
+  const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
+  const cli = await findTemporalCli({ explicitPath: config.temporal.cliPath, projectBinDir: join(config.dataDir, 'bin'), cacheBinDir: join(config.cacheDir, 'bin') });
+  const dir = mkdtempSync(join(tmpdir(), 'pinflow-record-'));
+  const server = await startDevServer({ cliPath: cli.path, dbFile: join(dir, 't.sqlite'), port: 17433, uiPort: 18433, headless: true, namespaces: TEST_NAMESPACES });
+  setTemporalAddress(server.address);
+  const env = await createEnv('record', rpcs);
+  try {
+    await env.startWorker(rpcs);
+    await env.pinflow.publish('sum', sumGraph);
+    await env.pinflow.publish('flaky', singleRpcGraph('test.flaky', { succeedOnAttempt: '2' }));
+    await env.pinflow.publish('decline', singleRpcGraph('test.decline', { reason: "'no funds'" }));
+    const cases: Array<[string, Parameters<typeof env.pinflow.start>[0]]> = [
+      ['completed', { definition: 'sum', input: { a: 3, b: 4, name: 'ada' }, runId: 'h-completed' }],
+      ['fail-step', { definition: 'sum', input: { a: 1, b: 1, name: 'x' }, runId: 'h-fail-step' }],
+      ['rpc-retried', { definition: 'flaky', runId: 'h-rpc-retried' }],
+      ['rpc-non-retryable', { definition: 'decline', runId: 'h-rpc-non-retryable' }],
+    ];
+    for (const [name, opts] of cases) {
+      const run = await env.pinflow.start(opts);
+      await env.pinflow.result(run.runId).catch(() => undefined);
+      // The CLI's JSON export is the format the UI downloads and the SDK replays.
+      const res = spawnSync(cli.path, ['workflow', 'show', '--workflow-id', run.runId, '--namespace', env.namespace, '--address', server.address, '--output', 'json'], {
+        encoding: 'utf8',
+      });
+      if (res.status !== 0) throw new Error(`temporal workflow show failed: ${res.stderr}`);
+      const history = JSON.parse(res.stdout) as { events: unknown[] };
+      const file = join(projectRoot(), 'test', 'histories', `${RELEASE}-${name}.json`);
+      writeFileSync(file, `${JSON.stringify(history, null, 2)}\n`);
+      console.log(`recorded ${file} (${history.events.length} events)`);
+    }
+  } finally {
+    await env.stop();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
