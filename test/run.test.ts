@@ -55,6 +55,15 @@ describe('runs on a real Temporal server, projected into a real Postgres', funct
     assert.deepEqual(run.steps[1]!.output, { doubled: 14 });
     assert.deepEqual(run.steps[2]!.output, { branch: 'then', value: true });
     assert.deepEqual(run.steps[3]!.output, { greeting: 'hello ada' });
+
+    // Control steps (assign, if, return) add no Temporal events: the only
+    // commands are the two run projections and one activity per rpc step.
+    const history = await env.client.workflow.getHandle(started.runId).fetchHistory();
+    const scheduled = (history.events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter((n): n is string => typeof n === 'string');
+    assert.deepEqual(scheduled, ['projectRunStarted', 'invokeRpc', 'invokeRpc', 'projectRunClosed']);
+    assert.equal((history.events ?? []).filter((e) => e.timerStartedEventAttributes || e.markerRecordedEventAttributes).length, 0);
   });
 
   it('pins the run: search attributes, memo and summary name the definition and version', async () => {

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../runtime/paths';
+import { eventually } from './support/harness';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The main job as users run it (`npm start` runs `node dist/scripts/start.js`
+ * after building), on embedded defaults: its own Temporal dev server and PGlite.
+ */
+describe('npm start: the main job on embedded defaults', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let child: ChildProcess | undefined;
+  const port = Number(process.env.PINFLOW_TEST_TEMPORAL_PORT ?? 17233) + 100;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pinflow-start-'));
+  });
+  after(() => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts Temporal, PGlite, worker and API, publishes the example, runs it, and Ctrl-C stops everything', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, PINFLOW_DATA_DIR: dir, PINFLOW_TEMPORAL_PORT: String(port), PINFLOW_TEMPORAL_UI_PORT: String(port + 1000), PINFLOW_API_PORT: '0' };
+    delete env.TEMPORAL_ADDRESS;
+    delete env.DATABASE_URL;
+    child = spawn(process.execPath, [join(projectRoot(), 'dist', 'scripts', 'start.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exit = new Promise<{ code: number | null; signal: string | null }>((r) => child!.once('exit', (code, signal) => r({ code, signal })));
+
+    await eventually(() => Promise.resolve(out.includes('ready; Ctrl-C stops everything')), { timeoutMs: 120_000, what: `the ready line; output so far:\n${out}` });
+    assert.match(out, /published example order-fulfilment v1 \([0-9a-f]{12}\)/);
+    assert.match(out, new RegExp(`Temporal UI: http://localhost:${port + 1000}`));
+    assert.match(out, new RegExp(`Temporal:    127\\.0\\.0\\.1:${port}`));
+    const apiUrl = /API:\s+(http:\/\/\S+)/.exec(out)?.[1];
+    assert.ok(apiUrl, `API URL printed:\n${out}`);
+    assert.ok(existsSync(join(dir, 'temporal.sqlite')), 'dev server persists to .pinflow/temporal.sqlite');
+    assert.ok(existsSync(join(dir, 'pglite')), 'PGlite lives in .pinflow/pglite');
+    const serverPid = Number(readFileSync(join(dir, 'temporal.sqlite.pid'), 'utf8'));
+    assert.ok(alive(serverPid));
+
+    const input = JSON.parse(readFileSync(join(projectRoot(), 'examples', 'order-fulfilment', 'input.json'), 'utf8')) as unknown;
+    const res = await fetch(`${apiUrl}/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ definition: 'order-fulfilment', input, runId: 'start-order-1' }),
+    });
+    assert.equal(res.status, 201);
+    const run = await eventually(async () => {
+      const r = (await (await fetch(`${apiUrl}/runs/start-order-1`)).json()) as { status: string; output: { total: number } };
+      return r.status === 'COMPLETED' ? r : undefined;
+    });
+    assert.equal(run.output.total, 138);
+    assert.equal((await fetch(`${apiUrl}/health`)).status, 200);
+
+    child.kill('SIGINT');
+    assert.deepEqual(await exit, { code: 0, signal: null });
+    assert.equal(alive(serverPid), false, 'the dev server is stopped with the main job');
+    assert.equal(existsSync(join(dir, 'temporal.sqlite.pid')), false);
+  });
+});
