@@ -61,7 +61,8 @@ function portInUse(port: number, host: string): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -77,7 +78,7 @@ function killStale(pidFile: string): void {
   } catch {
     return;
   }
-  if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+  if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (!cmd.includes('start-dev')) return; // the pid was reused by something else

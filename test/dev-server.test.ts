@@ -4,19 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../runtime/config';
-import { startDevServer, type DevServer } from '../runtime/dev-server';
+import { processAlive, startDevServer, type DevServer } from '../runtime/dev-server';
 import { ensureSearchAttributes } from '../runtime/namespace';
 import { findTemporalCli } from '../runtime/temporal-cli';
 import { temporalAddress } from './support/harness';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('embedded Temporal dev server', function () {
   this.timeout(180_000);
@@ -45,7 +36,7 @@ describe('embedded Temporal dev server', function () {
     await conn.close();
     await server.stop();
     server = undefined;
-    assert.equal(alive(firstPid), false, 'the dev server process is gone after stop()');
+    assert.equal(processAlive(firstPid), false, 'the dev server process is gone after stop()');
 
     server = await startDevServer({ cliPath, dbFile, port, uiPort: port + 1000, headless: true });
     conn = await Connection.connect({ address: server.address });

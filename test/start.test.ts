@@ -3,17 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../runtime/dev-server';
 import { projectRoot } from '../runtime/paths';
 import { eventually } from './support/harness';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The main job as users run it (`npm start` runs `node dist/scripts/start.js`
@@ -52,7 +44,7 @@ describe('npm start: the main job on embedded defaults', function () {
     assert.ok(existsSync(join(dir, 'temporal.sqlite')), 'dev server persists to .pinflow/temporal.sqlite');
     assert.ok(existsSync(join(dir, 'pglite')), 'PGlite lives in .pinflow/pglite');
     const serverPid = Number(readFileSync(join(dir, 'temporal.sqlite.pid'), 'utf8'));
-    assert.ok(alive(serverPid));
+    assert.ok(processAlive(serverPid));
 
     const input = JSON.parse(readFileSync(join(projectRoot(), 'examples', 'order-fulfilment', 'input.json'), 'utf8')) as unknown;
     const res = await fetch(`${apiUrl}/runs`, {
@@ -70,7 +62,7 @@ describe('npm start: the main job on embedded defaults', function () {
 
     child.kill('SIGINT');
     assert.deepEqual(await exit, { code: 0, signal: null });
-    assert.equal(alive(serverPid), false, 'the dev server is stopped with the main job');
+    assert.equal(processAlive(serverPid), false, 'the dev server is stopped with the main job');
     assert.equal(existsSync(join(dir, 'temporal.sqlite.pid')), false);
   });
 });
