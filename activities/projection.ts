@@ -1,6 +1,7 @@
-/** Run-level projection activities. Idempotent upserts; Temporal retries them freely. */
+/** Run-level projection activities (idempotent upserts; Temporal retries them freely) and child pinning. */
 import type { ProjectionStore } from '../projection/store';
-import type { RunClosed, RunStarted } from '../workflows/types';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ChildTarget, ResolvedChild, RunClosed, RunStarted } from '../workflows/types';
 
 export function createProjectionActivities({ store }: { store: ProjectionStore }) {
   return {
@@ -14,7 +15,24 @@ export function createProjectionActivities({ store }: { store: ProjectionStore }
         startedAt: r.startedAt,
         input: r.input,
         metadata: r.metadata,
+        parent: r.parent,
       });
+    },
+    /**
+     * Pin a child run: the exact version, or the definition's latest one at
+     * this moment. The result is recorded in the parent's history, so replay
+     * never reads the database again.
+     */
+    async resolveChildVersion(t: ChildTarget): Promise<ResolvedChild> {
+      const def = await store.getDefinition(t.definition);
+      if (!def) throw ApplicationFailure.nonRetryable(`child definition ${JSON.stringify(t.definition)} does not exist`, 'ChildDefinitionNotFound');
+      const hash = t.version ?? def.latestVersion;
+      const version = await store.getVersion(hash);
+      const seq = version?.definitions.find((d) => d.definition === t.definition)?.seq;
+      if (!version || seq === undefined) {
+        throw ApplicationFailure.nonRetryable(`version ${hash} was never published under definition ${JSON.stringify(t.definition)}`, 'ChildVersionNotFound');
+      }
+      return { version: hash, seq, graph: version.graph, contracts: version.contracts };
     },
     async projectRunClosed(c: RunClosed): Promise<void> {
       await store.recordRunClosed(c);

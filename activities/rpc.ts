@@ -67,6 +67,9 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
     }
 
     let raw: unknown;
+    // Heartbeats carry cancellation to the handler (ctx.signal): a failFast
+    // sibling or a cancelled run stops the handler instead of letting it run on.
+    const heartbeat = setInterval(() => ctx.heartbeat(), 1_000);
     try {
       raw = await rpc.handler(input.data, {
         runId: call.runId,
@@ -74,7 +77,7 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
         stepId: call.stepId,
         stepInstance: call.stepInstance,
         attempt,
-        idempotencyKey: `${call.runId}:${call.stepInstance}`,
+        idempotencyKey: call.idempotencyKey ?? `${call.runId}:${call.stepInstance}`,
         signal: ctx.cancellationSignal,
       });
     } catch (err) {
@@ -82,8 +85,13 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
       const type = isRpcError(err) ? err.type : FAILURE_TYPES.RPC_HANDLER_ERROR;
       const nonRetryable = isRpcError(err) ? Boolean(err.options.nonRetryable) : false;
       const details = isRpcError(err) ? err.options.details : undefined;
+      if (ctx.cancellationSignal.aborted) throw err;
       return fail({ type, message: e?.message ?? String(err), ...where, ...(details !== undefined ? { details } : {}) }, nonRetryable);
+    } finally {
+      clearInterval(heartbeat);
     }
+    // Cancelled while the handler ran: report the cancellation, record nothing.
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
 
     const output = rpc.output.safeParse(raw);
     if (!output.success) {

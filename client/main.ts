@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs TEMPORAL_ADDRESS');
   if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs PINFLOW_RPC_MODULE, the module exporting the RPCs');
-  const registry = loadRpcModule(config.rpcModule);
+  const { registry } = loadRpcModule(config.rpcModule);
   const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });

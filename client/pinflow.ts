@@ -7,11 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { versionHash } from '../graph/canonical';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
-import { DEFINITION_NAME_PATTERN, type Graph, type PinnedContracts } from '../graph/schema';
 import { DEFAULT_TENANT, RUN_STATUSES, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus } from '../graph/terminology';
-import { validateGraph } from '../graph/validate';
+import { publishGraph, type PublishResult } from './publish';
 import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
 import { stateQuery } from '../workflows/definitions';
@@ -37,15 +35,6 @@ export interface PinflowOptions {
   temporalUiUrl?: string;
 }
 
-export interface PublishResult {
-  definition: string;
-  /** The version hash. */
-  version: string;
-  /** The version's number within the definition (1, 2, ...). */
-  seq: number;
-  /** False when this exact graph (and contracts) was already published under this definition. */
-  created: boolean;
-}
 
 export interface StartOptions {
   /** Start the latest version of this definition. */
@@ -90,6 +79,8 @@ export interface Health {
 /** A poller is alive if it polled recently (long polls last up to ~60s). */
 const POLLER_FRESH_MS = 75_000;
 
+export type { PublishResult };
+
 export class Pinflow {
   readonly client: Client;
   readonly store: ProjectionStore;
@@ -118,22 +109,7 @@ export class Pinflow {
    * version and `created: false`.
    */
   async publish(definition: string, rawGraph: unknown): Promise<PublishResult> {
-    if (typeof definition !== 'string' || !DEFINITION_NAME_PATTERN.test(definition)) {
-      throw new InvalidRequestError(
-        ERROR_CODES.DEFINITION_NAME_INVALID,
-        `definition name ${JSON.stringify(definition)} is invalid; it must be 2-64 lowercase letters, digits and dashes, ` +
-          'starting with a letter and not ending with a dash',
-        { received: definition, pattern: DEFINITION_NAME_PATTERN.source },
-      );
-    }
-    const graph: Graph = validateGraph(rawGraph, { rpcNames: this.registry.names() });
-    const contracts: PinnedContracts = {};
-    for (const name of [...new Set(graph.steps.flatMap((s) => (s.type === 'rpc' ? [s.rpc] : [])))].sort()) {
-      contracts[name] = this.registry.get(name)!.contract;
-    }
-    const hash = versionHash(graph, contracts);
-    const { created, seq } = await this.store.publishVersion({ definition, hash, graph, contracts });
-    return { definition, version: hash, seq, created };
+    return publishGraph({ store: this.store, registry: this.registry }, definition, rawGraph);
   }
 
   /** Start a run pinned to one version: the graph travels in the start input. */

@@ -41,7 +41,141 @@ export const mappingSchema: z.ZodType<Mapping> = z.lazy(() =>
   z.union([expressionSchema, z.number(), z.boolean(), z.null(), z.array(mappingSchema), z.record(z.string(), mappingSchema)]),
 );
 
-const base = { id: stepId, ...docFields };
+/** A duration: milliseconds, or a string such as `'500ms'`, `'30s'`, `'5m'`, `'2h'`, `'1d'`. */
+export const DURATION_PATTERN = /^\d+(\.\d+)?\s*(ms|s|m|h|d)$/;
+export const durationSchema = z.union([
+  z.number().int().min(0).max(366 * 24 * 3600 * 1000),
+  z.string().regex(DURATION_PATTERN, "must be milliseconds or a duration such as '30s', '5m', '2h', '1d'"),
+]);
+export type Duration = z.infer<typeof durationSchema>;
+
+/** Per-step retry override for an `rpc` step; merged over the policy pinned with the RPC. */
+export const stepRetrySchema = z.strictObject({
+  maximumAttempts: z.number().int().min(1).max(1_000).optional(),
+  initialInterval: durationSchema.optional(),
+  backoffCoefficient: z.number().min(1).max(100).optional(),
+  maximumInterval: durationSchema.optional(),
+  nonRetryableErrorTypes: z.array(z.string().min(1)).optional(),
+});
+
+/** Fields every step has. `onError` routes a failure of this step to a handler step. */
+interface StepBase {
+  id: string;
+  description?: string | undefined;
+  notes?: string | undefined;
+  ui?: Record<string, unknown> | undefined;
+  /** Route a failure of this step to this step, with `error` in scope. */
+  onError?: string | undefined;
+}
+
+export interface RpcStep extends StepBase {
+  type: 'rpc';
+  rpc: string;
+  input?: Mapping | undefined;
+  saveAs?: string | undefined;
+  next?: string | undefined;
+  retry?: z.infer<typeof stepRetrySchema> | undefined;
+  timeout?: Duration | undefined;
+  /** Expression for the idempotency key handed to the handler. @default `<runId>:<stepInstance>` */
+  idempotencyKey?: string | undefined;
+}
+export interface AssignStep extends StepBase {
+  type: 'assign';
+  set: Record<string, Mapping>;
+  next?: string | undefined;
+}
+export interface IfStep extends StepBase {
+  type: 'if';
+  condition: string;
+  then: string;
+  else: string;
+}
+export interface SwitchStep extends StepBase {
+  type: 'switch';
+  cases: Array<{ when: string; next: string }>;
+  default: string;
+}
+export interface Subgraph {
+  entry: string;
+  steps: Step[];
+}
+export interface ForEachStep extends StepBase {
+  type: 'forEach';
+  /** Expression producing the array to iterate. */
+  items: string;
+  /** Run once per item, with `item` and `index` in scope. */
+  body: Subgraph;
+  /** Items in flight at once. @default 1 */
+  concurrency?: number | undefined;
+  /** `fail` (default): the first item error fails the step. `continue`: collect errors, keep going. */
+  onItemError?: 'fail' | 'continue' | undefined;
+  saveAs?: string | undefined;
+  next?: string | undefined;
+}
+export interface ParallelStep extends StepBase {
+  type: 'parallel';
+  branches: Record<string, Subgraph>;
+  /** `all` (default): every branch runs to its end. `failFast`: the first failure cancels the others. */
+  mode?: 'all' | 'failFast' | undefined;
+  saveAs?: string | undefined;
+  next?: string | undefined;
+}
+export interface SleepStep extends StepBase {
+  type: 'sleep';
+  duration?: Duration | undefined;
+  /** Expression producing an ISO timestamp to sleep until. */
+  until?: string | undefined;
+  next?: string | undefined;
+}
+export interface WaitStep extends StepBase {
+  type: 'wait';
+  /** Event name, e.g. `ticket.closed`. */
+  event: string;
+  /** Expression producing the business key (non-empty string or number). */
+  correlationKey: string;
+  /** Optional filter expression over `event` (the incoming event). */
+  match?: string | undefined;
+  timeout?: Duration | undefined;
+  /** Expression producing an ISO timestamp after which the wait times out. */
+  timeoutUntil?: string | undefined;
+  /** Step taken when the wait times out; without it a timeout fails the step. */
+  onTimeout?: string | undefined;
+  saveAs?: string | undefined;
+  next?: string | undefined;
+}
+export interface ChildStep extends StepBase {
+  type: 'child';
+  definition: string;
+  /** A version hash, or `latest` (resolved when the child starts). @default 'latest' */
+  version?: string | undefined;
+  input?: Mapping | undefined;
+  saveAs?: string | undefined;
+  next?: string | undefined;
+}
+export interface ReturnStep extends StepBase {
+  type: 'return';
+  output?: Mapping | undefined;
+}
+export interface FailStep extends StepBase {
+  type: 'fail';
+  code: string;
+  message: string;
+}
+
+export type Step = RpcStep | AssignStep | IfStep | SwitchStep | ForEachStep | ParallelStep | SleepStep | WaitStep | ChildStep | ReturnStep | FailStep;
+export type StepType = Step['type'];
+export const STEP_TYPES = ['rpc', 'assign', 'if', 'switch', 'forEach', 'parallel', 'sleep', 'wait', 'child', 'return', 'fail'] as const satisfies readonly StepType[];
+
+const base = { id: stepId, ...docFields, onError: stepId.optional() };
+const saveAs = varName.optional();
+const next = stepId.optional();
+
+export const subgraphSchema: z.ZodType<Subgraph> = z.lazy(() =>
+  z.strictObject({
+    entry: stepId,
+    steps: z.array(stepSchema).min(1, 'a subgraph needs at least one step').max(2_000),
+  }),
+);
 
 export const rpcStepSchema = z.strictObject({
   ...base,
@@ -51,9 +185,12 @@ export const rpcStepSchema = z.strictObject({
   /** Mapping evaluated into the RPC input. Omitted means `{}`. */
   input: mappingSchema.optional(),
   /** Also store the output in `vars.<saveAs>`. It is always in `steps.<id>`. */
-  saveAs: varName.optional(),
-  /** Next step; omitted ends the run with a null output. */
-  next: stepId.optional(),
+  saveAs,
+  /** Next step; omitted ends the (sub)graph. */
+  next,
+  retry: stepRetrySchema.optional(),
+  timeout: durationSchema.optional(),
+  idempotencyKey: expressionSchema.optional(),
 });
 
 export const assignStepSchema = z.strictObject({
@@ -61,7 +198,7 @@ export const assignStepSchema = z.strictObject({
   type: z.literal('assign'),
   /** Variables to set, each from an expression. Evaluated in key order against the scope before the step. */
   set: z.record(varName, mappingSchema).refine((o) => Object.keys(o).length > 0, 'must set at least one variable'),
-  next: stepId.optional(),
+  next,
 });
 
 export const ifStepSchema = z.strictObject({
@@ -73,6 +210,76 @@ export const ifStepSchema = z.strictObject({
   else: stepId,
 });
 
+export const switchStepSchema = z.strictObject({
+  ...base,
+  type: z.literal('switch'),
+  /** Evaluated in order; the first truthy `when` wins. */
+  cases: z.array(z.strictObject({ when: expressionSchema, next: stepId })).min(1, 'a switch needs at least one case').max(100),
+  default: stepId,
+});
+
+export const forEachStepSchema = z.strictObject({
+  ...base,
+  type: z.literal('forEach'),
+  items: expressionSchema,
+  body: subgraphSchema,
+  concurrency: z.number().int().min(1).max(100).optional(),
+  onItemError: z.enum(['fail', 'continue']).optional(),
+  saveAs,
+  next,
+});
+
+export const parallelStepSchema = z.strictObject({
+  ...base,
+  type: z.literal('parallel'),
+  branches: z
+    .record(varName, subgraphSchema)
+    .refine((b) => Object.keys(b).length >= 1, 'a parallel step needs at least one branch')
+    .refine((b) => Object.keys(b).length <= 50, 'at most 50 branches'),
+  mode: z.enum(['all', 'failFast']).optional(),
+  saveAs,
+  next,
+});
+
+export const sleepStepSchema = z
+  .strictObject({
+    ...base,
+    type: z.literal('sleep'),
+    duration: durationSchema.optional(),
+    until: expressionSchema.optional(),
+    next,
+  })
+  .refine((s) => (s.duration === undefined) !== (s.until === undefined), { message: 'a sleep needs exactly one of "duration" or "until"' });
+
+export const waitStepSchema = z
+  .strictObject({
+    ...base,
+    type: z.literal('wait'),
+    event: z.string().regex(RPC_NAME_PATTERN, 'must be an event name matching /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/'),
+    correlationKey: expressionSchema,
+    match: expressionSchema.optional(),
+    timeout: durationSchema.optional(),
+    timeoutUntil: expressionSchema.optional(),
+    onTimeout: stepId.optional(),
+    saveAs,
+    next,
+  })
+  .refine((s) => !(s.timeout !== undefined && s.timeoutUntil !== undefined), { message: 'a wait takes "timeout" or "timeoutUntil", not both' })
+  .refine((s) => s.onTimeout === undefined || s.timeout !== undefined || s.timeoutUntil !== undefined, {
+    message: '"onTimeout" needs a "timeout" or "timeoutUntil"',
+    path: ['onTimeout'],
+  });
+
+export const childStepSchema = z.strictObject({
+  ...base,
+  type: z.literal('child'),
+  definition: z.string().regex(DEFINITION_NAME_PATTERN, 'must be a definition name (lowercase letters, digits and dashes)'),
+  version: z.union([z.literal('latest'), z.string().regex(/^[0-9a-f]{64}$/, "must be 'latest' or a version hash")]).optional(),
+  input: mappingSchema.optional(),
+  saveAs,
+  next,
+});
+
 export const returnStepSchema = z.strictObject({
   ...base,
   type: z.literal('return'),
@@ -81,7 +288,9 @@ export const returnStepSchema = z.strictObject({
 });
 
 export const failStepSchema = z.strictObject({
-  ...base,
+  // No onError: a fail step ends the (sub)graph with its code on purpose.
+  id: stepId,
+  ...docFields,
   type: z.literal('fail'),
   /** Stable error code the run fails with, e.g. `OUT_OF_STOCK`. */
   code: z.string().regex(FAIL_CODE_PATTERN, 'must be an UPPER_SNAKE code matching /^[A-Z][A-Z0-9_]{0,63}$/'),
@@ -89,16 +298,22 @@ export const failStepSchema = z.strictObject({
   message: expressionSchema,
 });
 
-export const stepSchema = z.discriminatedUnion('type', [
+export const stepSchema: z.ZodType<Step> = z.discriminatedUnion('type', [
   rpcStepSchema,
   assignStepSchema,
   ifStepSchema,
+  switchStepSchema,
+  forEachStepSchema,
+  parallelStepSchema,
+  sleepStepSchema,
+  waitStepSchema,
+  childStepSchema,
   returnStepSchema,
   failStepSchema,
-]);
+]) as unknown as z.ZodType<Step>;
 
-export const STEP_TYPES = ['rpc', 'assign', 'if', 'return', 'fail'] as const;
-export type StepType = (typeof STEP_TYPES)[number];
+/** Canonical JSON of a published graph may not exceed this: the graph travels in every run's history. */
+export const MAX_GRAPH_BYTES = 256 * 1024;
 
 export const graphSchema = z.strictObject({
   ...docFields,
@@ -107,13 +322,11 @@ export const graphSchema = z.strictObject({
   steps: z.array(stepSchema).min(1, 'a graph needs at least one step').max(2_000),
 });
 
-export type Graph = z.infer<typeof graphSchema>;
-export type Step = z.infer<typeof stepSchema>;
-export type RpcStep = z.infer<typeof rpcStepSchema>;
-export type AssignStep = z.infer<typeof assignStepSchema>;
-export type IfStep = z.infer<typeof ifStepSchema>;
-export type ReturnStep = z.infer<typeof returnStepSchema>;
-export type FailStep = z.infer<typeof failStepSchema>;
+export interface Graph extends Subgraph {
+  description?: string | undefined;
+  notes?: string | undefined;
+  ui?: Record<string, unknown> | undefined;
+}
 
 /** The contract of one RPC as pinned in a version. */
 export interface PinnedContract {
@@ -140,23 +353,66 @@ export interface RpcRetryPolicy {
 /** The contracts of every RPC a version references, by RPC name. */
 export type PinnedContracts = Record<string, PinnedContract>;
 
-/** Outgoing edges of a step, with the JSON path of each (for error reports). */
+/** Outgoing edges of a step within its (sub)graph, with the field each sits in (for error reports). */
 export function edgesOf(step: Step): Array<{ field: string; target: string }> {
+  const edges: Array<{ field: string; target: string }> = [];
+  const add = (field: string, target: string | undefined) => {
+    if (target !== undefined) edges.push({ field, target });
+  };
   switch (step.type) {
     case 'rpc':
     case 'assign':
-      return step.next ? [{ field: 'next', target: step.next }] : [];
+    case 'forEach':
+    case 'parallel':
+    case 'sleep':
+    case 'child':
+      add('next', step.next);
+      break;
     case 'if':
-      return [
-        { field: 'then', target: step.then },
-        { field: 'else', target: step.else },
-      ];
+      add('then', step.then);
+      add('else', step.else);
+      break;
+    case 'switch':
+      step.cases.forEach((c, i) => add(`cases[${i}].next`, c.next));
+      add('default', step.default);
+      break;
+    case 'wait':
+      add('next', step.next);
+      add('onTimeout', step.onTimeout);
+      break;
     case 'return':
     case 'fail':
-      return [];
+      break;
     default: {
       const never: never = step;
       throw new Error(`unknown step type ${(never as { type: string }).type}`);
     }
   }
+  add('onError', step.onError);
+  return edges;
+}
+
+/** The subgraphs nested directly in a step, with the field path of each. */
+export function subgraphsOf(step: Step): Array<{ field: string; graph: Subgraph }> {
+  if (step.type === 'forEach') return [{ field: 'body', graph: step.body }];
+  if (step.type === 'parallel') return Object.keys(step.branches).map((b) => ({ field: `branches.${b}`, graph: step.branches[b]! }));
+  return [];
+}
+
+/** Every step of a graph, nested ones included, with its JSON path. Depth-first, in document order. */
+export function allSteps(graph: Subgraph, path = ''): Array<{ step: Step; path: string }> {
+  return graph.steps.flatMap((step, i) => {
+    const here = `${path}steps[${i}]`;
+    return [{ step, path: here }, ...subgraphsOf(step).flatMap((sg) => allSteps(sg.graph, `${here}.${sg.field}.`))];
+  });
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds of a {@link Duration}. Pure: the interpreter uses it. */
+export function durationMs(d: Duration): number {
+  if (typeof d === 'number') return d;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(d);
+  if (!m) throw new Error(`invalid duration ${JSON.stringify(d)}`);
+  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
 }

@@ -44,7 +44,7 @@ export const RUN_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as c
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** Step instance statuses as the projection shows them. */
-export const STEP_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED'] as const;
+export const STEP_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
 
 /** The tenant used when a run names none. */

@@ -9,7 +9,7 @@ import type { Query } from './db';
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
-const RUN_COLUMNS = `id, definition, version, tenant, status,
+const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "parentRunId", parent_step AS "parentStep",
   temporal_run_id AS "temporalRunId", current_step AS "currentStep", error_summary AS "errorSummary",
   started_at AS "startedAt", updated_at AS "updatedAt", closed_at AS "closedAt"`;
 
@@ -77,11 +77,32 @@ export const insertRun = (r: {
   tenant: string;
   temporalRunId: string | null;
   startedAt: string;
+  parent?: { runId: string; stepInstance: string } | undefined;
 }): Query => ({
-  text: `INSERT INTO runs (id, definition, version, tenant, status, temporal_run_id, started_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6, $6)
+  text: `INSERT INTO runs (id, definition, version, tenant, status, temporal_run_id, started_at, updated_at, parent_run_id, parent_step)
+         VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6, $6, $7, $8)
          ON CONFLICT (id) DO UPDATE SET temporal_run_id = COALESCE(runs.temporal_run_id, EXCLUDED.temporal_run_id)`,
-  values: [r.id, r.definition, r.version, r.tenant, r.temporalRunId, r.startedAt],
+  values: [r.id, r.definition, r.version, r.tenant, r.temporalRunId, r.startedAt, r.parent?.runId ?? null, r.parent?.stepInstance ?? null],
+});
+
+export const selectChildRuns = (parentRunId: string): Query => ({
+  text: `SELECT ${RUN_COLUMNS} FROM runs WHERE parent_run_id = $1 ORDER BY started_at, id`,
+  values: [parentRunId],
+});
+
+/**
+ * A step instance was cancelled (failFast sibling, cancelled run): its open
+ * attempts end CANCELLED; if none was ever written, a CANCELLED attempt 1 is.
+ */
+export const cancelOpenAttempts = (runId: string, s: StepRecord): Query => ({
+  text: `WITH closed AS (
+           UPDATE run_steps SET status = 'CANCELLED', finished_at = $6
+           WHERE run_id = $1 AND step_instance = $2 AND status = 'RUNNING' RETURNING 1)
+         INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at)
+         SELECT $1, $2, 1, $3, $4, $5, 'CANCELLED', $6, $6
+         WHERE NOT EXISTS (SELECT 1 FROM closed)
+           AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND step_instance = $2)`,
+  values: [runId, s.stepInstance, s.stepId, s.stepType, s.seq, s.finishedAt ?? s.startedAt],
 });
 
 export const insertRunDetails = (runId: string, input: unknown, metadata: unknown): Query => ({
@@ -105,7 +126,11 @@ export const closeRunDetails = (runId: string, output: unknown, error: unknown):
   values: [runId, json(output), json(error)],
 });
 
-/** Idempotent on (run, step instance, attempt): a retried or replayed write updates, never duplicates. */
+/**
+ * Idempotent on (run, step instance, attempt): a retried or replayed write
+ * updates, never duplicates. A CANCELLED attempt stays cancelled even if the
+ * handler finishes late.
+ */
 export const upsertStep = (runId: string, s: StepRecord): Query => ({
   text: `INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at, input, output, error)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb)
@@ -114,7 +139,8 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
            finished_at = EXCLUDED.finished_at,
            input = COALESCE(EXCLUDED.input, run_steps.input),
            output = EXCLUDED.output,
-           error = EXCLUDED.error`,
+           error = EXCLUDED.error
+         WHERE run_steps.status <> 'CANCELLED'`,
   values: [
     runId,
     s.stepInstance,

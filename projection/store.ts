@@ -43,6 +43,9 @@ export interface RunSummary {
   tenant: string;
   status: RunStatus;
   temporalRunId: string | null;
+  /** Set for runs started by a `child` step. */
+  parentRunId: string | null;
+  parentStep: string | null;
   currentStep: string | null;
   errorSummary: string | null;
   startedAt: string;
@@ -60,6 +63,8 @@ export interface RunDetail extends RunSummary {
   error: ErrorInfo | null;
   metadata: Record<string, unknown>;
   steps: StepRow[];
+  /** Runs started by this run's `child` steps. */
+  children: RunSummary[];
 }
 
 export interface RunPage {
@@ -69,8 +74,11 @@ export interface RunPage {
 }
 
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(v as string).toISOString());
-/** PGlite may hand back json columns as text, pg as parsed values; accept both. */
-const parsed = (v: unknown): unknown => (typeof v === 'string' ? (JSON.parse(v) as unknown) : v);
+/**
+ * json/jsonb columns arrive parsed from both pg and PGlite. (A jsonb string
+ * value arrives as a JS string: never JSON.parse it again.)
+ */
+const parsed = (v: unknown): unknown => v;
 
 function toRun(r: Record<string, unknown>): RunSummary {
   return {
@@ -80,6 +88,8 @@ function toRun(r: Record<string, unknown>): RunSummary {
     tenant: String(r.tenant),
     status: r.status as RunStatus,
     temporalRunId: (r.temporalRunId as string | null) ?? null,
+    parentRunId: (r.parentRunId as string | null) ?? null,
+    parentStep: (r.parentStep as string | null) ?? null,
     currentStep: (r.currentStep as string | null) ?? null,
     errorSummary: (r.errorSummary as string | null) ?? null,
     startedAt: iso(r.startedAt)!,
@@ -178,6 +188,7 @@ export class ProjectionStore {
     startedAt: string;
     input: unknown;
     metadata: Record<string, unknown>;
+    parent?: { runId: string; stepInstance: string } | undefined;
   }): Promise<void> {
     await this.db.transaction(async (tx) => {
       await tx.query(sql.insertRun(r));
@@ -190,6 +201,10 @@ export class ProjectionStore {
     if (!steps.length && currentStep === undefined) return;
     await this.db.transaction(async (tx) => {
       for (const s of steps) {
+        if (s.status === 'CANCELLED') {
+          await tx.query(sql.cancelOpenAttempts(runId, s));
+          continue;
+        }
         await tx.query(sql.upsertStep(runId, s));
         if (s.attempt > 1 && s.status === 'RUNNING') await tx.query(sql.abandonEarlierAttempts(runId, s.stepInstance, s.attempt, s.startedAt));
       }
@@ -199,7 +214,7 @@ export class ProjectionStore {
 
   async recordRunClosed(c: { runId: string; status: RunStatus; output?: unknown; error?: ErrorInfo; closedAt: string; trail: StepRecord[] }): Promise<void> {
     await this.db.transaction(async (tx) => {
-      for (const s of c.trail) await tx.query(sql.upsertStep(c.runId, s));
+      for (const s of c.trail) await tx.query(s.status === 'CANCELLED' ? sql.cancelOpenAttempts(c.runId, s) : sql.upsertStep(c.runId, s));
       await tx.query(sql.closeRun(c.runId, c.status, summarise(c.error), c.closedAt));
       await tx.query(sql.closeRunDetails(c.runId, c.output ?? null, c.error ?? null));
     });
@@ -209,7 +224,9 @@ export class ProjectionStore {
     const [r] = await this.db.query<Record<string, unknown>>(sql.selectRun(id));
     if (!r) return undefined;
     const steps = await this.db.query<Record<string, unknown>>(sql.selectRunSteps(id));
+    const children = (await this.db.query<Record<string, unknown>>(sql.selectChildRuns(id))).map(toRun);
     return {
+      children,
       ...toRun(r),
       input: parsed(r.input) ?? null,
       output: parsed(r.output) ?? null,

@@ -9,6 +9,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
 import { Pinflow } from '../client/pinflow';
+import { publishAll, type PublishResult } from '../client/publish';
 import type { Db } from '../projection/db';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
 import { createWorker } from '../worker/worker';
@@ -24,6 +25,8 @@ export interface Stack {
   db: Db;
   worker: Worker;
   api: FastifyInstance;
+  /** Publish code definitions in order (unchanged ones keep their version). */
+  publish(definitions: ReadonlyArray<{ definition: string; graph: unknown }>): Promise<PublishResult[]>;
   /** Stops API, worker, connections, store and (if embedded) Temporal, in that order. */
   stop(): Promise<void>;
 }
@@ -74,6 +77,7 @@ export async function startStack(
       db,
       worker,
       api,
+      publish: (defs) => publishAll({ store, registry }, defs),
       stop,
     };
   } catch (err) {

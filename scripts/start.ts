@@ -13,8 +13,8 @@ const log = (line: string) => console.log(`[pinflow] ${line}`);
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const rpcs = config.rpcModule ? loadRpcModule(config.rpcModule) : exampleRpcs;
-  const stack = await startStack(config, rpcs, log);
+  const mod = config.rpcModule ? loadRpcModule(config.rpcModule) : undefined;
+  const stack = await startStack(config, mod?.registry ?? exampleRpcs, log);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -32,6 +32,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
+  for (const r of await stack.publish(mod?.definitions ?? [])) {
+    log(`published ${r.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
+  }
   if (config.publishExamples && !config.rpcModule) {
     for (const ex of examples) {
       const r = await stack.pinflow.publish(ex.definition, ex.graph);

@@ -9,9 +9,9 @@ import { sumGraph } from './fixtures/graphs';
 const rpcNames = new Set(rpcs.map((r) => r.name));
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
-function issuesOf(raw: unknown) {
+async function issuesOf(raw: unknown) {
   try {
-    validateGraph(raw, { rpcNames });
+    await validateGraph(raw, { rpcNames });
   } catch (err) {
     assert.ok(err instanceof GraphValidationError, `expected GraphValidationError, got ${String(err)}`);
     assert.equal(err.code, 'GRAPH_INVALID');
@@ -55,15 +55,15 @@ describe('graph: canonical hashing', () => {
 });
 
 describe('graph: publish-time validation', () => {
-  it('accepts a valid graph', () => {
-    assert.equal(validateGraph(sumGraph, { rpcNames }).entry, 'add');
+  it('accepts a valid graph', async () => {
+    assert.equal((await validateGraph(sumGraph, { rpcNames })).entry, 'add');
   });
 
-  it('rejects a schema violation naming the JSON path and the step id', () => {
+  it('rejects a schema violation naming the JSON path and the step id', async () => {
     const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
     g.steps[3]!.nxt = 'done';
     delete g.steps[3]!.rpc;
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     assert.deepEqual(
       issues.map((i) => [i.code, i.path, i.stepId]),
       [
@@ -74,29 +74,29 @@ describe('graph: publish-time validation', () => {
     assert.ok(issues.some((i) => i.message === 'unknown field(s) "nxt"'));
   });
 
-  it('rejects a non-object graph', () => {
-    const issues = issuesOf('not a graph');
+  it('rejects a non-object graph', async () => {
+    const issues = await issuesOf('not a graph');
     assert.equal(issues[0]!.code, GRAPH_ISSUE_CODES.SCHEMA_INVALID);
     assert.equal(issues[0]!.path, '(root)');
   });
 
-  it('rejects an unknown step type and lists the allowed types', () => {
+  it('rejects an unknown step type and lists the allowed types', async () => {
     const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
     g.steps[1]!.type = 'teleport';
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     assert.equal(issues.length, 1);
     assert.deepEqual(issues[0], {
       code: 'UNKNOWN_STEP_TYPE',
       path: 'steps[1].type',
       stepId: 'double',
-      message: 'unknown step type "teleport"; allowed types are: rpc, assign, if, return, fail',
+      message: 'unknown step type "teleport"; allowed types are: rpc, assign, if, switch, forEach, parallel, sleep, wait, child, return, fail',
     });
   });
 
-  it('rejects a duplicate step id', () => {
+  it('rejects a duplicate step id', async () => {
     const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
     g.steps[4]!.id = 'greet';
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     const dup = issues.find((i) => i.code === 'DUPLICATE_STEP_ID');
     assert.deepEqual(dup, {
       code: 'DUPLICATE_STEP_ID',
@@ -106,25 +106,25 @@ describe('graph: publish-time validation', () => {
     });
   });
 
-  it('rejects an edge to an unknown step and an unknown entry', () => {
+  it('rejects an edge to an unknown step and an unknown entry', async () => {
     const g = clone(sumGraph) as { entry: string; steps: Array<Record<string, unknown>> };
     g.steps[2]!.else = 'nowhere';
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     assert.ok(issues.some((i) => i.code === 'UNKNOWN_EDGE_TARGET' && i.path === 'steps[2].else' && i.stepId === 'big' && i.message === 'edge "else" points to unknown step "nowhere"'));
     g.entry = 'start';
-    assert.ok(issuesOf(g).some((i) => i.code === 'UNKNOWN_ENTRY' && i.path === 'entry'));
+    assert.ok((await issuesOf(g)).some((i) => i.code === 'UNKNOWN_ENTRY' && i.path === 'entry'));
   });
 
-  it('rejects an unreachable step', () => {
+  it('rejects an unreachable step', async () => {
     const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
     g.steps.push({ id: 'orphan', type: 'return' });
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     assert.deepEqual(issues, [
       { code: 'UNREACHABLE_STEP', path: 'steps[6]', stepId: 'orphan', message: 'step "orphan" cannot be reached from the entry "add"' },
     ]);
   });
 
-  it('rejects a cycle and reports it as a path', () => {
+  it('rejects a cycle and reports it as a path', async () => {
     const g = {
       entry: 'a',
       steps: [
@@ -133,27 +133,27 @@ describe('graph: publish-time validation', () => {
         { id: 'c', type: 'return' },
       ],
     };
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     assert.equal(issues.length, 1);
     assert.equal(issues[0]!.code, 'CYCLE');
-    assert.equal(issues[0]!.message, 'cycle a -> b -> a; cycles are only allowed through loop constructs');
+    assert.equal(issues[0]!.message, 'cycle a -> b -> a; cycles are only allowed through loop constructs (forEach)');
   });
 
-  it('rejects an RPC that is not registered, naming the registered ones', () => {
+  it('rejects an RPC that is not registered, naming the registered ones', async () => {
     const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
     g.steps[3]!.rpc = 'text.shout';
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     assert.equal(issues.length, 1);
     assert.equal(issues[0]!.code, 'RPC_NOT_REGISTERED');
     assert.equal(issues[0]!.stepId, 'greet');
-    assert.match(issues[0]!.message, /^RPC "text.shout" is not registered; registered RPCs are: math.add, test.decline/);
+    assert.match(issues[0]!.message, /^RPC "text.shout" is not registered; registered RPCs are: math.add, test.boom, test.decline/);
   });
 
-  it('rejects an expression that does not compile, with field, position and jsonata code', () => {
+  it('rejects an expression that does not compile, with field, position and jsonata code', async () => {
     const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
     g.steps[1]!.set = { doubled: 'vars.result.sum * ' };
     g.steps[2]!.condition = 'vars.doubled >> 10';
-    const issues = issuesOf(g);
+    const issues = await issuesOf(g);
     assert.deepEqual(
       issues.map((i) => [i.code, i.path, i.stepId]),
       [
@@ -164,12 +164,12 @@ describe('graph: publish-time validation', () => {
     assert.match(issues[0]!.message, /^step "double" field "set.doubled": expression "vars.result.sum \* " does not compile at position \d+: .*\(jsonata S\d+\)$/);
   });
 
-  it('reports every issue at once', () => {
+  it('reports every issue at once', async () => {
     const g = clone(sumGraph) as { steps: Array<Record<string, unknown>> };
     g.steps[3]!.rpc = 'nope';
     g.steps[2]!.condition = '(((';
     g.steps.push({ id: 'island', type: 'return' });
-    const codes = issuesOf(g).map((i) => i.code).sort();
+    const codes = (await issuesOf(g)).map((i) => i.code).sort();
     assert.deepEqual(codes, ['EXPRESSION_INVALID', 'RPC_NOT_REGISTERED', 'UNREACHABLE_STEP']);
   });
 });

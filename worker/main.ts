@@ -10,6 +10,7 @@ import { ensureSearchAttributes } from '../runtime/namespace';
 import { loadRpcModule } from '../runtime/rpc-module';
 import { openStore } from '../runtime/store';
 import { Connection } from '@temporalio/client';
+import { publishAll } from '../client/publish';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
     throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs DATABASE_URL (PGlite is single-process; use `npm start` for the embedded stack)');
   }
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs PINFLOW_RPC_MODULE, the module exporting its RPCs');
-  const registry = loadRpcModule(config.rpcModule);
+  const { registry, definitions } = loadRpcModule(config.rpcModule);
   // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const admin = await Connection.connect({ address: config.temporal.address });
@@ -29,6 +30,10 @@ async function main(): Promise<void> {
     await admin.close();
   }
   const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  // Code definitions are published on start; an unchanged one keeps its hash, so no new version appears.
+  for (const r of await publishAll({ store, registry }, definitions)) {
+    console.log(`[pinflow] published ${r.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
+  }
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
     const worker = await createWorker({ rpcs: registry, store, connection, namespace: config.temporal.namespace, production: config.production });

@@ -44,6 +44,9 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     ...workflows,
     activities: createActivities({ store: opts.store, registry }),
     shutdownGraceTime: '10s',
+    // RPC activities heartbeat every second so cancellation reaches handlers
+    // promptly; without a heartbeat timeout the SDK would throttle to 30s.
+    defaultHeartbeatThrottleInterval: '1s',
     ...opts.tuning,
   });
 }

@@ -1,9 +1,10 @@
 /**
  * The one interpreter workflow. It walks the graph pinned in its own start
  * input (so the graph lives in the run's history) and never reads a database
- * to decide anything. Control steps (assign, if, return, fail) are pure
- * workflow code and add no Temporal events; their projection records ride
- * along with the next activity. An `rpc` step is one activity.
+ * to decide anything. Control steps (assign, if, switch, return, fail) are
+ * pure workflow code and add no Temporal events; their projection records
+ * ride along with the next activity. An `rpc` step is one activity; `sleep`
+ * and `wait` timeouts are timers; `child` is a child workflow of the same type.
  *
  * Determinism: no Node APIs, no I/O. Any change to the command sequence this
  * produces for an existing history must be gated with `patched()` and pass the
@@ -13,15 +14,22 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  executeChild,
   isCancellation,
+  ParentClosePolicy,
   proxyActivities,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { FAILURE_TYPES } from '../graph/errors';
 import { evaluateExpression, evaluateMapping, ExpressionError, isTruthy, type ExpressionScope } from '../graph/expression';
-import type { PinnedContract, Step } from '../graph/schema';
+import { durationMs, type ChildStep, type ForEachStep, type ParallelStep, type PinnedContract, type RpcStep, type Step, type Subgraph, type WaitStep } from '../graph/schema';
+import { SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
 import { stateQuery } from './definitions';
 import type { ErrorInfo, InterpreterState, RunInput, StepRecord } from './types';
 
@@ -37,22 +45,29 @@ const projection = proxyActivities<Activities>({
 /** Failure types the RPC activity raises that retrying cannot fix. */
 const NEVER_RETRY = [FAILURE_TYPES.RPC_MISSING, FAILURE_TYPES.RPC_INPUT_INVALID, FAILURE_TYPES.RPC_OUTPUT_INVALID];
 
-function rpcActivity(contract: PinnedContract | undefined): Activities['invokeRpc'] {
+const SA = {
+  definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition, SearchAttributeType.KEYWORD),
+  version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version, SearchAttributeType.KEYWORD),
+  tenant: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD),
+};
+
+function rpcActivity(contract: PinnedContract | undefined, step: RpcStep): Activities['invokeRpc'] {
   const r = contract?.retry ?? {};
+  const o = step.retry ?? {};
   return proxyActivities<Activities>({
-    startToCloseTimeout: contract?.timeoutMs ?? 30_000,
+    startToCloseTimeout: step.timeout !== undefined ? durationMs(step.timeout) : (contract?.timeoutMs ?? 30_000),
     retry: {
-      maximumAttempts: r.maximumAttempts ?? 5,
-      initialInterval: r.initialIntervalMs ?? 1_000,
-      backoffCoefficient: r.backoffCoefficient ?? 2,
-      maximumInterval: r.maximumIntervalMs ?? 60_000,
-      nonRetryableErrorTypes: [...NEVER_RETRY, ...(r.nonRetryableErrorTypes ?? [])],
+      maximumAttempts: o.maximumAttempts ?? r.maximumAttempts ?? 5,
+      initialInterval: o.initialInterval !== undefined ? durationMs(o.initialInterval) : (r.initialIntervalMs ?? 1_000),
+      backoffCoefficient: o.backoffCoefficient ?? r.backoffCoefficient ?? 2,
+      maximumInterval: o.maximumInterval !== undefined ? durationMs(o.maximumInterval) : (r.maximumIntervalMs ?? 60_000),
+      nonRetryableErrorTypes: [...NEVER_RETRY, ...(r.nonRetryableErrorTypes ?? []), ...(o.nonRetryableErrorTypes ?? [])],
     },
   }).invokeRpc;
 }
 
-/** Raised inside the interpreter to end the run as FAILED with a typed error. */
-class RunFailure extends Error {
+/** A step failed: catchable by `onError`, or it fails the enclosing (sub)graph. */
+class StepFailure extends Error {
   constructor(readonly info: ErrorInfo) {
     super(info.message);
   }
@@ -71,24 +86,44 @@ function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: s
   return { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? err.message, stepId, stepInstance };
 }
 
+/** Where a (sub)graph walk keeps its data. Loop iterations and branches get their own. */
+interface Frame {
+  vars: Record<string, unknown>;
+  steps: Record<string, unknown>;
+  /** Appended to step ids to name instances: `[3]` inside item 3 of a forEach. */
+  suffix: string;
+  item?: unknown;
+  index?: number;
+  error?: ErrorInfo;
+}
+
 export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   const info = workflowInfo();
-  const state: InterpreterState = { status: 'RUNNING', cursor: null, completed: [], vars: {}, steps: {} };
+  const root: Frame = { vars: {}, steps: {}, suffix: '' };
+  const state: InterpreterState = { status: 'RUNNING', cursor: null, completed: [], vars: root.vars, steps: root.steps, active: [] };
   setHandler(stateQuery, () => state);
 
-  const byId = new Map<string, Step>(run.graph.steps.map((s) => [s.id, s]));
   const occurrences = new Map<string, number>();
   let seq = 0;
-  /** Control-step records waiting for the next activity to project them. */
-  let trail: StepRecord[] = [];
-
-  const scope = (): ExpressionScope => ({
-    input: run.input,
-    steps: state.steps,
-    vars: state.vars,
-    run: { runId: run.runId, tenant: run.tenant, version: run.version, definition: run.definition, startedAt: info.startTime.toISOString() },
-  });
+  /** Step records waiting for the next activity to project them. */
+  const trail: StepRecord[] = [];
+  const takeTrail = () => trail.splice(0);
   const now = () => new Date().toISOString();
+
+  const scope = (f: Frame): ExpressionScope => {
+    const s: ExpressionScope & Record<string, unknown> = {
+      input: run.input,
+      steps: f.steps,
+      vars: f.vars,
+      run: { runId: run.runId, tenant: run.tenant, version: run.version, definition: run.definition, startedAt: info.startTime.toISOString() },
+    };
+    if (f.index !== undefined) {
+      s.item = f.item;
+      s.index = f.index;
+    }
+    if (f.error) s.error = f.error;
+    return s;
+  };
 
   await projection.projectRunStarted({
     runId: run.runId,
@@ -99,121 +134,363 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     input: run.input,
     metadata: run.metadata,
     startedAt: info.startTime.toISOString(),
+    ...(run.parent ? { parent: run.parent } : {}),
   });
 
   const close = async (status: 'COMPLETED' | 'FAILED' | 'CANCELLED', fields: { output?: unknown; error?: ErrorInfo }) => {
     state.status = status;
     state.cursor = null;
+    state.active = [];
     if (fields.output !== undefined) state.output = fields.output;
     if (fields.error) state.error = fields.error;
-    const pending = trail;
-    trail = [];
-    await projection.projectRunClosed({ runId: run.runId, status, ...fields, closedAt: now(), trail: pending });
+    await projection.projectRunClosed({ runId: run.runId, status, ...fields, closedAt: now(), trail: takeTrail() });
   };
 
-  let cursor: string | undefined = run.graph.entry;
-  let output: unknown = null;
-  try {
+  /** Run one rpc step: one activity, with the pending trail riding along. */
+  const runRpc = async (step: RpcStep, instance: string, stepSeq: number, f: Frame): Promise<unknown> => {
+    const input = step.input === undefined ? {} : await evaluateMapping(step.input, scope(f), { stepId: step.id, field: 'input' });
+    const key = step.idempotencyKey ? await evaluateExpression(step.idempotencyKey, scope(f), { stepId: step.id, field: 'idempotencyKey' }) : undefined;
+    const contract = run.contracts[step.rpc];
+    const pending = takeTrail();
+    try {
+      return await rpcActivity(contract, step)({
+        runId: run.runId,
+        tenant: run.tenant,
+        rpc: step.rpc,
+        stepId: step.id,
+        stepInstance: instance,
+        seq: stepSeq,
+        input,
+        pinnedContractHash: contract?.hash ?? '',
+        trail: pending,
+        ...(key !== undefined && key !== null ? { idempotencyKey: typeof key === 'string' ? key : JSON.stringify(key) } : {}),
+      });
+    } catch (err) {
+      // Re-queue what this activity carried: upserts are idempotent, so projecting twice is harmless.
+      trail.unshift(...pending);
+      if (isCancellation(err)) {
+        trail.push({ stepInstance: instance, attempt: 1, stepId: step.id, stepType: 'rpc', seq: stepSeq, status: 'CANCELLED', startedAt: now(), finishedAt: now() });
+        throw err;
+      }
+      if (err instanceof ActivityFailure) throw new StepFailure(errorFromActivity(err, step.id, instance));
+      throw err;
+    }
+  };
+
+  const runForEach = async (step: ForEachStep, instance: string, f: Frame): Promise<unknown> => {
+    const raw = await evaluateExpression(step.items, scope(f), { stepId: step.id, field: 'items' });
+    const items = raw === null ? [] : raw;
+    if (!Array.isArray(items)) {
+      throw new StepFailure({
+        type: FAILURE_TYPES.FOREACH_ITEMS_NOT_ARRAY,
+        message: `step "${step.id}": "items" evaluated to ${typeof items}, not an array`,
+        stepId: step.id,
+        stepInstance: instance,
+      });
+    }
+    const results: unknown[] = items.map(() => null);
+    const errors: Array<{ index: number; error: ErrorInfo }> = [];
+    let firstFailure: StepFailure | undefined;
+    let nextIndex = 0;
+    const lane = async (): Promise<void> => {
+      while (nextIndex < items.length && !firstFailure) {
+        const i = nextIndex++;
+        const frame: Frame = { vars: { ...f.vars }, steps: { ...f.steps }, suffix: `${f.suffix}[${i}]`, item: items[i], index: i };
+        try {
+          results[i] = (await runSubgraph(step.body, frame)).value;
+        } catch (err) {
+          if (!(err instanceof StepFailure)) throw err;
+          if (step.onItemError === 'continue') errors.push({ index: i, error: err.info });
+          else firstFailure ??= err;
+        }
+      }
+    };
+    const lanes = Math.max(1, Math.min(step.concurrency ?? 1, items.length));
+    await Promise.all(Array.from({ length: lanes }, lane));
+    if (firstFailure) {
+      throw new StepFailure({
+        type: FAILURE_TYPES.ITEM_FAILED,
+        message: `step "${step.id}": item failed: ${firstFailure.info.message}`,
+        stepId: step.id,
+        stepInstance: instance,
+        details: firstFailure.info,
+      });
+    }
+    errors.sort((a, b) => a.index - b.index);
+    return { results, errors };
+  };
+
+  const runParallel = async (step: ParallelStep, instance: string, f: Frame): Promise<unknown> => {
+    const names = Object.keys(step.branches).sort();
+    const results: Record<string, unknown> = {};
+    const failures: Array<{ branch: string; error: ErrorInfo }> = [];
+    const runBranch = async (name: string) => {
+      try {
+        results[name] = (await runSubgraph(step.branches[name]!, { vars: { ...f.vars }, steps: { ...f.steps }, suffix: f.suffix })).value;
+      } catch (err) {
+        if (err instanceof StepFailure) failures.push({ branch: name, error: err.info });
+        throw err;
+      }
+    };
+    if (step.mode === 'failFast') {
+      // The first failing branch cancels its siblings. allSettled: wait until
+      // the cancelled siblings have settled (and recorded themselves CANCELLED)
+      // before the step fails with that branch's error.
+      const branchScope = new CancellationScope();
+      const settled = await branchScope.run(() =>
+        Promise.allSettled(
+          names.map((n) =>
+            runBranch(n).catch((err: unknown) => {
+              if (err instanceof StepFailure) branchScope.cancel();
+              throw err;
+            }),
+          ),
+        ),
+      );
+      const other = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof StepFailure));
+      // A cancellation from outside, or an internal error, wins over branch failures.
+      if (other && (!failures.length || !isCancellation(other.reason))) throw other.reason;
+    } else {
+      const settled = await Promise.allSettled(names.map(runBranch));
+      const internal = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof StepFailure));
+      if (internal) throw internal.reason;
+    }
+    if (failures.length) {
+      const first = failures[0]!;
+      throw new StepFailure({
+        type: FAILURE_TYPES.BRANCH_FAILED,
+        message: `step "${step.id}": branch "${first.branch}" failed: ${first.error.message}`,
+        stepId: step.id,
+        stepInstance: instance,
+        details: { failures },
+      });
+    }
+    return results;
+  };
+
+  const runChild = async (step: ChildStep, instance: string, f: Frame): Promise<unknown> => {
+    const input = step.input === undefined ? {} : await evaluateMapping(step.input, scope(f), { stepId: step.id, field: 'input' });
+    const target = await projection.resolveChildVersion({ definition: step.definition, version: step.version === 'latest' ? undefined : step.version });
+    const childRunId = `${run.runId}:${instance.replace(/\[/g, '.').replace(/\]/g, '').replace(/#/g, ':')}`;
+    try {
+      return await executeChild(WORKFLOW_TYPE, {
+        workflowId: childRunId,
+        taskQueue: TASK_QUEUE,
+        args: [
+          {
+            runId: childRunId,
+            definition: step.definition,
+            version: target.version,
+            graph: target.graph,
+            contracts: target.contracts,
+            input,
+            tenant: run.tenant,
+            metadata: { ...run.metadata, parentRunId: run.runId, parentStep: instance },
+            parent: { runId: run.runId, stepInstance: instance },
+          } satisfies RunInput,
+        ],
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        typedSearchAttributes: [
+          { key: SA.definition, value: step.definition },
+          { key: SA.version, value: target.version },
+          { key: SA.tenant, value: run.tenant },
+        ],
+        memo: { definition: step.definition, version: target.version, versionSeq: target.seq, tenant: run.tenant, parentRunId: run.runId },
+        staticSummary: `${step.definition} v${target.seq} (${target.version.slice(0, 12)}), child of ${run.runId}`,
+      });
+    } catch (err) {
+      if (err instanceof ChildWorkflowFailure && !isCancellation(err)) {
+        const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+        const childError = cause?.details?.[0] as ErrorInfo | undefined;
+        throw new StepFailure({
+          type: FAILURE_TYPES.CHILD_FAILED,
+          message: `step "${step.id}": child run ${childRunId} failed: ${cause?.message ?? err.message}`,
+          stepId: step.id,
+          stepInstance: instance,
+          details: { childRunId, error: childError ?? { type: cause?.type ?? 'ChildFailed', message: cause?.message ?? err.message } },
+        });
+      }
+      throw err;
+    }
+  };
+
+  /** Returns the step taken on timeout, or undefined when the wait completed. */
+  const runWait = async (step: WaitStep, instance: string, f: Frame): Promise<{ timedOut: boolean }> => {
+    const key = await evaluateExpression(step.correlationKey, scope(f), { stepId: step.id, field: 'correlationKey' });
+    if (!((typeof key === 'string' && key.length > 0) || (typeof key === 'number' && Number.isFinite(key)))) {
+      throw new StepFailure({
+        type: FAILURE_TYPES.WAIT_KEY_INVALID,
+        message: `step "${step.id}": correlation key must be a non-empty string or a number; got ${JSON.stringify(key)}`,
+        stepId: step.id,
+        stepInstance: instance,
+      });
+    }
+    let timeoutMs: number | undefined;
+    if (step.timeout !== undefined) timeoutMs = durationMs(step.timeout);
+    else if (step.timeoutUntil !== undefined) {
+      const until = await evaluateExpression(step.timeoutUntil, scope(f), { stepId: step.id, field: 'timeoutUntil' });
+      const at = typeof until === 'string' ? Date.parse(until) : Number.NaN;
+      if (Number.isNaN(at)) {
+        throw new StepFailure({ type: FAILURE_TYPES.SLEEP_UNTIL_INVALID, message: `step "${step.id}": timeoutUntil is not a timestamp: ${JSON.stringify(until)}`, stepId: step.id, stepInstance: instance });
+      }
+      timeoutMs = Math.max(0, at - Date.now());
+    }
+    state.waiting = { stepInstance: instance, event: step.event, correlationKey: key };
+    try {
+      // Event delivery (signals routed through the correlation index) arrives
+      // with the events release; until then a wait ends only by its timeout.
+      const done = timeoutMs === undefined ? (await condition(() => false), true) : await condition(() => false, timeoutMs);
+      return { timedOut: !done };
+    } finally {
+      delete state.waiting;
+    }
+  };
+
+  /** Walk one (sub)graph from its entry. Returns its `return` output, else the last step's output. */
+  async function runSubgraph(graph: Subgraph, f: Frame): Promise<{ value: unknown; returned: boolean }> {
+    const byId = new Map<string, Step>(graph.steps.map((s) => [s.id, s]));
+    let cursor: string | undefined = graph.entry;
+    let last: unknown = null;
     while (cursor !== undefined) {
       const step = byId.get(cursor);
       if (!step) {
         // Publish validation makes this unreachable; fail loudly rather than guess.
-        throw new RunFailure({ type: 'GraphCorrupt', message: `step ${JSON.stringify(cursor)} is not in the pinned graph`, stepId: cursor });
+        throw new StepFailure({ type: 'GraphCorrupt', message: `step ${JSON.stringify(cursor)} is not in the pinned graph`, stepId: cursor });
       }
-      const n = (occurrences.get(step.id) ?? 0) + 1;
-      occurrences.set(step.id, n);
-      const instance = n === 1 ? step.id : `${step.id}#${n}`;
+      const key = `${step.id}${f.suffix}`;
+      const n = (occurrences.get(key) ?? 0) + 1;
+      occurrences.set(key, n);
+      const instance = n === 1 ? key : `${key}#${n}`;
       const stepSeq = ++seq;
       const startedAt = now();
       state.cursor = instance;
-
+      state.active.push(instance);
       const record = (fields: Partial<StepRecord> & Pick<StepRecord, 'status'>) =>
         trail.push({ stepInstance: instance, attempt: 1, stepId: step.id, stepType: step.type, seq: stepSeq, startedAt, finishedAt: now(), ...fields });
+      const done = (output: unknown, nextStep: string | undefined, recordIt = true) => {
+        f.steps[step.id] = output;
+        if ('saveAs' in step && step.saveAs) f.vars[step.saveAs] = output;
+        if (recordIt) record({ status: 'COMPLETED', output });
+        last = output;
+        cursor = nextStep;
+      };
 
       try {
         switch (step.type) {
           case 'assign': {
-            const base = scope();
+            const base = scope(f);
             const values: Record<string, unknown> = {};
             for (const name of Object.keys(step.set).sort()) {
               values[name] = await evaluateMapping(step.set[name], base, { stepId: step.id, field: `set.${name}` });
             }
-            Object.assign(state.vars, values);
-            state.steps[step.id] = values;
-            record({ status: 'COMPLETED', output: values });
-            cursor = step.next;
+            Object.assign(f.vars, values);
+            done(values, step.next);
             break;
           }
           case 'if': {
-            const value = await evaluateExpression(step.condition, scope(), { stepId: step.id, field: 'condition' });
+            const value = await evaluateExpression(step.condition, scope(f), { stepId: step.id, field: 'condition' });
             const branch = isTruthy(value) ? 'then' : 'else';
-            state.steps[step.id] = { branch };
+            f.steps[step.id] = { branch };
             record({ status: 'COMPLETED', output: { branch, value } });
             cursor = branch === 'then' ? step.then : step.else;
             break;
           }
-          case 'return': {
-            output = await evaluateMapping(step.output, scope(), { stepId: step.id, field: 'output' });
+          case 'switch': {
+            let chosen = -1;
+            for (let i = 0; i < step.cases.length && chosen < 0; i++) {
+              if (isTruthy(await evaluateExpression(step.cases[i]!.when, scope(f), { stepId: step.id, field: `cases[${i}].when` }))) chosen = i;
+            }
+            const output = { case: chosen >= 0 ? chosen : 'default' };
+            f.steps[step.id] = output;
             record({ status: 'COMPLETED', output });
-            cursor = undefined;
+            cursor = chosen >= 0 ? step.cases[chosen]!.next : step.default;
             break;
           }
-          case 'fail': {
-            const message = await evaluateExpression(step.message, scope(), { stepId: step.id, field: 'message' });
-            const error: ErrorInfo = {
-              type: step.code,
-              message: typeof message === 'string' ? message : JSON.stringify(message),
-              stepId: step.id,
-              stepInstance: instance,
-            };
-            record({ status: 'FAILED', error });
-            throw new RunFailure(error);
+          case 'return': {
+            const output = await evaluateMapping(step.output, scope(f), { stepId: step.id, field: 'output' });
+            record({ status: 'COMPLETED', output });
+            state.completed.push(instance);
+            state.active = state.active.filter((a) => a !== instance);
+            return { value: output, returned: true };
           }
-          case 'rpc': {
-            const input = step.input === undefined ? {} : await evaluateMapping(step.input, scope(), { stepId: step.id, field: 'input' });
-            const contract = run.contracts[step.rpc];
-            const pending = trail;
-            let result: unknown;
-            try {
-              result = await rpcActivity(contract)({
-                runId: run.runId,
-                tenant: run.tenant,
-                rpc: step.rpc,
-                stepId: step.id,
-                stepInstance: instance,
-                seq: stepSeq,
-                input,
-                pinnedContractHash: contract?.hash ?? '',
-                trail: pending,
-              });
-            } catch (err) {
-              if (err instanceof ActivityFailure && !isCancellation(err)) throw new RunFailure(errorFromActivity(err, step.id, instance));
-              throw err;
+          case 'fail': {
+            const message = await evaluateExpression(step.message, scope(f), { stepId: step.id, field: 'message' });
+            const error: ErrorInfo = { type: step.code, message: typeof message === 'string' ? message : JSON.stringify(message), stepId: step.id, stepInstance: instance };
+            record({ status: 'FAILED', error });
+            // Not catchable by this step; an enclosing forEach/parallel sees it as an item/branch failure.
+            throw new StepFailure(error);
+          }
+          case 'rpc':
+            done(await runRpc(step, instance, stepSeq, f), step.next, false);
+            break;
+          case 'forEach':
+            done(await runForEach(step, instance, f), step.next);
+            break;
+          case 'parallel':
+            done(await runParallel(step, instance, f), step.next);
+            break;
+          case 'child':
+            done(await runChild(step, instance, f), step.next);
+            break;
+          case 'sleep': {
+            let ms: number;
+            if (step.duration !== undefined) ms = durationMs(step.duration);
+            else {
+              const until = await evaluateExpression(step.until!, scope(f), { stepId: step.id, field: 'until' });
+              const at = typeof until === 'string' ? Date.parse(until) : Number.NaN;
+              if (Number.isNaN(at)) {
+                throw new StepFailure({ type: FAILURE_TYPES.SLEEP_UNTIL_INVALID, message: `step "${step.id}": "until" is not a timestamp: ${JSON.stringify(until)}`, stepId: step.id, stepInstance: instance });
+              }
+              ms = Math.max(0, at - Date.now());
             }
-            // The activity projected the trail; drop exactly what it carried.
-            trail = trail.slice(pending.length);
-            state.steps[step.id] = result;
-            if (step.saveAs) state.vars[step.saveAs] = result;
-            cursor = step.next;
+            if (ms > 0) await sleep(ms);
+            done({ sleptMs: ms }, step.next);
+            break;
+          }
+          case 'wait': {
+            const { timedOut } = await runWait(step, instance, f);
+            if (timedOut && step.onTimeout) done({ timedOut: true }, step.onTimeout);
+            else if (timedOut) {
+              throw new StepFailure({ type: FAILURE_TYPES.WAIT_TIMED_OUT, message: `step "${step.id}": no ${step.event} event arrived before the timeout`, stepId: step.id, stepInstance: instance });
+            } else done(null, step.next);
             break;
           }
           default: {
             const never: never = step;
-            throw new RunFailure({ type: 'GraphCorrupt', message: `unknown step type ${(never as { type: string }).type}` });
+            throw new StepFailure({ type: 'GraphCorrupt', message: `unknown step type ${(never as { type: string }).type}` });
           }
         }
       } catch (err) {
-        if (err instanceof ExpressionError) {
-          const error: ErrorInfo = { type: FAILURE_TYPES.EXPRESSION_ERROR, message: err.message, stepId: step.id, stepInstance: instance, details: err.toJSON() };
-          record({ status: 'FAILED', error });
-          throw new RunFailure(error);
+        let failure: StepFailure | undefined;
+        if (err instanceof StepFailure) failure = err;
+        else if (err instanceof ExpressionError) {
+          failure = new StepFailure({ type: FAILURE_TYPES.EXPRESSION_ERROR, message: err.message, stepId: step.id, stepInstance: instance, details: err.toJSON() });
         }
-        throw err;
+        state.active = state.active.filter((a) => a !== instance);
+        if (!failure) throw err; // cancellation and internal errors are never caught
+        if (step.type !== 'rpc' && step.type !== 'fail') record({ status: 'FAILED', error: failure.info });
+        if (step.type !== 'fail' && step.onError) {
+          // Route to the handler with the error in scope.
+          f.error = failure.info;
+          f.steps[step.id] = null;
+          cursor = step.onError;
+          continue;
+        }
+        throw failure;
       }
       state.completed.push(instance);
+      state.active = state.active.filter((a) => a !== instance);
     }
+    return { value: last, returned: false };
+  }
+
+  let output: unknown;
+  try {
+    const result = await runSubgraph(run.graph, root);
+    // Top level: a run that ends without a `return` step has a null output.
+    output = result.returned ? result.value : null;
   } catch (err) {
-    if (err instanceof RunFailure) {
+    if (err instanceof StepFailure) {
       await close('FAILED', { error: err.info });
       throw ApplicationFailure.create({ message: err.info.message, type: err.info.type, nonRetryable: true, details: [err.info] });
     }

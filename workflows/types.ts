@@ -17,6 +17,8 @@ export interface RunInput {
   input: unknown;
   tenant: string;
   metadata: Record<string, unknown>;
+  /** Set when a `child` step of another run started this one. */
+  parent?: { runId: string; stepInstance: string };
 }
 
 /** One step instance attempt, as the projection stores it. */
@@ -49,8 +51,12 @@ export interface ErrorInfo {
 /** The live interpreter state, returned by the state query. */
 export interface InterpreterState {
   status: RunStatus;
-  /** The step instance being executed, or null once closed. */
+  /** The step instance started most recently, or null once closed. */
   cursor: string | null;
+  /** Step instances in flight (several inside forEach/parallel). */
+  active: string[];
+  /** Set while a wait step is open. */
+  waiting?: { stepInstance: string; event: string; correlationKey: unknown };
   /** Step instances completed so far, in order. */
   completed: string[];
   vars: Record<string, unknown>;
@@ -73,6 +79,23 @@ export interface RpcCall {
   pinnedContractHash: string;
   /** Control-step records not yet projected (they add no events of their own). */
   trail: StepRecord[];
+  /** From the step's idempotencyKey expression; default `<runId>:<stepInstance>`. */
+  idempotencyKey?: string;
+}
+
+/** Arguments of the child-version resolution activity (its result is pinned in history). */
+export interface ChildTarget {
+  definition: string;
+  /** Exact hash; undefined means the definition's latest version now. */
+  version: string | undefined;
+}
+
+/** What a child run is pinned to. */
+export interface ResolvedChild {
+  version: string;
+  seq: number;
+  graph: RunInput['graph'];
+  contracts: RunInput['contracts'];
 }
 
 /** Arguments of the run-closed projection activity. */
@@ -95,4 +118,5 @@ export interface RunStarted {
   input: unknown;
   metadata: Record<string, unknown>;
   startedAt: string;
+  parent?: { runId: string; stepInstance: string };
 }
