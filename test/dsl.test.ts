@@ -239,6 +239,7 @@ describe('graph: code DSL', () => {
   });
 
   it('refuses a record registry whose key is not its RPC name', () => {
+    // @ts-expect-error with literal RPC names the mismatch is a compile error too; this checks the runtime guard
     assert.throws(() => defineWorkflow('mismatch', { rpcs: { 'orders.check': validateOrder } }), /rpcs key "orders.check" holds RPC "orders.validate"/);
   });
 
@@ -277,8 +278,13 @@ describe('graph: code DSL', () => {
     wf.wait('w', { event: 'e', correlationKey: 'input.id', onTimeout: 't' });
     // @ts-expect-error an unknown step field
     wf.assign('a', { set: { x: 1 }, nxt: 'b' });
-    // @ts-expect-error an array registry needs literal RPC names (defineRpc's are plain strings)
-    defineWorkflow('wide', { rpcs: [validateOrder] });
+    // defineRpc keeps literal names, so an array of real RPCs is checked too.
+    const real = defineWorkflow('real', { rpcs: [validateOrder] });
+    real.rpc('ok', 'orders.validate', { input: { orderId: 'input.orderId', customerId: 'input.customer.id', items: 'input.items' } });
+    // @ts-expect-error a misspelled RPC name with an array of defineRpc results
+    real.rpc('typo', 'orders.validat', { input: 'input' });
+    // @ts-expect-error a wrong input field with an array of defineRpc results
+    real.rpc('field', 'orders.validate', { input: { orderId: 'input.orderId', customerId: 'input.customer.id', item: 'input.items' } });
     // @ts-expect-error a record key must match a literal RPC name
     assert.throws(() => defineWorkflow('mismatch', { rpcs: { 'math.sub': mathAdd } }), /rpcs key "math.sub" holds RPC "math.add"/);
 

@@ -173,3 +173,120 @@ describe('graph: publish-time validation', () => {
     assert.deepEqual(codes, ['EXPRESSION_INVALID', 'RPC_NOT_REGISTERED', 'UNREACHABLE_STEP']);
   });
 });
+
+describe('graph: the full language at publish', () => {
+  const ret = (id: string) => ({ id, type: 'return' });
+
+  it('rejects each expression guardrail with its own code', async () => {
+    const g = {
+      entry: 'a',
+      steps: [
+        { id: 'a', type: 'assign', set: { x: '$eval("1 + 1")' }, next: 'b' },
+        { id: 'b', type: 'assign', set: { big: '$join([1..100000].$string(), ",")' }, next: 'c' },
+        { id: 'c', type: 'assign', set: { deep: `${'['.repeat(40)}1${']'.repeat(40)}` }, next: 'd' },
+        { id: 'd', type: 'assign', set: { bad: 'input.(' }, next: 'e' },
+        ret('e'),
+      ],
+    };
+    const issues = await issuesOf(g);
+    assert.deepEqual(
+      issues.map((i) => [i.code, i.path, i.stepId]),
+      [
+        ['EXPRESSION_FUNCTION_NOT_ALLOWED', 'steps[0].set.x', 'a'],
+        ['EXPRESSION_OUTPUT_TOO_LARGE', 'steps[1].set.big', 'b'],
+        ['EXPRESSION_TOO_COMPLEX', 'steps[2].set.deep', 'c'],
+        ['EXPRESSION_INVALID', 'steps[3].set.bad', 'd'],
+      ],
+    );
+    assert.match(issues[0]!.message, /function \$eval is not allowed/);
+  });
+
+  it('validates nested subgraphs: unique ids across levels, edges stay inside, reachability inside', async () => {
+    const g = {
+      entry: 'loop',
+      steps: [
+        {
+          id: 'loop',
+          type: 'forEach',
+          items: 'input.xs',
+          body: {
+            entry: 'inner',
+            steps: [
+              { id: 'inner', type: 'assign', set: { y: 'item' }, next: 'after' },
+              { id: 'loop', type: 'return' },
+              ret('stranded'),
+            ],
+          },
+          next: 'after',
+        },
+        ret('after'),
+      ],
+    };
+    const issues = await issuesOf(g);
+    assert.deepEqual(
+      issues.map((i) => [i.code, i.path, i.stepId]),
+      [
+        ['DUPLICATE_STEP_ID', 'steps[0].body.steps[1].id', 'loop'],
+        ['UNKNOWN_EDGE_TARGET', 'steps[0].body.steps[0].next', 'inner'],
+        ['UNREACHABLE_STEP', 'steps[0].body.steps[1]', 'loop'],
+        ['UNREACHABLE_STEP', 'steps[0].body.steps[2]', 'stranded'],
+      ],
+    );
+    assert.equal(issues[1]!.message, 'edge "next" points to unknown step "after" (edges stay inside the subgraph at steps[0].body)');
+  });
+
+  it('rejects a graph over the size limit', async () => {
+    const filler = Array.from({ length: 400 }, (_, i) => ({ id: `s${i}`, type: 'assign', set: { v: `'${'x'.repeat(700)}'` }, next: `s${i + 1}` }));
+    const issues = await issuesOf({ entry: 's0', steps: [...filler, ret('s400')] });
+    assert.deepEqual(
+      issues.map((i) => i.code),
+      ['GRAPH_TOO_LARGE'],
+    );
+    assert.match(issues[0]!.message, /^the graph is \d+ bytes of canonical JSON; the limit is 262144/);
+  });
+
+  it('checks sleep and wait field combinations and duration formats', async () => {
+    const issues = await issuesOf({
+      entry: 'a',
+      steps: [
+        { id: 'a', type: 'sleep', duration: '5 minutes', next: 'b' },
+        { id: 'b', type: 'sleep', duration: '1s', until: "'2030-01-01'", next: 'c' },
+        { id: 'c', type: 'wait', event: 'x.y', correlationKey: "'k'", onTimeout: 'd', next: 'd' },
+        ret('d'),
+      ],
+    });
+    assert.deepEqual(
+      issues.map((i) => [i.code, i.path, i.stepId]),
+      [
+        ['SCHEMA_INVALID', 'steps[0].duration', 'a'],
+        ['SCHEMA_INVALID', 'steps[1]', 'b'],
+        ['SCHEMA_INVALID', 'steps[2].onTimeout', 'c'],
+      ],
+    );
+    assert.equal(issues[1]!.message, 'a sleep needs exactly one of "duration" or "until"');
+  });
+
+  it('checks child targets through the resolver', async () => {
+    const g = {
+      entry: 'a',
+      steps: [
+        { id: 'a', type: 'child', definition: 'known', next: 'b' },
+        { id: 'b', type: 'child', definition: 'ghost', next: 'c' },
+        { id: 'c', type: 'child', definition: 'known', version: 'f'.repeat(64) },
+      ],
+    };
+    await assert.rejects(
+      validateGraph(g, { rpcNames, resolveChild: (d, v) => Promise.resolve(d !== 'known' ? 'definition' : v ? 'version' : 'ok') }),
+      (err: GraphValidationError) => {
+        assert.deepEqual(
+          err.issues.map((i) => [i.code, i.path]),
+          [
+            ['UNKNOWN_CHILD_DEFINITION', 'steps[1].definition'],
+            ['UNKNOWN_CHILD_VERSION', 'steps[2].version'],
+          ],
+        );
+        return true;
+      },
+    );
+  });
+});

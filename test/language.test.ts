@@ -350,6 +350,22 @@ describe('the graph language on a real Temporal server', function () {
     });
   });
 
+  describe('failure paths of the control steps', () => {
+    for (const [type, step] of [
+      ['assign', { id: 'x', type: 'assign', set: { v: "$number('nope')" } }],
+      ['if', { id: 'x', type: 'if', condition: "$number('nope')", then: 'y', else: 'y' }],
+      ['return', { id: 'x', type: 'return', output: "$number('nope')" }],
+    ] as const) {
+      it(`fails the run with ExpressionError when a ${type} step's expression fails, naming step and field`, async () => {
+        const r = await run({ entry: 'x', steps: [step, { id: 'y', type: 'return' }].slice(0, type === 'if' ? 2 : 1) });
+        const f = failure(r.outcome);
+        assert.equal(f.type, 'ExpressionError');
+        assert.match(f.message, /^step "x" field "(set\.v|condition|output)": expression "\$number\('nope'\)" failed/);
+        assert.equal(r.detail.steps.find((s) => s.stepInstance === 'x')?.status, 'FAILED');
+      });
+    }
+  });
+
   describe('rpc step options', () => {
     it('passes the default idempotency key, or the one its expression computes', async () => {
       const r = await run(

@@ -51,8 +51,9 @@ export interface RpcOptions<I extends z.ZodType, O extends z.ZodType> {
   timeout?: number | string;
 }
 
-export interface RpcDefinition<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> extends RpcOptions<I, O> {
-  readonly name: string;
+export interface RpcDefinition<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType, N extends string = string> extends RpcOptions<I, O> {
+  /** Kept as a literal type, so the code DSL can type-check RPC names. */
+  readonly name: N;
   readonly contract: PinnedContract;
 }
 
@@ -93,7 +94,7 @@ function toJsonSchema(name: string, which: 'input' | 'output', schema: z.ZodType
 }
 
 /** Define an RPC. Throws RPC_DEFINITION_INVALID for a bad name or schema. */
-export function defineRpc<I extends z.ZodType, O extends z.ZodType>(name: string, options: RpcOptions<I, O>): RpcDefinition<I, O> {
+export function defineRpc<I extends z.ZodType, O extends z.ZodType, const N extends string = string>(name: N, options: RpcOptions<I, O>): RpcDefinition<I, O, N> {
   if (!RPC_NAME_PATTERN.test(name)) {
     throw new InvalidRequestError(
       ERROR_CODES.RPC_DEFINITION_INVALID,

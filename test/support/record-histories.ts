@@ -32,7 +32,36 @@ async function main(): Promise<void> {
     await env.pinflow.publish('sum', sumGraph);
     await env.pinflow.publish('flaky', singleRpcGraph('test.flaky', { succeedOnAttempt: '2' }));
     await env.pinflow.publish('decline', singleRpcGraph('test.decline', { reason: "'no funds'" }));
+    await env.pinflow.publish('child-adder', { entry: 'add', steps: [{ id: 'add', type: 'rpc', rpc: 'math.add', input: { a: 'input.a', b: '1' }, next: 'r' }, { id: 'r', type: 'return', output: 'steps.add.sum' }] });
+    await env.pinflow.publish('language', {
+      entry: 'pick',
+      steps: [
+        { id: 'pick', type: 'switch', cases: [{ when: 'input.n > 0', next: 'each' }], default: 'each' },
+        {
+          id: 'each',
+          type: 'forEach',
+          items: '[1..3]',
+          concurrency: 2,
+          body: { entry: 'call', steps: [{ id: 'call', type: 'rpc', rpc: 'math.add', input: { a: 'item', b: 'index' } }] },
+          next: 'both',
+        },
+        {
+          id: 'both',
+          type: 'parallel',
+          branches: {
+            left: { entry: 'l', steps: [{ id: 'l', type: 'rpc', rpc: 'text.greet', input: { name: "'left'" } }] },
+            right: { entry: 'kid', steps: [{ id: 'kid', type: 'child', definition: 'child-adder', input: { a: '41' } }] },
+          },
+          next: 'nap',
+        },
+        { id: 'nap', type: 'sleep', duration: '100ms', next: 'risky' },
+        { id: 'risky', type: 'rpc', rpc: 'test.boom', input: { why: "'recorded'" }, onError: 'await' },
+        { id: 'await', type: 'wait', event: 'ticket.closed', correlationKey: "'T-1'", timeout: '100ms', onTimeout: 'done' },
+        { id: 'done', type: 'return', output: { each: 'steps.each.results.sum', both: 'steps.both', error: 'error.type' } },
+      ],
+    });
     const cases: Array<[string, Parameters<typeof env.pinflow.start>[0]]> = [
+      ['language', { definition: 'language', input: { n: 1 }, runId: 'h-language' }],
       ['completed', { definition: 'sum', input: { a: 3, b: 4, name: 'ada' }, runId: 'h-completed' }],
       ['fail-step', { definition: 'sum', input: { a: 1, b: 1, name: 'x' }, runId: 'h-fail-step' }],
       ['rpc-retried', { definition: 'flaky', runId: 'h-rpc-retried' }],
