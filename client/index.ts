@@ -1,4 +1,5 @@
 /** pinflow's public library API. */
+export { publishGraph, publishAll } from './publish';
 export { Pinflow, type PinflowOptions, type PublishResult, type StartOptions, type StartedRun, type ListRunsOptions, type Health } from './pinflow';
 export { createApi, type ApiOptions } from './http';
 export { defineRpc, RpcError, RpcRegistry, type RpcContext, type RpcDefinition, type RpcOptions } from '../worker/rpc';

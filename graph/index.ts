@@ -5,3 +5,4 @@ export * from './schema';
 export * from './canonical';
 export * from './expression';
 export * from './validate';
+export * from './dsl';

@@ -366,6 +366,37 @@ describe('the graph language on a real Temporal server', function () {
     }
   });
 
+  describe('cancellation', () => {
+    it('is never caught by onError: a cancelled run ends CANCELLED in Temporal and in the projection', async () => {
+      await env.pinflow.publish('cancel-me', {
+        entry: 'hold',
+        steps: [
+          { id: 'hold', type: 'wait', event: 'never.happens', correlationKey: "'k'", onError: 'caught' },
+          { id: 'caught', type: 'return', output: "'caught'" },
+        ],
+      });
+      const started = await env.pinflow.start({ definition: 'cancel-me' });
+      const state = await eventually(async () => {
+        const s = await env.pinflow.state(started.runId);
+        return s.waiting ? s : undefined;
+      });
+      assert.deepEqual(state.waiting, { stepInstance: 'hold', event: 'never.happens', correlationKey: 'k' });
+      await env.client.workflow.getHandle(started.runId).cancel();
+      await assert.rejects(env.pinflow.result(started.runId), (err: Error) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        assert.equal((err.cause as Error).name, 'CancelledFailure');
+        return true;
+      });
+      const run = await eventually(async () => {
+        const r = await env.pinflow.getRun(started.runId);
+        return r.status !== 'RUNNING' ? r : undefined;
+      });
+      assert.equal(run.status, 'CANCELLED');
+      assert.equal(run.error?.type, 'Cancelled');
+      assert.equal(run.steps.some((s) => s.stepInstance === 'caught'), false);
+    });
+  });
+
   describe('rpc step options', () => {
     it('passes the default idempotency key, or the one its expression computes', async () => {
       const r = await run(
