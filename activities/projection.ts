@@ -1,7 +1,7 @@
 /** Run-level projection activities (idempotent upserts; Temporal retries them freely) and child pinning. */
 import type { ProjectionStore } from '../projection/store';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ChildTarget, ResolvedChild, RunClosed, RunStarted } from '../workflows/types';
+import type { ChildTarget, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../workflows/types';
 
 export function createProjectionActivities({ store }: { store: ProjectionStore }) {
   return {
@@ -33,6 +33,23 @@ export function createProjectionActivities({ store }: { store: ProjectionStore }
         throw ApplicationFailure.nonRetryable(`version ${hash} was never published under definition ${JSON.stringify(t.definition)}`, 'ChildVersionNotFound');
       }
       return { version: hash, seq, graph: version.graph, contracts: version.contracts };
+    },
+    /** The run stalled: STALLED in the projection, with the reason and the step. */
+    async projectStall(p: { runId: string; stall: StallInfo; trail: StepRecord[] }): Promise<void> {
+      await store.recordStall(p.runId, { ...p.stall, details: { message: p.stall.message, ...(p.stall.details as object | undefined) } }, p.trail);
+    },
+    /** An operator decision was applied by the run: recorded with its outcome; the stall is cleared. */
+    async projectDecision(p: { runId: string; decision: StallDecision; decidedAt: string; outcome: string }): Promise<void> {
+      await store.recordDecision({
+        runId: p.runId,
+        stallId: p.decision.stallId,
+        action: p.decision.action,
+        by: p.decision.by,
+        reason: p.decision.reason,
+        output: p.decision.output,
+        decidedAt: p.decidedAt,
+        outcome: p.outcome,
+      });
     },
     async projectRunClosed(c: RunClosed): Promise<void> {
       await store.recordRunClosed(c);

@@ -5,10 +5,15 @@
  * a retried or re-delivered attempt never duplicates a row.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { FAILURE_TYPES } from '../graph/errors';
 import type { ProjectionStore } from '../projection/store';
 import type { RpcError, RpcRegistry } from '../worker/rpc';
-import type { ErrorInfo, RpcCall, StepRecord } from '../workflows/types';
+import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../workflows/types';
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+/** Compiled pinned output schemas by `<version>:<rpc>`; versions are immutable, so this never goes stale. */
+const pinnedOutputValidators = new Map<string, ValidateFunction>();
 
 function zodIssues(error: { issues: Array<{ path: PropertyKey[]; message: string; code: string }> }) {
   return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', code: i.code, message: i.message }));
@@ -19,6 +24,19 @@ function isRpcError(err: unknown): err is RpcError {
 }
 
 export function createRpcActivity({ store, registry }: { store: ProjectionStore; registry: RpcRegistry }) {
+  const pinnedOutput = async (version: string | undefined, rpc: string): Promise<ValidateFunction | undefined> => {
+    if (!version) return undefined;
+    const key = `${version}:${rpc}`;
+    let v = pinnedOutputValidators.get(key);
+    if (!v) {
+      const schema = (await store.getVersion(version))?.contracts[rpc]?.output;
+      if (schema === undefined) return undefined;
+      v = ajv.compile(schema as object);
+      pinnedOutputValidators.set(key, v);
+    }
+    return v;
+  };
+
   return async function invokeRpc(call: RpcCall): Promise<unknown> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
@@ -26,6 +44,7 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
     const base: Omit<StepRecord, 'status'> = {
       stepInstance: call.stepInstance,
       attempt,
+      dispatch: call.dispatch ?? 1,
       stepId: call.stepId,
       stepType: 'rpc',
       seq: call.seq,
@@ -37,6 +56,9 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
       throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable, details: [error] });
     };
     const where = { stepId: call.stepId, stepInstance: call.stepInstance, attempt };
+    /** The live deployment cannot serve the pinned graph here: the run stalls for an operator. */
+    const stall = (reason: StallReason, message: string, details?: unknown): Promise<never> =>
+      fail({ type: FAILURE_TYPES.RPC_STALL, message, ...where, details: { reason, rpc: call.rpc, ...(details !== undefined ? { detail: details } : {}) } }, true);
 
     // The control steps before this one ride along (they add no events), then
     // this attempt's RUNNING row and the run's cursor, in one transaction.
@@ -44,16 +66,19 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
 
     const rpc = registry.get(call.rpc);
     if (!rpc) {
-      return fail(
-        {
-          type: FAILURE_TYPES.RPC_MISSING,
-          message: `RPC ${JSON.stringify(call.rpc)} (step ${JSON.stringify(call.stepId)}) is not registered in this worker`,
-          ...where,
-        },
-        true,
+      return stall('rpc_missing', `RPC ${JSON.stringify(call.rpc)} (step ${JSON.stringify(call.stepId)}) is not registered in this deployment`);
+    }
+    // The contract check: the live contract against the one the run was pinned with.
+    const drift = call.pinnedContractHash !== '' && rpc.contract.hash !== call.pinnedContractHash;
+    const notes = drift ? [{ kind: 'contract_drift', rpc: call.rpc, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash }] : undefined;
+    const input = rpc.input.safeParse(call.input);
+    if (!input.success && drift) {
+      return stall(
+        'input_incompatible',
+        `the live contract of RPC ${JSON.stringify(call.rpc)} changed since this run was pinned, and the step's input does not satisfy it`,
+        { issues: zodIssues(input.error), pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
       );
     }
-    const input = rpc.input.safeParse(call.input);
     if (!input.success) {
       return fail(
         {
@@ -94,6 +119,22 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
 
     const output = rpc.output.safeParse(raw);
+    if (drift) {
+      // Later steps of the pinned graph rely on the pinned output contract, not the live one.
+      const pinned = await pinnedOutput(call.version, call.rpc);
+      const value: unknown = JSON.parse(JSON.stringify(output.success ? output.data : (raw ?? null)));
+      if (pinned && !pinned(value)) {
+        return stall(
+          'output_incompatible',
+          `the output of RPC ${JSON.stringify(call.rpc)} no longer satisfies the contract this run was pinned with`,
+          { issues: (pinned.errors ?? []).map((e) => ({ path: e.instancePath || '(root)', message: e.message ?? e.keyword })), pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
+        );
+      }
+      if (pinned) {
+        await store.recordSteps(call.runId, [{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value, ...(notes ? { notes } : {}) }]);
+        return value;
+      }
+    }
     if (!output.success) {
       return fail(
         {
@@ -106,7 +147,7 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
       );
     }
     const value: unknown = output.data === undefined ? null : JSON.parse(JSON.stringify(output.data));
-    await store.recordSteps(call.runId, [{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value }]);
+    await store.recordSteps(call.runId, [{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value, ...(notes ? { notes } : {}) }]);
     return value;
   };
 }

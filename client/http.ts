@@ -20,6 +20,9 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   MALFORMED_JSON: 400,
   CURSOR_INVALID: 400,
   TEMPORAL_UNAVAILABLE: 503,
+  RUN_NOT_STALLED: 409,
+  DECISION_REJECTED: 409,
+  SKIP_OUTPUT_INVALID: 422,
 };
 
 const startBody = z.strictObject({
@@ -117,6 +120,31 @@ export function createApi({ pinflow, logger = false, bodyLimit = 5 * 1024 * 1024
   app.get('/runs/:id', async (req) => {
     const { id } = parse(idParams, req.params, 'params');
     return pinflow.getRun(id);
+  });
+
+  const decisionBody = z.strictObject({
+    action: z.enum(['retry', 'skip']),
+    by: z.string().min(1),
+    reason: z.string().optional(),
+    output: z.unknown().optional(),
+    stallId: z.string().optional(),
+  });
+  app.post('/runs/:id/decisions', async (req) => {
+    const { id } = parse(idParams, req.params, 'params');
+    const body = parse(decisionBody, req.body, 'body');
+    return pinflow.resolveStall(id, body);
+  });
+  app.post('/runs/:id/cancel', async (req, reply) => {
+    const { id } = parse(idParams, req.params, 'params');
+    const body = parse(z.strictObject({ by: z.string().min(1), reason: z.string().optional() }), req.body, 'body');
+    await pinflow.cancel(id, body);
+    return reply.status(202).send({ runId: id, cancellation: 'requested' });
+  });
+  app.post('/stalls/resolve', async (req) => {
+    const body = parse(decisionBody.omit({ stallId: true }).extend({ rpc: z.string().min(1), reason: z.enum(['rpc_missing', 'input_incompatible', 'output_incompatible']).optional(), note: z.string().optional() }), req.body, 'body');
+    const { rpc, reason, note, ...decision } = body;
+    const results = await pinflow.resolveStalled({ rpc, ...(reason ? { reason } : {}) }, { ...decision, ...(note ? { reason: note } : {}) });
+    return { results };
   });
 
   app.get('/health', async (_req, reply) => {

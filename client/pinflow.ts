@@ -12,8 +12,31 @@ import { DEFAULT_TENANT, RUN_STATUSES, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_T
 import { publishGraph, type PublishResult } from './publish';
 import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
-import { stateQuery } from '../workflows/definitions';
-import type { InterpreterState, RunInput } from '../workflows/types';
+import Ajv2020 from 'ajv/dist/2020';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { resolveStallUpdate, stateQuery } from '../workflows/definitions';
+import type { InterpreterState, RunInput, StallDecision } from '../workflows/types';
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+
+export interface DecisionInput {
+  action: 'retry' | 'skip';
+  /** Who decides (a user or a service); recorded with the decision. */
+  by: string;
+  reason?: string;
+  /** With skip: the step's output, validated against the pinned output contract. */
+  output?: unknown;
+  /** The stall to resolve. @default the run's current stall */
+  stallId?: string;
+}
+
+export interface DecisionResult {
+  runId: string;
+  ok: boolean;
+  stallId?: string;
+  action?: string;
+  error?: { code: string; message: string };
+}
 
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -274,6 +297,86 @@ export class Pinflow {
   /** The live interpreter state, from the running workflow. */
   state(runId: string): Promise<InterpreterState> {
     return this.client.workflow.getHandle(runId).query(stateQuery);
+  }
+
+  /**
+   * Resolve a stalled run with `retry` (dispatch again against the current
+   * registry) or `skip` (continue with an operator-supplied output). Sent as
+   * a Temporal Update: an invalid decision is refused synchronously.
+   */
+  async resolveStall(runId: string, input: DecisionInput): Promise<{ stallId: string; action: string }> {
+    const handle = this.client.workflow.getHandle(runId);
+    let stallId = input.stallId;
+    if (!stallId) {
+      const state = await handle.query(stateQuery).catch(() => undefined);
+      if (!state) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
+      if (!state.stall) throw new PinflowError(ERROR_CODES.RUN_NOT_STALLED, `run ${JSON.stringify(runId)} is not stalled (status ${state.status})`, { runId, status: state.status });
+      stallId = state.stall.id;
+    }
+    if (input.action === 'skip') {
+      const run = await this.store.getRun(runId);
+      const stallRpc = run?.stall?.rpc;
+      const version = run ? await this.store.getVersion(run.version) : undefined;
+      const schema = stallRpc ? version?.contracts[stallRpc]?.output : undefined;
+      if (input.output === undefined) {
+        throw new InvalidRequestError(ERROR_CODES.SKIP_OUTPUT_INVALID, 'skip needs an "output" for the skipped step', { field: 'output' });
+      }
+      if (schema !== undefined) {
+        const validate = ajv.compile(schema as object);
+        if (!validate(input.output)) {
+          throw new InvalidRequestError(
+            ERROR_CODES.SKIP_OUTPUT_INVALID,
+            `the skip output does not satisfy the pinned output contract of RPC ${JSON.stringify(stallRpc)}: ` +
+              (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; '),
+            { rpc: stallRpc, issues: validate.errors },
+          );
+        }
+      }
+    }
+    const decision: StallDecision = { stallId, action: input.action, by: input.by, ...(input.reason ? { reason: input.reason } : {}), ...(input.output !== undefined ? { output: input.output } : {}) };
+    try {
+      const res = await handle.executeUpdate(resolveStallUpdate, { args: [decision] });
+      return { stallId: res.stallId, action: res.action };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const message = (err.cause)?.message ?? err.message;
+        const code = message.startsWith('RUN_NOT_STALLED') ? ERROR_CODES.RUN_NOT_STALLED : ERROR_CODES.DECISION_REJECTED;
+        throw new PinflowError(code, message.replace(/^[A-Z_]+: /, ''), { runId, stallId });
+      }
+      throw err;
+    }
+  }
+
+  /** Bulk: resolve every run stalled on `rpc` (and `reason`), reporting each run's result. */
+  async resolveStalled(filter: { rpc?: string; reason?: string }, input: Omit<DecisionInput, 'stallId'>): Promise<DecisionResult[]> {
+    const stalled = await this.store.listStalled(filter);
+    const results: DecisionResult[] = [];
+    for (const r of stalled) {
+      try {
+        const res = await this.resolveStall(r.id, { ...input, stallId: r.stallId });
+        results.push({ runId: r.id, ok: true, stallId: res.stallId, action: res.action });
+      } catch (err) {
+        const e = err as PinflowError;
+        results.push({ runId: r.id, ok: false, stallId: r.stallId, error: { code: e.code ?? ERROR_CODES.INTERNAL, message: e.message } });
+      }
+    }
+    return results;
+  }
+
+  /** Cancel a run in Temporal first; the decision is recorded once Temporal accepted it. */
+  async cancel(runId: string, input: { by: string; reason?: string }): Promise<void> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
+    await this.client.workflow.getHandle(runId).cancel();
+    await this.store.recordDecision({
+      runId,
+      stallId: run.stall?.id ?? null,
+      action: 'cancel',
+      by: input.by,
+      reason: input.reason,
+      decidedAt: new Date().toISOString(),
+      outcome: 'cancellation requested in Temporal',
+    });
   }
 
   /** Temporal reachable, database reachable, and a worker polling the task queue. */

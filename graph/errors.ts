@@ -24,6 +24,9 @@ export const ERROR_CODES = {
   TEMPORAL_UNAVAILABLE: 'TEMPORAL_UNAVAILABLE',
   DATABASE_VERSION_UNKNOWN: 'DATABASE_VERSION_UNKNOWN',
   NOT_FOUND: 'NOT_FOUND',
+  RUN_NOT_STALLED: 'RUN_NOT_STALLED',
+  DECISION_REJECTED: 'DECISION_REJECTED',
+  SKIP_OUTPUT_INVALID: 'SKIP_OUTPUT_INVALID',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -50,6 +53,8 @@ export type GraphIssueCode = (typeof GRAPH_ISSUE_CODES)[keyof typeof GRAPH_ISSUE
 
 /** `ApplicationFailure.type` strings crossing the activity/workflow boundary. */
 export const FAILURE_TYPES = {
+  /** The live deployment cannot serve the pinned contract: the run stalls (details[0].reason). */
+  RPC_STALL: 'RpcStall',
   RPC_MISSING: 'RpcMissing',
   RPC_INPUT_INVALID: 'RpcInputInvalid',
   RPC_OUTPUT_INVALID: 'RpcOutputInvalid',

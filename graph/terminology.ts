@@ -37,10 +37,12 @@ export const SEARCH_ATTRIBUTES = {
   definition: 'PinflowDefinition',
   version: 'PinflowVersion',
   tenant: 'PinflowTenant',
+  /** `STALLED` while a run waits for an operator decision, `RUNNING` otherwise. */
+  status: 'PinflowStatus',
 } as const;
 
 /** Run statuses as the projection shows them. */
-export const RUN_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export const RUN_STATUSES = ['RUNNING', 'STALLED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** Step instance statuses as the projection shows them. */

@@ -10,6 +10,8 @@ import type { Query } from './db';
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
 const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "parentRunId", parent_step AS "parentStep",
+  CASE WHEN status = 'STALLED' THEN json_build_object('id', stall_id, 'reason', stall_reason, 'rpc', stall_rpc, 'stepInstance', stall_step,
+    'details', stall_details, 'since', stalled_at) END AS stall,
   temporal_run_id AS "temporalRunId", current_step AS "currentStep", error_summary AS "errorSummary",
   started_at AS "startedAt", updated_at AS "updatedAt", closed_at AS "closedAt"`;
 
@@ -132,9 +134,10 @@ export const closeRunDetails = (runId: string, output: unknown, error: unknown):
  * handler finishes late.
  */
 export const upsertStep = (runId: string, s: StepRecord): Query => ({
-  text: `INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at, input, output, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb)
-         ON CONFLICT (run_id, step_instance, attempt) DO UPDATE SET
+  text: `INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at, input, output, error, dispatch, notes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14::jsonb)
+         ON CONFLICT (run_id, step_instance, dispatch, attempt) DO UPDATE SET
+           notes = COALESCE(EXCLUDED.notes, run_steps.notes),
            status = EXCLUDED.status,
            finished_at = EXCLUDED.finished_at,
            input = COALESCE(EXCLUDED.input, run_steps.input),
@@ -154,6 +157,8 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
     json(s.input),
     json(s.output),
     json(s.error),
+    s.dispatch ?? 1,
+    json(s.notes),
   ],
 });
 
@@ -161,12 +166,12 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
  * A new attempt of a step instance started: earlier attempts still RUNNING
  * were abandoned (worker lost, timed out) and will never report back.
  */
-export const abandonEarlierAttempts = (runId: string, stepInstance: string, attempt: number, at: string): Query => ({
+export const abandonEarlierAttempts = (runId: string, stepInstance: string, dispatch: number, attempt: number, at: string): Query => ({
   text: `UPDATE run_steps SET status = 'FAILED', finished_at = $4,
            error = jsonb_build_object('type', 'AttemptAbandoned', 'message',
              'attempt ' || attempt || ' never reported back (worker lost or timed out); attempt ' || $3::int || ' replaced it')
-         WHERE run_id = $1 AND step_instance = $2 AND attempt < $3 AND status = 'RUNNING'`,
-  values: [runId, stepInstance, attempt, at],
+         WHERE run_id = $1 AND step_instance = $2 AND dispatch = $5 AND attempt < $3 AND status = 'RUNNING'`,
+  values: [runId, stepInstance, attempt, at, dispatch],
 });
 
 export const selectRun = (id: string): Query => ({
@@ -176,9 +181,9 @@ export const selectRun = (id: string): Query => ({
 });
 
 export const selectRunSteps = (runId: string): Query => ({
-  text: `SELECT step_instance AS "stepInstance", attempt, step_id AS "stepId", step_type AS "stepType", seq, status,
+  text: `SELECT step_instance AS "stepInstance", attempt, dispatch, notes, step_id AS "stepId", step_type AS "stepType", seq, status,
                 started_at AS "startedAt", finished_at AS "finishedAt", input, output, error
-         FROM run_steps WHERE run_id = $1 ORDER BY seq, attempt`,
+         FROM run_steps WHERE run_id = $1 ORDER BY seq, dispatch, attempt`,
   values: [runId],
 });
 
@@ -214,3 +219,49 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
 };
 
 export const ping = (): Query => ({ text: 'SELECT 1 AS ok' });
+
+/** The run stalled: what the live deployment cannot serve, and since when. */
+export const markStalled = (runId: string, st: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string }): Query => ({
+  text: `UPDATE runs SET status = 'STALLED', stall_id = $2, stall_reason = $3, stall_rpc = $4, stall_step = $5,
+           stall_details = $6::jsonb, stalled_at = $7, current_step = $5, updated_at = now()
+         WHERE id = $1 AND status IN ('RUNNING', 'STALLED')`,
+  values: [runId, st.id, st.reason, st.rpc, st.stepInstance, json(st.details), st.since],
+});
+
+/** An operator decision was applied: the run runs again. */
+export const clearStall = (runId: string, stallId: string): Query => ({
+  text: `UPDATE runs SET status = 'RUNNING', stall_id = NULL, stall_reason = NULL, stall_rpc = NULL, stall_step = NULL,
+           stall_details = NULL, stalled_at = NULL, updated_at = now()
+         WHERE id = $1 AND status = 'STALLED' AND stall_id = $2`,
+  values: [runId, stallId],
+});
+
+export const insertDecision = (d: {
+  runId: string;
+  stallId: string | null;
+  action: string;
+  by: string;
+  reason: string | null;
+  output: unknown;
+  decidedAt: string;
+  outcome: string;
+}): Query => ({
+  text: `INSERT INTO run_decisions (run_id, stall_id, action, decided_by, reason, output, decided_at, outcome)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
+         ON CONFLICT (run_id, stall_id, action) DO UPDATE SET outcome = EXCLUDED.outcome`,
+  values: [d.runId, d.stallId, d.action, d.by, d.reason, json(d.output), d.decidedAt, d.outcome],
+});
+
+export const selectDecisions = (runId: string): Query => ({
+  text: `SELECT stall_id AS "stallId", action, decided_by AS "by", reason, output, decided_at AS "decidedAt", outcome
+         FROM run_decisions WHERE run_id = $1 ORDER BY decided_at, id`,
+  values: [runId],
+});
+
+/** Open runs stalled on one RPC for one reason (bulk decisions). */
+export const selectStalled = (filter: { rpc?: string | undefined; reason?: string | undefined }): Query => ({
+  text: `SELECT id, stall_id AS "stallId" FROM runs
+         WHERE status = 'STALLED' AND ($1::text IS NULL OR stall_rpc = $1) AND ($2::text IS NULL OR stall_reason = $2)
+         ORDER BY stalled_at, id`,
+  values: [filter.rpc ?? null, filter.reason ?? null],
+});

@@ -46,6 +46,8 @@ export interface RunSummary {
   /** Set for runs started by a `child` step. */
   parentRunId: string | null;
   parentStep: string | null;
+  /** Set while the run is STALLED. */
+  stall: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string } | null;
   currentStep: string | null;
   errorSummary: string | null;
   startedAt: string;
@@ -65,6 +67,18 @@ export interface RunDetail extends RunSummary {
   steps: StepRow[];
   /** Runs started by this run's `child` steps. */
   children: RunSummary[];
+  /** Operator decisions on this run, oldest first. */
+  decisions: DecisionRow[];
+}
+
+export interface DecisionRow {
+  stallId: string | null;
+  action: 'retry' | 'skip' | 'cancel';
+  by: string;
+  reason: string | null;
+  output: unknown;
+  decidedAt: string;
+  outcome: string;
 }
 
 export interface RunPage {
@@ -90,6 +104,7 @@ function toRun(r: Record<string, unknown>): RunSummary {
     temporalRunId: (r.temporalRunId as string | null) ?? null,
     parentRunId: (r.parentRunId as string | null) ?? null,
     parentStep: (r.parentStep as string | null) ?? null,
+    stall: r.stall ? { ...(r.stall as NonNullable<RunSummary['stall']>), since: iso((r.stall as { since: unknown }).since)! } : null,
     currentStep: (r.currentStep as string | null) ?? null,
     errorSummary: (r.errorSummary as string | null) ?? null,
     startedAt: iso(r.startedAt)!,
@@ -206,7 +221,7 @@ export class ProjectionStore {
           continue;
         }
         await tx.query(sql.upsertStep(runId, s));
-        if (s.attempt > 1 && s.status === 'RUNNING') await tx.query(sql.abandonEarlierAttempts(runId, s.stepInstance, s.attempt, s.startedAt));
+        if (s.attempt > 1 && s.status === 'RUNNING') await tx.query(sql.abandonEarlierAttempts(runId, s.stepInstance, s.dispatch ?? 1, s.attempt, s.startedAt));
       }
       if (currentStep !== undefined) await tx.query(sql.setCurrentStep(runId, currentStep));
     });
@@ -220,13 +235,37 @@ export class ProjectionStore {
     });
   }
 
+  async recordStall(runId: string, stall: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string }, trail: StepRecord[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const s of trail) await tx.query(s.status === 'CANCELLED' ? sql.cancelOpenAttempts(runId, s) : sql.upsertStep(runId, s));
+      await tx.query(sql.markStalled(runId, stall));
+    });
+  }
+
+  /** Record a decision; for retry/skip also clear the stall it resolved. Idempotent. */
+  async recordDecision(d: { runId: string; stallId: string | null; action: 'retry' | 'skip' | 'cancel'; by: string; reason?: string | undefined; output?: unknown; decidedAt: string; outcome: string }): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query(sql.insertDecision({ ...d, reason: d.reason ?? null, output: d.output ?? null }));
+      if (d.stallId && d.action !== 'cancel') await tx.query(sql.clearStall(d.runId, d.stallId));
+    });
+  }
+
+  async listStalled(filter: { rpc?: string | undefined; reason?: string | undefined }): Promise<Array<{ id: string; stallId: string }>> {
+    return this.db.query<{ id: string; stallId: string }>(sql.selectStalled(filter));
+  }
+
   async getRun(id: string): Promise<RunDetail | undefined> {
     const [r] = await this.db.query<Record<string, unknown>>(sql.selectRun(id));
     if (!r) return undefined;
     const steps = await this.db.query<Record<string, unknown>>(sql.selectRunSteps(id));
     const children = (await this.db.query<Record<string, unknown>>(sql.selectChildRuns(id))).map(toRun);
+    const decisions = (await this.db.query<Record<string, unknown>>(sql.selectDecisions(id))).map((d) => ({
+      ...(d as unknown as DecisionRow),
+      decidedAt: iso(d.decidedAt)!,
+    }));
     return {
       children,
+      decisions,
       ...toRun(r),
       input: parsed(r.input) ?? null,
       output: parsed(r.output) ?? null,
@@ -236,6 +275,7 @@ export class ProjectionStore {
         const row: StepRow = {
           stepInstance: String(s.stepInstance),
           attempt: Number(s.attempt),
+          dispatch: Number(s.dispatch),
           stepId: String(s.stepId),
           stepType: String(s.stepType),
           seq: Number(s.seq),
@@ -246,6 +286,7 @@ export class ProjectionStore {
         if (s.input !== null && s.input !== undefined) row.input = parsed(s.input);
         if (s.output !== null && s.output !== undefined) row.output = parsed(s.output);
         if (s.error !== null && s.error !== undefined) row.error = parsed(s.error) as ErrorInfo;
+        if (s.notes !== null && s.notes !== undefined) row.notes = s.notes as unknown[];
         return row;
       }),
     };

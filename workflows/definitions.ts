@@ -2,8 +2,15 @@
  * Signal, query and update definitions of the interpreter. Their names are
  * wire contracts: never rename one.
  */
-import { defineQuery } from '@temporalio/workflow';
-import type { InterpreterState } from './types';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { InterpreterState, StallDecision } from './types';
 
 /** Returns the live {@link InterpreterState}. */
 export const stateQuery = defineQuery<InterpreterState>('pinflow.state');
+
+/**
+ * An operator decision on a stall (retry or skip). Its validator refuses an
+ * invalid decision synchronously, with the reason, before anything is written
+ * to history.
+ */
+export const resolveStallUpdate = defineUpdate<{ accepted: true; stallId: string; action: StallDecision['action'] }, [StallDecision]>('pinflow.resolveStall');

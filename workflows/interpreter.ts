@@ -19,9 +19,11 @@ import {
   executeChild,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
@@ -30,8 +32,9 @@ import { FAILURE_TYPES } from '../graph/errors';
 import { evaluateExpression, evaluateMapping, ExpressionError, isTruthy, type ExpressionScope } from '../graph/expression';
 import { durationMs, type ChildStep, type ForEachStep, type ParallelStep, type PinnedContract, type RpcStep, type Step, type Subgraph, type WaitStep } from '../graph/schema';
 import { SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
-import { stateQuery } from './definitions';
-import type { ErrorInfo, InterpreterState, RunInput, StepRecord } from './types';
+import { resolveStallUpdate, stateQuery } from './definitions';
+import { FLAGS } from './flags';
+import type { ErrorInfo, InterpreterState, RunInput, StallDecision, StallInfo, StallReason, StepRecord } from './types';
 
 /**
  * Projection activities are idempotent upserts, so Temporal may retry them
@@ -43,12 +46,13 @@ const projection = proxyActivities<Activities>({
 });
 
 /** Failure types the RPC activity raises that retrying cannot fix. */
-const NEVER_RETRY = [FAILURE_TYPES.RPC_MISSING, FAILURE_TYPES.RPC_INPUT_INVALID, FAILURE_TYPES.RPC_OUTPUT_INVALID];
+const NEVER_RETRY = [FAILURE_TYPES.RPC_STALL, FAILURE_TYPES.RPC_MISSING, FAILURE_TYPES.RPC_INPUT_INVALID, FAILURE_TYPES.RPC_OUTPUT_INVALID];
 
 const SA = {
   definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition, SearchAttributeType.KEYWORD),
   version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version, SearchAttributeType.KEYWORD),
   tenant: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey(SEARCH_ATTRIBUTES.status, SearchAttributeType.KEYWORD),
 };
 
 function rpcActivity(contract: PinnedContract | undefined, step: RpcStep): Activities['invokeRpc'] {
@@ -103,6 +107,28 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   const state: InterpreterState = { status: 'RUNNING', cursor: null, completed: [], vars: root.vars, steps: root.steps, active: [] };
   setHandler(stateQuery, () => state);
 
+  /** Open stalls by id, each waiting for its decision. Several can be open inside forEach/parallel. */
+  const openStalls = new Map<string, { info: StallInfo; decision?: StallDecision }>();
+  setHandler(
+    resolveStallUpdate,
+    (decision) => {
+      openStalls.get(decision.stallId)!.decision = decision;
+      return { accepted: true as const, stallId: decision.stallId, action: decision.action };
+    },
+    {
+      // Runs before anything is written to history: an invalid decision is refused with its reason.
+      validator: (d) => {
+        if (openStalls.size === 0) throw new Error(`RUN_NOT_STALLED: run ${run.runId} is not stalled`);
+        const open = openStalls.get(d?.stallId);
+        if (!open) throw new Error(`DECISION_REJECTED: stall ${JSON.stringify(d?.stallId)} is not open; open stalls: ${[...openStalls.keys()].join(', ')}`);
+        if (open.decision) throw new Error(`DECISION_REJECTED: stall ${d.stallId} already has a decision (${open.decision.action})`);
+        if (d.action !== 'retry' && d.action !== 'skip') throw new Error(`DECISION_REJECTED: action ${JSON.stringify(d.action)} is not one of retry, skip (cancel the run to cancel)`);
+        if (typeof d.by !== 'string' || d.by.length === 0) throw new Error('DECISION_REJECTED: "by" must name who decided');
+        if (d.action === 'skip' && d.output === undefined) throw new Error('DECISION_REJECTED: skip needs an "output" for the skipped step');
+      },
+    },
+  );
+
   const occurrences = new Map<string, number>();
   let seq = 0;
   /** Step records waiting for the next activity to project them. */
@@ -146,34 +172,94 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     await projection.projectRunClosed({ runId: run.runId, status, ...fields, closedAt: now(), trail: takeTrail() });
   };
 
-  /** Run one rpc step: one activity, with the pending trail riding along. */
+  /** Stall until an operator decides (retry or skip). Durable: a condition, no polling activities. */
+  const stallFor = async (info: StallInfo): Promise<StallDecision> => {
+    openStalls.set(info.id, { info });
+    state.stall = info;
+    state.status = 'STALLED';
+    upsertSearchAttributes([{ key: SA.status, value: 'STALLED' }]);
+    await projection.projectStall({ runId: run.runId, stall: info, trail: takeTrail() });
+    await condition(() => openStalls.get(info.id)!.decision !== undefined);
+    const decision = openStalls.get(info.id)!.decision!;
+    openStalls.delete(info.id);
+    const next = openStalls.values().next();
+    if (next.done) {
+      delete state.stall;
+      state.status = 'RUNNING';
+      upsertSearchAttributes([{ key: SA.status, value: 'RUNNING' }]);
+    } else state.stall = next.value.info;
+    const decidedAt = now();
+    (state.decisions ??= []).push({ ...decision, decidedAt });
+    await projection.projectDecision({
+      runId: run.runId,
+      decision,
+      decidedAt,
+      outcome: decision.action === 'retry' ? `step ${info.stepInstance} dispatched again` : `step ${info.stepInstance} skipped with the operator's output`,
+    });
+    return decision;
+  };
+
+  /** Run one rpc step: one activity, with the pending trail riding along; stalls wait for a decision. */
   const runRpc = async (step: RpcStep, instance: string, stepSeq: number, f: Frame): Promise<unknown> => {
     const input = step.input === undefined ? {} : await evaluateMapping(step.input, scope(f), { stepId: step.id, field: 'input' });
     const key = step.idempotencyKey ? await evaluateExpression(step.idempotencyKey, scope(f), { stepId: step.id, field: 'idempotencyKey' }) : undefined;
     const contract = run.contracts[step.rpc];
-    const pending = takeTrail();
-    try {
-      return await rpcActivity(contract, step)({
-        runId: run.runId,
-        tenant: run.tenant,
-        rpc: step.rpc,
-        stepId: step.id,
-        stepInstance: instance,
-        seq: stepSeq,
-        input,
-        pinnedContractHash: contract?.hash ?? '',
-        trail: pending,
-        ...(key !== undefined && key !== null ? { idempotencyKey: typeof key === 'string' ? key : JSON.stringify(key) } : {}),
-      });
-    } catch (err) {
-      // Re-queue what this activity carried: upserts are idempotent, so projecting twice is harmless.
-      trail.unshift(...pending);
-      if (isCancellation(err)) {
-        trail.push({ stepInstance: instance, attempt: 1, stepId: step.id, stepType: 'rpc', seq: stepSeq, status: 'CANCELLED', startedAt: now(), finishedAt: now() });
-        throw err;
+    for (let dispatch = 1; ; dispatch++) {
+      const pending = takeTrail();
+      try {
+        return await rpcActivity(contract, step)({
+          runId: run.runId,
+          tenant: run.tenant,
+          rpc: step.rpc,
+          stepId: step.id,
+          stepInstance: instance,
+          seq: stepSeq,
+          input,
+          pinnedContractHash: contract?.hash ?? '',
+          trail: pending,
+          version: run.version,
+          ...(dispatch > 1 ? { dispatch } : {}),
+          ...(key !== undefined && key !== null ? { idempotencyKey: typeof key === 'string' ? key : JSON.stringify(key) } : {}),
+        });
+      } catch (err) {
+        // Re-queue what this activity carried: upserts are idempotent, so projecting twice is harmless.
+        trail.unshift(...pending);
+        if (isCancellation(err)) {
+          trail.push({ stepInstance: instance, attempt: 1, dispatch, stepId: step.id, stepType: 'rpc', seq: stepSeq, status: 'CANCELLED', startedAt: now(), finishedAt: now() });
+          throw err;
+        }
+        if (!(err instanceof ActivityFailure)) throw err;
+        const info = errorFromActivity(err, step.id, instance);
+        if (info.type === FAILURE_TYPES.RPC_STALL && patched(FLAGS.STALL_ON_CONTRACT_MISMATCH)) {
+          const d = (info.details ?? {}) as { reason?: StallReason; detail?: unknown };
+          const decision = await stallFor({
+            id: `${instance}/${dispatch}`,
+            reason: d.reason ?? 'rpc_missing',
+            rpc: step.rpc,
+            stepId: step.id,
+            stepInstance: instance,
+            message: info.message,
+            ...(d.detail !== undefined ? { details: d.detail } : {}),
+            since: now(),
+          });
+          if (decision.action === 'retry') continue;
+          trail.push({
+            stepInstance: instance,
+            attempt: 1,
+            dispatch: dispatch + 1,
+            stepId: step.id,
+            stepType: 'rpc',
+            seq: stepSeq,
+            status: 'COMPLETED',
+            startedAt: now(),
+            finishedAt: now(),
+            output: decision.output,
+            notes: [{ kind: 'skipped', by: decision.by, ...(decision.reason ? { reason: decision.reason } : {}) }],
+          });
+          return decision.output;
+        }
+        throw new StepFailure(info);
       }
-      if (err instanceof ActivityFailure) throw new StepFailure(errorFromActivity(err, step.id, instance));
-      throw err;
     }
   };
 

@@ -25,6 +25,10 @@ export interface RunInput {
 export interface StepRecord {
   stepInstance: string;
   attempt: number;
+  /** Dispatch of the step instance: 1, then +1 for each operator `retry` after a stall. */
+  dispatch?: number;
+  /** E.g. `[{ kind: 'contract_drift', ... }]`. */
+  notes?: unknown[];
   stepId: string;
   stepType: string;
   /** Order in which step instances began within the run. */
@@ -55,6 +59,10 @@ export interface InterpreterState {
   cursor: string | null;
   /** Step instances in flight (several inside forEach/parallel). */
   active: string[];
+  /** Set while the run is stalled. */
+  stall?: StallInfo;
+  /** Decisions applied so far. */
+  decisions?: Array<StallDecision & { decidedAt: string }>;
   /** Set while a wait step is open. */
   waiting?: { stepInstance: string; event: string; correlationKey: unknown };
   /** Step instances completed so far, in order. */
@@ -81,6 +89,36 @@ export interface RpcCall {
   trail: StepRecord[];
   /** From the step's idempotencyKey expression; default `<runId>:<stepInstance>`. */
   idempotencyKey?: string;
+  /** 1, then +1 for each operator retry after a stall. */
+  dispatch?: number;
+  /** The run's version hash: the activity reads the pinned contract from it. */
+  version?: string;
+}
+
+/** Why the live deployment cannot serve a run's pinned graph. Wire values. */
+export type StallReason = 'rpc_missing' | 'input_incompatible' | 'output_incompatible';
+
+export interface StallInfo {
+  /** Unique per stall within the run; decisions must name it. */
+  id: string;
+  reason: StallReason;
+  rpc: string;
+  stepId: string;
+  stepInstance: string;
+  message: string;
+  details?: unknown;
+  since: string;
+}
+
+/** An operator decision on a stalled run, sent as the `pinflow.resolveStall` update. */
+export interface StallDecision {
+  stallId: string;
+  action: 'retry' | 'skip';
+  /** Who decided (user, service). */
+  by: string;
+  reason?: string;
+  /** With `skip`: the step's output, valid against the pinned output contract. */
+  output?: unknown;
 }
 
 /** Arguments of the child-version resolution activity (its result is pinned in history). */
