@@ -147,6 +147,15 @@ export function createApi({ pinflow, logger = false, bodyLimit = 5 * 1024 * 1024
     return { results };
   });
 
+  const manifestBody = z.strictObject({
+    contracts: z.record(z.string().min(1), z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/), input: z.unknown(), output: z.unknown() })),
+  });
+  /** Pre-deploy impact analysis; the body is what `pinflow contracts --rpcs <module>` prints. Changes nothing. */
+  app.post('/deploy/check', async (req) => {
+    const { contracts } = parse(manifestBody, req.body, 'body');
+    return pinflow.checkDeploy(contracts as Parameters<Pinflow['checkDeploy']>[0]);
+  });
+
   app.get('/health', async (_req, reply) => {
     const h = await pinflow.health();
     return reply.status(h.ok ? 200 : 503).send(h);

@@ -9,6 +9,7 @@ import { defineSearchAttributeKey, SearchAttributeType, WorkflowIdReusePolicy } 
 import { temporal } from '@temporalio/proto';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { DEFAULT_TENANT, RUN_STATUSES, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus } from '../graph/terminology';
+import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
 import { publishGraph, type PublishResult } from './publish';
 import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
@@ -377,6 +378,11 @@ export class Pinflow {
       decidedAt: new Date().toISOString(),
       outcome: 'cancellation requested in Temporal',
     });
+  }
+
+  /** Which open runs would stall under the given contract manifest (the registry about to be deployed). */
+  checkDeploy(manifest: ContractManifest): Promise<DeployReport> {
+    return checkDeploy(this.store, manifest);
   }
 
   /** Temporal reachable, database reachable, and a worker polling the task queue. */

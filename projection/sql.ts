@@ -57,7 +57,7 @@ export const selectDefinition = (name: string): Query => ({
 export const selectDefinitionVersions = (definition: string): Query => ({
   text: `SELECT dv.version AS hash, dv.seq, dv.published_at AS "publishedAt",
                 (d.latest_version = dv.version) AS latest,
-                (SELECT count(*)::int FROM runs r WHERE r.definition = dv.definition AND r.version = dv.version AND r.status = 'RUNNING') AS "openRuns"
+                (SELECT count(*)::int FROM runs r WHERE r.definition = dv.definition AND r.version = dv.version AND r.status IN ('RUNNING', 'STALLED')) AS "openRuns"
          FROM definition_versions dv JOIN definitions d ON d.name = dv.definition
          WHERE dv.definition = $1 ORDER BY dv.seq DESC`,
   values: [definition],
@@ -264,4 +264,10 @@ export const selectStalled = (filter: { rpc?: string | undefined; reason?: strin
          WHERE status = 'STALLED' AND ($1::text IS NULL OR stall_rpc = $1) AND ($2::text IS NULL OR stall_reason = $2)
          ORDER BY stalled_at, id`,
   values: [filter.rpc ?? null, filter.reason ?? null],
+});
+
+/** Open runs (RUNNING or STALLED), keyset-paged by id, for pre-deploy analysis. */
+export const selectOpenRuns = (afterId: string | null, limit: number): Query => ({
+  text: `SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('RUNNING', 'STALLED') AND ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2`,
+  values: [afterId, limit],
 });

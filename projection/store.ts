@@ -250,6 +250,17 @@ export class ProjectionStore {
     });
   }
 
+  /** Every open run, in pages; the callback sees each page. */
+  async forEachOpenRun(fn: (runs: RunSummary[]) => Promise<void>, pageSize = 500): Promise<void> {
+    let after: string | null = null;
+    for (;;) {
+      const page: RunSummary[] = (await this.db.query<Record<string, unknown>>(sql.selectOpenRuns(after, pageSize))).map(toRun);
+      if (!page.length) return;
+      await fn(page);
+      after = page[page.length - 1]!.id;
+    }
+  }
+
   async listStalled(filter: { rpc?: string | undefined; reason?: string | undefined }): Promise<Array<{ id: string; stallId: string }>> {
     return this.db.query<{ id: string; stallId: string }>(sql.selectStalled(filter));
   }

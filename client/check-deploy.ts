@@ -1,0 +1,102 @@
+/**
+ * Pre-deploy impact analysis: which open runs would stall under the RPC
+ * registry about to be deployed, and why. Reads the projection and the
+ * pinned versions; changes nothing.
+ *
+ * For each open run, every `rpc` step that has not completed yet (nested
+ * steps included; forEach bodies count until the loop completes) is checked
+ * against the new registry's contract manifest:
+ * - the RPC is absent → `rpc_missing` (certain);
+ * - the contract hash differs and the step's actual input is known (the run
+ *   is at that step) and fails the new input schema → `input_incompatible`
+ *   (certain);
+ * - the contract hash differs otherwise → `contract_changed` (possible: the
+ *   actual data decides at dispatch).
+ */
+import Ajv2020 from 'ajv/dist/2020';
+import { allSteps, type PinnedContracts } from '../graph/schema';
+import type { ProjectionStore, RunSummary } from '../projection/store';
+import type { RpcRegistry } from '../worker/rpc';
+
+/** The contracts of the registry about to be deployed, by RPC name. */
+export type ContractManifest = Record<string, { hash: string; input: unknown; output: unknown }>;
+
+export interface DeployImpact {
+  runId: string;
+  definition: string;
+  version: string;
+  status: RunSummary['status'];
+  stepInstance: string;
+  rpc: string;
+  reason: 'rpc_missing' | 'input_incompatible' | 'contract_changed';
+  certain: boolean;
+  message: string;
+}
+
+export interface DeployReport {
+  checkedRuns: number;
+  /** Runs that would stall for certain. */
+  wouldStall: number;
+  /** Runs that may stall, depending on the data they carry. */
+  mayStall: number;
+  impacts: DeployImpact[];
+}
+
+export function manifestOf(registry: RpcRegistry): ContractManifest {
+  const out: ContractManifest = {};
+  for (const name of [...registry.names()].sort()) {
+    const c = registry.get(name)!.contract;
+    out[name] = { hash: c.hash, input: c.input, output: c.output };
+  }
+  return out;
+}
+
+export async function checkDeploy(store: ProjectionStore, manifest: ContractManifest): Promise<DeployReport> {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  const inputValidators = new Map<string, ReturnType<typeof ajv.compile>>();
+  const versions = new Map<string, { graph: Parameters<typeof allSteps>[0]; contracts: PinnedContracts } | undefined>();
+  const impacts: DeployImpact[] = [];
+  let checkedRuns = 0;
+  await store.forEachOpenRun(async (runs) => {
+    for (const run of runs) {
+      checkedRuns++;
+      if (!versions.has(run.version)) versions.set(run.version, await store.getVersion(run.version));
+      const version = versions.get(run.version);
+      if (!version) continue;
+      const detail = await store.getRun(run.id);
+      const completed = new Set((detail?.steps ?? []).filter((s) => s.status === 'COMPLETED').map((s) => s.stepId));
+      const lastInput = new Map<string, unknown>();
+      for (const s of detail?.steps ?? []) if (s.stepType === 'rpc' && s.input !== undefined) lastInput.set(s.stepInstance, s.input);
+      for (const { step } of allSteps(version.graph)) {
+        if (step.type !== 'rpc' || completed.has(step.id)) continue;
+        const pinned = version.contracts[step.rpc];
+        const live = manifest[step.rpc];
+        const base = { runId: run.id, definition: run.definition, version: run.version, status: run.status, stepInstance: step.id, rpc: step.rpc };
+        if (!live) {
+          impacts.push({ ...base, reason: 'rpc_missing', certain: true, message: `RPC ${JSON.stringify(step.rpc)} is not in the new registry` });
+          continue;
+        }
+        if (!pinned || pinned.hash === live.hash) continue;
+        // The actual input is known when the run already dispatched this step (e.g. it is stalled there).
+        const actual = lastInput.get(step.id);
+        if (actual !== undefined) {
+          let validate = inputValidators.get(step.rpc);
+          if (!validate) inputValidators.set(step.rpc, (validate = ajv.compile(live.input as object)));
+          if (!validate(actual)) {
+            impacts.push({
+              ...base,
+              reason: 'input_incompatible',
+              certain: true,
+              message: `the step's actual input fails the new input schema: ${(validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ')}`,
+            });
+            continue;
+          }
+        }
+        impacts.push({ ...base, reason: 'contract_changed', certain: false, message: `the contract of ${JSON.stringify(step.rpc)} changed (${pinned.hash.slice(0, 12)} → ${live.hash.slice(0, 12)}); the data at dispatch decides` });
+      }
+    }
+  });
+  const certainRuns = new Set(impacts.filter((i) => i.certain).map((i) => i.runId));
+  const possibleRuns = new Set(impacts.filter((i) => !i.certain && !certainRuns.has(i.runId)).map((i) => i.runId));
+  return { checkedRuns, wouldStall: certainRuns.size, mayStall: possibleRuns.size, impacts };
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { manifestOf } from '../client/check-deploy';
+import { createApi } from '../client/http';
+import { projectRoot } from '../runtime/paths';
+import { defineRpc, RpcRegistry } from '../worker/rpc';
+import { rpcs } from './fixtures/rpcs';
+import { createEnv, eventually, type Env } from './support/harness';
+
+const v1 = defineRpc('contract.add', {
+  input: z.object({ a: z.number(), b: z.number() }),
+  output: z.object({ sum: z.number() }),
+  handler: ({ a, b }) => ({ sum: a + b }),
+});
+const compatible = defineRpc('contract.add', {
+  input: z.object({ a: z.number(), b: z.number(), c: z.number().optional() }),
+  output: z.object({ sum: z.number() }),
+  handler: ({ a, b }) => ({ sum: a + b }),
+});
+
+describe('pre-deploy impact analysis (check-deploy)', function () {
+  this.timeout(120_000);
+  let env: Env;
+  let runId: string;
+
+  before(async () => {
+    env = await createEnv('checkdeploy', [...rpcs, v1]);
+    await env.startWorker([...rpcs, v1]);
+    // A run that pauses on a wait before it reaches contract.add.
+    await env.pinflow.publish('gated', {
+      entry: 'greet',
+      steps: [
+        { id: 'greet', type: 'rpc', rpc: 'text.greet', input: { name: "'x'" }, next: 'hold' },
+        { id: 'hold', type: 'wait', event: 'go', correlationKey: "'k'", timeout: '1h', onTimeout: 'call' },
+        { id: 'call', type: 'rpc', rpc: 'contract.add', input: { a: '1', b: '2' } },
+      ],
+    });
+    runId = (await env.pinflow.start({ definition: 'gated' })).runId;
+    await eventually(async () => (await env.pinflow.state(runId)).waiting);
+  });
+  after(async () => {
+    await env.pinflow.cancel(runId, { by: 'test' }).catch(() => undefined);
+    await env?.stop();
+  });
+
+  it('finds open runs that would stall on a removed RPC, and skips steps already completed', async () => {
+    const report = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry(rpcs)));
+    assert.equal(report.checkedRuns, 1);
+    assert.equal(report.wouldStall, 1);
+    assert.deepEqual(
+      report.impacts.map((i) => [i.runId, i.stepInstance, i.rpc, i.reason, i.certain]),
+      [[runId, 'call', 'contract.add', 'rpc_missing', true]],
+    );
+  });
+
+  it('reports a changed contract as a possible stall, and an unchanged registry as safe', async () => {
+    const changed = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, compatible])));
+    assert.deepEqual(
+      changed.impacts.map((i) => [i.stepInstance, i.reason, i.certain]),
+      [['call', 'contract_changed', false]],
+    );
+    assert.equal(changed.mayStall, 1);
+    const same = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, v1])));
+    assert.deepEqual([same.wouldStall, same.mayStall, same.impacts.length], [0, 0, 0]);
+  });
+
+  it('serves the analysis over HTTP from a contract manifest', async () => {
+    const api = createApi({ pinflow: env.pinflow });
+    const res = await api.inject({ method: 'POST', url: '/deploy/check', payload: { contracts: manifestOf(new RpcRegistry(rpcs)) } });
+    assert.equal(res.statusCode, 200);
+    assert.equal((res.json() as { wouldStall: number }).wouldStall, 1);
+    const bad = await api.inject({ method: 'POST', url: '/deploy/check', payload: { contracts: { x: { hash: 'nope' } } } });
+    assert.equal(bad.statusCode, 400);
+    assert.equal((bad.json() as { error: { code: string } }).error.code, 'REQUEST_INVALID');
+    await api.close();
+  });
+
+  it('exits non-zero from the CLI when a run would stall, and prints why', () => {
+    const cli = join(projectRoot(), 'dist', 'cli', 'pinflow.js');
+    const env2 = { ...process.env, DATABASE_URL: env.databaseUrl };
+    const res = spawnSync(process.execPath, [cli, 'check-deploy', '--rpcs', join(projectRoot(), 'dist', 'test', 'fixtures', 'rpcs.js')], { env: env2, encoding: 'utf8' });
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stdout, /checked 1 open run\(s\): 1 would stall, 0 may stall/);
+    assert.match(res.stdout, new RegExp(`WOULD STALL  ${runId}  gated@[0-9a-f]{12}  step call  rpc_missing`));
+    const usage = spawnSync(process.execPath, [cli, 'check-deploy'], { env: env2, encoding: 'utf8' });
+    assert.equal(usage.status, 64);
+    assert.match(usage.stderr, /^usage: pinflow check-deploy --rpcs <module>/);
+  });
+});
