@@ -70,10 +70,10 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
     const api = createApi({ pinflow: env.pinflow });
     const res = await api.inject({ method: 'POST', url: '/deploy/check', payload: { contracts: manifestOf(new RpcRegistry(rpcs)) } });
     assert.equal(res.statusCode, 200);
-    assert.equal((res.json() as { wouldStall: number }).wouldStall, 1);
+    assert.equal((res.json()).wouldStall, 1);
     const bad = await api.inject({ method: 'POST', url: '/deploy/check', payload: { contracts: { x: { hash: 'nope' } } } });
     assert.equal(bad.statusCode, 400);
-    assert.equal((bad.json() as { error: { code: string } }).error.code, 'REQUEST_INVALID');
+    assert.equal((bad.json()).error.code, 'REQUEST_INVALID');
     await api.close();
   });
 
