@@ -1,7 +1,7 @@
 /** Run-level projection activities (idempotent upserts; Temporal retries them freely) and child pinning. */
 import type { ProjectionStore } from '../projection/store';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ChildTarget, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../workflows/types';
+import type { ChildTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../workflows/types';
 
 export function createProjectionActivities({ store }: { store: ProjectionStore }) {
   return {
@@ -50,6 +50,10 @@ export function createProjectionActivities({ store }: { store: ProjectionStore }
         decidedAt: p.decidedAt,
         outcome: p.outcome,
       });
+    },
+    /** The run migrated to another version (continue-as-new follows): decision, version, lineage. */
+    async projectMigration(m: MigrationRecord): Promise<void> {
+      await store.recordMigration(m);
     },
     async projectRunClosed(c: RunClosed): Promise<void> {
       await store.recordRunClosed(c);

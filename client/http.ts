@@ -23,6 +23,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   RUN_NOT_STALLED: 409,
   DECISION_REJECTED: 409,
   SKIP_OUTPUT_INVALID: 422,
+  MIGRATION_REFUSED: 409,
 };
 
 const startBody = z.strictObject({
@@ -133,6 +134,15 @@ export function createApi({ pinflow, logger = false, bodyLimit = 5 * 1024 * 1024
     const { id } = parse(idParams, req.params, 'params');
     const body = parse(decisionBody, req.body, 'body');
     return pinflow.resolveStall(id, body);
+  });
+  app.post('/runs/:id/migrate', async (req) => {
+    const { id } = parse(idParams, req.params, 'params');
+    const body = parse(
+      z.strictObject({ targetVersion: z.string().regex(/^[0-9a-f]{64}$/), mapping: z.record(z.string(), z.string()).optional(), by: z.string().min(1), reason: z.string().optional() }),
+      req.body,
+      'body',
+    );
+    return pinflow.migrate(id, body);
   });
   app.post('/runs/:id/cancel', async (req, reply) => {
     const { id } = parse(idParams, req.params, 'params');

@@ -15,7 +15,7 @@ import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRec
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
 import Ajv2020 from 'ajv/dist/2020';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { resolveStallUpdate, stateQuery } from '../workflows/definitions';
+import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../workflows/types';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -362,6 +362,49 @@ export class Pinflow {
       }
     }
     return results;
+  }
+
+  /**
+   * Migrate an in-flight run to another version of its definition at a safe
+   * point (stalled or waiting at a top-level step). Completed steps' outputs
+   * carry over by step id, or through `mapping` for renames; each carried RPC
+   * output must satisfy the target's contract. The run continues as new on
+   * the target graph. A refused migration says exactly why.
+   */
+  async migrate(runId: string, input: { targetVersion: string; mapping?: Record<string, string>; by: string; reason?: string }): Promise<{ at: string; carried: string[]; dropped: string[] }> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
+    const target = await this.getVersion(input.targetVersion);
+    if (!target.definitions.some((d) => d.definition === run.definition)) {
+      throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `version ${input.targetVersion} is not a version of ${JSON.stringify(run.definition)}`, { runId });
+    }
+    const map = input.mapping ?? {};
+    const problems: string[] = [];
+    const completed = new Map<string, unknown>();
+    for (const st of run.steps) if (st.status === 'COMPLETED' && !st.stepInstance.includes('[')) completed.set(st.stepId, st.output);
+    for (const [id, output] of completed) {
+      const targetStep = target.graph.steps.find((st) => st.id === (map[id] ?? id));
+      if (targetStep?.type !== 'rpc') continue;
+      const schema = target.contracts[targetStep.rpc]?.output;
+      if (schema === undefined) continue;
+      const validate = ajv.compile(schema as object);
+      if (!validate(output)) {
+        problems.push(`output of step ${id} does not satisfy the target contract of ${targetStep.rpc}: ${(validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ')}`);
+      }
+    }
+    if (problems.length) throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `migration refused: ${problems.join(' | ')}`, { runId, problems });
+    try {
+      const res = await this.client.workflow.getHandle(runId).executeUpdate(migrateUpdate, {
+        args: [{ targetVersion: target.hash, graph: target.graph, contracts: target.contracts, ...(input.mapping ? { mapping: input.mapping } : {}), by: input.by, ...(input.reason ? { reason: input.reason } : {}) }],
+      });
+      return { at: res.at, carried: res.carried, dropped: res.dropped };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const message = (err.cause)?.message ?? err.message;
+        throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, message.replace(/^[A-Z_]+: /, ''), { runId });
+      }
+      throw err;
+    }
   }
 
   /** Cancel a run in Temporal first; the decision is recorded once Temporal accepted it. */

@@ -22,7 +22,7 @@ CREATE TABLE run_decisions (
   id          bigserial PRIMARY KEY,
   run_id      text NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
   stall_id    text,
-  action      text NOT NULL CHECK (action IN ('retry', 'skip', 'cancel')),
+  action      text NOT NULL CHECK (action IN ('retry', 'skip', 'migrate', 'cancel')),
   decided_by  text NOT NULL,
   reason      text,
   output      jsonb,
@@ -31,3 +31,6 @@ CREATE TABLE run_decisions (
   UNIQUE (run_id, stall_id, action)
 );
 CREATE INDEX run_decisions_run_idx ON run_decisions (run_id, decided_at);
+
+-- Migrations between versions: which versions a run ran, and up to which step.
+ALTER TABLE run_details ADD COLUMN lineage jsonb NOT NULL DEFAULT '[]'::jsonb;

@@ -83,7 +83,8 @@ export const insertRun = (r: {
 }): Query => ({
   text: `INSERT INTO runs (id, definition, version, tenant, status, temporal_run_id, started_at, updated_at, parent_run_id, parent_step)
          VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6, $6, $7, $8)
-         ON CONFLICT (id) DO UPDATE SET temporal_run_id = COALESCE(runs.temporal_run_id, EXCLUDED.temporal_run_id)`,
+         ON CONFLICT (id) DO UPDATE SET temporal_run_id = COALESCE(EXCLUDED.temporal_run_id, runs.temporal_run_id),
+           version = EXCLUDED.version`,
   values: [r.id, r.definition, r.version, r.tenant, r.temporalRunId, r.startedAt, r.parent?.runId ?? null, r.parent?.stepInstance ?? null],
 });
 
@@ -175,7 +176,7 @@ export const abandonEarlierAttempts = (runId: string, stepInstance: string, disp
 });
 
 export const selectRun = (id: string): Query => ({
-  text: `SELECT ${RUN_COLUMNS}, d.input, d.output, d.error, d.metadata
+  text: `SELECT ${RUN_COLUMNS}, d.input, d.output, d.error, d.metadata, d.lineage
          FROM runs LEFT JOIN run_details d ON d.run_id = runs.id WHERE runs.id = $1`,
   values: [id],
 });
@@ -270,4 +271,14 @@ export const selectStalled = (filter: { rpc?: string | undefined; reason?: strin
 export const selectOpenRuns = (afterId: string | null, limit: number): Query => ({
   text: `SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('RUNNING', 'STALLED') AND ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2`,
   values: [afterId, limit],
+});
+
+/** A migration: the run now runs the target version; its lineage grows. */
+export const migrateRun = (runId: string, version: string, lineage: unknown): Query => ({
+  text: `WITH r AS (
+           UPDATE runs SET version = $2, status = 'RUNNING', stall_id = NULL, stall_reason = NULL, stall_rpc = NULL, stall_step = NULL,
+             stall_details = NULL, stalled_at = NULL, updated_at = now()
+           WHERE id = $1 AND status IN ('RUNNING', 'STALLED') RETURNING id)
+         UPDATE run_details SET lineage = $3::jsonb WHERE run_id IN (SELECT id FROM r)`,
+  values: [runId, version, json(lineage)],
 });

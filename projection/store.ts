@@ -5,7 +5,7 @@
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import type { Graph, PinnedContracts } from '../graph/schema';
 import type { RunStatus } from '../graph/terminology';
-import type { ErrorInfo, StepRecord } from '../workflows/types';
+import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../workflows/types';
 import type { Db } from './db';
 import * as sql from './sql';
 
@@ -69,11 +69,13 @@ export interface RunDetail extends RunSummary {
   children: RunSummary[];
   /** Operator decisions on this run, oldest first. */
   decisions: DecisionRow[];
+  /** Versions this run ran before its current one, and up to which step. */
+  lineage: LineageEntry[];
 }
 
 export interface DecisionRow {
   stallId: string | null;
-  action: 'retry' | 'skip' | 'cancel';
+  action: 'retry' | 'skip' | 'migrate' | 'cancel';
   by: string;
   reason: string | null;
   output: unknown;
@@ -261,6 +263,25 @@ export class ProjectionStore {
     }
   }
 
+  async recordMigration(m: MigrationRecord): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const s of m.trail) await tx.query(s.status === 'CANCELLED' ? sql.cancelOpenAttempts(m.runId, s) : sql.upsertStep(m.runId, s));
+      await tx.query(
+        sql.insertDecision({
+          runId: m.runId,
+          stallId: m.stallId ?? `migrate@${m.upTo}`,
+          action: 'migrate',
+          by: m.by,
+          reason: m.reason ?? null,
+          output: { from: m.from, to: m.to, upTo: m.upTo, at: m.at },
+          decidedAt: m.decidedAt,
+          outcome: `migrated from ${m.from.slice(0, 12)} at ${m.upTo} to ${m.to.slice(0, 12)} at ${m.at}`,
+        }),
+      );
+      await tx.query(sql.migrateRun(m.runId, m.to, m.lineage));
+    });
+  }
+
   async listStalled(filter: { rpc?: string | undefined; reason?: string | undefined }): Promise<Array<{ id: string; stallId: string }>> {
     return this.db.query<{ id: string; stallId: string }>(sql.selectStalled(filter));
   }
@@ -277,6 +298,7 @@ export class ProjectionStore {
     return {
       children,
       decisions,
+      lineage: (r.lineage as LineageEntry[] | null) ?? [],
       ...toRun(r),
       input: parsed(r.input) ?? null,
       output: parsed(r.output) ?? null,

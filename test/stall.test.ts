@@ -167,4 +167,88 @@ describe('stalls: the contract check at every dispatch, and operator decisions',
     assert.deepEqual(results.map((r) => [r.runId, r.ok]).sort(), ids.map((id) => [id, true]).sort());
     assert.deepEqual(await Promise.all(ids.map((id) => env.pinflow.result(id))), [10, 11, 12]);
   });
+
+  describe('migrate', () => {
+    const v1Graph = {
+      entry: 'greet',
+      steps: [
+        { id: 'greet', type: 'rpc', rpc: 'text.greet', input: { name: 'input.name' }, next: 'call' },
+        { id: 'call', type: 'rpc', rpc: 'contract.add', input: { a: 'input.a', b: 'input.b' }, next: 'done' },
+        { id: 'done', type: 'return', output: { greeting: 'steps.greet.greeting', sum: 'steps.call.sum' } },
+      ],
+    };
+    // v2: steps renamed and reordered, one inserted, and the removed RPC replaced.
+    const v2Graph = {
+      entry: 'hello',
+      steps: [
+        { id: 'done', type: 'return', output: { greeting: 'steps.hello.greeting', sum: 'steps."add-numbers".sum', note: 'vars.note' } },
+        { id: 'hello', type: 'rpc', rpc: 'text.greet', input: { name: 'input.name' }, next: 'annotate' },
+        { id: 'annotate', type: 'assign', set: { note: "'v2'" }, next: 'add-numbers' },
+        { id: 'add-numbers', type: 'rpc', rpc: 'math.add', input: { a: 'input.a', b: 'input.b' }, next: 'done' },
+      ],
+    };
+
+    it('moves a stalled run to a newer version with a step mapping, carrying completed outputs, and records lineage', async () => {
+      const p1 = await publisher.publish('migrating', v1Graph);
+      const p2 = await publisher.publish('migrating', v2Graph);
+      await env.startWorker(rpcs); // contract.add is gone
+      const started = await env.pinflow.start({ version: p1.version, input: { name: 'ada', a: 20, b: 22 } });
+      await stalledRun(started.runId);
+
+      await assert.rejects(env.pinflow.migrate(started.runId, { targetVersion: p2.version, by: 'ops' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'MIGRATION_REFUSED');
+        assert.match(err.message, /the run's position call is not a top-level step of version [0-9a-f]{64}; map it with "mapping": \{ "call": "<step id in the target>" \}/);
+        return true;
+      });
+
+      const res = await env.pinflow.migrate(started.runId, { targetVersion: p2.version, mapping: { greet: 'hello', call: 'add-numbers' }, by: 'ops', reason: 'contract.add retired' });
+      assert.deepEqual(res, { at: 'add-numbers', carried: ['hello'], dropped: [] });
+      // The carried greeting comes from v1's run; the rest ran on v2. The assign before
+      // the resume point did not run, so vars.note is null.
+      assert.deepEqual(await env.pinflow.result(started.runId), { greeting: 'hello ada', sum: 42, note: null });
+      const done = await closedRun(started.runId);
+      assert.equal(done.status, 'COMPLETED');
+      assert.equal(done.version, p2.version);
+      assert.deepEqual(
+        done.lineage.map((l) => [l.version, l.upTo, l.by]),
+        [[p1.version, 'call', 'ops']],
+      );
+      assert.deepEqual(
+        done.decisions.map((d) => [d.action, d.by, d.reason]),
+        [['migrate', 'ops', 'contract.add retired']],
+      );
+      assert.deepEqual(
+        done.steps.map((s) => [s.stepInstance, s.dispatch, s.status]),
+        [
+          ['greet', 1, 'COMPLETED'],
+          ['call', 1, 'FAILED'],
+          ['add-numbers', 1, 'COMPLETED'],
+          ['done', 1, 'COMPLETED'],
+        ],
+      );
+      const desc = await env.client.workflow.getHandle(started.runId).describe();
+      assert.deepEqual(desc.searchAttributes.PinflowVersion, [p2.version]);
+    });
+
+    it('moves a waiting run, and refuses a run that is not at a safe point', async () => {
+      await env.startWorker([...rpcs, v1]);
+      const a = await env.pinflow.publish('waiter', { entry: 'hold', steps: [{ id: 'hold', type: 'wait', event: 'go', correlationKey: "'k'", timeout: '1h', onTimeout: 'late' }, { id: 'late', type: 'return', output: "'v1'" }] });
+      const b = await env.pinflow.publish('waiter', { entry: 'hold', steps: [{ id: 'hold', type: 'wait', event: 'go', correlationKey: "'k'", timeout: '100ms', onTimeout: 'late' }, { id: 'late', type: 'return', output: "'v2'" }] });
+      const started = await env.pinflow.start({ version: a.version });
+      await eventually(async () => (await env.pinflow.state(started.runId)).waiting);
+      await env.pinflow.migrate(started.runId, { targetVersion: b.version, by: 'ops' });
+      assert.equal(await env.pinflow.result(started.runId), 'v2');
+
+      const busy = await env.pinflow.publish('busy', { entry: 'nap', steps: [{ id: 'nap', type: 'sleep', duration: '1h' }] });
+      const other = await env.pinflow.publish('busy', { entry: 'nap', steps: [{ id: 'nap', type: 'sleep', duration: '2h' }] });
+      const sleeping = await env.pinflow.start({ version: busy.version });
+      await eventually(async () => (await env.pinflow.state(sleeping.runId)).cursor === 'nap');
+      await assert.rejects(env.pinflow.migrate(sleeping.runId, { targetVersion: other.version, by: 'ops' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'MIGRATION_REFUSED');
+        assert.match(err.message, /is not at a safe point; it must be stalled or waiting at a top-level step \(it is RUNNING at nap\)/);
+        return true;
+      });
+      await env.pinflow.cancel(sleeping.runId, { by: 'test' });
+    });
+  });
 });

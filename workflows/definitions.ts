@@ -3,7 +3,7 @@
  * wire contracts: never rename one.
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { InterpreterState, StallDecision } from './types';
+import type { InterpreterState, MigrateRequest, StallDecision } from './types';
 
 /** Returns the live {@link InterpreterState}. */
 export const stateQuery = defineQuery<InterpreterState>('pinflow.state');
@@ -14,3 +14,10 @@ export const stateQuery = defineQuery<InterpreterState>('pinflow.state');
  * to history.
  */
 export const resolveStallUpdate = defineUpdate<{ accepted: true; stallId: string; action: StallDecision['action'] }, [StallDecision]>('pinflow.resolveStall');
+
+/**
+ * Migrate the run to another version at a safe point (stalled, or waiting, at
+ * a top-level step): the run continues as new on the target graph, carrying
+ * the outputs of its completed steps by step id (or through `mapping`).
+ */
+export const migrateUpdate = defineUpdate<{ accepted: true; at: string; carried: string[]; dropped: string[] }, [MigrateRequest]>('pinflow.migrate');

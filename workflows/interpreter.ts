@@ -16,6 +16,7 @@ import {
   CancellationScope,
   ChildWorkflowFailure,
   condition,
+  continueAsNew,
   executeChild,
   isCancellation,
   ParentClosePolicy,
@@ -32,9 +33,9 @@ import { FAILURE_TYPES } from '../graph/errors';
 import { evaluateExpression, evaluateMapping, ExpressionError, isTruthy, type ExpressionScope } from '../graph/expression';
 import { durationMs, type ChildStep, type ForEachStep, type ParallelStep, type PinnedContract, type RpcStep, type Step, type Subgraph, type WaitStep } from '../graph/schema';
 import { SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
-import { resolveStallUpdate, stateQuery } from './definitions';
+import { migrateUpdate, resolveStallUpdate, stateQuery } from './definitions';
 import { FLAGS } from './flags';
-import type { ErrorInfo, InterpreterState, RunInput, StallDecision, StallInfo, StallReason, StepRecord } from './types';
+import type { ErrorInfo, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StallReason, StepRecord } from './types';
 
 /**
  * Projection activities are idempotent upserts, so Temporal may retry them
@@ -90,6 +91,9 @@ function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: s
   return { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? err.message, stepId, stepInstance };
 }
 
+/** Unwinds the interpreter to the top, where the run continues as new on the target version. */
+class MigrateNow extends Error {}
+
 /** Where a (sub)graph walk keeps its data. Loop iterations and branches get their own. */
 interface Frame {
   vars: Record<string, unknown>;
@@ -103,7 +107,7 @@ interface Frame {
 
 export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   const info = workflowInfo();
-  const root: Frame = { vars: {}, steps: {}, suffix: '' };
+  const root: Frame = { vars: { ...run.resume?.vars }, steps: { ...run.resume?.steps }, suffix: '' };
   const state: InterpreterState = { status: 'RUNNING', cursor: null, completed: [], vars: root.vars, steps: root.steps, active: [] };
   setHandler(stateQuery, () => state);
 
@@ -130,7 +134,60 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   );
 
   const occurrences = new Map<string, number>();
-  let seq = 0;
+  let seq = run.resume?.seq ?? 0;
+  const nextDispatch = new Map(Object.entries(run.resume?.nextDispatch ?? {}));
+  /** Set by the migrate update; the run continues as new at the next safe point. */
+  let migration: { request: MigrateRequest; at: string; from: string; dispatch: number } | undefined;
+  /** Where the run is safe to migrate: a top-level step it is stalled or waiting on. */
+  const safePoint = (): { instance: string; stepId: string; dispatch: number } | undefined => {
+    const stall = state.stall;
+    if (stall && run.graph.steps.some((s) => s.id === stall.stepInstance)) return { instance: stall.stepInstance, stepId: stall.stepId, dispatch: Number(stall.id.split('/')[1] ?? 1) };
+    const waiting = state.waiting;
+    if (waiting && run.graph.steps.some((s) => s.id === waiting.stepInstance)) return { instance: waiting.stepInstance, stepId: waiting.stepInstance, dispatch: 0 };
+    return undefined;
+  };
+  setHandler(
+    migrateUpdate,
+    (request) => {
+      const point = safePoint()!;
+      const map = request.mapping ?? {};
+      const at = map[point.stepId] ?? point.stepId;
+      migration = { request, at, from: point.instance, dispatch: point.dispatch };
+      const targetIds = new Set(request.graph.steps.map((s) => s.id));
+      const done = Object.keys(root.steps);
+      return {
+        accepted: true as const,
+        at,
+        carried: done.filter((id) => targetIds.has(map[id] ?? id)).map((id) => map[id] ?? id),
+        dropped: done.filter((id) => !targetIds.has(map[id] ?? id)),
+      };
+    },
+    {
+      validator: (request) => {
+        if (migration) throw new Error('MIGRATION_REFUSED: a migration is already under way');
+        const point = safePoint();
+        if (!point) {
+          throw new Error(
+            `MIGRATION_REFUSED: run ${run.runId} is not at a safe point; it must be stalled or waiting at a top-level step (it is ${state.status}${state.cursor ? ` at ${state.cursor}` : ''})`,
+          );
+        }
+        if (!request?.graph || !Array.isArray(request.graph.steps)) throw new Error('MIGRATION_REFUSED: the target graph is missing');
+        if (request.targetVersion === run.version) throw new Error(`MIGRATION_REFUSED: the run is already on version ${run.version}`);
+        if (typeof request.by !== 'string' || !request.by) throw new Error('MIGRATION_REFUSED: "by" must name who decided');
+        const at = request.mapping?.[point.stepId] ?? point.stepId;
+        const target = request.graph.steps.find((s: Step) => s.id === at);
+        if (!target) {
+          throw new Error(
+            `MIGRATION_REFUSED: the run's position ${point.stepId}${at !== point.stepId ? ` (mapped to ${at})` : ''} is not a top-level step of version ${request.targetVersion}; map it with "mapping": { "${point.stepId}": "<step id in the target>" }`,
+          );
+        }
+        const current = run.graph.steps.find((s) => s.id === point.stepId);
+        if (current && target.type !== current.type) {
+          throw new Error(`MIGRATION_REFUSED: step ${point.stepId} is a ${current.type} step but ${at} in the target is a ${target.type} step`);
+        }
+      },
+    },
+  );
   /** Step records waiting for the next activity to project them. */
   const trail: StepRecord[] = [];
   const takeTrail = () => trail.splice(0);
@@ -179,7 +236,8 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     state.status = 'STALLED';
     upsertSearchAttributes([{ key: SA.status, value: 'STALLED' }]);
     await projection.projectStall({ runId: run.runId, stall: info, trail: takeTrail() });
-    await condition(() => openStalls.get(info.id)!.decision !== undefined);
+    await condition(() => openStalls.get(info.id)!.decision !== undefined || migration !== undefined);
+    if (migration) throw new MigrateNow();
     const decision = openStalls.get(info.id)!.decision!;
     openStalls.delete(info.id);
     const next = openStalls.values().next();
@@ -204,7 +262,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     const input = step.input === undefined ? {} : await evaluateMapping(step.input, scope(f), { stepId: step.id, field: 'input' });
     const key = step.idempotencyKey ? await evaluateExpression(step.idempotencyKey, scope(f), { stepId: step.id, field: 'idempotencyKey' }) : undefined;
     const contract = run.contracts[step.rpc];
-    for (let dispatch = 1; ; dispatch++) {
+    for (let dispatch = nextDispatch.get(instance) ?? 1; ; dispatch++) {
       const pending = takeTrail();
       try {
         return await rpcActivity(contract, step)({
@@ -425,7 +483,8 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     try {
       // Event delivery (signals routed through the correlation index) arrives
       // with the events release; until then a wait ends only by its timeout.
-      const done = timeoutMs === undefined ? (await condition(() => false), true) : await condition(() => false, timeoutMs);
+      const done = timeoutMs === undefined ? (await condition(() => migration !== undefined), true) : await condition(() => migration !== undefined, timeoutMs);
+      if (migration) throw new MigrateNow();
       return { timedOut: !done };
     } finally {
       delete state.waiting;
@@ -435,7 +494,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   /** Walk one (sub)graph from its entry. Returns its `return` output, else the last step's output. */
   async function runSubgraph(graph: Subgraph, f: Frame): Promise<{ value: unknown; returned: boolean }> {
     const byId = new Map<string, Step>(graph.steps.map((s) => [s.id, s]));
-    let cursor: string | undefined = graph.entry;
+    let cursor: string | undefined = graph === run.graph && run.resume ? run.resume.at : graph.entry;
     let last: unknown = null;
     while (cursor !== undefined) {
       const step = byId.get(cursor);
@@ -548,6 +607,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
         }
       } catch (err) {
         let failure: StepFailure | undefined;
+        if (err instanceof MigrateNow) throw err;
         if (err instanceof StepFailure) failure = err;
         else if (err instanceof ExpressionError) {
           failure = new StepFailure({ type: FAILURE_TYPES.EXPRESSION_ERROR, message: err.message, stepId: step.id, stepInstance: instance, details: err.toJSON() });
@@ -576,6 +636,40 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     // Top level: a run that ends without a `return` step has a null output.
     output = result.returned ? result.value : null;
   } catch (err) {
+    if (err instanceof MigrateNow && migration) {
+      const m = migration;
+      const map = m.request.mapping ?? {};
+      const targetIds = new Set(m.request.graph.steps.map((st) => st.id));
+      const steps: Record<string, unknown> = {};
+      for (const [id, out] of Object.entries(root.steps)) if (targetIds.has(map[id] ?? id)) steps[map[id] ?? id] = out;
+      const migratedAt = now();
+      const lineage = [...(run.lineage ?? []), { version: run.version, upTo: m.from, migratedAt, by: m.request.by }];
+      await projection.projectMigration({
+        runId: run.runId,
+        from: run.version,
+        to: m.request.targetVersion,
+        upTo: m.from,
+        at: m.at,
+        by: m.request.by,
+        ...(m.request.reason ? { reason: m.request.reason } : {}),
+        stallId: state.stall?.id ?? null,
+        decidedAt: migratedAt,
+        lineage,
+        trail: takeTrail(),
+      });
+      upsertSearchAttributes([
+        { key: SA.version, value: m.request.targetVersion },
+        { key: SA.status, value: 'RUNNING' },
+      ]);
+      return await continueAsNew<typeof pinflowInterpreter>({
+        ...run,
+        version: m.request.targetVersion,
+        graph: m.request.graph,
+        contracts: m.request.contracts,
+        resume: { at: m.at, steps, vars: root.vars, seq, nextDispatch: m.dispatch > 0 && m.at === m.from ? { [m.at]: m.dispatch + 1 } : {} },
+        lineage,
+      });
+    }
     if (err instanceof StepFailure) {
       await close('FAILED', { error: err.info });
       throw ApplicationFailure.create({ message: err.info.message, type: err.info.type, nonRetryable: true, details: [err.info] });

@@ -19,6 +19,40 @@ export interface RunInput {
   metadata: Record<string, unknown>;
   /** Set when a `child` step of another run started this one. */
   parent?: { runId: string; stepInstance: string };
+  /** Set when the run continued as new onto another version (a migration): where to pick up. */
+  resume?: ResumePoint;
+  /** The versions this run ran before, and up to which step. */
+  lineage?: LineageEntry[];
+}
+
+export interface ResumePoint {
+  /** Top-level step of the (new) graph to continue at. */
+  at: string;
+  /** Outputs of completed steps carried over, by (new) step id. */
+  steps: Record<string, unknown>;
+  vars: Record<string, unknown>;
+  seq: number;
+  /** Next dispatch number per step instance, so projection rows of earlier dispatches are kept. */
+  nextDispatch: Record<string, number>;
+}
+
+export interface LineageEntry {
+  version: string;
+  /** The step instance the run had reached on that version. */
+  upTo: string;
+  migratedAt: string;
+  by: string;
+}
+
+/** An operator's request to migrate a run (at a safe point) to another version. */
+export interface MigrateRequest {
+  targetVersion: string;
+  graph: Graph;
+  contracts: PinnedContracts;
+  /** Old step id → new step id, for renames. Default: the same id. */
+  mapping?: Record<string, string>;
+  by: string;
+  reason?: string;
 }
 
 /** One step instance attempt, as the projection stores it. */
@@ -157,4 +191,19 @@ export interface RunStarted {
   metadata: Record<string, unknown>;
   startedAt: string;
   parent?: { runId: string; stepInstance: string };
+}
+
+/** Arguments of the migration projection activity. */
+export interface MigrationRecord {
+  runId: string;
+  from: string;
+  to: string;
+  upTo: string;
+  at: string;
+  by: string;
+  reason?: string;
+  stallId: string | null;
+  decidedAt: string;
+  lineage: LineageEntry[];
+  trail: StepRecord[];
 }
