@@ -1,12 +1,14 @@
 /**
  * Records the replay corpus: complete histories of representative runs,
- * written to test/histories/<release>-<name>.json. Run once per release with
- * `npm run histories:record` (after `npm run build`) and commit the files;
- * never edit or re-record an existing file. test/replay.test.ts replays every
+ * written to test/histories/<release>-<case>.json. Run with
+ * `npm run histories:record` (after `npm run build`) and commit the new files.
+ * A case already recorded by any release is skipped: histories from earlier
+ * releases are never overwritten, and each case is recorded once, by the
+ * release that introduced it. test/replay.test.ts replays every
  * file against the current interpreter, so a change to the command sequence
  * of an existing history fails CI unless it is gated with `patched()`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +17,8 @@ import { startDevServer } from '../../runtime/dev-server';
 import { projectRoot } from '../../runtime/paths';
 import { findTemporalCli } from '../../runtime/temporal-cli';
 import { singleRpcGraph, sumGraph } from '../fixtures/graphs';
-import { rpcs } from '../fixtures/rpcs';
+import { Pinflow } from '../../client/pinflow';
+import { contractAdd, rpcs } from '../fixtures/rpcs';
 import { createEnv, setTemporalAddress, TEST_NAMESPACES } from './harness';
 
 const RELEASE = process.env.PINFLOW_HISTORY_RELEASE ?? `v${(require(join(projectRoot(), 'package.json')) as { version: string }).version}`;
@@ -26,7 +29,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pinflow-record-'));
   const server = await startDevServer({ cliPath: cli.path, dbFile: join(dir, 't.sqlite'), port: 17433, uiPort: 18433, headless: true, namespaces: TEST_NAMESPACES });
   setTemporalAddress(server.address);
-  const env = await createEnv('record', rpcs);
+  const env = await createEnv('record', [...rpcs, contractAdd]);
   try {
     await env.startWorker(rpcs);
     await env.pinflow.publish('sum', sumGraph);
@@ -67,18 +70,61 @@ async function main(): Promise<void> {
       ['rpc-retried', { definition: 'flaky', runId: 'h-rpc-retried' }],
       ['rpc-non-retryable', { definition: 'decline', runId: 'h-rpc-non-retryable' }],
     ];
-    for (const [name, opts] of cases) {
-      const run = await env.pinflow.start(opts);
-      await env.pinflow.result(run.runId).catch(() => undefined);
+    const dir = join(projectRoot(), 'test', 'histories');
+    const recorded = new Set(readdirSync(dir).map((f) => f.replace(/^v[^-]+-/, '').replace(/\.json$/, '')));
+    /** Saves one execution: the first one (a migration's continue-as-new starts a second). */
+    const save = (name: string, runId: string, temporalRunId: string) => {
       // The CLI's JSON export is the format the UI downloads and the SDK replays.
-      const res = spawnSync(cli.path, ['workflow', 'show', '--workflow-id', run.runId, '--namespace', env.namespace, '--address', server.address, '--output', 'json'], {
+      const res = spawnSync(cli.path, ['workflow', 'show', '--workflow-id', runId, '--run-id', temporalRunId, '--namespace', env.namespace, '--address', server.address, '--output', 'json'], {
         encoding: 'utf8',
       });
       if (res.status !== 0) throw new Error(`temporal workflow show failed: ${res.stderr}`);
       const history = JSON.parse(res.stdout) as { events: unknown[] };
-      const file = join(projectRoot(), 'test', 'histories', `${RELEASE}-${name}.json`);
+      const file = join(dir, `${RELEASE}-${name}.json`);
+      if (existsSync(file)) throw new Error(`refusing to overwrite ${file}`);
       writeFileSync(file, `${JSON.stringify(history, null, 2)}\n`);
       console.log(`recorded ${file} (${history.events.length} events)`);
+    };
+    const stalled = async (runId: string) => {
+      for (;;) {
+        if ((await env.pinflow.getRun(runId)).status === 'STALLED') return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+
+    // Stalls and decisions (0.3.0): a run pinned to contract.add, served by a deployment without it.
+    const publisher = new Pinflow({ client: env.client, store: env.store, rpcs: [...rpcs, contractAdd] });
+    const pinned = { entry: 'greet', steps: [
+      { id: 'greet', type: 'rpc', rpc: 'text.greet', input: { name: "'ada'" }, next: 'call' },
+      { id: 'call', type: 'rpc', rpc: 'contract.add', input: { a: '1', b: '2' }, next: 'done' },
+      { id: 'done', type: 'return', output: 'steps.call.sum' },
+    ] };
+    const v1 = await publisher.publish('stalls', pinned);
+    const v2 = await publisher.publish('stalls', { ...pinned, steps: [{ ...pinned.steps[0], next: 'add' }, { ...pinned.steps[1], id: 'add', rpc: 'math.add' }, { ...pinned.steps[2], output: 'steps.add.sum' }] });
+    const stallCases: Array<[string, (runId: string) => Promise<unknown>]> = [
+      ['stall-retry', async (runId) => {
+        await env.startWorker([...rpcs, contractAdd]);
+        await env.pinflow.resolveStall(runId, { action: 'retry', by: 'recorder' });
+      }],
+      ['stall-skip', (runId) => env.pinflow.resolveStall(runId, { action: 'skip', by: 'recorder', output: { sum: 3 } })],
+      ['stall-migrate', (runId) => env.pinflow.migrate(runId, { targetVersion: v2.version, mapping: { call: 'add' }, by: 'recorder' })],
+    ];
+    for (const [name, decide] of stallCases) {
+      if (recorded.has(name)) continue;
+      await env.startWorker(rpcs);
+      const run = await env.pinflow.start({ version: v1.version, runId: `h-${name}` });
+      await stalled(run.runId);
+      await decide(run.runId);
+      await env.pinflow.result(run.runId);
+      save(name, run.runId, run.temporalRunId);
+    }
+    await env.startWorker(rpcs);
+
+    for (const [name, opts] of cases) {
+      if (recorded.has(name)) continue;
+      const run = await env.pinflow.start(opts);
+      await env.pinflow.result(run.runId).catch(() => undefined);
+      save(name, run.runId, run.temporalRunId);
     }
   } finally {
     await env.stop();
