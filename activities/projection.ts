@@ -1,10 +1,52 @@
 /** Run-level projection activities (idempotent upserts; Temporal retries them freely) and child pinning. */
 import type { ProjectionStore } from '../projection/store';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ChildTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../workflows/types';
+import Ajv2020 from 'ajv/dist/2020';
+import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../workflows/types';
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
 
 export function createProjectionActivities({ store }: { store: ProjectionStore }) {
   return {
+    /**
+     * Before a continue-as-new: project pending step records, and with the
+     * `latest` policy decide whether the latest version can take the run's
+     * state (same checks as migrate). If it cannot, the run stays pinned,
+     * so a policy of `latest` never loops on a version that does not fit.
+     */
+    async planContinueAsNew(p: ContinueAsNewPlan): Promise<ContinueAsNewTarget> {
+      await store.recordSteps(p.runId, p.trail);
+      if (p.policy !== 'latest') return { moved: false, lineage: p.lineage };
+      const def = await store.getDefinition(p.definition);
+      if (!def || def.latestVersion === p.version) return { moved: false, lineage: p.lineage };
+      const [target, current] = await Promise.all([store.getVersion(def.latestVersion), store.getVersion(p.version)]);
+      const stay = (why: string): ContinueAsNewTarget => ({ moved: false, stayedBecause: why, lineage: p.lineage });
+      if (!target) return stay(`latest version ${def.latestVersion} not found`);
+      const step = target.graph.steps.find((s) => s.id === p.at);
+      if (!step) return stay(`step ${p.at} is not a top-level step of the latest version`);
+      const was = current?.graph.steps.find((s) => s.id === p.at);
+      if (was && was.type !== step.type) return stay(`step ${p.at} changed type (${was.type} → ${step.type})`);
+      for (const [id, output] of Object.entries(p.steps)) {
+        const t = target.graph.steps.find((s) => s.id === id);
+        const schema = t?.type === 'rpc' ? target.contracts[t.rpc]?.output : undefined;
+        if (schema !== undefined && !ajv.validate(schema as object, output)) return stay(`the output of step ${id} does not satisfy the latest contract`);
+      }
+      const migratedAt = new Date().toISOString();
+      const lineage = [...p.lineage, { version: p.version, upTo: p.at, migratedAt, by: 'onContinueAsNew: latest' }];
+      await store.recordMigration({
+        runId: p.runId,
+        from: p.version,
+        to: target.hash,
+        upTo: p.at,
+        at: p.at,
+        by: 'onContinueAsNew: latest',
+        stallId: null,
+        decidedAt: migratedAt,
+        lineage,
+        trail: [],
+      });
+      return { moved: true, version: target.hash, graph: target.graph, contracts: target.contracts, lineage };
+    },
     async projectRunStarted(r: RunStarted): Promise<void> {
       await store.recordRunStarted({
         id: r.runId,

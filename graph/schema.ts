@@ -319,10 +319,17 @@ export const graphSchema = z.strictObject({
   ...docFields,
   /** Id of the first step. */
   entry: stepId,
+  /**
+   * When a long run continues as new (Temporal suggests it as history grows):
+   * stay on this version (`pinned`, the default) or move to the definition's
+   * latest version if it can take the run's state (`latest`).
+   */
+  onContinueAsNew: z.enum(['pinned', 'latest']).optional(),
   steps: z.array(stepSchema).min(1, 'a graph needs at least one step').max(2_000),
 });
 
 export interface Graph extends Subgraph {
+  onContinueAsNew?: 'pinned' | 'latest' | undefined;
   description?: string | undefined;
   notes?: string | undefined;
   ui?: Record<string, unknown> | undefined;

@@ -28,6 +28,8 @@ export interface DevServerOptions {
   headless?: boolean;
   /** Where server output goes. @default next to dbFile */
   logFile?: string;
+  /** Extra `KEY=VALUE` dynamic config (tests lower thresholds with it). */
+  dynamicConfig?: string[];
   /** Give up waiting for health after this long. @default 120000 */
   startTimeoutMs?: number;
 }
@@ -155,7 +157,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     String(opts.port),
     '--log-level',
     'warn',
-    ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
+    ...[...DEV_SERVER_DYNAMIC_CONFIG, ...(opts.dynamicConfig ?? [])].flatMap((v) => ['--dynamic-config-value', v]),
     ...(opts.namespaces ?? []).flatMap((n) => ['--namespace', n]),
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
   ];

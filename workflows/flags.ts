@@ -13,4 +13,11 @@ export const FLAGS = {
    * RpcInputInvalid, RpcOutputInvalid).
    */
   STALL_ON_CONTRACT_MISMATCH: 'pinflow-1-stall-on-contract-mismatch',
+  /**
+   * 2. Since 0.3.0: at a top-level step boundary, when Temporal suggests it,
+   * the run continues as new carrying its state (and, with onContinueAsNew:
+   * latest, moves to the latest version if it can take the state). Before:
+   * histories grew without bound.
+   */
+  CONTINUE_AS_NEW_WHEN_SUGGESTED: 'pinflow-2-continue-as-new-when-suggested',
 } as const;

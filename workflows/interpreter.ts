@@ -94,6 +94,13 @@ function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: s
 /** Unwinds the interpreter to the top, where the run continues as new on the target version. */
 class MigrateNow extends Error {}
 
+/** Unwinds to the top at a top-level step boundary: Temporal suggested continue-as-new. */
+class ContinueNow extends Error {
+  constructor(readonly at: string) {
+    super(`continue as new at ${at}`);
+  }
+}
+
 /** Where a (sub)graph walk keeps its data. Loop iterations and branches get their own. */
 interface Frame {
   vars: Record<string, unknown>;
@@ -497,6 +504,11 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     let cursor: string | undefined = graph === run.graph && run.resume ? run.resume.at : graph.entry;
     let last: unknown = null;
     while (cursor !== undefined) {
+      // Long runs: at a top-level boundary (nothing else in flight, no open stall),
+      // continue as new when Temporal suggests it, carrying the state.
+      if (graph === run.graph && openStalls.size === 0 && workflowInfo().continueAsNewSuggested && patched(FLAGS.CONTINUE_AS_NEW_WHEN_SUGGESTED)) {
+        throw new ContinueNow(cursor);
+      }
       const step = byId.get(cursor);
       if (!step) {
         // Publish validation makes this unreachable; fail loudly rather than guess.
@@ -607,7 +619,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
         }
       } catch (err) {
         let failure: StepFailure | undefined;
-        if (err instanceof MigrateNow) throw err;
+        if (err instanceof MigrateNow || err instanceof ContinueNow) throw err;
         if (err instanceof StepFailure) failure = err;
         else if (err instanceof ExpressionError) {
           failure = new StepFailure({ type: FAILURE_TYPES.EXPRESSION_ERROR, message: err.message, stepId: step.id, stepInstance: instance, details: err.toJSON() });
@@ -636,6 +648,25 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     // Top level: a run that ends without a `return` step has a null output.
     output = result.returned ? result.value : null;
   } catch (err) {
+    if (err instanceof ContinueNow) {
+      const plan = await projection.planContinueAsNew({
+        runId: run.runId,
+        definition: run.definition,
+        version: run.version,
+        policy: run.graph.onContinueAsNew ?? 'pinned',
+        at: err.at,
+        steps: root.steps,
+        trail: takeTrail(),
+        lineage: run.lineage ?? [],
+      });
+      if (plan.moved) upsertSearchAttributes([{ key: SA.version, value: plan.version! }]);
+      return await continueAsNew<typeof pinflowInterpreter>({
+        ...run,
+        ...(plan.moved ? { version: plan.version!, graph: plan.graph!, contracts: plan.contracts! } : {}),
+        resume: { at: err.at, steps: root.steps, vars: root.vars, seq, nextDispatch: {} },
+        lineage: plan.lineage,
+      });
+    }
     if (err instanceof MigrateNow && migration) {
       const m = migration;
       const map = m.request.mapping ?? {};

@@ -207,3 +207,29 @@ export interface MigrationRecord {
   lineage: LineageEntry[];
   trail: StepRecord[];
 }
+
+/** Arguments of the continue-as-new planning activity. */
+export interface ContinueAsNewPlan {
+  runId: string;
+  definition: string;
+  version: string;
+  policy: 'pinned' | 'latest';
+  /** The top-level step the next execution starts at. */
+  at: string;
+  /** Outputs of completed top-level steps by id. */
+  steps: Record<string, unknown>;
+  trail: StepRecord[];
+  lineage: LineageEntry[];
+}
+
+/** Where the next execution runs: the same version, or the latest one when it can take the state. */
+export interface ContinueAsNewTarget {
+  moved: boolean;
+  /** Set when moved: the latest version the run continues on. */
+  version?: string;
+  graph?: Graph;
+  contracts?: PinnedContracts;
+  /** Why the run stayed pinned although the policy is latest. */
+  stayedBecause?: string;
+  lineage: LineageEntry[];
+}
