@@ -109,6 +109,8 @@ export interface GraphDocs {
 }
 
 export interface WorkflowOptions<S extends RpcList> extends GraphDocs {
+  /** Version policy when a long run continues as new. @default 'pinned' */
+  onContinueAsNew?: 'pinned' | 'latest' | undefined;
   /** The RPCs the graph may call; their names and input types type the `rpc` steps. */
   rpcs: S & NoInfer<RpcListCheck<S>>;
 }
@@ -228,7 +230,7 @@ export class WorkflowBuilder<M extends RpcMap> extends SubgraphBuilder<M> {
   constructor(
     /** The definition name the graph is published under. */
     readonly definition: string,
-    private readonly docs: GraphDocs,
+    private readonly docs: GraphDocs & { onContinueAsNew?: 'pinned' | 'latest' | undefined },
   ) {
     super();
   }
@@ -236,7 +238,8 @@ export class WorkflowBuilder<M extends RpcMap> extends SubgraphBuilder<M> {
   /** The graph as plain JSON, identical to its hand-written JSON form. A fresh copy on every call. */
   toGraph(): Graph {
     const { entry, steps } = this.toSubgraph();
-    return plain({ ...this.docs, entry, steps }) as Graph;
+    const { onContinueAsNew, ...docs } = this.docs;
+    return plain({ ...docs, entry, ...(onContinueAsNew ? { onContinueAsNew } : {}), steps }) as Graph;
   }
 
   /** `{ definition, graph }`, for the worker to publish on start (export it in `definitions`). */
