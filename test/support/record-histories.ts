@@ -27,7 +27,16 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
   const cli = await findTemporalCli({ explicitPath: config.temporal.cliPath, projectBinDir: join(config.dataDir, 'bin'), cacheBinDir: join(config.cacheDir, 'bin') });
   const dir = mkdtempSync(join(tmpdir(), 'pinflow-record-'));
-  const server = await startDevServer({ cliPath: cli.path, dbFile: join(dir, 't.sqlite'), port: 17433, uiPort: 18433, headless: true, namespaces: TEST_NAMESPACES });
+  // Temporal suggests continue-as-new after 150 events here, so the long case records one.
+  const server = await startDevServer({
+    cliPath: cli.path,
+    dbFile: join(dir, 't.sqlite'),
+    port: 17433,
+    uiPort: 18433,
+    headless: true,
+    namespaces: TEST_NAMESPACES,
+    dynamicConfig: ['limit.historyCount.suggestContinueAsNew=150'],
+  });
   setTemporalAddress(server.address);
   const env = await createEnv('record', [...rpcs, contractAdd]);
   try {
@@ -107,6 +116,7 @@ async function main(): Promise<void> {
         await env.pinflow.resolveStall(runId, { action: 'retry', by: 'recorder' });
       }],
       ['stall-skip', (runId) => env.pinflow.resolveStall(runId, { action: 'skip', by: 'recorder', output: { sum: 3 } })],
+      ['stall-cancel', (runId) => env.pinflow.cancel(runId, { by: 'recorder' })],
       ['stall-migrate', (runId) => env.pinflow.migrate(runId, { targetVersion: v2.version, mapping: { call: 'add' }, by: 'recorder' })],
     ];
     for (const [name, decide] of stallCases) {
@@ -115,10 +125,20 @@ async function main(): Promise<void> {
       const run = await env.pinflow.start({ version: v1.version, runId: `h-${name}` });
       await stalled(run.runId);
       await decide(run.runId);
-      await env.pinflow.result(run.runId);
+      await env.pinflow.result(run.runId).catch(() => undefined);
       save(name, run.runId, run.temporalRunId);
     }
     await env.startWorker(rpcs);
+
+    // A long run: 40 sequential steps continue as new once Temporal suggests it.
+    if (!recorded.has('continue-as-new')) {
+      const steps: unknown[] = Array.from({ length: 40 }, (_, i) => ({ id: `s${i}`, type: 'rpc', rpc: 'math.add', input: { a: `${i}`, b: '1' }, next: i === 39 ? 'done' : `s${i + 1}` }));
+      steps.push({ id: 'done', type: 'return', output: 'steps.s39.sum' });
+      await env.pinflow.publish('long', { entry: 's0', steps });
+      const run = await env.pinflow.start({ definition: 'long', runId: 'h-continue-as-new' });
+      await env.pinflow.result(run.runId);
+      save('continue-as-new', run.runId, run.temporalRunId);
+    }
 
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
