@@ -239,16 +239,51 @@ describe('stalls: the contract check at every dispatch, and operator decisions',
       await env.pinflow.migrate(started.runId, { targetVersion: b.version, by: 'ops' });
       assert.equal(await env.pinflow.result(started.runId), 'v2');
 
-      const busy = await env.pinflow.publish('busy', { entry: 'nap', steps: [{ id: 'nap', type: 'sleep', duration: '1h' }] });
-      const other = await env.pinflow.publish('busy', { entry: 'nap', steps: [{ id: 'nap', type: 'sleep', duration: '2h' }] });
-      const sleeping = await env.pinflow.start({ version: busy.version });
-      await eventually(async () => (await env.pinflow.state(sleeping.runId)).cursor === 'nap');
-      await assert.rejects(env.pinflow.migrate(sleeping.runId, { targetVersion: other.version, by: 'ops' }), (err: Error & { code?: string }) => {
+      const loopy = await env.pinflow.publish('loopy', { entry: 'each', steps: [{ id: 'each', type: 'forEach', items: '[1]', body: { entry: 'nap', steps: [{ id: 'nap', type: 'sleep', duration: '1h' }] } }] });
+      const other = await env.pinflow.publish('loopy', { entry: 'each', steps: [{ id: 'each', type: 'forEach', items: '[2]', body: { entry: 'nap', steps: [{ id: 'nap', type: 'sleep', duration: '1h' }] } }] });
+      const looping = await env.pinflow.start({ version: loopy.version });
+      await eventually(async () => (await env.pinflow.state(looping.runId)).cursor === 'nap[0]');
+      await assert.rejects(env.pinflow.migrate(looping.runId, { targetVersion: other.version, by: 'ops' }), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'MIGRATION_REFUSED');
-        assert.match(err.message, /is not at a safe point; it must be stalled or waiting at a top-level step \(it is RUNNING at nap\)/);
+        assert.match(err.message, /is not at a safe point; it must be stalled, waiting, or running a top-level step \(it is RUNNING at nap\[0\]\)/);
         return true;
       });
-      await env.pinflow.cancel(sleeping.runId, { by: 'test' });
+      await env.pinflow.cancel(looping.runId, { by: 'test' });
+    });
+
+    it('migrates a running run between steps, at the next top-level boundary, or refuses with the reason there', async () => {
+      await env.startWorker([...rpcs, v1]);
+      const g = (label: string, nap: string) => ({
+        entry: 'nap',
+        steps: [
+          { id: 'nap', type: 'sleep', duration: nap, next: 'after' },
+          { id: 'after', type: 'rpc', rpc: 'math.add', input: { a: '1', b: '1' }, next: 'done' },
+          { id: 'done', type: 'return', output: `'${label}'` },
+        ],
+      });
+      const a = await env.pinflow.publish('between', g('v1', '1500ms'));
+      // v2 drops the sleep: the run picks up at `after`.
+      const b = await env.pinflow.publish('between', {
+        entry: 'after',
+        steps: [
+          { id: 'after', type: 'rpc', rpc: 'math.add', input: { a: '2', b: '2' }, next: 'done' },
+          { id: 'done', type: 'return', output: "'v2'" },
+        ],
+      });
+      const run1 = await env.pinflow.start({ version: a.version });
+      await eventually(async () => (await env.pinflow.state(run1.runId)).cursor === 'nap');
+      const res = await env.pinflow.migrate(run1.runId, { targetVersion: b.version, by: 'ops' });
+      assert.deepEqual(res, { at: 'after', carried: [], dropped: ['nap'] });
+      assert.equal(await env.pinflow.result(run1.runId), 'v2');
+
+      const run2 = await env.pinflow.start({ version: a.version });
+      await eventually(async () => (await env.pinflow.state(run2.runId)).cursor === 'nap');
+      await assert.rejects(env.pinflow.migrate(run2.runId, { targetVersion: b.version, mapping: { after: 'gone' }, by: 'ops' }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'MIGRATION_REFUSED');
+        assert.match(err.message, /the run's next step after \(mapped to gone\) is not a top-level step of version [0-9a-f]{64}/);
+        return true;
+      });
+      assert.equal(await env.pinflow.result(run2.runId), 'v1');
     });
   });
 });

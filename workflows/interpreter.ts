@@ -153,34 +153,59 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     if (waiting && run.graph.steps.some((s) => s.id === waiting.stepInstance)) return { instance: waiting.stepInstance, stepId: waiting.stepInstance, dispatch: 0 };
     return undefined;
   };
+  /** A migration requested while a top-level step runs: applied at the next step boundary. */
+  let boundaryRequest: MigrateRequest | undefined;
+  let boundaryOutcome: { result: { accepted: true; at: string; carried: string[]; dropped: string[] } } | { refused: string } | undefined;
+  const migrationSummary = (request: MigrateRequest, at: string) => {
+    const map = request.mapping ?? {};
+    const targetIds = new Set(request.graph.steps.map((st: Step) => st.id));
+    const done = Object.keys(root.steps);
+    return {
+      accepted: true as const,
+      at,
+      carried: done.filter((id) => targetIds.has(map[id] ?? id)).map((id) => map[id] ?? id),
+      dropped: done.filter((id) => !targetIds.has(map[id] ?? id)),
+    };
+  };
+  /** Settle a pending between-steps migration (the run ended, or refused it) and let its handler finish. */
+  const settleBoundary = async (refused: string) => {
+    if (!boundaryRequest) return;
+    boundaryOutcome ??= { refused };
+    await condition(() => boundaryRequest === undefined);
+  };
   setHandler(
     migrateUpdate,
-    (request) => {
-      const point = safePoint()!;
-      const map = request.mapping ?? {};
-      const at = map[point.stepId] ?? point.stepId;
-      migration = { request, at, from: point.instance, dispatch: point.dispatch };
-      const targetIds = new Set(request.graph.steps.map((s) => s.id));
-      const done = Object.keys(root.steps);
-      return {
-        accepted: true as const,
-        at,
-        carried: done.filter((id) => targetIds.has(map[id] ?? id)).map((id) => map[id] ?? id),
-        dropped: done.filter((id) => !targetIds.has(map[id] ?? id)),
-      };
+    async (request) => {
+      const point = safePoint();
+      if (point) {
+        const at = request.mapping?.[point.stepId] ?? point.stepId;
+        migration = { request, at, from: point.instance, dispatch: point.dispatch };
+        return migrationSummary(request, at);
+      }
+      // Between steps: wait for the next top-level step boundary, where the
+      // position is checked and the run continues as new (or the request is refused).
+      boundaryRequest = request;
+      await condition(() => boundaryOutcome !== undefined);
+      const outcome = boundaryOutcome!;
+      boundaryOutcome = undefined;
+      boundaryRequest = undefined;
+      if ('refused' in outcome) throw ApplicationFailure.nonRetryable(`MIGRATION_REFUSED: ${outcome.refused}`, 'MigrationRefused');
+      return outcome.result;
     },
     {
       validator: (request) => {
-        if (migration) throw new Error('MIGRATION_REFUSED: a migration is already under way');
+        if (migration || boundaryRequest) throw new Error('MIGRATION_REFUSED: a migration is already under way');
         const point = safePoint();
-        if (!point) {
+        const betweenSteps = !point && state.status === 'RUNNING' && state.cursor !== null && run.graph.steps.some((st) => st.id === state.cursor);
+        if (!point && !betweenSteps) {
           throw new Error(
-            `MIGRATION_REFUSED: run ${run.runId} is not at a safe point; it must be stalled or waiting at a top-level step (it is ${state.status}${state.cursor ? ` at ${state.cursor}` : ''})`,
+            `MIGRATION_REFUSED: run ${run.runId} is not at a safe point; it must be stalled, waiting, or running a top-level step (it is ${state.status}${state.cursor ? ` at ${state.cursor}` : ''})`,
           );
         }
         if (!request?.graph || !Array.isArray(request.graph.steps)) throw new Error('MIGRATION_REFUSED: the target graph is missing');
         if (request.targetVersion === run.version) throw new Error(`MIGRATION_REFUSED: the run is already on version ${run.version}`);
         if (typeof request.by !== 'string' || !request.by) throw new Error('MIGRATION_REFUSED: "by" must name who decided');
+        if (!point) return; // between steps: the position is checked at the boundary
         const at = request.mapping?.[point.stepId] ?? point.stepId;
         const target = request.graph.steps.find((s: Step) => s.id === at);
         if (!target) {
@@ -504,6 +529,24 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     let cursor: string | undefined = graph === run.graph && run.resume ? run.resume.at : graph.entry;
     let last: unknown = null;
     while (cursor !== undefined) {
+      if (graph === run.graph && boundaryRequest && !boundaryOutcome) {
+        const request = boundaryRequest;
+        const at = request.mapping?.[cursor] ?? cursor;
+        const target = request.graph.steps.find((st: Step) => st.id === at);
+        const current = byId.get(cursor);
+        if (!target) {
+          await settleBoundary(
+            `the run's next step ${cursor}${at !== cursor ? ` (mapped to ${at})` : ''} is not a top-level step of version ${request.targetVersion}; map it with "mapping": { "${cursor}": "<step id in the target>" }`,
+          );
+        } else if (current && current.type !== target.type) {
+          await settleBoundary(`step ${cursor} is a ${current.type} step but ${at} in the target is a ${target.type} step`);
+        } else {
+          migration = { request, at, from: cursor, dispatch: 0 };
+          boundaryOutcome = { result: migrationSummary(request, at) };
+          await condition(() => boundaryRequest === undefined);
+          throw new MigrateNow();
+        }
+      }
       // Long runs: at a top-level boundary (nothing else in flight, no open stall),
       // continue as new when Temporal suggests it, carrying the state.
       if (graph === run.graph && openStalls.size === 0 && workflowInfo().continueAsNewSuggested && patched(FLAGS.CONTINUE_AS_NEW_WHEN_SUGGESTED)) {
@@ -702,6 +745,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
       });
     }
     if (err instanceof StepFailure) {
+      await settleBoundary(`the run failed before a step boundary: ${err.info.message}`);
       await close('FAILED', { error: err.info });
       throw ApplicationFailure.create({ message: err.info.message, type: err.info.type, nonRetryable: true, details: [err.info] });
     }
@@ -712,6 +756,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     }
     throw err;
   }
+  await settleBoundary('the run reached its end before a step boundary');
   await close('COMPLETED', { output });
   return output;
 }
