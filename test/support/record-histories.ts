@@ -130,6 +130,27 @@ async function main(): Promise<void> {
     }
     await env.startWorker(rpcs);
 
+    // A run migrated between steps (0.3.0): requested during a top-level sleep, applied at the boundary.
+    if (!recorded.has('migrate-between-steps')) {
+      const from = await env.pinflow.publish('between', { entry: 'nap', steps: [
+        { id: 'nap', type: 'sleep', duration: '1s', next: 'after' },
+        { id: 'after', type: 'rpc', rpc: 'math.add', input: { a: '1', b: '1' }, next: 'done' },
+        { id: 'done', type: 'return', output: "'v1'" },
+      ] });
+      const to = await env.pinflow.publish('between', { entry: 'after', steps: [
+        { id: 'after', type: 'rpc', rpc: 'math.add', input: { a: '2', b: '2' }, next: 'done' },
+        { id: 'done', type: 'return', output: "'v2'" },
+      ] });
+      const run = await env.pinflow.start({ version: from.version, runId: 'h-migrate-between-steps' });
+      for (;;) {
+        if ((await env.pinflow.state(run.runId)).cursor === 'nap') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await env.pinflow.migrate(run.runId, { targetVersion: to.version, by: 'recorder' });
+      await env.pinflow.result(run.runId);
+      save('migrate-between-steps', run.runId, run.temporalRunId);
+    }
+
     // A long run: 40 sequential steps continue as new once Temporal suggests it.
     if (!recorded.has('continue-as-new')) {
       const steps: unknown[] = Array.from({ length: 40 }, (_, i) => ({ id: `s${i}`, type: 'rpc', rpc: 'math.add', input: { a: `${i}`, b: '1' }, next: i === 39 ? 'done' : `s${i + 1}` }));
