@@ -331,10 +331,11 @@ function registerHelpers(expr: jsonata.Expression): void {
   for (const [name, helper] of Object.entries(HELPERS)) expr.registerFunction(name, helper.implementation, helper.signature);
 }
 
-function syntaxError(err: unknown, source: string, site: ExpressionSite): ExpressionError {
+/** A jsonata failure as an ExpressionError; `what` is "does not compile" or "failed". */
+function jsonataError(what: 'does not compile' | 'failed', err: unknown, source: string, site: ExpressionSite): ExpressionError {
   const e = err as JsonataFailure;
   return new ExpressionError(
-    `${describe(site)}: expression ${JSON.stringify(source)} does not compile` +
+    `${describe(site)}: expression ${JSON.stringify(source)} ${what}` +
       `${e.position !== undefined ? ` at position ${e.position}` : ''}: ${e.message ?? String(err)}` +
       `${e.code ? ` (jsonata ${e.code})` : ''}`,
     site,
@@ -343,6 +344,8 @@ function syntaxError(err: unknown, source: string, site: ExpressionSite): Expres
     e.position,
   );
 }
+
+const syntaxError = (err: unknown, source: string, site: ExpressionSite) => jsonataError('does not compile', err, source, site);
 
 function compile(source: string, site: ExpressionSite): Compiled {
   const hit = compiled.get(source);
@@ -490,18 +493,7 @@ function toJson(value: unknown, site: ExpressionSite, source: string): unknown {
   return JSON.parse(text) as unknown;
 }
 
-function evaluationError(err: unknown, source: string, site: ExpressionSite): ExpressionError {
-  const e = err as JsonataFailure;
-  return new ExpressionError(
-    `${describe(site)}: expression ${JSON.stringify(source)} failed` +
-      `${e.position !== undefined ? ` at position ${e.position}` : ''}: ${e.message ?? String(err)}` +
-      `${e.code ? ` (jsonata ${e.code})` : ''}`,
-    site,
-    source,
-    e.code,
-    e.position,
-  );
-}
+const evaluationError = (err: unknown, source: string, site: ExpressionSite) => jsonataError('failed', err, source, site);
 
 /** Evaluate one expression against a scope; the result is plain JSON within {@link EXPRESSION_LIMITS}. */
 export async function evaluateExpression(source: string, scope: ExpressionScope, site: ExpressionSite): Promise<unknown> {

@@ -12,14 +12,12 @@
  * 5. no duplicate projection rows, and every history replays cleanly.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { Worker } from '@temporalio/worker';
 import { Pinflow } from '../client/pinflow';
-import { projectRoot } from '../runtime/paths';
 import { workflowBundlePath } from '../worker/bundle';
 import { v1Rpcs, v2Rpcs } from './fixtures/deploy-rpcs';
-import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
+import { createEnv, eventually, exitOf, spawnWorkerProcess, type Env } from './support/harness';
 
 const v1Graph = {
   entry: 'check',
@@ -61,25 +59,12 @@ describe('acceptance: runs survive a deploy that renames, removes and changes RP
   let env: Env;
   const workers: ChildProcess[] = [];
 
-  function startWorker(module: 'deploy-v1' | 'deploy-v2' | 'deploy-v3'): ChildProcess & { out: string[] } {
-    const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'worker', 'main.js')], {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: temporalAddress(),
-        TEMPORAL_NAMESPACE: env.namespace,
-        DATABASE_URL: env.databaseUrl,
-        PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', `${module}.js`),
-        NODE_ENV: 'production',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }) as ChildProcess & { out: string[] };
-    child.out = [];
-    child.stdout!.on('data', (d: Buffer) => child.out.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => child.out.push(d.toString()));
+  function startWorker(module: 'deploy-v1' | 'deploy-v2' | 'deploy-v3') {
+    const child = spawnWorkerProcess(env, module);
     workers.push(child);
     return child;
   }
-  const exited = (c: ChildProcess) => new Promise<{ code: number | null; signal: string | null }>((r) => (c.exitCode !== null || c.signalCode !== null ? r({ code: c.exitCode, signal: c.signalCode }) : c.once('exit', (code, signal) => r({ code, signal }))));
+  const exited = exitOf;
   const runOf = (id: string) => env.pinflow.getRun(id);
 
   before(async () => {
@@ -99,7 +84,7 @@ describe('acceptance: runs survive a deploy that renames, removes and changes RP
     const a = startWorker('deploy-v1');
     const paths = [...Array<string>(8).fill('a'), ...Array<string>(6).fill('b'), ...Array<string>(6).fill('c')];
     const runs = await Promise.all(paths.map((path, i) => env.pinflow.start({ definition: 'deploy-flow', input: { orderId: `o-${i}`, path, amount: 10 + i }, runId: `deploy-${path}-${i}` })));
-    for (const r of runs) await eventually(async () => (await env.pinflow.state(r.runId)).cursor === 'pause', { timeoutMs: 60_000, what: `${r.runId} paused (A: ${a.out.join('')})` });
+    for (const r of runs) await eventually(async () => (await env.pinflow.state(r.runId)).cursor === 'pause', { timeoutMs: 60_000, what: `${r.runId} paused (A: ${a.output.join('')})` });
 
     // 2. Kill A hard; publish v2.
     a.kill('SIGKILL');
@@ -111,7 +96,7 @@ describe('acceptance: runs survive a deploy that renames, removes and changes RP
     const b = startWorker('deploy-v2');
     const ids = (path: string) => runs.filter((r) => r.runId.startsWith(`deploy-${path}-`)).map((r) => r.runId);
     for (const id of ids('a')) {
-      const r = await eventually(async () => ((await runOf(id)).status === 'COMPLETED' ? runOf(id) : undefined), { timeoutMs: 90_000, what: `${id} completed (B: ${b.out.join('')})` });
+      const r = await eventually(async () => ((await runOf(id)).status === 'COMPLETED' ? runOf(id) : undefined), { timeoutMs: 90_000, what: `${id} completed (B: ${b.output.join('')})` });
       assert.deepEqual(r.output, { graph: 'v1', path: 'a', via: 'r2' });
       assert.equal(r.version, p1.version);
     }

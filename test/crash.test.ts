@@ -1,36 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../runtime/paths';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
-
-/** A real worker process: `node dist/worker/main.js`, as production runs it. */
-function spawnWorker(env: Env): ChildProcess & { output: string[] } {
-  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'worker', 'main.js')], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: temporalAddress(),
-      TEMPORAL_NAMESPACE: env.namespace,
-      DATABASE_URL: env.databaseUrl,
-      PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', 'rpcs.js'),
-      NODE_ENV: 'production',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }) as ChildProcess & { output: string[] };
-  child.output = [];
-  child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
-  return child;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
-    else child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
+import { createEnv, eventually, exitOf, spawnWorkerProcess, type Env } from './support/harness';
 
 describe('worker crash and restart', function () {
   this.timeout(180_000);
@@ -58,19 +32,19 @@ describe('worker crash and restart', function () {
         { id: 'done', type: 'return', output: { sum: 'steps.add.sum', gate: 'steps.wait' } },
       ],
     });
-    const first = spawnWorker(env);
+    const first = spawnWorkerProcess(env, 'rpcs');
     children.push(first);
     const run = await env.pinflow.start({ definition: 'crashy', input: { gate } });
 
     // The first worker is inside the gate handler (attempt 1) when it dies.
     await eventually(() => Promise.resolve(existsSync(`${gate}.started-1`)), { timeoutMs: 60_000, what: `attempt 1 of the gate step (worker output: ${first.output.join('')})` });
     first.kill('SIGKILL');
-    assert.deepEqual(await exited(first), { code: null, signal: 'SIGKILL' });
+    assert.deepEqual(await exitOf(first), { code: null, signal: 'SIGKILL' });
     const mid = await env.pinflow.getRun(run.runId);
     assert.equal(mid.status, 'RUNNING');
     assert.equal(mid.currentStep, 'wait');
 
-    const second = spawnWorker(env);
+    const second = spawnWorkerProcess(env, 'rpcs');
     children.push(second);
     // Attempt 1 times out (4s start-to-close); Temporal hands attempt 2 to the new worker.
     await eventually(() => Promise.resolve(existsSync(`${gate}.started-2`)), { timeoutMs: 60_000, what: `attempt 2 on the new worker (output: ${second.output.join('')})` });
@@ -101,6 +75,6 @@ describe('worker crash and restart', function () {
 
     // SIGTERM is a graceful shutdown with exit code 0.
     second.kill('SIGTERM');
-    assert.deepEqual(await exited(second), { code: 0, signal: null });
+    assert.deepEqual(await exitOf(second), { code: 0, signal: null });
   });
 });

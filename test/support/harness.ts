@@ -4,7 +4,9 @@
  * namespace and its own real Postgres database. The task queue is the one
  * constant, so namespaces are what isolate suites from each other.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
@@ -13,6 +15,7 @@ import { connectPg, type Db } from '../../projection/db';
 import { migrate } from '../../projection/migrate';
 import { ProjectionStore } from '../../projection/store';
 import { ensureSearchAttributes } from '../../runtime/namespace';
+import { projectRoot } from '../../runtime/paths';
 import type { RpcDefinition } from '../../worker/rpc';
 import { createWorker } from '../../worker/worker';
 
@@ -147,4 +150,31 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A real worker process (`node dist/worker/main.js`, as production runs it) on an env, loading an RPC module from dist/test/fixtures. */
+export function spawnWorkerProcess(env: Env, fixtureModule: string): ChildProcess & { output: string[] } {
+  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'worker', 'main.js')], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalAddress(),
+      TEMPORAL_NAMESPACE: env.namespace,
+      DATABASE_URL: env.databaseUrl,
+      PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', `${fixtureModule}.js`),
+      NODE_ENV: 'production',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { output: string[] };
+  child.output = [];
+  child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  return child;
+}
+
+/** Resolves with the exit code and signal of a child process (at once if it already exited). */
+export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
 }
