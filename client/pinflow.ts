@@ -4,19 +4,18 @@
  * changes a run; the projection follows what Temporal accepted.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import Ajv2020 from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { DEFAULT_TENANT, RUN_STATUSES, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus } from '../graph/terminology';
-import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
-import { publishGraph, type PublishResult } from './publish';
 import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
-import Ajv2020 from 'ajv/dist/2020';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../workflows/types';
+import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
+import { publishGraph, type PublishResult } from './publish';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 
