@@ -61,7 +61,6 @@ export const FAILURE_TYPES = {
   RPC_OUTPUT_INVALID: 'RpcOutputInvalid',
   RPC_HANDLER_ERROR: 'RpcHandlerError',
   EXPRESSION_ERROR: 'ExpressionError',
-  STEP_FAILED: 'StepFailed',
   FOREACH_ITEMS_NOT_ARRAY: 'ForEachItemsNotArray',
   ITEM_FAILED: 'ItemFailed',
   BRANCH_FAILED: 'BranchFailed',

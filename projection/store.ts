@@ -89,12 +89,10 @@ export interface RunPage {
   nextCursor: string | null;
 }
 
+// json/jsonb columns arrive already parsed from both pg and PGlite (a jsonb
+// string value as a JS string), so rows are mapped without JSON.parse.
+
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(v as string).toISOString());
-/**
- * json/jsonb columns arrive parsed from both pg and PGlite. (A jsonb string
- * value arrives as a JS string: never JSON.parse it again.)
- */
-const parsed = (v: unknown): unknown => v;
 
 function toRun(r: Record<string, unknown>): RunSummary {
   return {
@@ -188,10 +186,10 @@ export class ProjectionStore {
     if (!r) return undefined;
     return {
       hash: String(r.hash),
-      graph: parsed(r.graph) as Graph,
-      contracts: parsed(r.contracts) as PinnedContracts,
+      graph: r.graph as Graph,
+      contracts: r.contracts as PinnedContracts,
       createdAt: iso(r.createdAt)!,
-      definitions: parsed(r.definitions) as VersionRecord['definitions'],
+      definitions: r.definitions as VersionRecord['definitions'],
     };
   }
 
@@ -300,10 +298,10 @@ export class ProjectionStore {
       decisions,
       lineage: (r.lineage as LineageEntry[] | null) ?? [],
       ...toRun(r),
-      input: parsed(r.input) ?? null,
-      output: parsed(r.output) ?? null,
-      error: (parsed(r.error) as ErrorInfo | null) ?? null,
-      metadata: (parsed(r.metadata) as Record<string, unknown>) ?? {},
+      input: r.input ?? null,
+      output: r.output ?? null,
+      error: (r.error as ErrorInfo | null) ?? null,
+      metadata: (r.metadata as Record<string, unknown>) ?? {},
       steps: steps.map((s) => {
         const row: StepRow = {
           stepInstance: String(s.stepInstance),
@@ -316,9 +314,9 @@ export class ProjectionStore {
           startedAt: iso(s.startedAt)!,
         };
         if (s.finishedAt) row.finishedAt = iso(s.finishedAt)!;
-        if (s.input !== null && s.input !== undefined) row.input = parsed(s.input);
-        if (s.output !== null && s.output !== undefined) row.output = parsed(s.output);
-        if (s.error !== null && s.error !== undefined) row.error = parsed(s.error) as ErrorInfo;
+        if (s.input !== null && s.input !== undefined) row.input = s.input;
+        if (s.output !== null && s.output !== undefined) row.output = s.output;
+        if (s.error !== null && s.error !== undefined) row.error = s.error as ErrorInfo;
         if (s.notes !== null && s.notes !== undefined) row.notes = s.notes as unknown[];
         return row;
       }),

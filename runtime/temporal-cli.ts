@@ -10,6 +10,7 @@ import { accessSync, constants, mkdirSync, readdirSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
+import type { PinflowConfig } from './config';
 
 /**
  * Tags that `go install` accepts. Later tags carry a `replace` directive and
@@ -120,6 +121,16 @@ export async function findTemporalCli(opts: FindCliOptions): Promise<FoundCli> {
       'or set TEMPORAL_ADDRESS to use a Temporal server you already run.',
     { searched: ['PATH', opts.projectBinDir, opts.cacheBinDir, tmpdir()] },
   );
+}
+
+/** The lookup with the configured locations: PINFLOW_TEMPORAL_CLI, `<dataDir>/bin`, `<cacheDir>/bin`. */
+export function findConfiguredTemporalCli(config: PinflowConfig, log?: (line: string) => void): Promise<FoundCli> {
+  return findTemporalCli({
+    explicitPath: config.temporal.cliPath,
+    projectBinDir: join(config.dataDir, 'bin'),
+    cacheBinDir: join(config.cacheDir, 'bin'),
+    ...(log ? { log } : {}),
+  });
 }
 
 /** `temporal --version` output, for logs and health. */

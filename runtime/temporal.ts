@@ -3,12 +3,11 @@
  * embedded dev server (finding or building the CLI first). Then the namespace
  * and pinflow's search attributes are ensured.
  */
-import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { PinflowConfig } from './config';
 import { devServerDbFile, startDevServer, waitForTemporal, type DevServer } from './dev-server';
 import { ensureNamespace, ensureSearchAttributes } from './namespace';
-import { findTemporalCli } from './temporal-cli';
+import { findConfiguredTemporalCli } from './temporal-cli';
 
 export interface TemporalHandle {
   address: string;
@@ -26,12 +25,7 @@ export async function resolveTemporal(config: PinflowConfig, log: (line: string)
     log(`using the Temporal server at ${address} (TEMPORAL_ADDRESS)`);
     await waitForTemporal(address, { timeoutMs: 30_000 });
   } else {
-    const cli = await findTemporalCli({
-      explicitPath: config.temporal.cliPath,
-      projectBinDir: join(config.dataDir, 'bin'),
-      cacheBinDir: join(config.cacheDir, 'bin'),
-      log,
-    });
+    const cli = await findConfiguredTemporalCli(config, log);
     log(`starting the embedded Temporal dev server (${cli.path}, found via ${cli.source})`);
     devServer = await startDevServer({
       cliPath: cli.path,

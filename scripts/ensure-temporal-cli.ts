@@ -2,19 +2,13 @@
  * `npm run temporal:cli`: find or build the Temporal CLI (PATH, project cache,
  * machine cache, `go install`, SDK download) and print where it is.
  */
-import { join } from 'node:path';
 import { PinflowError } from '../graph/errors';
 import { loadConfig } from '../runtime/config';
-import { cliVersion, findTemporalCli } from '../runtime/temporal-cli';
+import { cliVersion, findConfiguredTemporalCli } from '../runtime/temporal-cli';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const cli = await findTemporalCli({
-    explicitPath: config.temporal.cliPath,
-    projectBinDir: join(config.dataDir, 'bin'),
-    cacheBinDir: join(config.cacheDir, 'bin'),
-    log: (l) => console.log(`[pinflow] ${l}`),
-  });
+  const cli = await findConfiguredTemporalCli(config, (l) => console.log(`[pinflow] ${l}`));
   console.log(`[pinflow] Temporal CLI: ${cli.path} (${cli.source}) ${cliVersion(cli.path) ?? ''}`.trim());
 }
 

@@ -11,7 +11,7 @@ import { ProjectionStore } from '../projection/store';
 import { loadConfig } from '../runtime/config';
 import { startDevServer, type DevServer } from '../runtime/dev-server';
 import { ensureSearchAttributes } from '../runtime/namespace';
-import { findTemporalCli } from '../runtime/temporal-cli';
+import { findConfiguredTemporalCli } from '../runtime/temporal-cli';
 import { createWorker } from '../worker/worker';
 import { rpcs } from './fixtures/rpcs';
 import { createDatabase, eventually } from './support/harness';
@@ -44,7 +44,7 @@ describe('continue-as-new for long runs', function () {
   before(async () => {
     // Its own server: Temporal suggests continue-as-new after 40 events here.
     const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
-    const cli = await findTemporalCli({ explicitPath: config.temporal.cliPath, projectBinDir: join(config.dataDir, 'bin'), cacheBinDir: join(config.cacheDir, 'bin') });
+    const cli = await findConfiguredTemporalCli(config);
     dir = mkdtempSync(join(tmpdir(), 'pinflow-can-'));
     const port = Number(process.env.PINFLOW_TEST_TEMPORAL_PORT ?? 17233) + 150;
     server = await startDevServer({ cliPath: cli.path, dbFile: join(dir, 't.sqlite'), port, uiPort: port + 1000, headless: true, dynamicConfig: ['limit.historyCount.suggestContinueAsNew=40'] });

@@ -6,7 +6,7 @@ import { Connection } from '@temporalio/client';
 import { loadConfig } from '../runtime/config';
 import { processAlive, startDevServer, type DevServer } from '../runtime/dev-server';
 import { ensureSearchAttributes } from '../runtime/namespace';
-import { findTemporalCli } from '../runtime/temporal-cli';
+import { findConfiguredTemporalCli } from '../runtime/temporal-cli';
 import { temporalAddress } from './support/harness';
 
 describe('embedded Temporal dev server', function () {
@@ -19,7 +19,7 @@ describe('embedded Temporal dev server', function () {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pinflow-devserver-'));
     const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
-    cliPath = (await findTemporalCli({ explicitPath: config.temporal.cliPath, projectBinDir: join(config.dataDir, 'bin'), cacheBinDir: join(config.cacheDir, 'bin') })).path;
+    cliPath = (await findConfiguredTemporalCli(config)).path;
   });
   after(async () => {
     await server?.stop();

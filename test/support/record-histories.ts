@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { loadConfig } from '../../runtime/config';
 import { startDevServer } from '../../runtime/dev-server';
 import { projectRoot } from '../../runtime/paths';
-import { findTemporalCli } from '../../runtime/temporal-cli';
+import { findConfiguredTemporalCli } from '../../runtime/temporal-cli';
 import { singleRpcGraph, sumGraph } from '../fixtures/graphs';
 import { Pinflow } from '../../client/pinflow';
 import { contractAdd, rpcs } from '../fixtures/rpcs';
@@ -25,7 +25,7 @@ const RELEASE = process.env.PINFLOW_HISTORY_RELEASE ?? `v${(require(join(project
 
 async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
-  const cli = await findTemporalCli({ explicitPath: config.temporal.cliPath, projectBinDir: join(config.dataDir, 'bin'), cacheBinDir: join(config.cacheDir, 'bin') });
+  const cli = await findConfiguredTemporalCli(config);
   const dir = mkdtempSync(join(tmpdir(), 'pinflow-record-'));
   // Temporal suggests continue-as-new after 150 events here, so the long case records one.
   const server = await startDevServer({

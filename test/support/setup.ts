@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../runtime/config';
 import { startDevServer, type DevServer } from '../../runtime/dev-server';
-import { findTemporalCli } from '../../runtime/temporal-cli';
+import { findConfiguredTemporalCli } from '../../runtime/temporal-cli';
 import { setTemporalAddress, TEST_NAMESPACES } from './harness';
 
 let server: DevServer | undefined;
@@ -23,12 +23,7 @@ export const mochaHooks = {
       return;
     }
     const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
-    const cli = await findTemporalCli({
-      explicitPath: config.temporal.cliPath,
-      projectBinDir: join(config.dataDir, 'bin'),
-      cacheBinDir: join(config.cacheDir, 'bin'),
-      log: (l) => console.log(`  [setup] ${l}`),
-    });
+    const cli = await findConfiguredTemporalCli(config, (l) => console.log(`  [setup] ${l}`));
     dir = mkdtempSync(join(tmpdir(), 'pinflow-test-temporal-'));
     const port = Number(process.env.PINFLOW_TEST_TEMPORAL_PORT ?? 17233);
     server = await startDevServer({
