@@ -6,10 +6,14 @@ import type { ProjectionStore } from '../projection/store';
 import type { RpcRegistry } from '../worker/rpc';
 import { createProjectionActivities } from './projection';
 import { createRpcActivity } from './rpc';
+import { createWaitActivities, type WaitHooks } from './waits';
 
-export function createActivities(deps: { store: ProjectionStore; registry: RpcRegistry }) {
+export type { WaitHooks };
+
+export function createActivities(deps: { store: ProjectionStore; registry: RpcRegistry; hooks?: WaitHooks }) {
   return {
     ...createProjectionActivities(deps),
+    ...createWaitActivities(deps),
     invokeRpc: createRpcActivity(deps),
   };
 }

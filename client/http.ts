@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { ERROR_CODES, PinflowError, type ErrorCode } from '../graph/errors';
-import { RUN_STATUSES } from '../graph/terminology';
+import { EVENT_STATUSES, RUN_STATUSES, WAIT_STATUSES } from '../graph/terminology';
 import type { Pinflow } from './pinflow';
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -24,6 +24,13 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   DECISION_REJECTED: 409,
   SKIP_OUTPUT_INVALID: 422,
   MIGRATION_REFUSED: 409,
+  CORRELATION_KEY_MISSING: 422,
+  CORRELATION_KEY_INVALID: 422,
+  EVENT_ID_CONFLICT: 409,
+  EVENT_NOT_FOUND: 404,
+  EVENT_INVALID: 400,
+  RULE_INVALID: 400,
+  RULE_DEFINED_IN_CODE: 409,
 };
 
 const startBody = z.strictObject({
@@ -164,6 +171,73 @@ export function createApi({ pinflow, logger = false, bodyLimit = 5 * 1024 * 1024
   app.post('/deploy/check', async (req) => {
     const { contracts } = parse(manifestBody, req.body, 'body');
     return pinflow.checkDeploy(contracts as Parameters<Pinflow['checkDeploy']>[0]);
+  });
+
+  app.get('/runs/:id/state', async (req) => {
+    const { id } = parse(idParams, req.params, 'params');
+    return pinflow.state(id);
+  });
+
+  // Events: the HTTP door, the event log, the correlation index and correlation rules.
+  const eventBody = z.strictObject({
+    tenant: z.string().optional(),
+    name: z.string(),
+    payload: z.unknown().optional(),
+    eventId: z.string().optional(),
+    correlationKey: z.union([z.string(), z.number(), z.null()]).optional(),
+  });
+  app.post('/events', async (req, reply) => {
+    const body = parse(eventBody, req.body, 'body');
+    const outcome = await pinflow.events.submit(body, { source: 'api' });
+    // 202: recorded, and some delivery failed; the sweeper retries it.
+    return reply.status(outcome.status === 'FAILED' ? 202 : 200).send(outcome);
+  });
+  app.get('/events', async (req) => {
+    const q = parse(
+      z.strictObject({
+        tenant: z.string().min(1).optional(),
+        name: z.string().min(1).optional(),
+        status: z.enum(EVENT_STATUSES).optional(),
+        key: z.string().min(1).optional(),
+        cursor: z.string().min(1).optional(),
+        limit: z.coerce.number().int().min(1).max(500).optional(),
+      }),
+      req.query,
+      'query',
+    );
+    return pinflow.events.listEvents({ tenant: q.tenant, name: q.name, status: q.status, correlationKey: q.key }, { cursor: q.cursor, limit: q.limit });
+  });
+  app.get('/events/:id', async (req) => {
+    const { id } = parse(idParams, req.params, 'params');
+    const { tenant } = parse(z.strictObject({ tenant: z.string().min(1).default('default') }), req.query, 'query');
+    return pinflow.events.getEvent(tenant, id);
+  });
+  app.get('/waits', async (req) => {
+    const q = parse(
+      z.strictObject({
+        tenant: z.string().min(1).optional(),
+        event: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        runId: z.string().min(1).optional(),
+        status: z.enum(WAIT_STATUSES).optional(),
+        limit: z.coerce.number().int().min(1).max(1000).optional(),
+      }),
+      req.query,
+      'query',
+    );
+    const waits = await pinflow.events.listWaits({ tenant: q.tenant, event: q.event, correlationKey: q.key, runId: q.runId, ...(q.status ? { status: q.status } : {}) }, q.limit ?? 100);
+    return { waits };
+  });
+  app.get('/correlation-rules', async () => ({ rules: await pinflow.events.listRules() }));
+  app.put('/correlation-rules/:name', async (req) => {
+    const { name } = parse(nameParams, req.params, 'params');
+    const body = parse(z.strictObject({ expression: z.string(), by: z.string().min(1) }), req.body, 'body');
+    return pinflow.events.putRule(name, body.expression, body.by);
+  });
+  app.delete('/correlation-rules/:name', async (req, reply) => {
+    const { name } = parse(nameParams, req.params, 'params');
+    await pinflow.events.deleteRule(name);
+    return reply.status(204).send();
   });
 
   app.get('/health', async (_req, reply) => {

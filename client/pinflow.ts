@@ -4,7 +4,7 @@
  * changes a run; the projection follows what Temporal accepted.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import Ajv2020 from 'ajv/dist/2020';
@@ -15,6 +15,7 @@ import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc'
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../workflows/types';
 import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
+import { EventIngress, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from './publish';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -56,6 +57,10 @@ export interface PinflowOptions {
   rpcs: RpcRegistry | Iterable<RpcDefinition> | Record<string, unknown>;
   /** Base URL of the Temporal UI, for deep links. @default 'http://localhost:8233' */
   temporalUiUrl?: string;
+  /** Correlation rules in code: event name → JSONata over `{ name, tenant, eventId, payload }`. */
+  correlationRules?: Record<string, string>;
+  /** Event ingress tuning and test hooks. */
+  events?: Pick<EventIngressOptions, 'maxAttempts' | 'signalConcurrency' | 'hooks'>;
 }
 
 
@@ -110,6 +115,8 @@ export class Pinflow {
   readonly registry: RpcRegistry;
   readonly namespace: string;
   readonly temporalUiUrl: string;
+  /** Event ingress, the correlation index and correlation rules. */
+  readonly events: EventIngress;
 
   constructor(opts: PinflowOptions) {
     this.client = opts.client;
@@ -117,6 +124,18 @@ export class Pinflow {
     this.registry = toRegistry(opts.rpcs);
     this.namespace = opts.client.options.namespace;
     this.temporalUiUrl = (opts.temporalUiUrl ?? 'http://localhost:8233').replace(/\/+$/, '');
+    this.events = new EventIngress({ client: this.client, db: this.store.db, ...(opts.correlationRules ? { rules: opts.correlationRules } : {}), ...opts.events });
+  }
+
+  /**
+   * Submit a business event (the library door). It is recorded in the event
+   * log and routed to every run waiting on its (tenant, name, correlation key).
+   * Throws EventRejectedError (CORRELATION_KEY_MISSING / _INVALID, recorded)
+   * when no key can be resolved, EVENT_ID_CONFLICT when the eventId was used
+   * for another event.
+   */
+  async submitEvent(event: SubmitEventInput): Promise<EventOutcome> {
+    return this.events.submit(event, { source: 'library' });
   }
 
   /** Deep link into the Temporal UI for one execution. */
@@ -295,8 +314,13 @@ export class Pinflow {
   }
 
   /** The live interpreter state, from the running workflow. */
-  state(runId: string): Promise<InterpreterState> {
-    return this.client.workflow.getHandle(runId).query(stateQuery);
+  async state(runId: string): Promise<InterpreterState> {
+    try {
+      return await this.client.workflow.getHandle(runId).query(stateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist in Temporal`, { runId });
+      throw err;
+    }
   }
 
   /**

@@ -28,6 +28,19 @@ export const ERROR_CODES = {
   DECISION_REJECTED: 'DECISION_REJECTED',
   SKIP_OUTPUT_INVALID: 'SKIP_OUTPUT_INVALID',
   MIGRATION_REFUSED: 'MIGRATION_REFUSED',
+  /** An event has no explicit correlation key and its name has no correlation rule. */
+  CORRELATION_KEY_MISSING: 'CORRELATION_KEY_MISSING',
+  /** The explicit key, or the rule's result, is not a non-empty string or finite number. */
+  CORRELATION_KEY_INVALID: 'CORRELATION_KEY_INVALID',
+  /** An eventId was submitted again with a different name, payload or key. */
+  EVENT_ID_CONFLICT: 'EVENT_ID_CONFLICT',
+  EVENT_NOT_FOUND: 'EVENT_NOT_FOUND',
+  /** An event envelope is malformed (missing name, bad tenant, not JSON). */
+  EVENT_INVALID: 'EVENT_INVALID',
+  /** A correlation rule's expression does not compile or uses a disallowed function. */
+  RULE_INVALID: 'RULE_INVALID',
+  /** The event name's correlation rule is configured in code; the API cannot change it. */
+  RULE_DEFINED_IN_CODE: 'RULE_DEFINED_IN_CODE',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

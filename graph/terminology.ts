@@ -17,6 +17,16 @@
  * - **RPC**: a named, zod-typed handler registered in the worker. Its
  *   **contract** is the JSON Schema of its input and output plus their hash.
  * - **wait**: a run blocked on an event (name + correlation key) or a timer.
+ *   Each open wait has a **wait id** (`<step instance>@<seq>`) and a row in the
+ *   **correlation index** (`run_waits`), through which events are routed.
+ * - **event**: a business fact submitted from outside (`ticket.closed` with a
+ *   payload) through one of three **doors** (the library, `POST /events`, a
+ *   Redis stream) into the one ingress function. Its **correlation key** is
+ *   explicit or derived by a **correlation rule** (JSONata per event name).
+ * - **event log**: every event with its resolved key and its routing outcome;
+ *   a **delivery** is one event signalled to one waiting run.
+ * - **mailbox**: the look-back a wait does when it opens: events that arrived
+ *   after the run reached the step but before the wait row existed.
  * - **projection**: the Postgres tables mirroring runs for lists, dashboards and
  *   event routing. Derived, idempotent, rebuildable; never an authority.
  * - **stall**: a run paused because the live deployment cannot serve its pinned
@@ -51,3 +61,19 @@ export type StepStatus = (typeof STEP_STATUSES)[number];
 
 /** The tenant used when a run names none. */
 export const DEFAULT_TENANT = 'default' as const;
+
+/** Statuses of an event in the event log. */
+export const EVENT_STATUSES = ['RECEIVED', 'ROUTED', 'UNMATCHED', 'FAILED', 'REJECTED'] as const;
+export type EventStatus = (typeof EVENT_STATUSES)[number];
+
+/** Statuses of a wait in the correlation index. */
+export const WAIT_STATUSES = ['OPEN', 'RESOLVED', 'TIMED_OUT', 'CANCELLED'] as const;
+export type WaitStatus = (typeof WAIT_STATUSES)[number];
+
+/** Statuses of one event's delivery to one waiting run. */
+export const DELIVERY_STATUSES = ['PENDING', 'DELIVERED', 'FAILED', 'RUN_CLOSED'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** Where an event came in. */
+export const EVENT_SOURCES = ['library', 'api', 'stream'] as const;
+export type EventSource = (typeof EVENT_SOURCES)[number];

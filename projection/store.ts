@@ -7,6 +7,7 @@ import type { Graph, PinnedContracts } from '../graph/schema';
 import type { RunStatus } from '../graph/terminology';
 import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../workflows/types';
 import type { Db } from './db';
+import * as eventSql from './event-sql';
 import * as sql from './sql';
 
 export interface DefinitionSummary {
@@ -232,6 +233,8 @@ export class ProjectionStore {
       for (const s of c.trail) await tx.query(s.status === 'CANCELLED' ? sql.cancelOpenAttempts(c.runId, s) : sql.upsertStep(c.runId, s));
       await tx.query(sql.closeRun(c.runId, c.status, summarise(c.error), c.closedAt));
       await tx.query(sql.closeRunDetails(c.runId, c.output ?? null, c.error ?? null));
+      // A closed run resumes on nothing: its open waits leave the correlation index.
+      await tx.query(eventSql.cancelRunWaits(c.runId, c.closedAt));
     });
   }
 

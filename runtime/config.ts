@@ -26,6 +26,11 @@ const envSchema = z.object({
   PINFLOW_API_PORT: apiPort.default(8080),
   PINFLOW_RPC_MODULE: z.string().min(1).optional(),
   PINFLOW_PUBLISH_EXAMPLES: z.enum(['true', 'false']).default('true'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  PINFLOW_EVENTS_STREAM: z.string().min(1).default('pinflow:events'),
+  PINFLOW_EVENTS_GROUP: z.string().min(1).default('pinflow'),
+  PINFLOW_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
+  PINFLOW_EVENT_SWEEP_MS: z.coerce.number().int().min(0).default(5_000),
   NODE_ENV: z.string().optional(),
 });
 
@@ -54,6 +59,18 @@ export interface PinflowConfig {
   /** Module exporting the worker's RPCs (`defineRpc` results). */
   rpcModule: string | undefined;
   publishExamples: boolean;
+  events: {
+    /** Redis for the stream door; the consumer runs only when set. */
+    redisUrl: string | undefined;
+    /** @default 'pinflow:events' */
+    stream: string;
+    /** @default 'pinflow' */
+    group: string;
+    /** Pending stream messages idle this long are claimed from dead consumers. @default 30000 */
+    claimIdleMs: number;
+    /** How often the sweeper retries failed deliveries; 0 turns it off. @default 5000 */
+    sweepIntervalMs: number;
+  };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
 }
@@ -81,6 +98,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     api: { host: e.PINFLOW_API_HOST, port: e.PINFLOW_API_PORT },
     rpcModule: e.PINFLOW_RPC_MODULE,
     publishExamples: e.PINFLOW_PUBLISH_EXAMPLES === 'true',
+    events: {
+      redisUrl: e.REDIS_URL,
+      stream: e.PINFLOW_EVENTS_STREAM,
+      group: e.PINFLOW_EVENTS_GROUP,
+      claimIdleMs: e.PINFLOW_EVENTS_CLAIM_IDLE_MS,
+      sweepIntervalMs: e.PINFLOW_EVENT_SWEEP_MS,
+    },
     production: e.NODE_ENV === 'production',
   };
 }

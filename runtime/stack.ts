@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
+import { RedisIngress } from '../client/redis-ingress';
 import { Pinflow } from '../client/pinflow';
 import { publishAll, type PublishResult } from '../client/publish';
 import type { Db } from '../projection/db';
@@ -24,6 +25,8 @@ export interface Stack {
   temporalUiUrl: string;
   db: Db;
   worker: Worker;
+  /** The Redis stream door, when REDIS_URL is set. */
+  stream: RedisIngress | undefined;
   api: FastifyInstance;
   /** Publish code definitions in order (unchanged ones keep their version). */
   publish(definitions: ReadonlyArray<{ definition: string; graph: unknown }>): Promise<PublishResult[]>;
@@ -31,10 +34,16 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+export interface StackOptions {
+  /** Correlation rules configured in code: event name → JSONata over the event. */
+  correlationRules?: Record<string, string>;
+}
+
 export async function startStack(
   config: PinflowConfig,
   rpcs: RpcRegistry | Iterable<RpcDefinition> | Record<string, unknown>,
   log: (line: string) => void = () => undefined,
+  options: StackOptions = {},
 ): Promise<Stack> {
   const registry = toRegistry(rpcs);
   const cleanups: Array<() => Promise<void>> = [];
@@ -62,7 +71,25 @@ export async function startStack(
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    const pinflow = new Pinflow({ client, store, rpcs: registry, temporalUiUrl: temporal.uiUrl });
+    const pinflow = new Pinflow({ client, store, rpcs: registry, temporalUiUrl: temporal.uiUrl, ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}) });
+    if (config.events.sweepIntervalMs > 0) {
+      pinflow.events.startSweeper(config.events.sweepIntervalMs, log);
+      cleanups.push(() => pinflow.events.stopSweeper());
+    }
+    let stream: RedisIngress | undefined;
+    if (config.events.redisUrl) {
+      stream = new RedisIngress({
+        url: config.events.redisUrl,
+        ingress: pinflow.events,
+        stream: config.events.stream,
+        group: config.events.group,
+        claimIdleMs: config.events.claimIdleMs,
+        log,
+      });
+      await stream.start();
+      cleanups.push(() => stream!.stop());
+      log(`event stream door: consuming ${config.events.stream} as ${stream.consumer} in group ${config.events.group}`);
+    }
 
     const api = createApi({ pinflow });
     await api.listen({ host: config.api.host, port: config.api.port });
@@ -76,6 +103,7 @@ export async function startStack(
       temporalUiUrl: temporal.uiUrl,
       db,
       worker,
+      stream,
       api,
       publish: (defs) => publishAll({ store, registry }, defs),
       stop,

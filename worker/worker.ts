@@ -3,7 +3,7 @@
  * workflow plus the RPC and projection activities.
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, type WaitHooks } from '../activities';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { TASK_QUEUE } from '../graph/terminology';
 import type { ProjectionStore } from '../projection/store';
@@ -23,6 +23,8 @@ export interface CreateWorkerOptions {
    * @default false
    */
   production?: boolean;
+  /** Test hooks inside activities (e.g. widening the mailbox race window). Never set in production. */
+  testHooks?: WaitHooks;
   /** Extra Temporal worker options (concurrency limits, identity, ...). */
   tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'identity' | 'shutdownGraceTime'>;
 }
@@ -42,7 +44,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     namespace: opts.namespace ?? 'default',
     taskQueue: TASK_QUEUE,
     ...workflows,
-    activities: createActivities({ store: opts.store, registry }),
+    activities: createActivities({ store: opts.store, registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),
     shutdownGraceTime: '10s',
     // RPC activities heartbeat every second so cancellation reaches handlers
     // promptly; without a heartbeat timeout the SDK would throttle to 30s.

@@ -2,8 +2,8 @@
  * Signal, query and update definitions of the interpreter. Their names are
  * wire contracts: never rename one.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { InterpreterState, MigrateRequest, StallDecision } from './types';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { EventSignal, InterpreterState, MigrateRequest, StallDecision } from './types';
 
 /** Returns the live {@link InterpreterState}. */
 export const stateQuery = defineQuery<InterpreterState>('pinflow.state');
@@ -21,3 +21,10 @@ export const resolveStallUpdate = defineUpdate<{ accepted: true; stallId: string
  * the outputs of its completed steps by step id (or through `mapping`).
  */
 export const migrateUpdate = defineUpdate<{ accepted: true; at: string; carried: string[]; dropped: string[] }, [MigrateRequest]>('pinflow.migrate');
+
+/**
+ * An event routed to this run through the correlation index (or re-sent by
+ * the sweeper). The run buffers it and decides: the name, key, tenant, match
+ * filter and target wait are re-checked; stale and duplicate events are dropped.
+ */
+export const eventSignal = defineSignal<[EventSignal]>('pinflow.event');

@@ -20,4 +20,11 @@ export const FLAGS = {
    * histories grew without bound.
    */
   CONTINUE_AS_NEW_WHEN_SUGGESTED: 'pinflow-2-continue-as-new-when-suggested',
+  /**
+   * 3. Since 0.4.0: a wait step registers in the correlation index (openWait
+   * activity, with the mailbox look-back), ends on a matching `pinflow.event`
+   * signal or its timer, and closes its index row (closeWait activity).
+   * Before: a wait ended only by its timeout, with no activities.
+   */
+  EVENT_WAITS: 'pinflow-3-event-waits',
 } as const;

@@ -33,9 +33,9 @@ import { FAILURE_TYPES } from '../graph/errors';
 import { evaluateExpression, evaluateMapping, ExpressionError, isTruthy, type ExpressionScope } from '../graph/expression';
 import { durationMs, type ChildStep, type ForEachStep, type ParallelStep, type PinnedContract, type RpcStep, type Step, type Subgraph, type WaitStep } from '../graph/schema';
 import { SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
-import { migrateUpdate, resolveStallUpdate, stateQuery } from './definitions';
+import { eventSignal, migrateUpdate, resolveStallUpdate, stateQuery } from './definitions';
 import { FLAGS } from './flags';
-import type { ErrorInfo, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StallReason, StepRecord } from './types';
+import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StallReason, StepRecord, WaitOutput } from './types';
 
 /**
  * Projection activities are idempotent upserts, so Temporal may retry them
@@ -101,6 +101,34 @@ class ContinueNow extends Error {
   }
 }
 
+/** Unconsumed event signals kept at most (oldest dropped first); carried at continue-as-new. */
+const INBOX_LIMIT = 100;
+/** Consumed event ids carried at continue-as-new, so a run never consumes one twice. */
+const CONSUMED_CARRIED = 1_000;
+/** Ignored events remembered per open wait, for the state query. */
+const IGNORED_SHOWN = 20;
+
+/** A signal payload from outside the sandbox: check its shape before trusting it. */
+function isEventSignal(e: unknown): e is EventSignal {
+  const x = e as Partial<EventSignal> | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.eventId === 'string' &&
+    typeof x.tenant === 'string' &&
+    typeof x.name === 'string' &&
+    typeof x.correlationKey === 'string' &&
+    typeof x.receivedAt === 'string' &&
+    typeof x.waitId === 'string'
+  );
+}
+
+/** An open wait: its queryable state, and the inbox entries it has already looked at. */
+interface ActiveWait {
+  state: ActiveWaitState;
+  offered: Set<EventSignal>;
+}
+
 /** Where a (sub)graph walk keeps its data. Loop iterations and branches get their own. */
 interface Frame {
   vars: Record<string, unknown>;
@@ -140,11 +168,43 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     },
   );
 
+  // Events (since 0.4.0). Signals are buffered in the inbox; each open wait
+  // takes the first entry that passes its checks. Registering the handler adds
+  // no commands, so histories recorded before events replay unchanged.
+  const inbox: EventSignal[] = [...(run.resume?.inbox ?? [])];
+  const consumed = new Set<string>(run.resume?.consumed ?? []);
+  /** Waits that resolved, timed out or were cancelled in this execution: signals for them are stale. */
+  const closedWaits = new Set<string>();
+  const activeWaits = new Map<string, ActiveWait>();
+  /** The wait a migration (at that wait) carried over: it keeps its id and look-back point. */
+  let resumedWait = run.resume?.wait;
+  setHandler(eventSignal, (e) => {
+    if (!isEventSignal(e) || e.tenant !== run.tenant) return; // not an event for this run
+    if (consumed.has(e.eventId) || closedWaits.has(e.waitId)) return; // a duplicate, or meant for a wait that is over
+    if (inbox.some((x) => x.eventId === e.eventId && x.waitId === e.waitId)) return; // sent again
+    inbox.push(e);
+    if (inbox.length > INBOX_LIMIT) inbox.splice(0, inbox.length - INBOX_LIMIT);
+  });
+  const consume = (e: EventSignal) => {
+    consumed.add(e.eventId);
+    for (let i = inbox.length - 1; i >= 0; i--) if (inbox[i]!.eventId === e.eventId) inbox.splice(i, 1);
+  };
+  /** What the next execution inherits: unconsumed signals (never lost) and the consumed ids (never consumed twice). */
+  const carriedEvents = (): { inbox?: EventSignal[]; consumed?: string[] } => ({
+    ...(inbox.length > 0 ? { inbox: [...inbox] } : {}),
+    ...(consumed.size > 0 ? { consumed: [...consumed].slice(-CONSUMED_CARRIED) } : {}),
+  });
+  const publishWaits = () => {
+    const open = [...activeWaits.values()].map((w) => w.state);
+    if (open.length > 0) state.waits = open;
+    else delete state.waits;
+  };
+
   const occurrences = new Map<string, number>();
   let seq = run.resume?.seq ?? 0;
   const nextDispatch = new Map(Object.entries(run.resume?.nextDispatch ?? {}));
   /** Set by the migrate update; the run continues as new at the next safe point. */
-  let migration: { request: MigrateRequest; at: string; from: string; dispatch: number } | undefined;
+  let migration: { request: MigrateRequest; at: string; from: string; dispatch: number; wait?: { waitId: string; reachedAt: string } } | undefined;
   /** Where the run is safe to migrate: a top-level step it is stalled or waiting on. */
   const safePoint = (): { instance: string; stepId: string; dispatch: number } | undefined => {
     const stall = state.stall;
@@ -179,7 +239,8 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
       const point = safePoint();
       if (point) {
         const at = request.mapping?.[point.stepId] ?? point.stepId;
-        migration = { request, at, from: point.instance, dispatch: point.dispatch };
+        const waiting = [...activeWaits.values()].find((w) => w.state.stepInstance === point.instance);
+        migration = { request, at, from: point.instance, dispatch: point.dispatch, ...(waiting ? { wait: { waitId: waiting.state.waitId, reachedAt: waiting.state.reachedAt } } : {}) };
         return migrationSummary(request, at);
       }
       // Between steps: wait for the next top-level step boundary, where the
@@ -490,8 +551,65 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     }
   };
 
-  /** Returns the step taken on timeout, or undefined when the wait completed. */
-  const runWait = async (step: WaitStep, instance: string, f: Frame): Promise<{ timedOut: boolean }> => {
+  /**
+   * Why an inbox entry does not resume this wait, or undefined when it may
+   * (subject to the match filter). `other-wait` entries belong to another
+   * open wait of this run and are left for it.
+   */
+  const rejectReason = (e: EventSignal, w: ActiveWaitState): string | undefined => {
+    if (e.waitId !== w.waitId && activeWaits.has(e.waitId)) return 'other-wait';
+    if (consumed.has(e.eventId)) return 'already consumed by this run';
+    if (e.name !== w.event) return `event ${e.name} is not ${w.event}`;
+    if (e.correlationKey !== w.correlationKey) return `correlation key ${JSON.stringify(e.correlationKey)} is not ${JSON.stringify(w.correlationKey)}`;
+    if (e.waitId !== w.waitId && e.receivedAt < w.reachedAt) return `routed to wait ${e.waitId}, and received before this wait was reached`;
+    return undefined;
+  };
+
+  /** The first inbox entry this wait accepts (checks, then the match filter), consumed; else undefined. */
+  const takeEvent = async (step: WaitStep, w: ActiveWait, f: Frame): Promise<EventSignal | undefined> => {
+    const note = (e: EventSignal, reason: string) => {
+      w.state.ignored.push({ eventId: e.eventId, reason });
+      if (w.state.ignored.length > IGNORED_SHOWN) w.state.ignored.shift();
+    };
+    for (const e of [...inbox]) {
+      if (w.offered.has(e)) continue;
+      w.offered.add(e);
+      const why = rejectReason(e, w.state);
+      if (why === 'other-wait') continue;
+      if (why) {
+        note(e, why);
+        continue;
+      }
+      if (step.match !== undefined) {
+        const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
+        const value = await evaluateExpression(step.match, { ...scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
+        if (!isTruthy(value)) {
+          note(e, 'the match filter is false');
+          continue;
+        }
+        // Another wait of this run may have consumed it while the filter ran.
+        if (consumed.has(e.eventId)) continue;
+      }
+      consume(e);
+      return e;
+    }
+    return undefined;
+  };
+
+  interface WaitResult {
+    timedOut: boolean;
+    /** Set when an event resumed the wait. */
+    event?: WaitOutput;
+    /** Set when the wait is in the correlation index (since FLAGS.EVENT_WAITS): close it. */
+    waitId?: string;
+  }
+
+  /**
+   * A wait step. Since 0.4.0 it registers in the correlation index (openWait,
+   * which also hands over the mailbox), then blocks until a matching event is
+   * in the inbox, its timer fires, or a migration moves it.
+   */
+  const runWait = async (step: WaitStep, instance: string, stepSeq: number, f: Frame): Promise<WaitResult> => {
     const key = await evaluateExpression(step.correlationKey, scope(f), { stepId: step.id, field: 'correlationKey' });
     if (!((typeof key === 'string' && key.length > 0) || (typeof key === 'number' && Number.isFinite(key)))) {
       throw new StepFailure({
@@ -501,26 +619,108 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
         stepInstance: instance,
       });
     }
-    let timeoutMs: number | undefined;
-    if (step.timeout !== undefined) timeoutMs = durationMs(step.timeout);
-    else if (step.timeoutUntil !== undefined) {
+    let untilMs: number | undefined;
+    if (step.timeoutUntil !== undefined) {
       const until = await evaluateExpression(step.timeoutUntil, scope(f), { stepId: step.id, field: 'timeoutUntil' });
-      const at = typeof until === 'string' ? Date.parse(until) : Number.NaN;
-      if (Number.isNaN(at)) {
+      untilMs = typeof until === 'string' ? Date.parse(until) : Number.NaN;
+      if (Number.isNaN(untilMs)) {
         throw new StepFailure({ type: FAILURE_TYPES.SLEEP_UNTIL_INVALID, message: `step "${step.id}": timeoutUntil is not a timestamp: ${JSON.stringify(until)}`, stepId: step.id, stepInstance: instance });
       }
-      timeoutMs = Math.max(0, at - Date.now());
     }
+    if (!patched(FLAGS.EVENT_WAITS)) {
+      // Before 0.4.0: no correlation index; the wait ended only by its timeout.
+      const timeoutMs = step.timeout !== undefined ? durationMs(step.timeout) : untilMs !== undefined ? Math.max(0, untilMs - Date.now()) : undefined;
+      state.waiting = { stepInstance: instance, event: step.event, correlationKey: key };
+      try {
+        const done = timeoutMs === undefined ? (await condition(() => migration !== undefined), true) : await condition(() => migration !== undefined, timeoutMs);
+        if (migration) throw new MigrateNow();
+        return { timedOut: !done };
+      } finally {
+        delete state.waiting;
+      }
+    }
+
+    const correlationKey = String(key);
+    const resumed = resumedWait && instance === run.resume?.at ? resumedWait : undefined;
+    if (resumed) resumedWait = undefined;
+    const waitId = resumed?.waitId ?? `${instance}@${stepSeq}`;
+    const reachedAt = resumed?.reachedAt ?? now();
+    // A duration counts from when the run reached the step, so a migration at the wait does not extend it.
+    const deadline = step.timeout !== undefined ? Date.parse(reachedAt) + durationMs(step.timeout) : untilMs;
+    const w: ActiveWait = {
+      state: { waitId, stepInstance: instance, event: step.event, correlationKey, reachedAt, timeoutAt: deadline !== undefined ? new Date(deadline).toISOString() : null, ignored: [] },
+      offered: new Set(),
+    };
+    activeWaits.set(waitId, w);
+    publishWaits();
     state.waiting = { stepInstance: instance, event: step.event, correlationKey: key };
+    let outcome: 'RESOLVED' | 'TIMED_OUT' | 'CANCELLED' | undefined;
+    let taken: EventSignal | undefined;
+    const timer = new CancellationScope();
     try {
-      // Event delivery (signals routed through the correlation index) arrives
-      // with the events release; until then a wait ends only by its timeout.
-      const done = timeoutMs === undefined ? (await condition(() => migration !== undefined), true) : await condition(() => migration !== undefined, timeoutMs);
-      if (migration) throw new MigrateNow();
-      return { timedOut: !done };
+      const mailbox = await projection.openWait({
+        runId: run.runId,
+        tenant: run.tenant,
+        waitId,
+        stepId: step.id,
+        stepInstance: instance,
+        seq: stepSeq,
+        event: step.event,
+        correlationKey,
+        hasFilter: step.match !== undefined,
+        reachedAt,
+        timeoutAt: w.state.timeoutAt,
+        trail: takeTrail(),
+      });
+      for (const e of mailbox) if (!consumed.has(e.eventId) && !inbox.some((x) => x.eventId === e.eventId && x.waitId === e.waitId)) inbox.push(e);
+      let timedOut = deadline !== undefined && deadline <= Date.now();
+      if (deadline !== undefined && !timedOut) {
+        void timer.run(() => sleep(deadline - Date.now())).then(
+          () => (timedOut = true),
+          () => undefined,
+        );
+      }
+      for (;;) {
+        // A migration wins over an event in the same activation: the event is carried to the new version.
+        if (migration) throw new MigrateNow();
+        taken = await takeEvent(step, w, f);
+        if (taken) {
+          outcome = 'RESOLVED';
+          break;
+        }
+        if (timedOut) {
+          outcome = 'TIMED_OUT';
+          break;
+        }
+        await condition(() => migration !== undefined || timedOut || inbox.some((e) => !w.offered.has(e)));
+      }
+    } catch (err) {
+      if (!(err instanceof MigrateNow)) outcome = 'CANCELLED';
+      throw err;
     } finally {
-      delete state.waiting;
+      timer.cancel();
+      activeWaits.delete(waitId);
+      publishWaits();
+      if (outcome) {
+        closedWaits.add(waitId);
+        for (let i = inbox.length - 1; i >= 0; i--) if (inbox[i]!.waitId === waitId) inbox.splice(i, 1);
+      }
+      if (state.waiting?.stepInstance === instance) {
+        const other = [...activeWaits.values()].pop();
+        if (other) state.waiting = { stepInstance: other.state.stepInstance, event: other.state.event, correlationKey: other.state.correlationKey };
+        else delete state.waiting;
+      }
+      if (outcome === 'CANCELLED') {
+        // Cancelled (a failFast sibling, the run) or failed (the match filter threw): leave the index now.
+        await CancellationScope.nonCancellable(() => projection.closeWait({ runId: run.runId, waitId, status: 'CANCELLED', closedAt: now(), trail: [] }));
+      }
     }
+    if (!taken) return { timedOut: true, waitId };
+    return {
+      timedOut: false,
+      waitId,
+      event: { eventId: taken.eventId, name: taken.name, correlationKey: taken.correlationKey, payload: taken.payload, receivedAt: taken.receivedAt },
+    };
   };
 
   /** Walk one (sub)graph from its entry. Returns its `return` output, else the last step's output. */
@@ -648,11 +848,25 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
             break;
           }
           case 'wait': {
-            const { timedOut } = await runWait(step, instance, f);
-            if (timedOut && step.onTimeout) done({ timedOut: true }, step.onTimeout);
-            else if (timedOut) {
-              throw new StepFailure({ type: FAILURE_TYPES.WAIT_TIMED_OUT, message: `step "${step.id}": no ${step.event} event arrived before the timeout`, stepId: step.id, stepInstance: instance });
-            } else done(null, step.next);
+            const result = await runWait(step, instance, stepSeq, f);
+            const closeIndex = async () => {
+              if (result.waitId === undefined) return;
+              await projection.closeWait({
+                runId: run.runId,
+                waitId: result.waitId,
+                status: result.timedOut ? 'TIMED_OUT' : 'RESOLVED',
+                ...(result.event ? { eventId: result.event.eventId } : {}),
+                closedAt: now(),
+                trail: takeTrail(),
+              });
+            };
+            if (result.timedOut && step.onTimeout) done({ timedOut: true }, step.onTimeout);
+            else if (result.timedOut) {
+              const failure = new StepFailure({ type: FAILURE_TYPES.WAIT_TIMED_OUT, message: `step "${step.id}": no ${step.event} event arrived before the timeout`, stepId: step.id, stepInstance: instance });
+              await closeIndex();
+              throw failure;
+            } else done(result.event ?? null, step.next);
+            await closeIndex();
             break;
           }
           default: {
@@ -706,7 +920,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
       return await continueAsNew<typeof pinflowInterpreter>({
         ...run,
         ...(plan.moved ? { version: plan.version!, graph: plan.graph!, contracts: plan.contracts! } : {}),
-        resume: { at: err.at, steps: root.steps, vars: root.vars, seq, nextDispatch: {} },
+        resume: { at: err.at, steps: root.steps, vars: root.vars, seq, nextDispatch: {}, ...carriedEvents() },
         lineage: plan.lineage,
       });
     }
@@ -740,7 +954,15 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
         version: m.request.targetVersion,
         graph: m.request.graph,
         contracts: m.request.contracts,
-        resume: { at: m.at, steps, vars: root.vars, seq, nextDispatch: m.dispatch > 0 && m.at === m.from ? { [m.at]: m.dispatch + 1 } : {} },
+        resume: {
+          at: m.at,
+          steps,
+          vars: root.vars,
+          seq,
+          nextDispatch: m.dispatch > 0 && m.at === m.from ? { [m.at]: m.dispatch + 1 } : {},
+          ...carriedEvents(),
+          ...(m.wait ? { wait: m.wait } : {}),
+        },
         lineage,
       });
     }

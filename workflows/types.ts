@@ -34,6 +34,64 @@ export interface ResumePoint {
   seq: number;
   /** Next dispatch number per step instance, so projection rows of earlier dispatches are kept. */
   nextDispatch: Record<string, number>;
+  /** Since 0.4.0: event signals received but not yet consumed, carried into the next execution. */
+  inbox?: EventSignal[];
+  /** Since 0.4.0: ids of events this run consumed (the most recent 1,000), so none is consumed twice. */
+  consumed?: string[];
+  /** Since 0.4.0: set when the run moved while waiting at `at`: the wait keeps its id and look-back point. */
+  wait?: { waitId: string; reachedAt: string };
+}
+
+/**
+ * One event as the router signals it to a waiting run (`pinflow.event`), and
+ * as the mailbox hands it over when a wait opens. The run re-checks all of it.
+ */
+export interface EventSignal {
+  eventId: string;
+  tenant: string;
+  name: string;
+  /** The resolved correlation key, as a string (a numeric key 42 is "42"). */
+  correlationKey: string;
+  payload: unknown;
+  /** When the event log received it (ISO). */
+  receivedAt: string;
+  /** The wait it was routed to. */
+  waitId: string;
+}
+
+/** What a resolved wait step outputs (and `saveAs` stores): the event it consumed. */
+export interface WaitOutput {
+  eventId: string;
+  name: string;
+  correlationKey: string;
+  payload: unknown;
+  receivedAt: string;
+}
+
+/** Arguments of the openWait activity: register in the correlation index, look back in the mailbox. */
+export interface WaitOpening {
+  runId: string;
+  tenant: string;
+  waitId: string;
+  stepId: string;
+  stepInstance: string;
+  seq: number;
+  event: string;
+  correlationKey: string;
+  hasFilter: boolean;
+  reachedAt: string;
+  timeoutAt: string | null;
+  trail: StepRecord[];
+}
+
+/** Arguments of the closeWait activity. */
+export interface WaitClosing {
+  runId: string;
+  waitId: string;
+  status: 'RESOLVED' | 'TIMED_OUT' | 'CANCELLED';
+  eventId?: string;
+  closedAt: string;
+  trail: StepRecord[];
 }
 
 export interface LineageEntry {
@@ -97,8 +155,10 @@ export interface InterpreterState {
   stall?: StallInfo;
   /** Decisions applied so far. */
   decisions?: Array<StallDecision & { decidedAt: string }>;
-  /** Set while a wait step is open. */
+  /** Set while a wait step is open (the most recently opened one). */
   waiting?: { stepInstance: string; event: string; correlationKey: unknown };
+  /** Since 0.4.0: every open wait, with the events it ignored and why (the most recent 20 each). */
+  waits?: ActiveWaitState[];
   /** Step instances completed so far, in order. */
   completed: string[];
   vars: Record<string, unknown>;
@@ -106,6 +166,16 @@ export interface InterpreterState {
   steps: Record<string, unknown>;
   output?: unknown;
   error?: ErrorInfo;
+}
+
+export interface ActiveWaitState {
+  waitId: string;
+  stepInstance: string;
+  event: string;
+  correlationKey: string;
+  reachedAt: string;
+  timeoutAt: string | null;
+  ignored: Array<{ eventId: string; reason: string }>;
 }
 
 /** Arguments of the RPC activity. */

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
-import { Pinflow } from '../../client/pinflow';
+import type { WaitHooks } from '../../activities';
+import { Pinflow, type PinflowOptions } from '../../client/pinflow';
 import { connectPg, type Db } from '../../projection/db';
 import { migrate } from '../../projection/migrate';
 import { ProjectionStore } from '../../projection/store';
@@ -86,13 +87,13 @@ export interface Env {
   client: Client;
   pinflow: Pinflow;
   /** Start an in-process worker with these RPCs; stopped by `stop()`. */
-  startWorker(rpcs: RpcDefinition[]): Promise<Worker>;
+  startWorker(rpcs: RpcDefinition[], opts?: { testHooks?: WaitHooks }): Promise<Worker>;
   stopWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** A fully isolated environment: own namespace, own migrated database, real Temporal. */
-export async function createEnv(label: string, rpcs: RpcDefinition[]): Promise<Env> {
+export async function createEnv(label: string, rpcs: RpcDefinition[], pinflowOptions: Pick<PinflowOptions, 'correlationRules' | 'events'> = {}): Promise<Env> {
   const namespace = claimNamespace();
   const database = await createDatabase(label);
   const db = connectPg(database.url);
@@ -101,7 +102,7 @@ export async function createEnv(label: string, rpcs: RpcDefinition[]): Promise<E
   const connection = await Connection.connect({ address: temporalAddress() });
   await ensureSearchAttributes(connection, namespace);
   const client = new Client({ connection, namespace });
-  const pinflow = new Pinflow({ client, store, rpcs, temporalUiUrl: 'http://localhost:8233' });
+  const pinflow = new Pinflow({ client, store, rpcs, temporalUiUrl: 'http://localhost:8233', ...pinflowOptions });
   let worker: { worker: Worker; running: Promise<void>; conn: NativeConnection } | undefined;
 
   const stopWorker = async () => {
@@ -119,10 +120,10 @@ export async function createEnv(label: string, rpcs: RpcDefinition[]): Promise<E
     store,
     client,
     pinflow,
-    async startWorker(workerRpcs) {
+    async startWorker(workerRpcs, opts = {}) {
       await stopWorker();
       const conn = await NativeConnection.connect({ address: temporalAddress() });
-      const w = await createWorker({ rpcs: workerRpcs, store, connection: conn, namespace });
+      const w = await createWorker({ rpcs: workerRpcs, store, connection: conn, namespace, ...(opts.testHooks ? { testHooks: opts.testHooks } : {}) });
       worker = { worker: w, running: w.run(), conn };
       return w;
     },

@@ -1,0 +1,29 @@
+/**
+ * Wait activities: register a wait in the correlation index and hand over the
+ * mailbox (events that arrived after the run reached the step), then close the
+ * index row when the run's workflow code resolved, timed out or cancelled it.
+ */
+import { EventStore } from '../projection/events';
+import type { ProjectionStore } from '../projection/store';
+import type { EventSignal, WaitClosing, WaitOpening } from '../workflows/types';
+
+export interface WaitHooks {
+  /**
+   * Test hook: runs after the run decided to wait and before the wait row is
+   * written, so a test can submit an event inside that window (the mailbox race).
+   */
+  beforeOpenWait?: (w: WaitOpening) => Promise<void>;
+}
+
+export function createWaitActivities({ store, hooks = {} }: { store: ProjectionStore; hooks?: WaitHooks }) {
+  const events = new EventStore(store.db);
+  return {
+    async openWait(w: WaitOpening): Promise<EventSignal[]> {
+      await hooks.beforeOpenWait?.(w);
+      return events.openWait(w);
+    },
+    async closeWait(c: WaitClosing): Promise<void> {
+      await events.closeWait(c);
+    },
+  };
+}

@@ -1,0 +1,414 @@
+/**
+ * Event ingress: the one function behind all three doors (the library call,
+ * `POST /events`, the Redis stream consumer). It validates the envelope,
+ * resolves the correlation key (explicit, else the event name's rule),
+ * records the event in the event log, deduplicates by eventId, and routes it
+ * through the correlation index: each open wait on (tenant, name, key) gets a
+ * `pinflow.event` signal through the one long-lived Temporal client. The run
+ * itself decides whether the event matches. Failed deliveries are retried by
+ * the sweeper with backoff; an event is never marked routed before its
+ * deliveries succeeded.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { canonicalJson, sha256Hex } from '../graph/canonical';
+import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError, type ErrorCode } from '../graph/errors';
+import { checkExpression, compileExpression, evaluateExpression, ExpressionError, type ExpressionScope } from '../graph/expression';
+import { RPC_NAME_PATTERN } from '../graph/schema';
+import { DEFAULT_TENANT, type EventSource, type EventStatus } from '../graph/terminology';
+import { EventStore, type EventDetail, type EventFilter, type EventRecord, type RuleRecord, type WaitFilter, type WaitRecord } from '../projection/events';
+import type { Db } from '../projection/db';
+import { eventSignal } from '../workflows/definitions';
+import type { EventSignal } from '../workflows/types';
+
+/** What a door hands to the ingress. */
+export interface SubmitEventInput {
+  /** @default 'default' */
+  tenant?: string;
+  /** The event name, e.g. `ticket.closed`. */
+  name: string;
+  payload?: unknown;
+  /** Deduplication id: submitting it again returns the first outcome and signals nothing again. @default a random UUID */
+  eventId?: string;
+  /** The business key (non-empty string or finite number). Wins over the name's correlation rule. */
+  correlationKey?: string | number | null;
+}
+
+export interface EventOutcome extends EventDetail {
+  /** Runs the event was handed to (signalled or looked back), deduplicated. */
+  runIds: string[];
+  /** True when this eventId had been submitted before: nothing was signalled again. */
+  duplicate: boolean;
+}
+
+export interface RuleView {
+  eventName: string;
+  expression: string;
+  /** `code`: passed to the Pinflow constructor (read-only through the API); `api`: stored in Postgres. */
+  source: 'code' | 'api';
+  updatedBy: string | null;
+  updatedAt: string | null;
+}
+
+export interface IngressHooks {
+  /** Test hook: called before each signal; throwing makes that delivery fail (the sweeper retries it). */
+  beforeSignal?: (d: { tenant: string; eventId: string; runId: string; waitId: string; attempt: number }) => Promise<void>;
+}
+
+export interface EventIngressOptions {
+  client: Client;
+  db: Db;
+  /** Correlation rules configured in code: event name → JSONata over `{ name, tenant, eventId, payload }`. */
+  rules?: Record<string, string>;
+  /** Delivery attempts (first routing included) before an event stays FAILED for an operator. @default 12 */
+  maxAttempts?: number;
+  /** Signals in flight per event (fan-out to many waiting runs). @default 16 */
+  signalConcurrency?: number;
+  hooks?: IngressHooks;
+}
+
+export const EVENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$/;
+const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+export const CORRELATION_KEY_MAX = 512;
+/** Largest accepted payload, as JSON. */
+export const EVENT_PAYLOAD_MAX_BYTES = 256 * 1024;
+
+/** An event refused for its correlation key; the refusal is recorded in the event log. */
+export class EventRejectedError extends PinflowError {
+  constructor(code: ErrorCode, message: string, details: { tenant: string; eventId: string; [k: string]: unknown }) {
+    super(code, message, { ...details, recorded: true });
+    this.name = 'EventRejectedError';
+  }
+}
+
+function invalid(field: string, received: unknown, allowed: string): InvalidRequestError {
+  const shown = JSON.stringify(received);
+  return new InvalidRequestError(ERROR_CODES.EVENT_INVALID, `event ${field} ${shown === undefined ? 'is missing' : `${shown.length > 80 ? `${shown.slice(0, 77)}...` : shown} is invalid`}; ${allowed}`, {
+    field,
+    received: received === undefined ? null : received,
+    allowed,
+  });
+}
+
+/** Normalise a key: a non-empty string (≤ 512 chars) or a finite number, as its string form; else undefined. */
+export function normaliseKey(key: unknown): string | undefined {
+  if (typeof key === 'number') return Number.isFinite(key) ? String(key) : undefined;
+  if (typeof key === 'string' && key.length > 0 && key.length <= CORRELATION_KEY_MAX) return key;
+  return undefined;
+}
+
+interface SweeperState {
+  timer: NodeJS.Timeout;
+  running: Promise<void> | undefined;
+}
+
+export class EventIngress {
+  readonly store: EventStore;
+  private readonly client: Client;
+  private readonly codeRules = new Map<string, string>();
+  private readonly maxAttempts: number;
+  private readonly concurrency: number;
+  private readonly hooks: IngressHooks;
+  private sweeper: SweeperState | undefined;
+
+  constructor(opts: EventIngressOptions) {
+    this.client = opts.client;
+    this.store = new EventStore(opts.db);
+    this.maxAttempts = opts.maxAttempts ?? 12;
+    this.concurrency = opts.signalConcurrency ?? 16;
+    this.hooks = opts.hooks ?? {};
+    for (const [name, expression] of Object.entries(opts.rules ?? {})) {
+      this.validateRule(name, expression);
+      try {
+        compileExpression(expression, { field: `rules.${name}` });
+      } catch (err) {
+        throw ruleInvalid(name, expression, err);
+      }
+      this.codeRules.set(name, expression);
+    }
+  }
+
+  /** The one ingress function: validate, resolve the key, record, deduplicate, route. */
+  async submit(input: SubmitEventInput, opts: { source?: EventSource } = {}): Promise<EventOutcome> {
+    const source = opts.source ?? 'library';
+    const env = this.validateEnvelope(input);
+    const explicit = input.correlationKey === undefined || input.correlationKey === null ? undefined : input.correlationKey;
+    const fingerprint = sha256Hex(canonicalJson({ name: env.name, payload: env.payload, correlationKey: explicit ?? null }));
+    const resolved = await this.resolveKey(env, explicit);
+    const record = {
+      tenant: env.tenant,
+      eventId: env.eventId,
+      name: env.name,
+      payload: env.payload,
+      correlationKey: 'key' in resolved ? resolved.key : null,
+      keySource: 'key' in resolved ? resolved.source : null,
+      fingerprint,
+      source,
+      status: 'key' in resolved ? ('RECEIVED' as const) : ('REJECTED' as const),
+      ...('key' in resolved ? {} : { error: resolved.rejected }),
+    };
+    let duplicate = false;
+    if (!(await this.store.insertEvent(record))) {
+      const existing = await this.store.getEventRow(env.tenant, env.eventId);
+      if (!existing) return this.submit(input, opts); // deleted in between (a rejected event resubmitted elsewhere)
+      if (existing.fingerprint !== fingerprint) {
+        throw new PinflowError(
+          ERROR_CODES.EVENT_ID_CONFLICT,
+          `eventId ${JSON.stringify(env.eventId)} (tenant ${env.tenant}) was already submitted with a different name, payload or correlation key; use a new eventId for a new event`,
+          { tenant: env.tenant, eventId: env.eventId, existing: { name: existing.name, receivedAt: existing.receivedAt } },
+        );
+      }
+      if (existing.status === 'REJECTED' && 'key' in resolved) {
+        // Nothing was ever signalled for a rejected event: resolve it anew (a rule may exist now).
+        await this.store.deleteRejectedEvent(env.tenant, env.eventId);
+        return this.submit(input, opts);
+      }
+      duplicate = true;
+      if (existing.status === 'ROUTED' || existing.status === 'UNMATCHED' || existing.status === 'REJECTED') {
+        if (existing.status === 'REJECTED') throw this.rejection(existing);
+        return this.outcome(env.tenant, env.eventId, true);
+      }
+      // RECEIVED (a routing was interrupted) or FAILED: finish routing; deliveries already made are not repeated.
+    }
+    if (!('key' in resolved)) throw new EventRejectedError(resolved.rejected.code, resolved.rejected.message, { tenant: env.tenant, eventId: env.eventId, ...resolved.rejected.details });
+    await this.route(env.tenant, env.eventId);
+    return this.outcome(env.tenant, env.eventId, duplicate);
+  }
+
+  /** How an event was resolved and routed. */
+  async getEvent(tenant: string, eventId: string): Promise<EventDetail> {
+    const e = await this.store.getEvent(tenant, eventId);
+    if (!e) throw new NotFoundError(ERROR_CODES.EVENT_NOT_FOUND, `event ${JSON.stringify(eventId)} of tenant ${tenant} is not in the event log`, { tenant, eventId });
+    return e;
+  }
+
+  /** The event log, newest first; `cursor` is the last event of the previous page. */
+  async listEvents(filter: EventFilter, opts: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<{ events: EventRecord[]; nextCursor: string | null }> {
+    const limit = opts.limit ?? 50;
+    let after: { receivedAt: string; eventId: string } | undefined;
+    if (opts.cursor) {
+      try {
+        const c = JSON.parse(Buffer.from(opts.cursor, 'base64url').toString('utf8')) as { r: string; i: string };
+        if (typeof c.r !== 'string' || typeof c.i !== 'string' || Number.isNaN(Date.parse(c.r))) throw new Error('shape');
+        after = { receivedAt: c.r, eventId: c.i };
+      } catch {
+        throw new InvalidRequestError(ERROR_CODES.CURSOR_INVALID, `cursor ${JSON.stringify(opts.cursor)} is not a cursor this API returned`, { field: 'cursor' });
+      }
+    }
+    const events = await this.store.listEvents(filter, { ...(after ? { after } : {}), limit: limit + 1 });
+    const page = events.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      events: page,
+      nextCursor: events.length > limit && last ? Buffer.from(JSON.stringify({ r: last.receivedAt, i: last.eventId })).toString('base64url') : null,
+    };
+  }
+
+  /** The correlation index: which runs wait on (tenant, event, key). Open waits unless `status` says otherwise. */
+  async listWaits(filter: WaitFilter, limit = 100): Promise<WaitRecord[]> {
+    return this.store.listWaits({ status: 'OPEN', ...filter }, limit);
+  }
+
+  /** Correlation rules: code rules first (they win), then API rules. */
+  async listRules(): Promise<RuleView[]> {
+    const api = await this.store.listRules();
+    const code: RuleView[] = [...this.codeRules].map(([eventName, expression]) => ({ eventName, expression, source: 'code', updatedBy: null, updatedAt: null }));
+    return [...code, ...api.filter((r) => !this.codeRules.has(r.eventName)).map((r) => ({ ...r, source: 'api' as const }))].sort((a, b) => a.eventName.localeCompare(b.eventName));
+  }
+
+  /** Set the correlation rule of an event name (stored in Postgres; every process sees it). */
+  async putRule(eventName: string, expression: string, by: string): Promise<RuleView> {
+    this.validateRule(eventName, expression);
+    if (this.codeRules.has(eventName)) {
+      throw new PinflowError(ERROR_CODES.RULE_DEFINED_IN_CODE, `the correlation rule of ${eventName} is configured in code (${this.codeRules.get(eventName)}); change it there`, { eventName });
+    }
+    if (typeof by !== 'string' || by.length === 0) throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, '"by" must name who set the rule', { field: 'by', received: by ?? null });
+    try {
+      await checkExpression(expression, { field: `rules.${eventName}` });
+    } catch (err) {
+      throw ruleInvalid(eventName, expression, err);
+    }
+    const r: RuleRecord = await this.store.putRule(eventName, expression, by);
+    return { ...r, source: 'api' };
+  }
+
+  async deleteRule(eventName: string): Promise<void> {
+    if (this.codeRules.has(eventName)) {
+      throw new PinflowError(ERROR_CODES.RULE_DEFINED_IN_CODE, `the correlation rule of ${eventName} is configured in code; remove it there`, { eventName });
+    }
+    if (!(await this.store.deleteRule(eventName))) throw new NotFoundError(ERROR_CODES.NOT_FOUND, `no correlation rule for ${eventName}`, { eventName });
+  }
+
+  /**
+   * Route failed deliveries that are due, and routings a crash interrupted.
+   * Safe to run in several processes at once (claims use SKIP LOCKED).
+   * Returns how many events it routed again.
+   */
+  async sweep(limit = 100): Promise<number> {
+    const due = await this.store.claimDue(limit, 60_000);
+    for (const e of due) await this.route(e.tenant, e.eventId);
+    return due.length;
+  }
+
+  /** Sweep every `intervalMs` until {@link stopSweeper}. */
+  startSweeper(intervalMs: number, log: (line: string) => void = () => undefined): void {
+    if (this.sweeper) return;
+    const sweeper: SweeperState = {
+      timer: setInterval(() => {
+        if (sweeper.running) return;
+        sweeper.running = this.sweep()
+          .then((n) => {
+            if (n > 0) log(`event sweeper: routed ${n} event(s) again`);
+          })
+          .catch((err: unknown) => log(`event sweeper: ${(err as Error).message}`))
+          .finally(() => (sweeper.running = undefined));
+      }, intervalMs),
+      running: undefined,
+    };
+    sweeper.timer.unref();
+    this.sweeper = sweeper;
+  }
+
+  async stopSweeper(): Promise<void> {
+    const s = this.sweeper;
+    this.sweeper = undefined;
+    if (!s) return;
+    clearInterval(s.timer);
+    await s.running;
+  }
+
+  private validateEnvelope(input: SubmitEventInput): { tenant: string; name: string; eventId: string; payload: unknown } {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid('envelope', input, 'an event is an object { tenant?, name, payload?, eventId?, correlationKey? }');
+    const tenant = input.tenant ?? DEFAULT_TENANT;
+    if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) throw invalid('tenant', tenant, `it must match ${TENANT_PATTERN}`);
+    if (typeof input.name !== 'string' || !RPC_NAME_PATTERN.test(input.name)) throw invalid('name', input.name, `it must match ${RPC_NAME_PATTERN}, e.g. ticket.closed`);
+    const eventId = input.eventId ?? randomUUID();
+    if (typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId)) throw invalid('eventId', eventId, `it must match ${EVENT_ID_PATTERN}`);
+    const payload = input.payload === undefined ? null : input.payload;
+    let size: number;
+    try {
+      size = Buffer.byteLength(JSON.stringify(payload) ?? 'null');
+    } catch {
+      throw invalid('payload', '[unserialisable]', 'the payload must be JSON');
+    }
+    if (size > EVENT_PAYLOAD_MAX_BYTES) throw invalid('payload', `${size} bytes`, `at most ${EVENT_PAYLOAD_MAX_BYTES} bytes as JSON`);
+    return { tenant, name: input.name, eventId, payload };
+  }
+
+  private validateRule(eventName: string, expression: string): void {
+    if (typeof eventName !== 'string' || !RPC_NAME_PATTERN.test(eventName)) {
+      throw new InvalidRequestError(ERROR_CODES.RULE_INVALID, `event name ${JSON.stringify(eventName)} is invalid; it must match ${RPC_NAME_PATTERN}`, { field: 'eventName', received: eventName ?? null });
+    }
+    if (typeof expression !== 'string' || expression.trim().length === 0 || expression.length > 10_000) {
+      throw new InvalidRequestError(ERROR_CODES.RULE_INVALID, `the correlation rule of ${eventName} must be a JSONata expression of 1 to 10000 characters`, { field: 'expression', received: expression ?? null });
+    }
+  }
+
+  /** Explicit key, else the rule (code, then API); or why the event is rejected. */
+  private async resolveKey(
+    env: { tenant: string; name: string; eventId: string; payload: unknown },
+    explicit: unknown,
+  ): Promise<{ key: string; source: 'explicit' | 'rule' } | { rejected: { code: ErrorCode; message: string; details?: Record<string, unknown> } }> {
+    if (explicit !== undefined) {
+      const key = normaliseKey(explicit);
+      if (key !== undefined) return { key, source: 'explicit' };
+      return {
+        rejected: {
+          code: ERROR_CODES.CORRELATION_KEY_INVALID,
+          message: `event ${env.name}: correlationKey ${JSON.stringify(explicit)} is invalid; it must be a non-empty string of at most ${CORRELATION_KEY_MAX} characters or a finite number`,
+          details: { field: 'correlationKey', received: explicit },
+        },
+      };
+    }
+    const expression = this.codeRules.get(env.name) ?? (await this.store.getRule(env.name))?.expression;
+    if (expression === undefined) {
+      return {
+        rejected: {
+          code: ERROR_CODES.CORRELATION_KEY_MISSING,
+          message: `event ${env.name} has no correlationKey and no correlation rule for ${env.name} exists; send "correlationKey", or define a rule (PUT /events/rules/${env.name})`,
+          details: { field: 'correlationKey' },
+        },
+      };
+    }
+    let value: unknown;
+    try {
+      value = await evaluateExpression(expression, { name: env.name, tenant: env.tenant, eventId: env.eventId, payload: env.payload } as unknown as ExpressionScope, {
+        field: `rules.${env.name}`,
+      });
+    } catch (err) {
+      return {
+        rejected: {
+          code: ERROR_CODES.CORRELATION_KEY_INVALID,
+          message: `event ${env.name}: the correlation rule ${expression} failed: ${(err as Error).message}`,
+          details: { rule: expression, ...(err instanceof ExpressionError ? { expression: err.toJSON() } : {}) },
+        },
+      };
+    }
+    const key = normaliseKey(value);
+    if (key !== undefined) return { key, source: 'rule' };
+    return {
+      rejected: {
+        code: ERROR_CODES.CORRELATION_KEY_INVALID,
+        message: `event ${env.name}: the correlation rule ${expression} gave ${JSON.stringify(value) ?? 'nothing'}; a key must be a non-empty string of at most ${CORRELATION_KEY_MAX} characters or a finite number`,
+        details: { rule: expression, received: value ?? null },
+      },
+    };
+  }
+
+  private rejection(e: EventRecord): EventRejectedError {
+    return new EventRejectedError((e.error?.code as ErrorCode | undefined) ?? ERROR_CODES.CORRELATION_KEY_MISSING, e.error?.message ?? 'the event was rejected', {
+      tenant: e.tenant,
+      eventId: e.eventId,
+      duplicate: true,
+    });
+  }
+
+  /**
+   * Signal every candidate wait not yet delivered, then settle the event's
+   * status. Only the first routing looks candidates up; retries re-send to
+   * the same ones, so a later wait never receives an old event this way.
+   */
+  private async route(tenant: string, eventId: string): Promise<EventStatus> {
+    await this.store.recordCandidates(tenant, eventId);
+    const [event, todo] = await Promise.all([this.store.getEventRow(tenant, eventId), this.store.undelivered(tenant, eventId)]);
+    if (!event || event.correlationKey === null) return event?.status ?? 'REJECTED';
+    const queue = [...todo];
+    const worker = async () => {
+      for (let d = queue.shift(); d; d = queue.shift()) {
+        const signal: EventSignal = {
+          eventId,
+          tenant,
+          name: event.name,
+          correlationKey: event.correlationKey!,
+          payload: event.payload,
+          receivedAt: event.receivedAt,
+          waitId: d.waitId,
+        };
+        try {
+          await this.hooks.beforeSignal?.({ tenant, eventId, runId: d.runId, waitId: d.waitId, attempt: d.attempts + 1 });
+          await this.client.workflow.getHandle(d.runId).signal(eventSignal, signal);
+          await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, 'DELIVERED');
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, 'RUN_CLOSED', err.message);
+          else await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, 'FAILED', (err as Error).message ?? String(err));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
+    return this.store.settleEvent(tenant, eventId, this.maxAttempts);
+  }
+
+  private async outcome(tenant: string, eventId: string, duplicate: boolean): Promise<EventOutcome> {
+    const e = await this.getEvent(tenant, eventId);
+    const runIds = [...new Set(e.deliveries.filter((d) => d.status === 'DELIVERED').map((d) => d.runId))];
+    return { ...e, runIds, duplicate };
+  }
+}
+
+function ruleInvalid(eventName: string, expression: string, err: unknown): InvalidRequestError {
+  const detail = err instanceof ExpressionError ? err.toJSON() : { message: (err as Error).message };
+  return new InvalidRequestError(ERROR_CODES.RULE_INVALID, `the correlation rule of ${eventName} (${expression}) is invalid: ${(err as Error).message}`, {
+    eventName,
+    expression: detail,
+  });
+}
