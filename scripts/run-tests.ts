@@ -34,7 +34,9 @@ async function main(): Promise<number> {
   const failed = stats.failures;
   const skipped = stats.pending;
   if (passed + failed === 0) console.error('no test was executed: this counts as a failure');
-  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  if (skipped) console.log(`${skipped} skipped (pending)`);
+  // CI reads this exact closing line.
+  console.log(`${passed} passed, ${failed} failed`);
   return failed > 0 || passed + failed === 0 ? 1 : 0;
 }
 

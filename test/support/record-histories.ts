@@ -161,6 +161,62 @@ async function main(): Promise<void> {
       save('continue-as-new', run.runId, run.temporalRunId);
     }
 
+    // Events (0.4.0): waits resumed through the correlation index.
+    const waitingOn = async (runId: string, count: number) => {
+      for (;;) {
+        if ((await env.pinflow.events.listWaits({ runId })).length === count) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    if (!recorded.has('event-wait')) {
+      // An ignored event (the filter), a matching one, then a second wait that times out onto its edge.
+      await env.pinflow.publish('event-wait', { entry: 'closed', steps: [
+        { id: 'closed', type: 'wait', event: 'ticket.closed', correlationKey: 'input.ticket', match: "event.payload.resolution = 'fixed'", timeout: '1h', saveAs: 'closed', next: 'greet' },
+        { id: 'greet', type: 'rpc', rpc: 'text.greet', input: { name: 'vars.closed.payload.by' }, next: 'reopened' },
+        { id: 'reopened', type: 'wait', event: 'ticket.reopened', correlationKey: 'input.ticket', timeout: '200ms', onTimeout: 'done' },
+        { id: 'done', type: 'return', output: { by: 'vars.closed.payload.by', greeting: 'steps.greet.greeting' } },
+      ] });
+      const run = await env.pinflow.start({ definition: 'event-wait', input: { ticket: 'T-1' }, runId: 'h-event-wait' });
+      await waitingOn(run.runId, 1);
+      await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: 'T-1', payload: { resolution: 'wontfix', by: 'nobody' }, eventId: 'h-e1' });
+      await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: 'T-1', payload: { resolution: 'fixed', by: 'ada' }, eventId: 'h-e2' });
+      await env.pinflow.result(run.runId);
+      save('event-wait', run.runId, run.temporalRunId);
+    }
+    if (!recorded.has('event-wait-foreach')) {
+      // Concurrent waits in one run, each on its own key; one event arrives twice.
+      await env.pinflow.publish('event-foreach', { entry: 'each', steps: [
+        { id: 'each', type: 'forEach', items: 'input.tickets', concurrency: 3, body: { entry: 'w', steps: [
+          { id: 'w', type: 'wait', event: 'ticket.closed', correlationKey: 'item', timeout: '1h' },
+        ] }, next: 'done' },
+        { id: 'done', type: 'return', output: 'steps.each.results.payload.n' },
+      ] });
+      const run = await env.pinflow.start({ definition: 'event-foreach', input: { tickets: ['A', 'B', 'C'] }, runId: 'h-event-wait-foreach' });
+      await waitingOn(run.runId, 3);
+      for (const [i, key] of ['C', 'A', 'B'].entries()) await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: key, payload: { n: i }, eventId: `h-f${key}` });
+      await env.pinflow.result(run.runId);
+      save('event-wait-foreach', run.runId, run.temporalRunId);
+    }
+    if (!recorded.has('event-migrate-carry')) {
+      // A migration at a wait and an event in the same workflow task: the event is carried over.
+      const waitV1 = { entry: 'closed', steps: [
+        { id: 'closed', type: 'wait', event: 'ticket.closed', correlationKey: 'input.ticket', timeout: '1h', saveAs: 'closed', next: 'done' },
+        { id: 'done', type: 'return', output: "'v1'" },
+      ] };
+      const from = await env.pinflow.publish('event-carry', waitV1);
+      const to = await env.pinflow.publish('event-carry', { ...waitV1, steps: [waitV1.steps[0], { id: 'done', type: 'return', output: 'vars.closed.payload.by' }] });
+      const run = await env.pinflow.start({ version: from.version, input: { ticket: 'T-9' }, runId: 'h-event-migrate-carry' });
+      await waitingOn(run.runId, 1);
+      await env.stopWorker();
+      const migrating = env.pinflow.migrate(run.runId, { targetVersion: to.version, by: 'recorder' });
+      await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: 'T-9', payload: { by: 'carried' }, eventId: 'h-c1' });
+      await new Promise((r) => setTimeout(r, 1500));
+      await env.startWorker(rpcs);
+      await migrating;
+      await env.pinflow.result(run.runId);
+      save('event-migrate-carry', run.runId, run.temporalRunId);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);
