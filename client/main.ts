@@ -5,6 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { loadConfig } from '../runtime/config';
+import { startEventServices } from '../runtime/events';
 import { loadRpcModule } from '../runtime/rpc-module';
 import { openStore } from '../runtime/store';
 import { createApi } from './http';
@@ -15,14 +16,18 @@ async function main(): Promise<void> {
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs TEMPORAL_ADDRESS');
   if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs PINFLOW_RPC_MODULE, the module exporting the RPCs');
-  const { registry } = loadRpcModule(config.rpcModule);
+  const { registry, correlationRules } = loadRpcModule(config.rpcModule);
   const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const api = createApi({ pinflow: new Pinflow({ client, store, rpcs: registry, temporalUiUrl: config.temporal.uiUrl }), logger: true });
+  const pinflow = new Pinflow({ client, store, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, correlationRules });
+  // The sweeper and the Redis stream door (REDIS_URL) run next to the HTTP door.
+  const events = await startEventServices(config, pinflow, (line) => console.log(`[pinflow] ${line}`));
+  const api = createApi({ pinflow, logger: true });
   await api.listen({ host: config.api.host, port: config.api.port });
   const stop = async () => {
     await api.close();
+    await events.stop();
     await connection.close();
     await db.close();
     process.exit(0);

@@ -13,6 +13,9 @@ import * as invoiceRpcs from './invoice-approval/rpcs';
 import orderGraph from './order-fulfilment/graph.json';
 import orderInput from './order-fulfilment/input.json';
 import * as orderRpcs from './order-fulfilment/rpcs';
+import supportGraph from './support-ticket/graph.json';
+import supportInput from './support-ticket/input.json';
+import * as supportRpcs from './support-ticket/rpcs';
 
 export interface Example {
   definition: string;
@@ -30,6 +33,7 @@ export const examples: Example[] = [
   { definition: 'customer-import', graph: customerImportGraph, sampleInput: customerImportInput },
   { definition: 'incident-postmortem', graph: postmortemGraph, sampleInput: postmortemInput },
   { definition: 'incident-response', graph: incidentGraph, sampleInput: incidentInput },
+  { definition: 'support-ticket', graph: supportGraph, sampleInput: supportInput },
 ];
 
 /** Every RPC the examples need (names are unique across examples: one prefix per domain). */
@@ -38,4 +42,5 @@ export const exampleRpcs = [
   ...Object.values(invoiceRpcs),
   ...Object.values(customerImportRpcs),
   ...Object.values(incidentRpcs),
+  ...Object.values(supportRpcs),
 ];

@@ -7,6 +7,8 @@ export interface RpcModule {
   registry: RpcRegistry;
   /** Code definitions (`export const definitions = [wf.toDefinition(), ...]`), published on start, in order. */
   definitions: Array<{ definition: string; graph: unknown }>;
+  /** Correlation rules in code (`export const correlationRules = { 'ticket.closed': 'payload.ticket.id' }`). */
+  correlationRules: Record<string, string>;
 }
 
 /**
@@ -34,5 +36,9 @@ export function loadRpcModule(path: string): RpcModule {
       { path },
     );
   }
-  return { registry, definitions: defs as RpcModule['definitions'] };
+  const rules = mod.correlationRules ?? {};
+  if (rules === null || typeof rules !== 'object' || Array.isArray(rules) || Object.values(rules).some((v) => typeof v !== 'string')) {
+    throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `PINFLOW_RPC_MODULE=${path}: the \`correlationRules\` export must map event names to JSONata expressions`, { path });
+  }
+  return { registry, definitions: defs as RpcModule['definitions'], correlationRules: rules as Record<string, string> };
 }

@@ -8,13 +8,14 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
-import { RedisIngress } from '../client/redis-ingress';
+import type { RedisIngress } from '../client/redis-ingress';
 import { Pinflow } from '../client/pinflow';
 import { publishAll, type PublishResult } from '../client/publish';
 import type { Db } from '../projection/db';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
 import { createWorker } from '../worker/worker';
 import type { PinflowConfig } from './config';
+import { startEventServices } from './events';
 import { openStore } from './store';
 import { resolveTemporal, type TemporalHandle } from './temporal';
 
@@ -72,24 +73,8 @@ export async function startStack(
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const pinflow = new Pinflow({ client, store, rpcs: registry, temporalUiUrl: temporal.uiUrl, ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}) });
-    if (config.events.sweepIntervalMs > 0) {
-      pinflow.events.startSweeper(config.events.sweepIntervalMs, log);
-      cleanups.push(() => pinflow.events.stopSweeper());
-    }
-    let stream: RedisIngress | undefined;
-    if (config.events.redisUrl) {
-      stream = new RedisIngress({
-        url: config.events.redisUrl,
-        ingress: pinflow.events,
-        stream: config.events.stream,
-        group: config.events.group,
-        claimIdleMs: config.events.claimIdleMs,
-        log,
-      });
-      await stream.start();
-      cleanups.push(() => stream!.stop());
-      log(`event stream door: consuming ${config.events.stream} as ${stream.consumer} in group ${config.events.group}`);
-    }
+    const events = await startEventServices(config, pinflow, log);
+    cleanups.push(() => events.stop());
 
     const api = createApi({ pinflow });
     await api.listen({ host: config.api.host, port: config.api.port });
@@ -103,7 +88,7 @@ export async function startStack(
       temporalUiUrl: temporal.uiUrl,
       db,
       worker,
-      stream,
+      stream: events.stream,
       api,
       publish: (defs) => publishAll({ store, registry }, defs),
       stop,

@@ -14,7 +14,7 @@ const log = (line: string) => console.log(`[pinflow] ${line}`);
 async function main(): Promise<void> {
   const config = loadConfig();
   const mod = config.rpcModule ? loadRpcModule(config.rpcModule) : undefined;
-  const stack = await startStack(config, mod?.registry ?? exampleRpcs, log);
+  const stack = await startStack(config, mod?.registry ?? exampleRpcs, log, mod?.correlationRules ? { correlationRules: mod.correlationRules } : {});
 
   let stopping = false;
   const shutdown = (signal: string) => {

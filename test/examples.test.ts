@@ -43,11 +43,12 @@ describe('examples: every bundled definition publishes and runs to its documente
         ['customer-import', true, 1],
         ['incident-postmortem', true, 1],
         ['incident-response', true, 1],
+        ['support-ticket', true, 1],
       ],
     );
     const names = exampleRpcs.map((r) => r.name);
     assert.equal(new Set(names).size, names.length);
-    for (const name of names) assert.match(name, /^(orders|inventory|payments|shipping|notifications|invoices|crm|incidents)\./);
+    for (const name of names) assert.match(name, /^(orders|inventory|payments|shipping|notifications|invoices|crm|incidents|support)\./);
   });
 
   it('fulfils the sample order: free shipping above 100, charged and shipped by the postal carrier', async () => {
@@ -257,5 +258,16 @@ describe('examples: every bundled definition publishes and runs to its documente
       incidentId: 'INC-1043',
       text: '[SEV3] Nightly revenue report missing: paging failed (NoOnCallRotation: team data has no on-call rotation), please pick this up here',
     });
+  });
+  it('support-ticket waits for the customer reply: an agent reply is ignored by the match filter, the customer reply resumes it', async () => {
+    const ticketId = `TCK-${Date.now()}`;
+    const { runId } = await env.pinflow.start({ definition: 'support-ticket', input: { ...(example('support-ticket').sampleInput as object), ticketId } });
+    await eventually(async () => (await env.pinflow.events.listWaits({ event: 'ticket.replied', correlationKey: ticketId })).length === 1, { what: 'the reply wait' });
+    const agent = await env.pinflow.submitEvent({ name: 'ticket.replied', correlationKey: ticketId, payload: { author: 'agent', text: 'bump' } });
+    assert.deepEqual(agent.runIds, [runId]);
+    const customer = await env.pinflow.submitEvent({ name: 'ticket.replied', correlationKey: ticketId, payload: { author: 'customer', text: 'Order 5531, thanks' } });
+    assert.deepEqual(await env.pinflow.result(runId), { ticketId, resolution: 'answered', reply: 'Order 5531, thanks', replyEventId: customer.eventId });
+    const detail = await closedRun(runId);
+    assert.deepEqual(detail.steps.find((s) => s.stepId === 'close-answered')?.output, { ticketId, status: 'closed', resolution: 'answered' });
   });
 });
