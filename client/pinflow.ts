@@ -10,6 +10,7 @@ import { temporal } from '@temporalio/proto';
 import Ajv2020 from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { DEFAULT_TENANT, RUN_STATUSES, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus } from '../graph/terminology';
+import type { WaitRecord } from '../projection/events';
 import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
@@ -282,10 +283,12 @@ export class Pinflow {
   }
 
   /** The projected run with its steps and Temporal UI link. */
-  async getRun(runId: string): Promise<RunDetail & { temporalUiUrl: string }> {
+  async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; temporalUiUrl: string }> {
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
-    return { ...run, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
+    // Every wait the run opened, open or closed, newest first: the correlation index's view of the run.
+    const waits = await this.events.listWaits({ runId, status: undefined }, 1000);
+    return { ...run, waits, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
   }
 
   /** Keyset-paginated run list, newest first. */

@@ -87,6 +87,11 @@ describe('events: waits resumed through the correlation index', function () {
       const r = await env.pinflow.getRun(runId);
       return r.status === 'COMPLETED' ? r : undefined;
     });
+    assert.deepEqual(
+      detail.waits.map((w) => [w.stepInstance, w.status, w.resolvedEventId, w.correlationKey]),
+      [['closed', 'RESOLVED', outcome.eventId, ticket]],
+      'the run detail lists its waits',
+    );
     const step = detail.steps.find((s) => s.stepId === 'closed')!;
     assert.equal(step.status, 'COMPLETED');
     assert.equal((step.output as { eventId: string }).eventId, outcome.eventId);
