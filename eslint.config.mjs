@@ -35,7 +35,7 @@ export default tseslint.config(
   },
   {
     // The workflow sandbox, and the shared pure modules it imports.
-    files: ['workflows/**/*.ts', 'graph/**/*.ts'],
+    files: ['workflows/**/*.ts', 'graph/**/*.ts', 'bench/baseline.ts', 'bench/workflows.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',

@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { ERROR_CODES, PinflowError, type ErrorCode } from '../graph/errors';
 import { EVENT_STATUSES, RUN_STATUSES, WAIT_STATUSES } from '../graph/terminology';
-import type { Pinflow } from './pinflow';
+import { MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, type Pinflow } from './pinflow';
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   GRAPH_INVALID: 422,
@@ -63,6 +63,40 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' 
     message: i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message,
   }));
   throw new PinflowError(ERROR_CODES.REQUEST_INVALID, `invalid request ${where}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
+}
+
+/** A query-parameter error in the same shape `parse` gives. */
+function queryInvalid(field: string, message: string): PinflowError {
+  return new PinflowError(ERROR_CODES.REQUEST_INVALID, `invalid request query: ${field}: ${message}`, { issues: [{ field, message }] });
+}
+
+const META_PREFIX = 'meta.';
+
+/**
+ * Splits the `meta.<key>=<value>` parameters (the run list's metadata filter)
+ * off a query, so the rest still goes through a strict schema. Values stay
+ * strings: `meta.priority=1` matches metadata `{ "priority": "1" }` only.
+ */
+function splitMetaQuery(query: unknown): { rest: Record<string, unknown>; metadata: Record<string, string> | undefined } {
+  const rest: Record<string, unknown> = {};
+  const meta: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries((query ?? {}) as Record<string, unknown>)) {
+    if (!name.startsWith(META_PREFIX)) {
+      rest[name] = value;
+      continue;
+    }
+    const key = name.slice(META_PREFIX.length);
+    const field = `query.${name}`;
+    if (!METADATA_KEY_PATTERN.test(key)) throw queryInvalid(field, `metadata key ${JSON.stringify(key)} is invalid; it must match ${METADATA_KEY_PATTERN}`);
+    if (typeof value !== 'string') {
+      throw queryInvalid(field, `expected one value, received ${Array.isArray(value) ? `${value.length} (${value.map((v) => JSON.stringify(v)).join(', ')})` : typeof value}`);
+    }
+    meta.push([key, value]);
+  }
+  if (meta.length > MAX_METADATA_FILTER_KEYS) {
+    throw queryInvalid('query.meta', `${meta.length} metadata keys (${meta.map(([k]) => k).join(', ')}); allowed: at most ${MAX_METADATA_FILTER_KEYS}`);
+  }
+  return { rest, metadata: meta.length ? Object.fromEntries(meta) : undefined };
 }
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string, details?: unknown) {
@@ -122,8 +156,9 @@ export function createApi({ pinflow, logger = false, bodyLimit = 5 * 1024 * 1024
     return reply.status(201).send(started);
   });
   app.get('/runs', async (req) => {
-    const q = parse(listQuery, req.query, 'query');
-    return pinflow.listRuns(q);
+    const { rest, metadata } = splitMetaQuery(req.query);
+    const q = parse(listQuery, rest, 'query');
+    return pinflow.listRuns({ ...q, ...(metadata ? { metadata } : {}) });
   });
   app.get('/runs/:id', async (req) => {
     const { id } = parse(idParams, req.params, 'params');

@@ -43,6 +43,10 @@ export interface DecisionResult {
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 export const VERSION_HASH_PATTERN = /^[0-9a-f]{64}$/;
+/** A metadata key the run list can filter on. */
+export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** At most this many metadata keys per run-list filter. */
+export const MAX_METADATA_FILTER_KEYS = 5;
 
 const SA = {
   definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition, SearchAttributeType.KEYWORD),
@@ -93,6 +97,11 @@ export interface ListRunsOptions {
   definition?: string;
   version?: string;
   tenant?: string;
+  /**
+   * Only runs whose metadata has every one of these keys with exactly this
+   * value (JSON equality: `'1'` does not match `1`). At most 5 keys.
+   */
+  metadata?: Record<string, string | number | boolean>;
   cursor?: string;
   /** 1..500. @default 50 */
   limit?: number;
@@ -103,6 +112,46 @@ export interface Health {
   temporal: { ok: boolean; error?: string };
   database: { ok: boolean; error?: string };
   worker: { polling: boolean; pollers: number; taskQueue: string; error?: string };
+}
+
+/** Checks a run-list metadata filter and returns it as a fresh plain object. */
+export function validateMetadataFilter(metadata: unknown): Record<string, string | number | boolean> {
+  const invalid = (message: string, field: string, received: unknown) =>
+    new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, message, { field, received });
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw invalid(`metadata filter is ${describeValue(metadata)}; allowed: an object of up to ${MAX_METADATA_FILTER_KEYS} keys`, 'metadata', metadata);
+  }
+  const entries = Object.entries(metadata);
+  if (entries.length > MAX_METADATA_FILTER_KEYS) {
+    const keys = entries.map(([k]) => k);
+    throw invalid(
+      `metadata filter has ${keys.length} keys (${keys.join(', ')}); allowed: at most ${MAX_METADATA_FILTER_KEYS}`,
+      'metadata',
+      keys,
+    );
+  }
+  for (const [key, value] of entries) {
+    if (!METADATA_KEY_PATTERN.test(key)) {
+      throw invalid(`metadata key ${JSON.stringify(key)} is invalid; it must match ${METADATA_KEY_PATTERN}`, 'metadata', key);
+    }
+    const ok = typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+    if (!ok) {
+      throw invalid(
+        `metadata.${key} is ${describeValue(value)}; allowed: a string, a finite number or a boolean`,
+        `metadata.${key}`,
+        value,
+      );
+    }
+  }
+  // fromEntries defines own properties, so a key like `__proto__` stays a key.
+  return Object.fromEntries(entries) as Record<string, string | number | boolean>;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'number') return `the number ${String(v)}`;
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** A poller is alive if it polled recently (long polls last up to ~60s). */
@@ -304,8 +353,9 @@ export class Pinflow {
         field: 'status',
       });
     }
+    const metadata = opts.metadata === undefined ? undefined : validateMetadataFilter(opts.metadata);
     const page = await this.store.listRuns(
-      { status: opts.status, definition: opts.definition, version: opts.version, tenant: opts.tenant },
+      { status: opts.status, definition: opts.definition, version: opts.version, tenant: opts.tenant, metadata },
       { cursor: opts.cursor, limit },
     );
     return { ...page, runs: page.runs.map((r) => ({ ...r, temporalUiUrl: this.uiLink(r.id, r.temporalRunId) })) };

@@ -193,6 +193,8 @@ export interface RunFilter {
   definition?: string;
   version?: string;
   tenant?: string;
+  /** Exact match on every given key of `run_details.metadata` (jsonb containment, GIN-indexed). */
+  metadata?: Record<string, string | number | boolean>;
 }
 
 /** Keyset page over (started_at DESC, id DESC); fetches one extra row to know if there is more. */
@@ -207,6 +209,9 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
   if (filter.definition) add('definition = ?', filter.definition);
   if (filter.version) add('version = ?', filter.version);
   if (filter.tenant) add('tenant = ?', filter.tenant);
+  if (filter.metadata && Object.keys(filter.metadata).length) {
+    add('EXISTS (SELECT 1 FROM run_details d WHERE d.run_id = runs.id AND d.metadata @> ?::jsonb)', json(filter.metadata));
+  }
   if (after) {
     values.push(after.startedAt, after.id);
     where.push(`(started_at, id) < ($${values.length - 1}::timestamptz, $${values.length})`);

@@ -107,6 +107,124 @@ describe('HTTP API', function () {
     assert.equal(list.nextCursor, null);
   });
 
+  describe('GET /runs?meta.<key>=<value>: the run list filtered by metadata', () => {
+    type Page = { runs: Array<{ id: string }>; nextCursor: string | null };
+    const ids = async (path: string) => {
+      const res = await get(path);
+      assert.equal(res.status, 200, await res.clone().text());
+      const page = (await res.json()) as Page;
+      return page.runs.map((r) => r.id);
+    };
+    const badQuery = async (path: string) => {
+      const res = await get(path);
+      assert.equal(res.status, 400);
+      const body = (await res.json()) as ErrorBody;
+      assert.equal(body.error.code, 'REQUEST_INVALID');
+      return body.error;
+    };
+
+    // Started one after another, so newest first is the reverse of this order.
+    const runs: Array<[string, Record<string, string | number | boolean>]> = [
+      ['meta-acme-eu', { customer: 'acme', region: 'eu' }],
+      ['meta-globex', { customer: 'globex' }],
+      ['meta-acme-us', { customer: 'acme', region: 'us' }],
+      ['meta-acme-eu-gold', { customer: 'acme', region: 'eu', tier: 'gold' }],
+      ['meta-initech', { customer: 'initech', priority: 1, vip: true }],
+    ];
+    before(async () => {
+      // Self-contained under PINFLOW_TEST_GREP: publishing is idempotent, and listing needs no worker.
+      await env.pinflow.publish('sum', sumGraph);
+      for (const [runId, metadata] of runs) await env.pinflow.start({ definition: 'sum', input: { a: 1, b: 2, name: 'm' }, runId, metadata });
+      await eventually(async () => (await ids('/runs?limit=500')).filter((id) => id.startsWith('meta-')).length === runs.length, { what: 'the metadata runs projected' });
+    });
+
+    it('returns exactly the runs whose metadata has the key with that value, newest first', async () => {
+      assert.deepEqual(await ids('/runs?meta.customer=acme'), ['meta-acme-eu-gold', 'meta-acme-us', 'meta-acme-eu']);
+      assert.deepEqual(await ids('/runs?meta.customer=globex'), ['meta-globex']);
+    });
+
+    it('narrows with every further metadata key, and combines with the other filters', async () => {
+      assert.deepEqual(await ids('/runs?meta.customer=acme&meta.region=eu'), ['meta-acme-eu-gold', 'meta-acme-eu']);
+      assert.deepEqual(await ids('/runs?meta.customer=acme&meta.region=eu&meta.tier=gold'), ['meta-acme-eu-gold']);
+      assert.deepEqual(await ids('/runs?definition=sum&tenant=default&meta.region=us'), ['meta-acme-us']);
+      assert.deepEqual(await ids('/runs?definition=other&meta.customer=acme'), []);
+    });
+
+    it('returns no runs for a metadata value nothing has, and matches values exactly', async () => {
+      assert.deepEqual(await ids('/runs?meta.customer=nobody'), []);
+      assert.deepEqual(await ids('/runs?meta.customer=ACME'), []);
+      assert.deepEqual(await ids('/runs?meta.customer='), []);
+      // Over HTTP values are strings: "1" is not the number 1 the run was started with.
+      assert.deepEqual(await ids('/runs?meta.priority=1'), []);
+      assert.deepEqual(await ids('/runs?meta.vip=true'), []);
+    });
+
+    it('pages a metadata-filtered list with limit and nextCursor, with no duplicates or gaps', async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const res = await get(`/runs?meta.customer=acme&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        assert.equal(res.status, 200);
+        const page = (await res.json()) as Page;
+        assert.equal(page.runs.length, 1);
+        seen.push(page.runs[0]!.id);
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor && pages < 10);
+      assert.equal(pages, 3);
+      assert.deepEqual(seen, ['meta-acme-eu-gold', 'meta-acme-us', 'meta-acme-eu']);
+    });
+
+    it('filters by metadata in the library, matching numbers and booleans as JSON values', async () => {
+      const list = async (metadata: Record<string, string | number | boolean>) => (await env.pinflow.listRuns({ metadata })).runs.map((r) => r.id);
+      assert.deepEqual(await list({ priority: 1, vip: true }), ['meta-initech']);
+      assert.deepEqual(await list({ priority: '1' }), []);
+      assert.deepEqual(await list({ vip: false }), []);
+      assert.deepEqual(await list({ customer: 'acme', region: 'us' }), ['meta-acme-us']);
+    });
+
+    it('rejects a bad metadata filter in the library, naming the key, what was received and what is allowed', async () => {
+      const rejects = (metadata: unknown, message: string, details: unknown) =>
+        assert.rejects(env.pinflow.listRuns({ metadata: metadata as Record<string, string> }), (e: Error & { code?: string; details?: unknown }) => {
+          assert.equal(e.name, 'InvalidRequestError');
+          assert.equal(e.code, 'REQUEST_INVALID');
+          assert.equal(e.message, message);
+          assert.deepEqual(e.details, details);
+          return true;
+        });
+      await rejects({ 'bad key': 'x' }, 'metadata key "bad key" is invalid; it must match /^[A-Za-z0-9_.-]{1,64}$/', { field: 'metadata', received: 'bad key' });
+      await rejects({ ['k'.repeat(65)]: 'x' }, `metadata key "${'k'.repeat(65)}" is invalid; it must match /^[A-Za-z0-9_.-]{1,64}$/`, {
+        field: 'metadata',
+        received: 'k'.repeat(65),
+      });
+      await rejects({ customer: { name: 'acme' } }, 'metadata.customer is an object; allowed: a string, a finite number or a boolean', {
+        field: 'metadata.customer',
+        received: { name: 'acme' },
+      });
+      await rejects({ a: 1, b: 2, c: 3, d: 4, e: 5, f: 6 }, 'metadata filter has 6 keys (a, b, c, d, e, f); allowed: at most 5', {
+        field: 'metadata',
+        received: ['a', 'b', 'c', 'd', 'e', 'f'],
+      });
+      await rejects(['acme'], 'metadata filter is an array; allowed: an object of up to 5 keys', { field: 'metadata', received: ['acme'] });
+    });
+
+    it('rejects a bad meta.<key> query parameter with 400 REQUEST_INVALID, naming the field', async () => {
+      const empty = await badQuery('/runs?meta.=x');
+      assert.equal(empty.message, 'invalid request query: query.meta.: metadata key "" is invalid; it must match /^[A-Za-z0-9_.-]{1,64}$/');
+      assert.deepEqual(empty.details, { issues: [{ field: 'query.meta.', message: 'metadata key "" is invalid; it must match /^[A-Za-z0-9_.-]{1,64}$/' }] });
+      assert.match((await badQuery('/runs?meta.bad%20key=x')).message, /^invalid request query: query\.meta\.bad key: metadata key "bad key" is invalid/);
+      const six = await badQuery('/runs?meta.a=1&meta.b=2&meta.c=3&meta.d=4&meta.e=5&meta.f=6');
+      assert.equal(six.message, 'invalid request query: query.meta: 6 metadata keys (a, b, c, d, e, f); allowed: at most 5');
+      const twice = await badQuery('/runs?meta.customer=acme&meta.customer=globex');
+      assert.equal(twice.message, 'invalid request query: query.meta.customer: expected one value, received 2 ("acme", "globex")');
+      // Only meta.* is taken out before the strict schema: other unknown parameters are still refused.
+      assert.match((await badQuery('/runs?meta=acme')).message, /query: unknown field\(s\) meta$/);
+      assert.match((await badQuery('/runs?metadata.customer=acme')).message, /unknown field\(s\) metadata\.customer$/);
+      assert.deepEqual(await ids('/runs?meta.a=1&meta.b=2&meta.c=3&meta.d=4&meta.e=5'), []);
+    });
+  });
+
   describe('bad input: a stable code, a clear message, nothing persisted', () => {
     it('rejects a graph that fails the schema with 422 and every issue', async () => {
       const before = [await countRows('versions'), await countRows('definitions')];

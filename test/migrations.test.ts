@@ -57,6 +57,10 @@ describe('projection migrations', () => {
       });
       const names = indexes.map((r) => r.indexname);
       for (const i of EXPECTED_RUN_INDEXES) assert.ok(names.includes(i), `index ${i} missing; have ${names.join(', ')}`);
+      const metadataIndex = await db.query<{ indexdef: string }>({
+        text: `SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname = 'run_details_metadata_idx'`,
+      });
+      assert.match(metadataIndex[0]?.indexdef ?? 'missing', /ON public\.run_details USING gin \(metadata jsonb_path_ops\)/);
       assert.deepEqual(await trackingIds(db), allIds);
     }));
 

@@ -1,0 +1,580 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=overhead,throughput,...]`
+ *
+ * Measures pinflow against its physical limit, the same work written by hand
+ * as Temporal workflows, on a real Temporal dev server (started here, on its
+ * own port and SQLite file) and the real Postgres of this machine (a fresh
+ * `pinflow_bench` database). Comparisons run side by side in one process,
+ * interleaved, and are reported as ratios: absolute times on a shared
+ * machine are noisy. Writes bench/results/latest.json and the results block
+ * of BENCHMARKS.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import { createActivities } from '../activities';
+import { createApi } from '../client/http';
+import { Pinflow } from '../client/pinflow';
+import { TASK_QUEUE } from '../graph/terminology';
+import { connectPg, type Db } from '../projection/db';
+import { migrate } from '../projection/migrate';
+import { ProjectionStore } from '../projection/store';
+import { loadConfig } from '../runtime/config';
+import { startDevServer } from '../runtime/dev-server';
+import { ensureSearchAttributes } from '../runtime/namespace';
+import { projectRoot } from '../runtime/paths';
+import { findConfiguredTemporalCli } from '../runtime/temporal-cli';
+import { toRegistry } from '../worker/rpc';
+import { benchRpcs, noopHandler, whenMarked } from './rpcs';
+import { median, percentile, pool, round } from './stats';
+
+const SCENARIOS = ['overhead', 'throughput', 'control', 'events', 'projection', 'replay'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const onlyArg = argv.find((a) => a.startsWith('--only='));
+const ONLY = new Set<Scenario>(onlyArg ? (onlyArg.slice('--only='.length).split(',') as Scenario[]) : SCENARIOS);
+for (const s of ONLY) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
+
+/** Sizes: the issue's numbers in a full run; smaller in --quick (under 5 minutes). */
+const SIZE = QUICK
+  ? { overheadRuns: 40, throughputRuns: 200, throughputRounds: 2, controlHistories: 6, waitingRuns: 1_000, syntheticRows: 100_000, resumeSamples: 100, querySamples: 100, replayRepeats: 3 }
+  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 6, waitingRuns: 10_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replayRepeats: 5 };
+
+const OVERHEAD_STEPS = 20;
+const OVERHEAD_CONCURRENCY = 4;
+const THROUGHPUT_STEPS = 5;
+const THROUGHPUT_CONCURRENCY = 50;
+const CONTROL_STEPS = 200;
+const CONTROL_RPC_EVERY = 40;
+const INGRESS_CONCURRENCY = 32;
+const RSS_OPEN_RUNS = 1_000;
+
+const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+const MB = 1024 * 1024;
+
+/** A graph of `n` sequential rpc steps calling bench.noop, returning the last output. */
+function sequentialGraph(n: number) {
+  const steps: unknown[] = Array.from({ length: n }, (_, i) => ({ id: `s${i}`, type: 'rpc', rpc: 'bench.noop', input: { i: `${i}` }, next: i === n - 1 ? 'done' : `s${i + 1}` }));
+  steps.push({ id: 'done', type: 'return', output: `steps.s${n - 1}` });
+  return { entry: 's0', steps };
+}
+
+/** 200 control steps (an assign, then an `if` on it, alternating) with an rpc step after every 40: 205 steps. */
+function controlGraph() {
+  const steps: Array<Record<string, unknown>> = [];
+  const id = (k: number) => `c${k}`;
+  let rpc = 0;
+  for (let k = 0; k < CONTROL_STEPS; k++) {
+    const after = (k + 1) % CONTROL_RPC_EVERY === 0 ? `r${rpc}` : k === CONTROL_STEPS - 1 ? 'done' : id(k + 1);
+    if (k % 2 === 0) steps.push({ id: id(k), type: 'assign', set: { x: k === 0 ? '1' : 'vars.x + 1' }, next: after });
+    else steps.push({ id: id(k), type: 'if', condition: 'vars.x % 2 = 0', then: after, else: after });
+    if ((k + 1) % CONTROL_RPC_EVERY === 0) {
+      steps.push({ id: `r${rpc}`, type: 'rpc', rpc: 'bench.noop', input: { i: `${k}` }, next: k === CONTROL_STEPS - 1 ? 'done' : id(k + 1) });
+      rpc++;
+    }
+  }
+  steps.push({ id: 'done', type: 'return', output: { x: 'vars.x' } });
+  return { entry: 'c0', steps };
+}
+
+const waitGraph = {
+  entry: 'await',
+  steps: [
+    { id: 'await', type: 'wait', event: 'bench.event', correlationKey: 'input.k', timeout: '1h', next: 'resumed' },
+    { id: 'resumed', type: 'rpc', rpc: 'bench.mark', input: { k: 'input.k' }, next: 'done' },
+    { id: 'done', type: 'return', output: 'true' },
+  ],
+};
+
+interface Env {
+  client: Client;
+  pinflow: Pinflow;
+  store: ProjectionStore;
+  db: Db;
+  workflowBundle: WorkflowBundleWithSourceMap;
+  worker: Worker;
+}
+
+function historyStats(history: temporal.api.history.v1.IHistory): { events: number; bytes: number } {
+  return { events: history.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(history).finish().length };
+}
+
+let handSeq = 0;
+async function runHand(env: Env, workflow: 'baselineSequential' | 'baselineControl', args: unknown[]): Promise<string> {
+  const workflowId = `bench-hand-${process.pid}-${++handSeq}`;
+  await env.client.workflow.execute(workflow, { taskQueue: TASK_QUEUE, workflowId, args });
+  return workflowId;
+}
+
+async function runGraph(env: Env, definition: string, input: unknown = {}): Promise<string> {
+  const { runId } = await env.pinflow.start({ definition, input });
+  await env.pinflow.result(runId);
+  return runId;
+}
+
+async function overhead(env: Env) {
+  await env.pinflow.publish('bench-overhead', sequentialGraph(OVERHEAD_STEPS));
+  const kinds = ['graph', 'hand'] as const;
+  const one = (kind: (typeof kinds)[number]) => (kind === 'graph' ? runGraph(env, 'bench-overhead') : runHand(env, 'baselineSequential', [OVERHEAD_STEPS]));
+  await pool(Array.from({ length: 10 }, (_, i) => kinds[i % 2]!), OVERHEAD_CONCURRENCY, one); // warm-up
+  const latency = { graph: [] as number[], hand: [] as number[] };
+  const ids = { graph: [] as string[], hand: [] as string[] };
+  const order = Array.from({ length: SIZE.overheadRuns * 2 }, (_, i) => kinds[i % 2]!);
+  await pool(order, OVERHEAD_CONCURRENCY, async (kind) => {
+    const t0 = performance.now();
+    const id = await one(kind);
+    latency[kind].push(performance.now() - t0);
+    ids[kind].push(id);
+  });
+  const hist = { graph: [] as Array<{ events: number; bytes: number }>, hand: [] as Array<{ events: number; bytes: number }> };
+  for (const kind of kinds) {
+    for (const id of ids[kind].slice(0, 10)) hist[kind].push(historyStats(await env.client.workflow.getHandle(id).fetchHistory()));
+  }
+  const perRun = (kind: (typeof kinds)[number], f: 'events' | 'bytes') => median(hist[kind].map((h) => h[f]));
+  return {
+    runsEach: SIZE.overheadRuns,
+    steps: OVERHEAD_STEPS,
+    concurrency: OVERHEAD_CONCURRENCY,
+    graph: { medianMs: round(median(latency.graph), 1), p95Ms: round(percentile(latency.graph, 95), 1), historyEvents: perRun('graph', 'events'), historyBytes: perRun('graph', 'bytes') },
+    hand: { medianMs: round(median(latency.hand), 1), p95Ms: round(percentile(latency.hand, 95), 1), historyEvents: perRun('hand', 'events'), historyBytes: perRun('hand', 'bytes') },
+    latencyRatio: round(median(latency.graph) / median(latency.hand)),
+    p95Ratio: round(percentile(latency.graph, 95) / percentile(latency.hand, 95)),
+    historyEventsRatio: round(perRun('graph', 'events') / perRun('hand', 'events')),
+    historyBytesRatio: round(perRun('graph', 'bytes') / perRun('hand', 'bytes')),
+  };
+}
+
+async function throughput(env: Env) {
+  await env.pinflow.publish('bench-throughput', sequentialGraph(THROUGHPUT_STEPS));
+  const per = SIZE.throughputRuns / SIZE.throughputRounds;
+  const total = { graph: 0, hand: 0 };
+  const batch = async (kind: 'graph' | 'hand') => {
+    const t0 = performance.now();
+    await pool(Array.from({ length: per }), THROUGHPUT_CONCURRENCY, () =>
+      kind === 'graph' ? runGraph(env, 'bench-throughput') : runHand(env, 'baselineSequential', [THROUGHPUT_STEPS]),
+    );
+    total[kind] += performance.now() - t0;
+  };
+  for (let r = 0; r < SIZE.throughputRounds; r++) {
+    // Alternate which goes first, so neither always runs on a warmer (or more loaded) server.
+    for (const kind of r % 2 === 0 ? (['graph', 'hand'] as const) : (['hand', 'graph'] as const)) await batch(kind);
+  }
+  const rate = (kind: 'graph' | 'hand') => SIZE.throughputRuns / (total[kind] / 1000);
+  return {
+    runsEach: SIZE.throughputRuns,
+    steps: THROUGHPUT_STEPS,
+    concurrency: THROUGHPUT_CONCURRENCY,
+    graphRunsPerSec: round(rate('graph'), 1),
+    handRunsPerSec: round(rate('hand'), 1),
+    ratio: round(rate('graph') / rate('hand')),
+  };
+}
+
+/**
+ * Workflow-task CPU: replaying a history re-executes every workflow task of
+ * the run, and nothing else. The marginal CPU per history, (cpu(3k) - cpu(k)) / 2k,
+ * cancels the replay worker's fixed start-up cost.
+ */
+async function control(env: Env) {
+  await env.pinflow.publish('bench-control', controlGraph());
+  const graphIds: string[] = [];
+  const handIds: string[] = [];
+  for (let i = 0; i < SIZE.controlHistories; i++) {
+    graphIds.push(await runGraph(env, 'bench-control'));
+    handIds.push(await runHand(env, 'baselineControl', [{ steps: CONTROL_STEPS, rpcEvery: CONTROL_RPC_EVERY }]));
+  }
+  const load = async (ids: string[]) => Promise.all(ids.map(async (workflowId) => ({ workflowId, history: await env.client.workflow.getHandle(workflowId).fetchHistory() })));
+  const graphH = await load(graphIds);
+  const handH = await load(handIds);
+  const cpuOf = async (list: typeof graphH) => {
+    const before = process.cpuUsage();
+    for await (const r of Worker.runReplayHistories({ workflowBundle: env.workflowBundle, replayName: 'bench-replay' }, list)) {
+      if (r.error) throw r.error;
+    }
+    const d = process.cpuUsage(before);
+    return (d.user + d.system) / 1000;
+  };
+  const k = Math.max(1, Math.floor(SIZE.controlHistories / 3));
+  const marginal = { graph: [] as number[], hand: [] as number[] };
+  for (let rep = 0; rep < 3; rep++) {
+    for (const [kind, list] of rep % 2 === 0 ? ([['graph', graphH], ['hand', handH]] as const) : ([['hand', handH], ['graph', graphH]] as const)) {
+      const small = await cpuOf(list.slice(0, k));
+      const large = await cpuOf(list.slice(0, k * 3));
+      marginal[kind].push(Math.max(0.001, (large - small) / (2 * k)));
+    }
+  }
+  const events = (h: typeof graphH) => median(h.map((x) => x.history.events?.length ?? 0));
+  return {
+    controlSteps: CONTROL_STEPS,
+    rpcSteps: CONTROL_STEPS / CONTROL_RPC_EVERY,
+    graph: { workflowTaskCpuMs: round(median(marginal.graph), 2), historyEvents: events(graphH) },
+    hand: { workflowTaskCpuMs: round(median(marginal.hand), 2), historyEvents: events(handH) },
+    cpuRatio: round(median(marginal.graph) / median(marginal.hand), 2),
+    historyEventsRatio: round(events(graphH) / events(handH)),
+  };
+}
+
+/** Synthetic projection rows, written in SQL: runs, details, 3 steps each, and one open wait each. */
+async function synthesize(db: Db, n: number): Promise<void> {
+  const t0 = performance.now();
+  await db.exec(`
+    INSERT INTO versions (hash, graph, contracts)
+      SELECT lpad(to_hex(v), 64, '0'), '{"entry":"s1","steps":[]}', '{}' FROM generate_series(1, 3) v ON CONFLICT DO NOTHING;
+    INSERT INTO runs (id, definition, version, tenant, status, current_step, started_at, updated_at, closed_at)
+      SELECT 'syn-' || i, 'syn-def-' || (i % 20), lpad(to_hex(1 + i % 3), 64, '0'), 'tenant-' || (i % 50),
+             CASE WHEN i % 100 < 80 THEN 'COMPLETED' WHEN i % 100 < 95 THEN 'RUNNING' WHEN i % 100 < 99 THEN 'FAILED' ELSE 'STALLED' END,
+             's3', timestamptz '2026-01-01' + i * interval '1 second', timestamptz '2026-01-01' + i * interval '1 second' + interval '5 seconds',
+             CASE WHEN i % 100 < 80 THEN timestamptz '2026-01-01' + i * interval '1 second' + interval '5 seconds' END
+      FROM generate_series(1, ${n}) i;
+    INSERT INTO run_details (run_id, input, metadata)
+      SELECT 'syn-' || i, jsonb_build_object('n', i), jsonb_build_object('customer', 'c' || (i % 10000), 'region', (ARRAY['eu', 'us', 'apac'])[1 + i % 3])
+      FROM generate_series(1, ${n}) i;
+    INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at, input, output)
+      SELECT 'syn-' || i, 's' || s, 1, 's' || s, 'rpc', s, 'COMPLETED', timestamptz '2026-01-01' + i * interval '1 second',
+             timestamptz '2026-01-01' + i * interval '1 second' + interval '1 second', jsonb_build_object('i', i), jsonb_build_object('ok', true)
+      FROM generate_series(1, ${n}) i, generate_series(1, 3) s;
+    INSERT INTO run_waits (run_id, wait_id, step_instance, tenant, event_name, correlation_key, status, reached_at)
+      SELECT 'syn-' || i, 'w@4', 'w', 'tenant-' || (i % 50), 'syn.event.' || (i % 100), 'k-' || i, 'OPEN', timestamptz '2026-01-01' + i * interval '1 second'
+      FROM generate_series(1, ${n}) i;
+    ANALYZE;
+  `);
+  log(`synthesized ${n} runs (+ details, ${n * 3} steps, ${n} open waits) in ${round((performance.now() - t0) / 1000, 1)} s`);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+const rand = (n: number) => Math.floor(Math.random() * n);
+
+async function projection(env: Env, n: number) {
+  const versionOf = (k: number) => (1 + (k % 3)).toString(16).padStart(64, '0');
+  const samples = SIZE.querySamples;
+  const kinds: Record<string, () => Promise<unknown>> = {
+    byStatus: () => env.store.listRuns({ status: ['FAILED', 'STALLED', 'RUNNING', 'COMPLETED'][rand(4)]! }, { limit: 50 }),
+    byDefinitionVersion: () => {
+      const d = rand(20);
+      return env.store.listRuns({ definition: `syn-def-${d}`, version: versionOf(d + rand(3)) }, { limit: 50 });
+    },
+    byMetadata: () => env.store.listRuns({ metadata: { customer: `c${rand(10_000)}` } }, { limit: 50 }),
+    keysetPage: () => {
+      const i = 1 + rand(n);
+      const cursor = Buffer.from(JSON.stringify({ s: new Date(Date.parse('2026-01-01T00:00:00Z') + i * 1000).toISOString(), i: `syn-${i}` })).toString('base64url');
+      return env.store.listRuns({}, { cursor, limit: 50 });
+    },
+  };
+  const lists: Record<string, { p50Ms: number; p95Ms: number }> = {};
+  for (const [name, fn] of Object.entries(kinds)) {
+    for (let w = 0; w < 10; w++) await fn(); // warm-up
+    const t: number[] = [];
+    for (let s = 0; s < samples; s++) t.push(await timed(fn));
+    lists[name] = { p50Ms: round(median(t), 2), p95Ms: round(percentile(t, 95), 2) };
+  }
+  const detail: number[] = [];
+  for (let s = 0; s < samples; s++) detail.push(await timed(() => env.store.getRun(`syn-${1 + rand(n)}`)));
+  return {
+    runs: n,
+    steps: n * 3,
+    samples,
+    lists,
+    listP95Ms: Math.max(...Object.values(lists).map((l) => l.p95Ms)),
+    detailP50Ms: round(median(detail), 2),
+    detailP95Ms: round(percentile(detail, 95), 2),
+  };
+}
+
+function rssMb(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().rss / MB;
+}
+
+async function openWaits(db: Db): Promise<number> {
+  const [r] = await db.query<{ n: string }>({ text: `SELECT count(*) AS n FROM run_waits WHERE event_name = 'bench.event' AND status = 'OPEN'` });
+  return Number(r!.n);
+}
+
+async function waitForOpen(db: Db, n: number): Promise<void> {
+  const deadline = Date.now() + 30 * 60_000;
+  while ((await openWaits(db)) < n) {
+    if (Date.now() > deadline) throw new Error(`only ${await openWaits(db)} of ${n} waits opened`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function events(env: Env, syntheticWaits: number) {
+  await env.pinflow.publish('bench-wait', waitGraph);
+  const key = (i: number) => `bench-${i}`;
+  const start = (from: number, to: number) =>
+    pool(Array.from({ length: to - from }, (_, j) => from + j), 50, (i) => env.pinflow.start({ definition: 'bench-wait', input: { k: key(i) }, runId: `bench-wait-${i}` }));
+
+  // Worker RSS with 1,000 open runs cached (reported under replay).
+  const rss0 = rssMb();
+  await start(0, RSS_OPEN_RUNS);
+  await waitForOpen(env.db, RSS_OPEN_RUNS);
+  const rssPer1000 = ((rssMb() - rss0) / RSS_OPEN_RUNS) * 1000;
+  const t0 = performance.now();
+  await start(RSS_OPEN_RUNS, SIZE.waitingRuns);
+  await waitForOpen(env.db, SIZE.waitingRuns);
+  log(`${SIZE.waitingRuns} runs waiting (${round((performance.now() - t0) / 1000, 1)} s after the first 1000)`);
+
+  // The candidate lookup, as routing runs it, over real and synthetic keys.
+  const lookups: number[] = [];
+  const pg = new PgClient({ connectionString: benchDbUrl() });
+  await pg.connect();
+  try {
+    for (let s = 0; s < 2_000; s++) {
+      const real = s % 2 === 0;
+      const args = real ? ['default', 'bench.event', key(rand(SIZE.waitingRuns))] : [`tenant-${rand(50)}`, `syn.event.${rand(100)}`, `k-${1 + rand(syntheticWaits)}`];
+      const t = performance.now();
+      await pg.query(`SELECT run_id, wait_id FROM run_waits WHERE tenant = $1 AND event_name = $2 AND correlation_key = $3 AND status = 'OPEN'`, args);
+      lookups.push(performance.now() - t);
+    }
+    lookups.splice(0, 100); // warm-up
+  } finally {
+    await pg.end();
+  }
+
+  const api = createApi({ pinflow: env.pinflow });
+  await api.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(api.server.address() as { port: number }).port}/events`;
+  const post = async (k: string) => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench.event', correlationKey: k, payload: { k } }) });
+    if (res.status !== 200) throw new Error(`POST /events ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+  };
+  try {
+    // Resume latency, one event at a time: from the POST to the step after the wait running.
+    const resume: number[] = [];
+    for (let i = 0; i < SIZE.resumeSamples; i++) {
+      const marked = whenMarked(key(i));
+      const t = Date.now();
+      await post(key(i));
+      resume.push((await marked) - t);
+    }
+    // Ingress throughput: every remaining event through POST /events, 32 in flight.
+    const rest = Array.from({ length: SIZE.waitingRuns - SIZE.resumeSamples }, (_, j) => key(SIZE.resumeSamples + j));
+    const burstMarks = rest.map((k) => whenMarked(k));
+    const tb = performance.now();
+    const sent = new Map<string, number>();
+    await pool(rest, INGRESS_CONCURRENCY, async (k) => {
+      sent.set(k, Date.now());
+      await post(k);
+    });
+    const ingressSecs = (performance.now() - tb) / 1000;
+    const burstResume = (await Promise.all(burstMarks)).map((at, j) => at - sent.get(rest[j]!)!);
+    return {
+      waitingRuns: SIZE.waitingRuns,
+      syntheticOpenWaits: syntheticWaits,
+      lookupP50Ms: round(median(lookups), 3),
+      lookupP99Ms: round(percentile(lookups, 99), 3),
+      resumeP50Ms: round(median(resume), 1),
+      resumeP99Ms: round(percentile(resume, 99), 1),
+      ingressPerSec: round(rest.length / ingressSecs, 1),
+      ingressConcurrency: INGRESS_CONCURRENCY,
+      burstResumeP50Ms: round(median(burstResume), 1),
+      burstResumeP99Ms: round(percentile(burstResume, 99), 1),
+      rssMbPer1000Open: round(rssPer1000, 1),
+    };
+  } finally {
+    await api.close();
+  }
+}
+
+async function replay(env: Env) {
+  await env.pinflow.publish('bench-1000', sequentialGraph(1_000));
+  const t0 = performance.now();
+  const runId = await runGraph(env, 'bench-1000');
+  log(`a 1000-step run took ${round((performance.now() - t0) / 1000, 1)} s`);
+  const history = await env.client.workflow.getHandle(runId).fetchHistory();
+  const times: number[] = [];
+  for (let i = 0; i < SIZE.replayRepeats; i++) {
+    times.push(await timed(() => Worker.runReplayHistory({ workflowBundle: env.workflowBundle, replayName: 'bench-replay' }, history, runId)));
+  }
+  return { steps: 1_000, historyEvents: history.events?.length ?? 0, thousandStepMs: round(median(times), 1), repeats: SIZE.replayRepeats };
+}
+
+function benchDbUrl(): string {
+  const u = new URL(process.env.PINFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  u.pathname = '/pinflow_bench';
+  return u.toString();
+}
+
+async function freshDatabase(): Promise<Db> {
+  const admin = new PgClient({ connectionString: process.env.PINFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+  await admin.connect();
+  try {
+    await admin.query('DROP DATABASE IF EXISTS pinflow_bench WITH (FORCE)');
+    await admin.query('CREATE DATABASE pinflow_bench');
+  } finally {
+    await admin.end();
+  }
+  const db = connectPg(benchDbUrl(), { max: 40 });
+  await migrate(db);
+  return db;
+}
+
+interface Target {
+  key: string;
+  op: '<=' | '>=';
+  value: number;
+  note: string;
+}
+const TARGETS: Target[] = [
+  { key: 'overhead.latencyRatio', op: '<=', value: 1.1, note: 'with the projection on' },
+  { key: 'overhead.historyEventsRatio', op: '<=', value: 1.05, note: '' },
+  { key: 'throughput.ratio', op: '>=', value: 0.9, note: '' },
+  { key: 'events.lookupP99Ms', op: '<=', value: 5, note: 'at 1M open waits' },
+  { key: 'projection.listP95Ms', op: '<=', value: 20, note: 'at 1M runs' },
+];
+
+function get(results: Record<string, unknown>, path: string): number | undefined {
+  let v: unknown = results;
+  for (const part of path.split('.')) v = (v as Record<string, unknown> | undefined)?.[part];
+  return typeof v === 'number' ? v : undefined;
+}
+
+function writeReport(results: Record<string, unknown>, meta: Record<string, unknown>): void {
+  const dir = join(projectRoot(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
+
+  const flat: Array<[string, number]> = [];
+  for (const [scenario, r] of Object.entries(results)) {
+    for (const [k, v] of Object.entries(r as Record<string, unknown>)) if (typeof v === 'number') flat.push([`${scenario}.${k}`, v]);
+  }
+  const lines = [
+    '<!-- results:start (written by npm run bench; edit outside these markers) -->',
+    `Measured ${meta.date} with \`${meta.command}\`${meta.quick ? ' (quick sizes)' : ''}.`,
+    '',
+    `Machine: ${meta.cpuModel}, ${meta.cpus} CPUs, ${meta.memGb} GB RAM (shared, noisy). Node ${meta.node}, Temporal CLI ${meta.temporalCli}` +
+      ` (dev server, SQLite file), ${meta.postgres}, @temporalio/* ${meta.temporalSdk}, pinflow ${meta.pinflow}.`,
+    '',
+    '| target | value | goal | met |',
+    '|---|---|---|---|',
+    ...TARGETS.map((t) => {
+      const v = get(results, t.key);
+      const met = v === undefined ? 'not measured' : (t.op === '<=' ? v <= t.value : v >= t.value) ? 'yes' : '**no**';
+      return `| \`${t.key}\` | ${v ?? '-'} | ${t.op === '<=' ? '≤' : '≥'} ${t.value}${t.note ? ` (${t.note})` : ''} | ${met} |`;
+    }),
+    '',
+    '| key | value |',
+    '|---|---|',
+    ...flat.map(([k, v]) => `| \`${k}\` | ${v} |`),
+    '<!-- results:end -->',
+  ];
+  const file = join(projectRoot(), 'BENCHMARKS.md');
+  const block = lines.join('\n');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n<!-- results:start --><!-- results:end -->\n';
+  const re = /<!-- results:start[\s\S]*?<!-- results:end -->/;
+  writeFileSync(file, re.test(current) ? current.replace(re, block) : `${current.trimEnd()}\n\n${block}\n`);
+  log(`wrote bench/results/latest.json and the results block of BENCHMARKS.md`);
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
+  const cli = await findConfiguredTemporalCli(config, log);
+  const tmp = mkdtempSync(join(tmpdir(), 'pinflow-bench-'));
+  const port = Number(process.env.PINFLOW_BENCH_TEMPORAL_PORT ?? 17633);
+  const server = await startDevServer({
+    cliPath: cli.path,
+    dbFile: join(tmp, 'temporal.sqlite'),
+    port,
+    uiPort: port + 1,
+    headless: true,
+    // The 1000-step replay case needs one execution; nothing else comes near this.
+    dynamicConfig: ['limit.historyCount.suggestContinueAsNew=100000'],
+  });
+  const cleanups: Array<() => Promise<unknown>> = [async () => server.stop(), async () => rmSync(tmp, { recursive: true, force: true })];
+  try {
+    const connection = await Connection.connect({ address: server.address });
+    cleanups.unshift(() => connection.close());
+    await ensureSearchAttributes(connection, 'default');
+    const db = await freshDatabase();
+    cleanups.unshift(() => db.close());
+    const store = new ProjectionStore(db);
+    const registry = toRegistry(benchRpcs);
+    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: new DefaultLogger('WARN') });
+    const nativeConnection = await NativeConnection.connect({ address: server.address });
+    cleanups.unshift(() => nativeConnection.close());
+    // The same worker settings as createWorker, plus a cache big enough for the open runs.
+    const worker = await Worker.create({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue: TASK_QUEUE,
+      workflowBundle,
+      activities: { ...createActivities({ store, registry }), benchNoop: (input: { i: number }) => Promise.resolve(noopHandler(input)) },
+      shutdownGraceTime: '10s',
+      defaultHeartbeatThrottleInterval: '1s',
+      maxCachedWorkflows: Math.max(2_000, SIZE.waitingRuns + 500),
+    });
+    const running = worker.run();
+    cleanups.unshift(async () => {
+      worker.shutdown();
+      await running;
+    });
+    const client = new Client({ connection, namespace: 'default' });
+    const pinflow = new Pinflow({ client, store, rpcs: registry, events: { signalConcurrency: 16 } });
+    const env: Env = { client, pinflow, store, db, workflowBundle, worker };
+
+    const results: Record<string, unknown> = {};
+    const runScenario = async (name: Scenario, fn: () => Promise<unknown>) => {
+      if (!ONLY.has(name)) return;
+      log(`${name}...`);
+      const t0 = performance.now();
+      results[name] = await fn();
+      log(`${name}: ${JSON.stringify(results[name])} (${round((performance.now() - t0) / 1000, 1)} s)`);
+    };
+    await runScenario('overhead', () => overhead(env));
+    await runScenario('throughput', () => throughput(env));
+    await runScenario('control', () => control(env));
+    await runScenario('replay', () => replay(env));
+    if (ONLY.has('events') || ONLY.has('projection')) await synthesize(db, SIZE.syntheticRows);
+    await runScenario('projection', () => projection(env, SIZE.syntheticRows));
+    if (ONLY.has('events')) {
+      await runScenario('events', () => events(env, SIZE.syntheticRows));
+      const ev = results.events as Record<string, number>;
+      (results.replay as Record<string, number> | undefined) ?? (results.replay = {});
+      (results.replay as Record<string, number>).rssMbPer1000Open = ev.rssMbPer1000Open!;
+      delete ev.rssMbPer1000Open;
+    }
+
+    const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+    const [pgVersion] = await db.query<{ v: string }>({ text: `SELECT current_setting('server_version') AS v` });
+    const meta = {
+      date: new Date().toISOString(),
+      command: `npm run bench${QUICK ? ' -- --quick' : ''}${onlyArg ? ` -- ${onlyArg}` : ''}`,
+      quick: QUICK,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      cpus: cpus().length,
+      memGb: round(totalmem() / 1024 ** 3, 1),
+      node: process.version,
+      temporalCli: execFileSync(cli.path, ['--version'], { encoding: 'utf8' }).trim(),
+      postgres: `PostgreSQL ${pgVersion?.v ?? '?'}`,
+      temporalSdk: pkg.dependencies['@temporalio/worker'],
+      pinflow: pkg.version,
+      sizes: SIZE,
+    };
+    writeReport(results, meta);
+  } finally {
+    for (const fn of cleanups) await fn().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
