@@ -495,7 +495,7 @@ async function main(): Promise<void> {
     // The 1000-step replay case needs one execution; nothing else comes near this.
     dynamicConfig: ['limit.historyCount.suggestContinueAsNew=100000'],
   });
-  const cleanups: Array<() => Promise<unknown>> = [async () => server.stop(), async () => rmSync(tmp, { recursive: true, force: true })];
+  const cleanups: Array<() => Promise<unknown>> = [() => server.stop(), () => Promise.resolve(rmSync(tmp, { recursive: true, force: true }))];
   try {
     const connection = await Connection.connect({ address: server.address });
     cleanups.unshift(() => connection.close());
@@ -544,8 +544,7 @@ async function main(): Promise<void> {
     if (ONLY.has('events')) {
       await runScenario('events', () => events(env, SIZE.syntheticRows));
       const ev = results.events as Record<string, number>;
-      (results.replay as Record<string, number> | undefined) ?? (results.replay = {});
-      (results.replay as Record<string, number>).rssMbPer1000Open = ev.rssMbPer1000Open!;
+      results.replay = { ...(results.replay as object | undefined), rssMbPer1000Open: ev.rssMbPer1000Open! };
       delete ev.rssMbPer1000Open;
     }
 
