@@ -9,7 +9,7 @@
  *
  * Workflow code: no Node APIs, no I/O.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { condition, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 
 export interface BaselineActivities {
   /** Runs the same handler as the `bench.noop` RPC. */
@@ -42,4 +42,18 @@ export async function baselineControl(args: { steps: number; rpcEvery: number })
     if ((k + 1) % args.rpcEvery === 0) await benchNoop({ i: k });
   }
   return { x, even };
+}
+
+/** Wakes a {@link baselineWait}. */
+export const wakeSignal = defineSignal('bench.wake');
+
+/**
+ * The hand-written form of a run waiting on an event: one activity (so the
+ * benchmark knows it is open and cached), then a signal or a 1 h timeout.
+ */
+export async function baselineWait(): Promise<boolean> {
+  let woken = false;
+  setHandler(wakeSignal, () => void (woken = true));
+  await benchNoop({ i: -1 });
+  return condition(() => woken, '1h');
 }

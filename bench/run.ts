@@ -108,6 +108,8 @@ function historyStats(history: temporal.api.history.v1.IHistory): { events: numb
 }
 
 let handSeq = 0;
+/** Counts the baselineWait runs that reached their wait. */
+const noopCalls = { waits: 0 };
 async function runHand(env: Env, workflow: 'baselineSequential' | 'baselineControl', args: unknown[]): Promise<string> {
   const workflowId = `bench-hand-${process.pid}-${++handSeq}`;
   await env.client.workflow.execute(workflow, { taskQueue: TASK_QUEUE, workflowId, args });
@@ -317,7 +319,14 @@ async function events(env: Env, syntheticWaits: number) {
   const start = (from: number, to: number) =>
     pool(Array.from({ length: to - from }, (_, j) => from + j), 50, (i) => env.pinflow.start({ definition: 'bench-wait', input: { k: key(i) }, runId: `bench-wait-${i}` }));
 
-  // Worker RSS with 1,000 open runs cached (reported under replay).
+  // Worker RSS with 1,000 open runs cached (reported under replay), hand-written first, then graph runs.
+  const rssHand0 = rssMb();
+  const handStarted = noopCalls.waits;
+  await pool(Array.from({ length: RSS_OPEN_RUNS }), 50, () =>
+    env.client.workflow.start('baselineWait', { taskQueue: TASK_QUEUE, workflowId: `bench-hand-wait-${process.pid}-${++handSeq}` }),
+  );
+  while (noopCalls.waits - handStarted < RSS_OPEN_RUNS) await new Promise((r) => setTimeout(r, 250));
+  const rssHandPer1000 = ((rssMb() - rssHand0) / RSS_OPEN_RUNS) * 1000;
   const rss0 = rssMb();
   await start(0, RSS_OPEN_RUNS);
   await waitForOpen(env.db, RSS_OPEN_RUNS);
@@ -384,6 +393,7 @@ async function events(env: Env, syntheticWaits: number) {
       burstResumeP50Ms: round(median(burstResume), 1),
       burstResumeP99Ms: round(percentile(burstResume, 99), 1),
       rssMbPer1000Open: round(rssPer1000, 1),
+      rssMbPer1000OpenHand: round(rssHandPer1000, 1),
     };
   } finally {
     await api.close();
@@ -457,7 +467,7 @@ function writeReport(results: Record<string, unknown>, meta: Record<string, unkn
     `Measured ${meta.date} with \`${meta.command}\`${meta.quick ? ' (quick sizes)' : ''}.`,
     '',
     `Machine: ${meta.cpuModel}, ${meta.cpus} CPUs, ${meta.memGb} GB RAM (shared, noisy). Node ${meta.node}, Temporal CLI ${meta.temporalCli}` +
-      ` (dev server, SQLite file), ${meta.postgres}, @temporalio/* ${meta.temporalSdk}, pinflow ${meta.pinflow}.`,
+      ` (dev server, ${meta.temporalPersistence}), ${meta.postgres}, @temporalio/* ${meta.temporalSdk}, pinflow ${meta.pinflow}.`,
     '',
     '| target | value | goal | met |',
     '|---|---|---|---|',
@@ -489,6 +499,9 @@ async function main(): Promise<void> {
   const server = await startDevServer({
     cliPath: cli.path,
     dbFile: join(tmp, 'temporal.sqlite'),
+    // In memory by default: with the SQLite file, fsyncs bound the server at about 40 activities a
+    // second here, and that, not the interpreter, is what would be measured.
+    inMemory: process.env.PINFLOW_BENCH_TEMPORAL_DB !== 'file',
     port,
     uiPort: port + 1,
     headless: true,
@@ -513,7 +526,13 @@ async function main(): Promise<void> {
       namespace: 'default',
       taskQueue: TASK_QUEUE,
       workflowBundle,
-      activities: { ...createActivities({ store, registry }), benchNoop: (input: { i: number }) => Promise.resolve(noopHandler(input)) },
+      activities: {
+        ...createActivities({ store, registry }),
+        benchNoop: (input: { i: number }) => {
+          if (input.i === -1) noopCalls.waits++;
+          return Promise.resolve(noopHandler(input));
+        },
+      },
       shutdownGraceTime: '10s',
       defaultHeartbeatThrottleInterval: '1s',
       maxCachedWorkflows: Math.max(2_000, SIZE.waitingRuns + 500),
@@ -544,8 +563,9 @@ async function main(): Promise<void> {
     if (ONLY.has('events')) {
       await runScenario('events', () => events(env, SIZE.syntheticRows));
       const ev = results.events as Record<string, number>;
-      results.replay = { ...(results.replay as object | undefined), rssMbPer1000Open: ev.rssMbPer1000Open! };
+      results.replay = { ...(results.replay as object | undefined), rssMbPer1000Open: ev.rssMbPer1000Open!, rssMbPer1000OpenHand: ev.rssMbPer1000OpenHand! };
       delete ev.rssMbPer1000Open;
+      delete ev.rssMbPer1000OpenHand;
     }
 
     const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
@@ -559,6 +579,7 @@ async function main(): Promise<void> {
       memGb: round(totalmem() / 1024 ** 3, 1),
       node: process.version,
       temporalCli: execFileSync(cli.path, ['--version'], { encoding: 'utf8' }).trim(),
+      temporalPersistence: process.env.PINFLOW_BENCH_TEMPORAL_DB === 'file' ? 'SQLite file' : 'in memory',
       postgres: `PostgreSQL ${pgVersion?.v ?? '?'}`,
       temporalSdk: pkg.dependencies['@temporalio/worker'],
       pinflow: pkg.version,

@@ -16,6 +16,11 @@ export interface DevServerOptions {
   cliPath: string;
   /** SQLite file; created if missing, reused otherwise. */
   dbFile: string;
+  /**
+   * Keep the server's state in memory instead of in `dbFile` (which then only
+   * names the pid and log files). The benchmarks use this. @default false
+   */
+  inMemory?: boolean;
   /** @default 7233 */
   port: number;
   /** @default 8233 */
@@ -149,8 +154,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const args = [
     'server',
     'start-dev',
-    '--db-filename',
-    opts.dbFile,
+    ...(opts.inMemory ? [] : ['--db-filename', opts.dbFile]),
     '--ip',
     ip,
     '--port',

@@ -27,4 +27,12 @@ export const FLAGS = {
    * Before: a wait ended only by its timeout, with no activities.
    */
   EVENT_WAITS: 'pinflow-3-event-waits',
+  /**
+   * 4. Since 0.4.0: the run-started and run-closed projection writes are
+   * local activities (one marker event each, no task-queue round trip)
+   * instead of activities (three events and a workflow task each). Measured
+   * in BENCHMARKS.md: two activity round trips were most of the interpreter's
+   * latency and history overhead over a hand-written workflow.
+   */
+  LOCAL_RUN_PROJECTION: 'pinflow-4-local-run-projection',
 } as const;

@@ -22,6 +22,7 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -42,6 +43,15 @@ import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, Migrate
  * without limit: a database blip delays the run instead of failing it.
  */
 const projection = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+
+/**
+ * The same run-level projection writes as local activities (FLAGS.LOCAL_RUN_PROJECTION):
+ * executed by the worker inside the workflow task, recorded as one marker.
+ */
+const localProjection = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
@@ -301,7 +311,9 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     return s;
   };
 
-  await projection.projectRunStarted({
+  // Decided once per execution: a run started before 0.4.0 keeps its activities on replay.
+  const runProjection = patched(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
+  await runProjection.projectRunStarted({
     runId: run.runId,
     temporalRunId: info.runId,
     definition: run.definition,
@@ -319,7 +331,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
     state.active = [];
     if (fields.output !== undefined) state.output = fields.output;
     if (fields.error) state.error = fields.error;
-    await projection.projectRunClosed({ runId: run.runId, status, ...fields, closedAt: now(), trail: takeTrail() });
+    await runProjection.projectRunClosed({ runId: run.runId, status, ...fields, closedAt: now(), trail: takeTrail() });
   };
 
   /** Stall until an operator decides (retry or skip). Durable: a condition, no polling activities. */

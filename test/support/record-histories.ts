@@ -217,6 +217,14 @@ async function main(): Promise<void> {
       save('event-migrate-carry', run.runId, run.temporalRunId);
     }
 
+    // Run-level projection as local activities (0.4.0): a completed and a failed run.
+    for (const [name, input] of [['local-projection-completed', { a: 3, b: 4, name: 'ada' }], ['local-projection-failed', { a: 1, b: 1, name: 'x' }]] as const) {
+      if (recorded.has(name)) continue;
+      const run = await env.pinflow.start({ definition: 'sum', input, runId: `h-${name}` });
+      await env.pinflow.result(run.runId).catch(() => undefined);
+      save(name, run.runId, run.temporalRunId);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);
