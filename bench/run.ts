@@ -45,8 +45,8 @@ for (const s of ONLY) if (!SCENARIOS.includes(s)) throw new Error(`--only: unkno
 
 /** Sizes: the issue's numbers in a full run; smaller in --quick (under 5 minutes). */
 const SIZE = QUICK
-  ? { overheadRuns: 40, throughputRuns: 200, throughputRounds: 2, controlHistories: 6, waitingRuns: 1_000, syntheticRows: 100_000, resumeSamples: 100, querySamples: 100, replayRepeats: 3 }
-  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 6, waitingRuns: 10_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replayRepeats: 5 };
+  ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 6, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3 }
+  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 6, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5 };
 
 const OVERHEAD_STEPS = 20;
 const OVERHEAD_CONCURRENCY = 4;
@@ -55,7 +55,7 @@ const THROUGHPUT_CONCURRENCY = 50;
 const CONTROL_STEPS = 200;
 const CONTROL_RPC_EVERY = 40;
 const INGRESS_CONCURRENCY = 32;
-const RSS_OPEN_RUNS = 1_000;
+const RSS_OPEN_RUNS = SIZE.openRuns;
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const MB = 1024 * 1024;
@@ -401,16 +401,18 @@ async function events(env: Env, syntheticWaits: number) {
 }
 
 async function replay(env: Env) {
-  await env.pinflow.publish('bench-1000', sequentialGraph(1_000));
+  const steps = SIZE.replaySteps;
+  await env.pinflow.publish('bench-replay', sequentialGraph(steps));
   const t0 = performance.now();
-  const runId = await runGraph(env, 'bench-1000');
-  log(`a 1000-step run took ${round((performance.now() - t0) / 1000, 1)} s`);
+  const runId = await runGraph(env, 'bench-replay');
+  log(`a ${steps}-step run took ${round((performance.now() - t0) / 1000, 1)} s`);
   const history = await env.client.workflow.getHandle(runId).fetchHistory();
   const times: number[] = [];
   for (let i = 0; i < SIZE.replayRepeats; i++) {
     times.push(await timed(() => Worker.runReplayHistory({ workflowBundle: env.workflowBundle, replayName: 'bench-replay' }, history, runId)));
   }
-  return { steps: 1_000, historyEvents: history.events?.length ?? 0, thousandStepMs: round(median(times), 1), repeats: SIZE.replayRepeats };
+  // --quick replays a shorter run and scales to 1,000 steps (replay time is linear in the steps).
+  return { steps, historyEvents: history.events?.length ?? 0, thousandStepMs: round((median(times) * 1_000) / steps, 1), repeats: SIZE.replayRepeats };
 }
 
 function benchDbUrl(): string {
