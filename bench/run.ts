@@ -10,7 +10,7 @@
  * of BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,8 +45,8 @@ for (const s of ONLY) if (!SCENARIOS.includes(s)) throw new Error(`--only: unkno
 
 /** Sizes: the issue's numbers in a full run; smaller in --quick (under 5 minutes). */
 const SIZE = QUICK
-  ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 6, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3 }
-  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 6, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5 };
+  ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 12, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3 }
+  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 12, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5 };
 
 const OVERHEAD_STEPS = 20;
 const OVERHEAD_CONCURRENCY = 4;
@@ -95,6 +95,7 @@ const waitGraph = {
 };
 
 interface Env {
+  serverPid: number;
   client: Client;
   pinflow: Pinflow;
   store: ProjectionStore;
@@ -105,6 +106,35 @@ interface Env {
 
 function historyStats(history: temporal.api.history.v1.IHistory): { events: number; bytes: number } {
   return { events: history.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(history).finish().length };
+}
+
+/** CPU seconds used so far by this process, the Temporal dev server, and every postgres process (Linux /proc). */
+function cpuSplit(serverPid: number): { node: number; temporal: number; postgres: number } {
+  const ticks = Number(process.env.CLK_TCK ?? 100);
+  const of = (pid: number | string): number => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / ticks; // utime stime cutime cstime
+    } catch {
+      return 0;
+    }
+  };
+  let postgres = 0;
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('postgres')) postgres += of(pid);
+      } catch {
+        // the process ended
+      }
+    }
+  } catch {
+    // no /proc: not Linux
+  }
+  const u = process.cpuUsage();
+  return { node: (u.user + u.system) / 1e6, temporal: of(serverPid), postgres };
 }
 
 let handSeq = 0;
@@ -158,12 +188,16 @@ async function throughput(env: Env) {
   await env.pinflow.publish('bench-throughput', sequentialGraph(THROUGHPUT_STEPS));
   const per = SIZE.throughputRuns / SIZE.throughputRounds;
   const total = { graph: 0, hand: 0 };
+  const cpu = { graph: { node: 0, temporal: 0, postgres: 0 }, hand: { node: 0, temporal: 0, postgres: 0 } };
   const batch = async (kind: 'graph' | 'hand') => {
+    const c0 = cpuSplit(env.serverPid);
     const t0 = performance.now();
     await pool(Array.from({ length: per }), THROUGHPUT_CONCURRENCY, () =>
       kind === 'graph' ? runGraph(env, 'bench-throughput') : runHand(env, 'baselineSequential', [THROUGHPUT_STEPS]),
     );
     total[kind] += performance.now() - t0;
+    const c1 = cpuSplit(env.serverPid);
+    for (const k of ['node', 'temporal', 'postgres'] as const) cpu[kind][k] += c1[k] - c0[k];
   };
   for (let r = 0; r < SIZE.throughputRounds; r++) {
     // Alternate which goes first, so neither always runs on a warmer (or more loaded) server.
@@ -177,6 +211,10 @@ async function throughput(env: Env) {
     graphRunsPerSec: round(rate('graph'), 1),
     handRunsPerSec: round(rate('hand'), 1),
     ratio: round(rate('graph') / rate('hand')),
+    // Where the CPU went, in ms per run: this process (client + worker), the Temporal server, Postgres.
+    cpuMsPerRun: Object.fromEntries(
+      (['graph', 'hand'] as const).map((kind) => [kind, Object.fromEntries(Object.entries(cpu[kind]).map(([k, v]) => [k, round((v * 1000) / SIZE.throughputRuns, 1)]))]),
+    ),
   };
 }
 
@@ -332,8 +370,12 @@ async function events(env: Env, syntheticWaits: number) {
   await waitForOpen(env.db, RSS_OPEN_RUNS);
   const rssPer1000 = ((rssMb() - rss0) / RSS_OPEN_RUNS) * 1000;
   const t0 = performance.now();
-  await start(RSS_OPEN_RUNS, SIZE.waitingRuns);
-  await waitForOpen(env.db, SIZE.waitingRuns);
+  // In waves: 10,000 first workflow tasks at once swamp one worker on a small machine.
+  for (let from = RSS_OPEN_RUNS; from < SIZE.waitingRuns; from += 500) {
+    const to = Math.min(SIZE.waitingRuns, from + 500);
+    await start(from, to);
+    await waitForOpen(env.db, to);
+  }
   log(`${SIZE.waitingRuns} runs waiting (${round((performance.now() - t0) / 1000, 1)} s after the first 1000)`);
 
   // The candidate lookup, as routing runs it, over real and synthetic keys.
@@ -380,6 +422,11 @@ async function events(env: Env, syntheticWaits: number) {
       await post(k);
     });
     const ingressSecs = (performance.now() - tb) / 1000;
+    // The ingress path alone: events no run waits on (validate, record, look up, settle; no signal).
+    const unmatched = Array.from({ length: Math.min(2_000, SIZE.waitingRuns) }, (_, j) => `nobody-${j}`);
+    const tu = performance.now();
+    await pool(unmatched, INGRESS_CONCURRENCY, (k) => post(k));
+    const unmatchedSecs = (performance.now() - tu) / 1000;
     const burstResume = (await Promise.all(burstMarks)).map((at, j) => at - sent.get(rest[j]!)!);
     return {
       waitingRuns: SIZE.waitingRuns,
@@ -390,6 +437,7 @@ async function events(env: Env, syntheticWaits: number) {
       resumeP99Ms: round(percentile(resume, 99), 1),
       ingressPerSec: round(rest.length / ingressSecs, 1),
       ingressConcurrency: INGRESS_CONCURRENCY,
+      ingressUnmatchedPerSec: round(unmatched.length / unmatchedSecs, 1),
       burstResumeP50Ms: round(median(burstResume), 1),
       burstResumeP99Ms: round(percentile(burstResume, 99), 1),
       rssMbPer1000Open: round(rssPer1000, 1),
@@ -458,6 +506,13 @@ function get(results: Record<string, unknown>, path: string): number | undefined
 function writeReport(results: Record<string, unknown>, meta: Record<string, unknown>): void {
   const dir = join(projectRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
+  if (onlyArg) {
+    // A partial run never replaces the full picture: it gets its own file.
+    const file = join(dir, `${QUICK ? 'quick' : 'full'}-${[...ONLY].join('-')}.json`);
+    writeFileSync(file, `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
+    log(`wrote ${file} (--only: latest.json and BENCHMARKS.md are left as they are)`);
+    return;
+  }
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
 
   const flat: Array<[string, number]> = [];
@@ -537,7 +592,9 @@ async function main(): Promise<void> {
       },
       shutdownGraceTime: '10s',
       defaultHeartbeatThrottleInterval: '1s',
-      maxCachedWorkflows: Math.max(2_000, SIZE.waitingRuns + 500),
+      // Room for the memory measurement's open runs (hand-written and graph); beyond that, runs are
+      // evicted and replayed when their event arrives, as on a production worker.
+      maxCachedWorkflows: 2 * SIZE.openRuns + 500,
     });
     const running = worker.run();
     cleanups.unshift(async () => {
@@ -546,7 +603,7 @@ async function main(): Promise<void> {
     });
     const client = new Client({ connection, namespace: 'default' });
     const pinflow = new Pinflow({ client, store, rpcs: registry, events: { signalConcurrency: 16 } });
-    const env: Env = { client, pinflow, store, db, workflowBundle, worker };
+    const env: Env = { serverPid: server.pid, client, pinflow, store, db, workflowBundle, worker };
 
     const results: Record<string, unknown> = {};
     const runScenario = async (name: Scenario, fn: () => Promise<unknown>) => {

@@ -26,7 +26,7 @@ export interface CreateWorkerOptions {
   /** Test hooks inside activities (e.g. widening the mailbox race window). Never set in production. */
   testHooks?: WaitHooks;
   /** Extra Temporal worker options (concurrency limits, identity, ...). */
-  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'identity' | 'shutdownGraceTime'>;
+  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows' | 'identity' | 'shutdownGraceTime'>;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
