@@ -3,6 +3,7 @@
  * small named function each (same style as `sql.ts`).
  */
 import type { Query } from './db';
+import { whereBuilder } from './sql';
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
@@ -187,23 +188,19 @@ export interface EventFilter {
 }
 
 export const selectEvents = (f: EventFilter, after: { receivedAt: string; eventId: string } | undefined, limit: number): Query => {
-  const where: string[] = [];
-  const values: unknown[] = [];
-  const add = (clause: string, v: unknown) => {
-    values.push(v);
-    where.push(clause.replace('?', `$${values.length}`));
-  };
+  const w = whereBuilder();
+  const { add, values } = w;
   if (f.tenant) add('e.tenant = ?', f.tenant);
   if (f.name) add('e.name = ?', f.name);
   if (f.status) add('e.status = ?', f.status);
   if (f.correlationKey) add('e.correlation_key = ?', f.correlationKey);
   if (after) {
     values.push(after.receivedAt, after.eventId);
-    where.push(`(e.received_at, e.event_id) < ($${values.length - 1}::timestamptz, $${values.length})`);
+    w.raw(`(e.received_at, e.event_id) < ($${values.length - 1}::timestamptz, $${values.length})`);
   }
   values.push(limit);
   return {
-    text: `SELECT ${EVENT_COLUMNS} FROM events e ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    text: `SELECT ${EVENT_COLUMNS} FROM events e ${w.clause()}
            ORDER BY e.received_at DESC, e.event_id DESC LIMIT $${values.length}`,
     values,
   };
@@ -218,12 +215,8 @@ export interface WaitFilter {
 }
 
 export const selectWaits = (f: WaitFilter, limit: number): Query => {
-  const where: string[] = [];
-  const values: unknown[] = [];
-  const add = (clause: string, v: unknown) => {
-    values.push(v);
-    where.push(clause.replace('?', `$${values.length}`));
-  };
+  const w = whereBuilder();
+  const { add, values } = w;
   if (f.tenant) add('w.tenant = ?', f.tenant);
   if (f.event) add('w.event_name = ?', f.event);
   if (f.correlationKey) add('w.correlation_key = ?', f.correlationKey);
@@ -231,7 +224,7 @@ export const selectWaits = (f: WaitFilter, limit: number): Query => {
   if (f.status) add('w.status = ?', f.status);
   values.push(limit);
   return {
-    text: `SELECT ${WAIT_COLUMNS} FROM run_waits w ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    text: `SELECT ${WAIT_COLUMNS} FROM run_waits w ${w.clause()}
            ORDER BY w.opened_at DESC, w.run_id, w.wait_id LIMIT $${values.length}`,
     values,
   };

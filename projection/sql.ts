@@ -197,14 +197,29 @@ export interface RunFilter {
   metadata?: Record<string, string | number | boolean>;
 }
 
-/** Keyset page over (started_at DESC, id DESC); fetches one extra row to know if there is more. */
-export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: string } | null, limit: number): Query => {
+/** Builds a WHERE clause from optional conditions; `?` in each condition becomes its numbered parameter. */
+export function whereBuilder() {
   const where: string[] = [];
   const values: unknown[] = [];
-  const add = (sql: string, v: unknown) => {
-    values.push(v);
-    where.push(sql.replace('?', `$${values.length}`));
+  return {
+    values,
+    add: (condition: string, v: unknown) => {
+      values.push(v);
+      where.push(condition.replace('?', `$${values.length}`));
+    },
+    /** A condition whose parameters the caller already pushed onto `values` and numbered. */
+    raw: (condition: string) => {
+      where.push(condition);
+    },
+    /** `WHERE a AND b`, or nothing. */
+    clause: () => (where.length ? `WHERE ${where.join(' AND ')}` : ''),
   };
+}
+
+/** Keyset page over (started_at DESC, id DESC); fetches one extra row to know if there is more. */
+export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: string } | null, limit: number): Query => {
+  const w = whereBuilder();
+  const { add, values } = w;
   if (filter.status) add('status = ?', filter.status);
   if (filter.definition) add('definition = ?', filter.definition);
   if (filter.version) add('version = ?', filter.version);
@@ -214,11 +229,11 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
   }
   if (after) {
     values.push(after.startedAt, after.id);
-    where.push(`(started_at, id) < ($${values.length - 1}::timestamptz, $${values.length})`);
+    w.raw(`(started_at, id) < ($${values.length - 1}::timestamptz, $${values.length})`);
   }
   values.push(limit + 1);
   return {
-    text: `SELECT ${RUN_COLUMNS} FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    text: `SELECT ${RUN_COLUMNS} FROM runs ${w.clause()}
            ORDER BY started_at DESC, id DESC LIMIT $${values.length}`,
     values,
   };
