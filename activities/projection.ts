@@ -2,7 +2,7 @@
 import type { ProjectionStore } from '../projection/store';
 import { ApplicationFailure } from '@temporalio/activity';
 import Ajv2020 from 'ajv/dist/2020';
-import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../workflows/types';
+import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../graph/wire';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 

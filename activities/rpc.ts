@@ -9,7 +9,7 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { FAILURE_TYPES } from '../graph/errors';
 import type { ProjectionStore } from '../projection/store';
 import type { RpcError, RpcRegistry } from '../worker/rpc';
-import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../workflows/types';
+import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../graph/wire';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 /** Compiled pinned output schemas by `<version>:<rpc>`; versions are immutable, so this never goes stale. */

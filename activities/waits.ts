@@ -5,7 +5,7 @@
  */
 import { EventStore } from '../projection/events';
 import type { ProjectionStore } from '../projection/store';
-import type { EventSignal, WaitClosing, WaitOpening } from '../workflows/types';
+import type { EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
 
 export interface WaitHooks {
   /**

@@ -15,11 +15,12 @@ import { canonicalJson, sha256Hex } from '../graph/canonical';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError, type ErrorCode } from '../graph/errors';
 import { checkExpression, compileExpression, evaluateExpression, ExpressionError, type ExpressionScope } from '../graph/expression';
 import { RPC_NAME_PATTERN } from '../graph/schema';
-import { DEFAULT_TENANT, type EventSource, type EventStatus } from '../graph/terminology';
+import { CORRELATION_KEY_MAX, normaliseCorrelationKey } from '../graph/correlation';
+import { DEFAULT_TENANT, TENANT_PATTERN, type EventSource, type EventStatus } from '../graph/terminology';
 import { EventStore, type EventDetail, type EventFilter, type EventRecord, type RuleRecord, type WaitFilter, type WaitRecord } from '../projection/events';
 import type { Db } from '../projection/db';
 import { eventSignal } from '../workflows/definitions';
-import type { EventSignal } from '../workflows/types';
+import type { EventSignal } from '../graph/wire';
 
 /** What a door hands to the ingress. */
 export interface SubmitEventInput {
@@ -68,8 +69,6 @@ export interface EventIngressOptions {
 }
 
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$/;
-const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-export const CORRELATION_KEY_MAX = 512;
 /** Largest accepted payload, as JSON. */
 export const EVENT_PAYLOAD_MAX_BYTES = 256 * 1024;
 
@@ -90,12 +89,6 @@ function invalid(field: string, received: unknown, allowed: string): InvalidRequ
   });
 }
 
-/** Normalise a key: a non-empty string (≤ 512 chars) or a finite number, as its string form; else undefined. */
-export function normaliseKey(key: unknown): string | undefined {
-  if (typeof key === 'number') return Number.isFinite(key) ? String(key) : undefined;
-  if (typeof key === 'string' && key.length > 0 && key.length <= CORRELATION_KEY_MAX) return key;
-  return undefined;
-}
 
 interface SweeperState {
   timer: NodeJS.Timeout;
@@ -310,7 +303,7 @@ export class EventIngress {
     explicit: unknown,
   ): Promise<{ key: string; source: 'explicit' | 'rule' } | { rejected: { code: ErrorCode; message: string; details?: Record<string, unknown> } }> {
     if (explicit !== undefined) {
-      const key = normaliseKey(explicit);
+      const key = normaliseCorrelationKey(explicit);
       if (key !== undefined) return { key, source: 'explicit' };
       return {
         rejected: {
@@ -344,7 +337,7 @@ export class EventIngress {
         },
       };
     }
-    const key = normaliseKey(value);
+    const key = normaliseCorrelationKey(value);
     if (key !== undefined) return { key, source: 'rule' };
     return {
       rejected: {

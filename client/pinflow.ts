@@ -5,16 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType, WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import Ajv2020 from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
-import { DEFAULT_TENANT, RUN_STATUSES, SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE, type RunStatus } from '../graph/terminology';
+import { SA } from '../graph/search-attributes';
+import { DEFAULT_TENANT, RUN_STATUSES, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
 import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
-import type { InterpreterState, RunInput, StallDecision } from '../workflows/types';
+import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
 import { EventIngress, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from './publish';
@@ -22,7 +23,7 @@ import { publishGraph, type PublishResult } from './publish';
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 
 export interface DecisionInput {
-  action: 'retry' | 'skip';
+  action: StallDecisionAction;
   /** Who decides (a user or a service); recorded with the decision. */
   by: string;
   reason?: string;
@@ -41,18 +42,10 @@ export interface DecisionResult {
 }
 
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
-export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-export const VERSION_HASH_PATTERN = /^[0-9a-f]{64}$/;
 /** A metadata key the run list can filter on. */
 export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** At most this many metadata keys per run-list filter. */
 export const MAX_METADATA_FILTER_KEYS = 5;
-
-const SA = {
-  definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition, SearchAttributeType.KEYWORD),
-  version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version, SearchAttributeType.KEYWORD),
-  tenant: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD),
-};
 
 export interface PinflowOptions {
   /** A long-lived Temporal client (reuse one; never connect per call). */

@@ -6,3 +6,6 @@ export * from './canonical';
 export * from './expression';
 export * from './validate';
 export * from './dsl';
+export * from './correlation';
+export * from './search-attributes';
+export type * from './wire';

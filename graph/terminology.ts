@@ -30,7 +30,16 @@
  * - **projection**: the Postgres tables mirroring runs for lists, dashboards and
  *   event routing. Derived, idempotent, rebuildable; never an authority.
  * - **stall**: a run paused because the live deployment cannot serve its pinned
- *   graph; an operator resolves it (retry, skip, migrate, cancel).
+ *   graph ({@link STALL_REASONS}); an operator resolves it with a
+ *   **decision** ({@link DECISION_ACTIONS}).
+ * - **catalog**: definitions, versions and their contracts (`catalog/`).
+ *   Authoritative and never rebuilt; decisions and migrations read it.
+ * - **compatibility**: whether a value or a position fits a run's pinned graph
+ *   (a skip output, a migration's step mapping, a continue-as-new target);
+ *   answered in one place, `graph/compat.ts`.
+ * - **run context**: the interpreter's per-run state in one object
+ *   (`workflows/context.ts`); each **step handler** (`workflows/steps/`)
+ *   executes one step family against it.
  */
 
 /**
@@ -58,6 +67,32 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 /** Step instance statuses as the projection shows them. */
 export const STEP_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
+
+/** Why the live deployment cannot serve a run's pinned graph. Wire values. */
+export const STALL_REASONS = ['rpc_missing', 'input_incompatible', 'output_incompatible'] as const;
+export type StallReason = (typeof STALL_REASONS)[number];
+
+/**
+ * What an operator can decide for a run. Wire values, recorded in
+ * `run_decisions` (its CHECK constraint lists the same four).
+ * - `retry`: dispatch the stalled step again against the live deployment;
+ * - `skip`: complete the stalled step with an operator-given output, valid
+ *   against the pinned output contract;
+ * - `migrate`: move the run to another version (its own update);
+ * - `cancel`: cancel the run (a Temporal cancellation).
+ */
+export const DECISION_ACTIONS = ['retry', 'skip', 'migrate', 'cancel'] as const;
+export type DecisionAction = (typeof DECISION_ACTIONS)[number];
+
+/** The decisions the `pinflow.resolveStall` update takes; migrate and cancel have their own calls. */
+export const STALL_DECISION_ACTIONS = ['retry', 'skip'] as const satisfies readonly DecisionAction[];
+export type StallDecisionAction = (typeof STALL_DECISION_ACTIONS)[number];
+
+/** A tenant name. */
+export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** A version hash: sha256 hex. The versions table's CHECK constraint uses the same pattern. */
+export const VERSION_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /** The tenant used when a run names none. */
 export const DEFAULT_TENANT = 'default' as const;

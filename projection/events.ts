@@ -6,7 +6,7 @@
  * own workflow code accepts or drops every event it is handed.
  */
 import type { DeliveryStatus, EventSource, EventStatus, WaitStatus } from '../graph/terminology';
-import type { EventSignal, WaitClosing, WaitOpening } from '../workflows/types';
+import type { EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
 import type { Db } from './db';
 import * as sql from './event-sql';
 import { ProjectionStore } from './store';

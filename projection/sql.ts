@@ -4,7 +4,7 @@
  * camelCase in the SQL itself. JSON values are passed as text and cast, so
  * `pg` and PGlite behave identically.
  */
-import type { StepRecord } from '../workflows/types';
+import type { StepRecord } from '../graph/wire';
 import type { Query } from './db';
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));

@@ -4,8 +4,8 @@
  */
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import type { Graph, PinnedContracts } from '../graph/schema';
-import type { RunStatus } from '../graph/terminology';
-import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../workflows/types';
+import type { DecisionAction, RunStatus } from '../graph/terminology';
+import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../graph/wire';
 import type { Db } from './db';
 import * as eventSql from './event-sql';
 import * as sql from './sql';
@@ -76,7 +76,7 @@ export interface RunDetail extends RunSummary {
 
 export interface DecisionRow {
   stallId: string | null;
-  action: 'retry' | 'skip' | 'migrate' | 'cancel';
+  action: DecisionAction;
   by: string;
   reason: string | null;
   output: unknown;
@@ -246,7 +246,7 @@ export class ProjectionStore {
   }
 
   /** Record a decision; for retry/skip also clear the stall it resolved. Idempotent. */
-  async recordDecision(d: { runId: string; stallId: string | null; action: 'retry' | 'skip' | 'cancel'; by: string; reason?: string | undefined; output?: unknown; decidedAt: string; outcome: string }): Promise<void> {
+  async recordDecision(d: { runId: string; stallId: string | null; action: Exclude<DecisionAction, 'migrate'>; by: string; reason?: string | undefined; output?: unknown; decidedAt: string; outcome: string }): Promise<void> {
     await this.db.transaction(async (tx) => {
       await tx.query(sql.insertDecision({ ...d, reason: d.reason ?? null, output: d.output ?? null }));
       if (d.stallId && d.action !== 'cancel') await tx.query(sql.clearStall(d.runId, d.stallId));

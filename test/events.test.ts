@@ -9,7 +9,7 @@ import { createApi } from '../client/http';
 import { RedisIngress } from '../client/redis-ingress';
 import { projectRoot } from '../runtime/paths';
 import { defineRpc } from '../worker/rpc';
-import type { InterpreterState } from '../workflows/types';
+import type { InterpreterState } from '../graph/wire';
 import { createEnv, eventually, exitOf, temporalAddress, type Env } from './support/harness';
 
 const REDIS_URL = process.env.PINFLOW_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

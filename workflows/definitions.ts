@@ -3,7 +3,7 @@
  * wire contracts: never rename one.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { EventSignal, InterpreterState, MigrateRequest, StallDecision } from './types';
+import type { EventSignal, InterpreterState, MigrateRequest, StallDecision } from '../graph/wire';
 
 /** Returns the live {@link InterpreterState}. */
 export const stateQuery = defineQuery<InterpreterState>('pinflow.state');

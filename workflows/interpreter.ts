@@ -28,15 +28,15 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { FAILURE_TYPES } from '../graph/errors';
 import { evaluateExpression, evaluateMapping, ExpressionError, isTruthy, type ExpressionScope } from '../graph/expression';
 import { durationMs, type ChildStep, type ForEachStep, type ParallelStep, type PinnedContract, type RpcStep, type Step, type Subgraph, type WaitStep } from '../graph/schema';
-import { SEARCH_ATTRIBUTES, TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
+import { SA } from '../graph/search-attributes';
+import { TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
 import { eventSignal, migrateUpdate, resolveStallUpdate, stateQuery } from './definitions';
 import { FLAGS } from './flags';
-import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StallReason, StepRecord, WaitOutput } from './types';
+import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StallReason, StepRecord, WaitOutput } from '../graph/wire';
 
 /**
  * Projection activities are idempotent upserts, so Temporal may retry them
@@ -59,12 +59,6 @@ const localProjection = proxyLocalActivities<Activities>({
 /** Failure types the RPC activity raises that retrying cannot fix. */
 const NEVER_RETRY = [FAILURE_TYPES.RPC_STALL, FAILURE_TYPES.RPC_MISSING, FAILURE_TYPES.RPC_INPUT_INVALID, FAILURE_TYPES.RPC_OUTPUT_INVALID];
 
-const SA = {
-  definition: defineSearchAttributeKey(SEARCH_ATTRIBUTES.definition, SearchAttributeType.KEYWORD),
-  version: defineSearchAttributeKey(SEARCH_ATTRIBUTES.version, SearchAttributeType.KEYWORD),
-  tenant: defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD),
-  status: defineSearchAttributeKey(SEARCH_ATTRIBUTES.status, SearchAttributeType.KEYWORD),
-};
 
 function rpcActivity(contract: PinnedContract | undefined, step: RpcStep): Activities['invokeRpc'] {
   const r = contract?.retry ?? {};

@@ -3,8 +3,10 @@
  * step records it hands to projection activities. Pure types; a change here
  * is a change to recorded histories, so only ever add optional fields.
  */
-import type { Graph, PinnedContracts } from '../graph/schema';
-import type { RunStatus, StepStatus } from '../graph/terminology';
+import type { Graph, PinnedContracts } from './schema';
+import type { RunStatus, StallDecisionAction, StallReason, StepStatus } from './terminology';
+
+export type { StallReason } from './terminology';
 
 /** The start input of a run: the pinned graph lives in history through it. */
 export interface RunInput {
@@ -199,8 +201,6 @@ export interface RpcCall {
   version?: string;
 }
 
-/** Why the live deployment cannot serve a run's pinned graph. Wire values. */
-export type StallReason = 'rpc_missing' | 'input_incompatible' | 'output_incompatible';
 
 export interface StallInfo {
   /** Unique per stall within the run; decisions must name it. */
@@ -217,7 +217,7 @@ export interface StallInfo {
 /** An operator decision on a stalled run, sent as the `pinflow.resolveStall` update. */
 export interface StallDecision {
   stallId: string;
-  action: 'retry' | 'skip';
+  action: StallDecisionAction;
   /** Who decided (user, service). */
   by: string;
   reason?: string;
