@@ -2,7 +2,7 @@
 #
 #   docker build -t pinflow .
 #   docker run pinflow                                   # worker (default)
-#   docker run -p 8080:8080 pinflow node dist/client/main.js   # HTTP API
+#   docker run -p 8080:8080 pinflow node dist/app/api-main.js   # HTTP API
 #
 # Used by docker-compose.temporal.yml for both the pinflow-worker and
 # pinflow-api services.
@@ -21,7 +21,11 @@ COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
 COPY projection ./projection
-COPY runtime ./runtime
+COPY rpc ./rpc
+COPY catalog ./catalog
+COPY app ./app
+COPY cli ./cli
+COPY index.ts ./index.ts
 COPY scripts ./scripts
 COPY examples ./examples
 COPY migrations ./migrations
@@ -44,4 +48,4 @@ COPY --from=builder --chown=node:node /app/migrations ./migrations
 
 USER node
 
-CMD ["node", "dist/worker/main.js"]
+CMD ["node", "dist/app/worker-main.js"]

@@ -8,6 +8,65 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify', 'fastify/*', 'undici', 'axios', 'node-fetch', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'];
 
+/**
+ * Folder directions. Library folders depend only downward:
+ *
+ *   graph  <-  workflows
+ *   graph  <-  rpc  <-  catalog / projection  <-  activities  <-  worker
+ *   client uses graph, rpc, catalog, projection and the workflow's message
+ *          definitions (workflows/definitions); app/, cli/, scripts/ use everything.
+ *
+ * Each folder lists what it may not import. `sandbox` adds the workflow rule
+ * (no Node builtins, no I/O modules). One rule per folder, because a later
+ * flat-config block would replace an earlier one's options, not merge them.
+ */
+const FOLDERS = ['graph', 'workflows', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
+const LAYERS = {
+  graph: { may: [], sandbox: true },
+  workflows: { may: ['graph'], typesFrom: ['activities'], sandbox: true },
+  rpc: { may: ['graph'] },
+  projection: { may: ['graph'] },
+  catalog: { may: ['graph', 'rpc'], only: { projection: ['db'] } },
+  activities: { may: ['graph', 'rpc', 'catalog', 'projection'] },
+  worker: { may: ['graph', 'rpc', 'catalog', 'projection', 'activities'] },
+  client: { may: ['graph', 'rpc', 'catalog', 'projection'], only: { workflows: ['definitions'] } },
+};
+
+function layers() {
+  return Object.entries(LAYERS).map(([folder, rule]) => {
+    const patterns = [];
+    for (const other of FOLDERS) {
+      if (other === folder || rule.may.includes(other)) continue;
+      // A relative import of that folder (or its index); `only` lists the modules that stay allowed.
+      const allowed = rule.only?.[other] ?? [];
+      const regex = `^(\\.{1,2}/)+${other}(/${allowed.length ? `(?!(${allowed.join('|')})$)` : ''}.*)?$`;
+      const typesOnly = rule.typesFrom?.includes(other);
+      patterns.push({
+        regex,
+        ...(typesOnly ? { allowTypeImports: true } : {}),
+        message: rule.only?.[other]
+          ? `${folder}/ may import only ${rule.only[other].map((m) => `${other}/${m}`).join(', ')} from ${other}/ (folder directions: see eslint.config.mjs)`
+          : typesOnly
+            ? `${folder}/ may import only types from ${other}/`
+            : `${folder}/ may not import ${other}/: library folders depend only downward (see eslint.config.mjs)`,
+      });
+    }
+    if (rule.sandbox) patterns.push({ group: ioModules, message: 'workflow code must not do I/O: call an activity instead' });
+    return {
+      files: [`${folder}/**/*.ts`],
+      rules: {
+        '@typescript-eslint/no-restricted-imports': [
+          'error',
+          {
+            ...(rule.sandbox ? { paths: nodeBuiltins.map((name) => ({ name, message: 'workflow code runs in the Temporal sandbox: no Node builtins' })) } : {}),
+            patterns,
+          },
+        ],
+      },
+    };
+  });
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.pinflow/**', 'eslint.config.mjs'] },
   js.configs.recommended,
@@ -33,30 +92,14 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  // The workflow sandbox: workflow code and the shared pure modules it imports.
   {
-    // The workflow sandbox, and the shared pure modules it imports.
     files: ['workflows/**/*.ts', 'graph/**/*.ts', 'bench/baseline.ts', 'bench/workflows.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'workflow code runs in the Temporal sandbox: no Node builtins' })),
-          patterns: [
-            {
-              group: ioModules,
-              message: 'workflow code must not do I/O: call an activity instead',
-            },
-            {
-              group: ['../activities', '../activities/*', '../worker/*', '../client/*', '../projection/*', '../runtime/*'],
-              allowTypeImports: true,
-              message: 'workflows/ may import only types from outside the sandbox',
-            },
-          ],
-        },
-      ],
       'no-restricted-globals': ['error', { name: 'process', message: 'no process in workflow code' }, { name: 'Buffer', message: 'no Buffer in the sandbox' }],
     },
   },
+  ...layers(),
   {
     files: ['test/**/*.ts'],
     rules: {

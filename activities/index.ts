@@ -1,16 +1,26 @@
 /**
  * Activity factory: built once per worker with its dependencies (the
- * projection store and the live RPC registry).
+ * projection store, the catalog and the live RPC registry).
  */
+import { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
-import type { RpcRegistry } from '../worker/rpc';
+import type { RpcRegistry } from '../rpc/registry';
 import { createProjectionActivities } from './projection';
 import { createRpcActivity } from './rpc';
 import { createWaitActivities, type WaitHooks } from './waits';
 
 export type { WaitHooks };
 
-export function createActivities(deps: { store: ProjectionStore; registry: RpcRegistry; hooks?: WaitHooks }) {
+export interface ActivityDeps {
+  store: ProjectionStore;
+  /** @default a catalog on the projection's database (they share one database and its migrations) */
+  catalog?: VersionStore;
+  registry: RpcRegistry;
+  hooks?: WaitHooks;
+}
+
+export function createActivities(options: ActivityDeps) {
+  const deps = { ...options, catalog: options.catalog ?? new VersionStore(options.store.db) };
   return {
     ...createProjectionActivities(deps),
     ...createWaitActivities(deps),

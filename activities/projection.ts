@@ -1,12 +1,12 @@
 /** Run-level projection activities (idempotent upserts; Temporal retries them freely) and child pinning. */
+import { checkCarriedOutputs } from '../catalog/contracts';
+import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import { ApplicationFailure } from '@temporalio/activity';
-import Ajv2020 from 'ajv/dist/2020';
 import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../graph/wire';
 
-const ajv = new Ajv2020({ strict: false, allErrors: true });
 
-export function createProjectionActivities({ store }: { store: ProjectionStore }) {
+export function createProjectionActivities({ store, catalog }: { store: ProjectionStore; catalog: VersionStore }) {
   return {
     /**
      * Before a continue-as-new: project pending step records, and with the
@@ -17,20 +17,17 @@ export function createProjectionActivities({ store }: { store: ProjectionStore }
     async planContinueAsNew(p: ContinueAsNewPlan): Promise<ContinueAsNewTarget> {
       await store.recordSteps(p.runId, p.trail);
       if (p.policy !== 'latest') return { moved: false, lineage: p.lineage };
-      const def = await store.getDefinition(p.definition);
+      const def = await catalog.getDefinition(p.definition);
       if (!def || def.latestVersion === p.version) return { moved: false, lineage: p.lineage };
-      const [target, current] = await Promise.all([store.getVersion(def.latestVersion), store.getVersion(p.version)]);
+      const [target, current] = await Promise.all([catalog.getVersion(def.latestVersion), catalog.getVersion(p.version)]);
       const stay = (why: string): ContinueAsNewTarget => ({ moved: false, stayedBecause: why, lineage: p.lineage });
       if (!target) return stay(`latest version ${def.latestVersion} not found`);
       const step = target.graph.steps.find((s) => s.id === p.at);
       if (!step) return stay(`step ${p.at} is not a top-level step of the latest version`);
       const was = current?.graph.steps.find((s) => s.id === p.at);
       if (was && was.type !== step.type) return stay(`step ${p.at} changed type (${was.type} → ${step.type})`);
-      for (const [id, output] of Object.entries(p.steps)) {
-        const t = target.graph.steps.find((s) => s.id === id);
-        const schema = t?.type === 'rpc' ? target.contracts[t.rpc]?.output : undefined;
-        if (schema !== undefined && !ajv.validate(schema as object, output)) return stay(`the output of step ${id} does not satisfy the latest contract`);
-      }
+      const [misfit] = checkCarriedOutputs(target, p.steps);
+      if (misfit) return stay(`the output of step ${misfit.stepId} does not satisfy the latest contract`);
       const migratedAt = new Date().toISOString();
       const lineage = [...p.lineage, { version: p.version, upTo: p.at, migratedAt, by: 'onContinueAsNew: latest' }];
       await store.recordMigration({
@@ -66,10 +63,10 @@ export function createProjectionActivities({ store }: { store: ProjectionStore }
      * never reads the database again.
      */
     async resolveChildVersion(t: ChildTarget): Promise<ResolvedChild> {
-      const def = await store.getDefinition(t.definition);
+      const def = await catalog.getDefinition(t.definition);
       if (!def) throw ApplicationFailure.nonRetryable(`child definition ${JSON.stringify(t.definition)} does not exist`, 'ChildDefinitionNotFound');
       const hash = t.version ?? def.latestVersion;
-      const version = await store.getVersion(hash);
+      const version = await catalog.getVersion(hash);
       const seq = version?.definitions.find((d) => d.definition === t.definition)?.seq;
       if (!version || seq === undefined) {
         throw ApplicationFailure.nonRetryable(`version ${hash} was never published under definition ${JSON.stringify(t.definition)}`, 'ChildVersionNotFound');

@@ -5,15 +5,13 @@
  * a retried or re-delivered attempt never duplicates a row.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { FAILURE_TYPES } from '../graph/errors';
+import { validatePinned } from '../catalog/contracts';
+import type { VersionRecord, VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
-import type { RpcError, RpcRegistry } from '../worker/rpc';
+import type { RpcError, RpcRegistry } from '../rpc/registry';
 import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../graph/wire';
 
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-/** Compiled pinned output schemas by `<version>:<rpc>`; versions are immutable, so this never goes stale. */
-const pinnedOutputValidators = new Map<string, ValidateFunction>();
 
 function zodIssues(error: { issues: Array<{ path: PropertyKey[]; message: string; code: string }> }) {
   return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', code: i.code, message: i.message }));
@@ -23,16 +21,15 @@ function isRpcError(err: unknown): err is RpcError {
   return err instanceof Error && err.name === 'RpcError' && typeof (err as RpcError).type === 'string';
 }
 
-export function createRpcActivity({ store, registry }: { store: ProjectionStore; registry: RpcRegistry }) {
-  const pinnedOutput = async (version: string | undefined, rpc: string): Promise<ValidateFunction | undefined> => {
-    if (!version) return undefined;
-    const key = `${version}:${rpc}`;
-    let v = pinnedOutputValidators.get(key);
+export function createRpcActivity({ store, catalog, registry }: { store: ProjectionStore; catalog: VersionStore; registry: RpcRegistry }) {
+  /** Versions are immutable: each is read from the catalog once per process. */
+  const versions = new Map<string, VersionRecord>();
+  const pinnedVersion = async (hash: string | undefined): Promise<VersionRecord | undefined> => {
+    if (!hash) return undefined;
+    let v = versions.get(hash);
     if (!v) {
-      const schema = (await store.getVersion(version))?.contracts[rpc]?.output;
-      if (schema === undefined) return undefined;
-      v = ajv.compile(schema as object);
-      pinnedOutputValidators.set(key, v);
+      v = await catalog.getVersion(hash);
+      if (v) versions.set(hash, v);
     }
     return v;
   };
@@ -121,13 +118,14 @@ export function createRpcActivity({ store, registry }: { store: ProjectionStore;
     const output = rpc.output.safeParse(raw);
     if (drift) {
       // Later steps of the pinned graph rely on the pinned output contract, not the live one.
-      const pinned = await pinnedOutput(call.version, call.rpc);
+      const version = await pinnedVersion(call.version);
       const value: unknown = JSON.parse(JSON.stringify(output.success ? output.data : (raw ?? null)));
-      if (pinned && !pinned(value)) {
+      const pinned = version ? validatePinned(version, call.rpc, 'output', value) : undefined;
+      if (pinned && !pinned.ok) {
         return stall(
           'output_incompatible',
           `the output of RPC ${JSON.stringify(call.rpc)} no longer satisfies the contract this run was pinned with`,
-          { issues: (pinned.errors ?? []).map((e) => ({ path: e.instancePath || '(root)', message: e.message ?? e.keyword })), pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
+          { issues: pinned.issues, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
         );
       }
       if (pinned) {

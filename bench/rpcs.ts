@@ -1,6 +1,6 @@
 /** The benchmark's RPCs: handlers that do no work, so what is measured is the orchestration. */
 import { z } from 'zod';
-import { defineRpc } from '../worker/rpc';
+import { defineRpc } from '../rpc/registry';
 
 /** The one handler both the `bench.noop` RPC and the baseline's activity run. */
 export const noopHandler = (_input: { i: number }): { ok: boolean } => ({ ok: true });

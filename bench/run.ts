@@ -25,12 +25,12 @@ import { TASK_QUEUE } from '../graph/terminology';
 import { connectPg, type Db } from '../projection/db';
 import { migrate } from '../projection/migrate';
 import { ProjectionStore } from '../projection/store';
-import { loadConfig } from '../runtime/config';
-import { startDevServer } from '../runtime/dev-server';
-import { ensureSearchAttributes } from '../runtime/namespace';
-import { projectRoot } from '../runtime/paths';
-import { findConfiguredTemporalCli } from '../runtime/temporal-cli';
-import { toRegistry } from '../worker/rpc';
+import { loadConfig } from '../app/config';
+import { startDevServer } from '../app/dev-server';
+import { ensureSearchAttributes } from '../app/namespace';
+import { projectRoot } from '../projection/paths';
+import { findConfiguredTemporalCli } from '../app/temporal-cli';
+import { toRegistry } from '../rpc/registry';
 import { benchRpcs, noopHandler, whenMarked } from './rpcs';
 import { median, percentile, pool, round } from './stats';
 

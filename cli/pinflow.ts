@@ -14,9 +14,9 @@
  */
 import { checkDeploy, manifestOf, type DeployReport } from '../client/check-deploy';
 import { PinflowError } from '../graph/errors';
-import { loadConfig } from '../runtime/config';
-import { loadRpcModule } from '../runtime/rpc-module';
-import { openStore } from '../runtime/store';
+import { loadConfig } from '../app/config';
+import { loadRpcModule } from '../app/rpc-module';
+import { openStore } from '../app/store';
 
 function usage(): never {
   console.error('usage: pinflow check-deploy --rpcs <module> [--json] [--certain-only]\n       pinflow contracts --rpcs <module>');
@@ -46,9 +46,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig();
-  const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const report = await checkDeploy(store, manifest);
+    const report = await checkDeploy({ store, catalog }, manifest);
     if (flag('--json')) console.log(JSON.stringify(report, null, 2));
     else printReport(report);
     return report.wouldStall > 0 || (!flag('--certain-only') && report.mayStall > 0) ? 1 : 0;

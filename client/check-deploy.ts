@@ -15,8 +15,9 @@
  */
 import Ajv2020 from 'ajv/dist/2020';
 import { allSteps, type PinnedContracts } from '../graph/schema';
+import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore, RunSummary } from '../projection/store';
-import type { RpcRegistry } from '../worker/rpc';
+import type { RpcRegistry } from '../rpc/registry';
 
 /** The contracts of the registry about to be deployed, by RPC name. */
 export type ContractManifest = Record<string, { hash: string; input: unknown; output: unknown }>;
@@ -51,7 +52,8 @@ export function manifestOf(registry: RpcRegistry): ContractManifest {
   return out;
 }
 
-export async function checkDeploy(store: ProjectionStore, manifest: ContractManifest): Promise<DeployReport> {
+export async function checkDeploy(deps: { store: ProjectionStore; catalog: VersionStore }, manifest: ContractManifest): Promise<DeployReport> {
+  const { store, catalog } = deps;
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   const inputValidators = new Map<string, ReturnType<typeof ajv.compile>>();
   const versions = new Map<string, { graph: Parameters<typeof allSteps>[0]; contracts: PinnedContracts } | undefined>();
@@ -60,7 +62,7 @@ export async function checkDeploy(store: ProjectionStore, manifest: ContractMani
   await store.forEachOpenRun(async (runs) => {
     for (const run of runs) {
       checkedRuns++;
-      if (!versions.has(run.version)) versions.set(run.version, await store.getVersion(run.version));
+      if (!versions.has(run.version)) versions.set(run.version, await catalog.getVersion(run.version));
       const version = versions.get(run.version);
       if (!version) continue;
       const detail = await store.getRun(run.id);

@@ -4,23 +4,23 @@
  * changes a run; the projection follows what Temporal accepted.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import Ajv2020 from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { SA } from '../graph/search-attributes';
 import { DEFAULT_TENANT, RUN_STATUSES, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
-import type { DefinitionSummary, ProjectionStore, RunDetail, RunPage, VersionRecord, VersionSummary } from '../projection/store';
-import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
+import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
+import { VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
+import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
+import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
 import { EventIngress, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
-import { publishGraph, type PublishResult } from './publish';
+import { publishGraph, type PublishResult } from '../catalog/publish';
 
-const ajv = new Ajv2020({ strict: false, allErrors: true });
 
 export interface DecisionInput {
   action: StallDecisionAction;
@@ -50,7 +50,10 @@ export const MAX_METADATA_FILTER_KEYS = 5;
 export interface PinflowOptions {
   /** A long-lived Temporal client (reuse one; never connect per call). */
   client: Client;
+  /** The run projection (derived): run lists, steps, stalls, decisions. */
   store: ProjectionStore;
+  /** The catalog (authoritative): definitions, versions, contracts. @default a catalog on the projection's database */
+  catalog?: VersionStore;
   /** The RPC registry publish validates against and pins contracts from. */
   rpcs: RpcRegistry | Iterable<RpcDefinition> | Record<string, unknown>;
   /** Base URL of the Temporal UI, for deep links. @default 'http://localhost:8233' */
@@ -155,6 +158,7 @@ export type { PublishResult };
 export class Pinflow {
   readonly client: Client;
   readonly store: ProjectionStore;
+  readonly catalog: VersionStore;
   readonly registry: RpcRegistry;
   readonly namespace: string;
   readonly temporalUiUrl: string;
@@ -164,6 +168,7 @@ export class Pinflow {
   constructor(opts: PinflowOptions) {
     this.client = opts.client;
     this.store = opts.store;
+    this.catalog = opts.catalog ?? new VersionStore(opts.store.db);
     this.registry = toRegistry(opts.rpcs);
     this.namespace = opts.client.options.namespace;
     this.temporalUiUrl = (opts.temporalUiUrl ?? 'http://localhost:8233').replace(/\/+$/, '');
@@ -194,7 +199,7 @@ export class Pinflow {
    * version and `created: false`.
    */
   async publish(definition: string, rawGraph: unknown): Promise<PublishResult> {
-    return publishGraph({ store: this.store, registry: this.registry }, definition, rawGraph);
+    return publishGraph({ catalog: this.catalog, registry: this.registry }, definition, rawGraph);
   }
 
   /** Start a run pinned to one version: the graph travels in the start input. */
@@ -273,7 +278,7 @@ export class Pinflow {
           received: opts.version,
         });
       }
-      const version = await this.store.getVersion(opts.version);
+      const version = await this.catalog.getVersion(opts.version);
       if (!version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${opts.version} does not exist`, { version: opts.version });
       if (opts.definition !== undefined) {
         if (!version.definitions.some((d) => d.definition === opts.definition)) {
@@ -300,26 +305,26 @@ export class Pinflow {
         field: 'definition',
       });
     }
-    const def = await this.store.getDefinition(opts.definition);
+    const def = await this.catalog.getDefinition(opts.definition);
     if (!def) throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(opts.definition)} does not exist`, { definition: opts.definition });
-    const version = await this.store.getVersion(def.latestVersion);
+    const version = await this.catalog.getVersion(def.latestVersion);
     if (!version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${def.latestVersion} does not exist`);
     return { definition: def.name, version };
   }
 
   listDefinitions(): Promise<DefinitionSummary[]> {
-    return this.store.listDefinitions();
+    return this.catalog.listDefinitions();
   }
 
   async listVersions(definition: string): Promise<VersionSummary[]> {
-    if (!(await this.store.getDefinition(definition))) {
+    if (!(await this.catalog.getDefinition(definition))) {
       throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(definition)} does not exist`, { definition });
     }
-    return this.store.listVersions(definition);
+    return this.catalog.listVersions(definition);
   }
 
   async getVersion(hash: string): Promise<VersionRecord> {
-    const v = VERSION_HASH_PATTERN.test(hash) ? await this.store.getVersion(hash) : undefined;
+    const v = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getVersion(hash) : undefined;
     if (!v) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${JSON.stringify(hash)} does not exist`, { version: hash });
     return v;
   }
@@ -384,23 +389,18 @@ export class Pinflow {
       stallId = state.stall.id;
     }
     if (input.action === 'skip') {
-      const run = await this.store.getRun(runId);
-      const stallRpc = run?.stall?.rpc;
-      const version = run ? await this.store.getVersion(run.version) : undefined;
-      const schema = stallRpc ? version?.contracts[stallRpc]?.output : undefined;
       if (input.output === undefined) {
         throw new InvalidRequestError(ERROR_CODES.SKIP_OUTPUT_INVALID, 'skip needs an "output" for the skipped step', { field: 'output' });
       }
-      if (schema !== undefined) {
-        const validate = ajv.compile(schema as object);
-        if (!validate(input.output)) {
-          throw new InvalidRequestError(
-            ERROR_CODES.SKIP_OUTPUT_INVALID,
-            `the skip output does not satisfy the pinned output contract of RPC ${JSON.stringify(stallRpc)}: ` +
-              (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; '),
-            { rpc: stallRpc, issues: validate.errors },
-          );
-        }
+      // The run's version from Temporal (its search attribute), the contract from the catalog.
+      const version = await this.pinnedVersionOf(handle);
+      const check = version ? checkSkipOutput(version, stallId, input.output) : undefined;
+      if (check && !check.ok) {
+        throw new InvalidRequestError(
+          ERROR_CODES.SKIP_OUTPUT_INVALID,
+          `the skip output does not satisfy the pinned output contract of RPC ${JSON.stringify(check.rpc)}: ${check.summary}`,
+          { rpc: check.rpc, issues: check.issues },
+        );
       }
     }
     const decision: StallDecision = { stallId, action: input.action, by: input.by, ...(input.reason ? { reason: input.reason } : {}), ...(input.output !== undefined ? { output: input.output } : {}) };
@@ -415,6 +415,16 @@ export class Pinflow {
       }
       throw err;
     }
+  }
+
+  /** The version a run is pinned to now, as Temporal says (its search attribute, updated by migrations), from the catalog. */
+  private async pinnedVersionOf(handle: WorkflowHandle): Promise<VersionRecord | undefined> {
+    const description = await handle.describe().catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(handle.workflowId)} is not open in Temporal`, { runId: handle.workflowId });
+      throw err;
+    });
+    const hash = description.typedSearchAttributes.get(SA.version);
+    return hash ? this.catalog.getVersion(hash) : undefined;
   }
 
   /** Bulk: resolve every run stalled on `rpc` (and `reason`), reporting each run's result. */
@@ -447,23 +457,16 @@ export class Pinflow {
     if (!target.definitions.some((d) => d.definition === run.definition)) {
       throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `version ${input.targetVersion} is not a version of ${JSON.stringify(run.definition)}`, { runId });
     }
-    const map = input.mapping ?? {};
-    const problems: string[] = [];
-    const completed = new Map<string, unknown>();
-    for (const st of run.steps) if (st.status === 'COMPLETED' && !st.stepInstance.includes('[')) completed.set(st.stepId, st.output);
-    for (const [id, output] of completed) {
-      const targetStep = target.graph.steps.find((st) => st.id === (map[id] ?? id));
-      if (targetStep?.type !== 'rpc') continue;
-      const schema = target.contracts[targetStep.rpc]?.output;
-      if (schema === undefined) continue;
-      const validate = ajv.compile(schema as object);
-      if (!validate(output)) {
-        problems.push(`output of step ${id} does not satisfy the target contract of ${targetStep.rpc}: ${(validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ')}`);
-      }
-    }
+    // What the run would carry, from the run itself (the live state query), not from projected steps.
+    const handle = this.client.workflow.getHandle(runId);
+    const state = await handle.query(stateQuery).catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
+      throw err;
+    });
+    const problems = checkCarriedOutputs(target, state.steps, input.mapping).map((p) => `output of step ${p.stepId} does not satisfy the target contract of ${p.rpc}: ${p.summary}`);
     if (problems.length) throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `migration refused: ${problems.join(' | ')}`, { runId, problems });
     try {
-      const res = await this.client.workflow.getHandle(runId).executeUpdate(migrateUpdate, {
+      const res = await handle.executeUpdate(migrateUpdate, {
         args: [{ targetVersion: target.hash, graph: target.graph, contracts: target.contracts, ...(input.mapping ? { mapping: input.mapping } : {}), by: input.by, ...(input.reason ? { reason: input.reason } : {}) }],
       });
       return { at: res.at, carried: res.carried, dropped: res.dropped };
@@ -494,7 +497,7 @@ export class Pinflow {
 
   /** Which open runs would stall under the given contract manifest (the registry about to be deployed). */
   checkDeploy(manifest: ContractManifest): Promise<DeployReport> {
-    return checkDeploy(this.store, manifest);
+    return checkDeploy({ store: this.store, catalog: this.catalog }, manifest);
   }
 
   /** Temporal reachable, database reachable, and a worker polling the task queue. */

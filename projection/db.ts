@@ -11,6 +11,12 @@ export interface Query {
   values?: unknown[];
 }
 
+/** A JSON value as a statement parameter (cast with `::jsonb` in the SQL), so `pg` and PGlite behave alike. */
+export const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+
+/** A timestamp from either driver (Date or text) as ISO 8601, or null. */
+export const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(v as string).toISOString());
+
 export interface Db {
   readonly kind: 'pg' | 'pglite';
   query<T = Record<string, unknown>>(q: Query): Promise<T[]>;

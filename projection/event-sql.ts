@@ -2,10 +2,9 @@
  * Statements of the correlation index, the event log and deliveries, one
  * small named function each (same style as `sql.ts`).
  */
-import type { Query } from './db';
+import { json, type Query } from './db';
 import { whereBuilder } from './sql';
 
-const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
 const EVENT_COLUMNS = `e.tenant, e.event_id AS "eventId", e.name, e.payload, e.correlation_key AS "correlationKey", e.key_source AS "keySource",
   e.fingerprint, e.source, e.status, e.error, e.candidates_at AS "candidatesAt", e.attempts, e.next_attempt_at AS "nextAttemptAt",

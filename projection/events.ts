@@ -7,7 +7,7 @@
  */
 import type { DeliveryStatus, EventSource, EventStatus, WaitStatus } from '../graph/terminology';
 import type { EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
-import type { Db } from './db';
+import { iso, type Db } from './db';
 import * as sql from './event-sql';
 import { ProjectionStore } from './store';
 
@@ -74,7 +74,6 @@ export interface RuleRecord {
   updatedAt: string;
 }
 
-const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(v as string).toISOString());
 
 function toEvent(r: Record<string, unknown>): EventRecord {
   return {

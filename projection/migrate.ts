@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
-import { projectRoot } from '../runtime/paths';
+import { projectRoot } from './paths';
 import type { Db } from './db';
 
 /** Arbitrary constant: pinflow's advisory lock key for migrations. */

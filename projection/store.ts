@@ -1,41 +1,17 @@
 /**
- * The projection store: reads and idempotent writes of the Postgres mirror of
- * definitions, versions and runs. Never consulted to orchestrate a run.
+ * The run projection: idempotent writes and reads of the Postgres mirror of
+ * runs, their steps, stalls, decisions and migrations. Derived from Temporal
+ * history and never consulted to orchestrate a run: the interpreter decides
+ * from its own history, operator actions go to Temporal first and this view
+ * follows what Temporal accepted. Definitions and versions are not here: they
+ * are the catalog (`catalog/versions.ts`), which is authoritative.
  */
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
-import type { Graph, PinnedContracts } from '../graph/schema';
 import type { DecisionAction, RunStatus } from '../graph/terminology';
 import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../graph/wire';
-import type { Db } from './db';
+import { iso, type Db } from './db';
 import * as eventSql from './event-sql';
 import * as sql from './sql';
-
-export interface DefinitionSummary {
-  name: string;
-  latestVersion: string;
-  latestSeq: number;
-  versionCount: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface VersionSummary {
-  hash: string;
-  seq: number;
-  publishedAt: string;
-  latest: boolean;
-  /** Runs of this definition on this version that are still open. */
-  openRuns: number;
-}
-
-export interface VersionRecord {
-  hash: string;
-  graph: Graph;
-  contracts: PinnedContracts;
-  createdAt: string;
-  /** Definitions this version was published under, with its number in each. */
-  definitions: Array<{ definition: string; seq: number }>;
-}
 
 export interface RunSummary {
   id: string;
@@ -93,7 +69,6 @@ export interface RunPage {
 // json/jsonb columns arrive already parsed from both pg and PGlite (a jsonb
 // string value as a JS string), so rows are mapped without JSON.parse.
 
-const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(v as string).toISOString());
 
 function toRun(r: Record<string, unknown>): RunSummary {
   return {
@@ -139,59 +114,6 @@ export class ProjectionStore {
 
   async ping(): Promise<void> {
     await this.db.query(sql.ping());
-  }
-
-  /** Store a version (once) and link it to a definition as its latest. */
-  async publishVersion(p: { definition: string; hash: string; graph: Graph; contracts: PinnedContracts }): Promise<{ created: boolean; seq: number }> {
-    return this.db.transaction(async (tx) => {
-      await tx.query(sql.upsertVersion(p.hash, p.graph, p.contracts));
-      // Locks the definition row: concurrent publishes of one definition serialise on it.
-      await tx.query(sql.upsertDefinition(p.definition, p.hash));
-      const existing = await tx.query<{ seq: number }>(sql.findDefinitionVersion(p.definition, p.hash));
-      if (existing[0]) return { created: false, seq: Number(existing[0].seq) };
-      const [row] = await tx.query<{ seq: number }>(sql.insertDefinitionVersion(p.definition, p.hash));
-      return { created: true, seq: Number(row!.seq) };
-    });
-  }
-
-  async listDefinitions(): Promise<DefinitionSummary[]> {
-    const rows = await this.db.query<Record<string, unknown>>(sql.selectDefinitions());
-    return rows.map((r) => ({
-      name: String(r.name),
-      latestVersion: String(r.latestVersion),
-      latestSeq: Number(r.latestSeq),
-      versionCount: Number(r.versionCount),
-      createdAt: iso(r.createdAt)!,
-      updatedAt: iso(r.updatedAt)!,
-    }));
-  }
-
-  async getDefinition(name: string): Promise<{ name: string; latestVersion: string } | undefined> {
-    const [r] = await this.db.query<{ name: string; latestVersion: string }>(sql.selectDefinition(name));
-    return r ? { name: r.name, latestVersion: r.latestVersion } : undefined;
-  }
-
-  async listVersions(definition: string): Promise<VersionSummary[]> {
-    const rows = await this.db.query<Record<string, unknown>>(sql.selectDefinitionVersions(definition));
-    return rows.map((r) => ({
-      hash: String(r.hash),
-      seq: Number(r.seq),
-      publishedAt: iso(r.publishedAt)!,
-      latest: Boolean(r.latest),
-      openRuns: Number(r.openRuns),
-    }));
-  }
-
-  async getVersion(hash: string): Promise<VersionRecord | undefined> {
-    const [r] = await this.db.query<Record<string, unknown>>(sql.selectVersion(hash));
-    if (!r) return undefined;
-    return {
-      hash: String(r.hash),
-      graph: r.graph as Graph,
-      contracts: r.contracts as PinnedContracts,
-      createdAt: iso(r.createdAt)!,
-      definitions: r.definitions as VersionRecord['definitions'],
-    };
   }
 
   /** Idempotent: the client and the workflow's first activity both call it. */

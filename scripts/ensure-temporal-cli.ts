@@ -3,8 +3,8 @@
  * machine cache, `go install`, SDK download) and print where it is.
  */
 import { PinflowError } from '../graph/errors';
-import { loadConfig } from '../runtime/config';
-import { cliVersion, findConfiguredTemporalCli } from '../runtime/temporal-cli';
+import { loadConfig } from '../app/config';
+import { cliVersion, findConfiguredTemporalCli } from '../app/temporal-cli';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -5,9 +5,9 @@
  */
 import { examples, exampleRpcs } from '../examples';
 import { PinflowError } from '../graph/errors';
-import { loadConfig } from '../runtime/config';
-import { loadRpcModule } from '../runtime/rpc-module';
-import { startStack } from '../runtime/stack';
+import { loadConfig } from '../app/config';
+import { loadRpcModule } from '../app/rpc-module';
+import { startStack } from '../app/stack';
 
 const log = (line: string) => console.log(`[pinflow] ${line}`);
 

@@ -262,7 +262,7 @@ describe('HTTP API', function () {
           ['EXPRESSION_INVALID', 'steps[1].output'],
         ],
       );
-      assert.equal(await env.pinflow.store.getDefinition('broken'), undefined);
+      assert.equal(await env.pinflow.catalog.getDefinition('broken'), undefined);
     });
 
     it('rejects an invalid definition name', async () => {

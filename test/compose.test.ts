@@ -186,8 +186,8 @@ describe('docker-compose.temporal.yml', function () {
 
   it('runs worker and API commands that the TypeScript build produces', function () {
     const expected: Record<string, string> = {
-      'pinflow-worker': 'dist/worker/main.js',
-      'pinflow-api': 'dist/client/main.js',
+      'pinflow-worker': 'dist/app/worker-main.js',
+      'pinflow-api': 'dist/app/api-main.js',
     };
     for (const [name, script] of Object.entries(expected)) {
       const cmd = commandOf(svc(name));

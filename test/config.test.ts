@@ -7,8 +7,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PinflowError } from '../graph/errors';
-import { loadConfig } from '../runtime/config';
-import { findTemporalCli } from '../runtime/temporal-cli';
+import { loadConfig } from '../app/config';
+import { findTemporalCli } from '../app/temporal-cli';
 
 function expectPinflowError(code: string, ...fragments: (string | RegExp)[]) {
   return (err: unknown): true => {

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { loadConfig } from '../runtime/config';
-import { processAlive, startDevServer, type DevServer } from '../runtime/dev-server';
-import { ensureSearchAttributes } from '../runtime/namespace';
-import { findConfiguredTemporalCli } from '../runtime/temporal-cli';
+import { loadConfig } from '../app/config';
+import { processAlive, startDevServer, type DevServer } from '../app/dev-server';
+import { ensureSearchAttributes } from '../app/namespace';
+import { findConfiguredTemporalCli } from '../app/temporal-cli';
 import { temporalAddress } from './support/harness';
 
 describe('embedded Temporal dev server', function () {

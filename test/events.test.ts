@@ -7,8 +7,8 @@ import { createClient } from 'redis';
 import { EventIngress, EventRejectedError } from '../client/events';
 import { createApi } from '../client/http';
 import { RedisIngress } from '../client/redis-ingress';
-import { projectRoot } from '../runtime/paths';
-import { defineRpc } from '../worker/rpc';
+import { projectRoot } from '../projection/paths';
+import { defineRpc } from '../rpc/registry';
 import type { InterpreterState } from '../graph/wire';
 import { createEnv, eventually, exitOf, temporalAddress, type Env } from './support/harness';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PinflowError } from '../graph/errors';
 import { connectPg, openPglite, type Db } from '../projection/db';
 import { loadMigrations, migrate } from '../projection/migrate';
-import { projectRoot } from '../runtime/paths';
+import { projectRoot } from '../projection/paths';
 import { createDatabase } from './support/harness';
 
 const EXPECTED_TABLES = ['definition_versions', 'definitions', 'pinflow_migrations', 'run_details', 'run_steps', 'runs', 'versions'];

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { examples, exampleRpcs } from '../examples';
-import { loadConfig } from '../runtime/config';
-import { startStack, type Stack } from '../runtime/stack';
+import { loadConfig } from '../app/config';
+import { startStack, type Stack } from '../app/stack';
 import { claimNamespace, eventually, temporalAddress } from './support/harness';
 
 describe('embedded defaults: the whole stack on PGlite (smoke)', function () {

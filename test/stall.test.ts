@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { Pinflow } from '../client/pinflow';
-import { defineRpc } from '../worker/rpc';
+import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
 import { createEnv, eventually, type Env } from './support/harness';
 

@@ -3,8 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '../runtime/dev-server';
-import { projectRoot } from '../runtime/paths';
+import { processAlive } from '../app/dev-server';
+import { projectRoot } from '../projection/paths';
 import { eventually } from './support/harness';
 
 /**

@@ -6,14 +6,17 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type WaitHooks } from '../activities';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { TASK_QUEUE } from '../graph/terminology';
+import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import { hasPrebuiltBundle, workflowBundlePath, workflowsEntry } from './bundle';
-import { toRegistry, type RpcDefinition, type RpcRegistry } from './rpc';
+import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 
 export interface CreateWorkerOptions {
   /** The live RPCs: an array, a registry or a module namespace of `defineRpc` results. */
   rpcs: RpcRegistry | Iterable<RpcDefinition> | Record<string, unknown>;
   store: ProjectionStore;
+  /** @default a catalog on the projection's database */
+  catalog?: VersionStore;
   connection: NativeConnection;
   /** @default 'default' */
   namespace?: string;
@@ -44,7 +47,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     namespace: opts.namespace ?? 'default',
     taskQueue: TASK_QUEUE,
     ...workflows,
-    activities: createActivities({ store: opts.store, registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),
+    activities: createActivities({ store: opts.store, ...(opts.catalog ? { catalog: opts.catalog } : {}), registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),
     shutdownGraceTime: '10s',
     // RPC activities heartbeat every second so cancellation reaches handlers
     // promptly; without a heartbeat timeout the SDK would throttle to 30s.

@@ -4,7 +4,7 @@
  * runs offline.
  */
 import { z } from 'zod';
-import { defineRpc, RpcError } from '../../worker/rpc';
+import { defineRpc, RpcError } from '../../rpc/registry';
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const COUNTRY = /^[A-Za-z]{2}$/;

@@ -5,7 +5,7 @@
  * derived from the incident's own `detectedAt`) so the examples run offline.
  */
 import { z } from 'zod';
-import { defineRpc, RpcError } from '../../worker/rpc';
+import { defineRpc, RpcError } from '../../rpc/registry';
 
 const severity = z.enum(['SEV1', 'SEV2', 'SEV3']);
 const isoTimestamp = z.iso.datetime();

@@ -5,7 +5,7 @@
  * example runs offline and its outcome is predictable.
  */
 import { z } from 'zod';
-import { defineRpc, RpcError } from '../../worker/rpc';
+import { defineRpc, RpcError } from '../../rpc/registry';
 
 const role = z.enum(['manager', 'director']);
 const approvalRequest = z.object({ requestId: z.string(), approver: z.email(), role, escalated: z.boolean() });

@@ -5,7 +5,7 @@
  * runs offline.
  */
 import { z } from 'zod';
-import { defineRpc, RpcError } from '../../worker/rpc';
+import { defineRpc, RpcError } from '../../rpc/registry';
 
 const item = z.object({ sku: z.string().min(1), quantity: z.number().int().positive(), unitPrice: z.number().nonnegative() });
 const address = z.object({ line1: z.string(), city: z.string(), postcode: z.string(), country: z.string().length(2) });

@@ -4,7 +4,7 @@
  * example runs offline.
  */
 import { z } from 'zod';
-import { defineRpc } from '../../worker/rpc';
+import { defineRpc } from '../../rpc/registry';
 
 export const askCustomer = defineRpc('support.askCustomer', {
   input: z.object({ ticketId: z.string(), customerEmail: z.email(), question: z.string() }),

@@ -15,9 +15,9 @@ import { Pinflow, type PinflowOptions } from '../../client/pinflow';
 import { connectPg, type Db } from '../../projection/db';
 import { migrate } from '../../projection/migrate';
 import { ProjectionStore } from '../../projection/store';
-import { ensureSearchAttributes } from '../../runtime/namespace';
-import { projectRoot } from '../../runtime/paths';
-import type { RpcDefinition } from '../../worker/rpc';
+import { ensureSearchAttributes } from '../../app/namespace';
+import { projectRoot } from '../../projection/paths';
+import type { RpcDefinition } from '../../rpc/registry';
 import { createWorker } from '../../worker/worker';
 
 /** Admin connection used to create per-suite databases. */
@@ -153,9 +153,9 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
   }
 }
 
-/** A real worker process (`node dist/worker/main.js`, as production runs it) on an env, loading an RPC module from dist/test/fixtures. */
+/** A real worker process (`node dist/app/worker-main.js`, as production runs it) on an env, loading an RPC module from dist/test/fixtures. */
 export function spawnWorkerProcess(env: Env, fixtureModule: string): ChildProcess & { output: string[] } {
-  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'worker', 'main.js')], {
+  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'app', 'worker-main.js')], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress(),

@@ -12,10 +12,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { loadConfig } from '../../runtime/config';
-import { startDevServer } from '../../runtime/dev-server';
-import { projectRoot } from '../../runtime/paths';
-import { findConfiguredTemporalCli } from '../../runtime/temporal-cli';
+import { loadConfig } from '../../app/config';
+import { startDevServer } from '../../app/dev-server';
+import { projectRoot } from '../../projection/paths';
+import { findConfiguredTemporalCli } from '../../app/temporal-cli';
 import { singleRpcGraph, sumGraph } from '../fixtures/graphs';
 import { Pinflow } from '../../client/pinflow';
 import { contractAdd, rpcs } from '../fixtures/rpcs';

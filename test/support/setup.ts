@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../runtime/config';
-import { startDevServer, type DevServer } from '../../runtime/dev-server';
-import { findConfiguredTemporalCli } from '../../runtime/temporal-cli';
+import { loadConfig } from '../../app/config';
+import { startDevServer, type DevServer } from '../../app/dev-server';
+import { findConfiguredTemporalCli } from '../../app/temporal-cli';
 import { setTemporalAddress, TEST_NAMESPACES } from './harness';
 
 let server: DevServer | undefined;

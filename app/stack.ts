@@ -10,12 +10,12 @@ import type { FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
 import type { RedisIngress } from '../client/redis-ingress';
 import { Pinflow } from '../client/pinflow';
-import { publishAll, type PublishResult } from '../client/publish';
+import { publishAll, type PublishResult } from '../catalog/publish';
 import type { Db } from '../projection/db';
-import { toRegistry, type RpcDefinition, type RpcRegistry } from '../worker/rpc';
+import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { createWorker } from '../worker/worker';
 import type { PinflowConfig } from './config';
-import { startEventServices } from './events';
+import { startEventServices } from './event-services';
 import { openStore } from './store';
 import { resolveTemporal, type TemporalHandle } from './temporal';
 
@@ -56,13 +56,13 @@ export async function startStack(
     const temporal: TemporalHandle = await resolveTemporal(config, log);
     cleanups.push(() => temporal.stop());
 
-    const { store, db, applied } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    const { store, catalog, db, applied } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
     cleanups.push(() => db.close());
     log(`projection store: ${db.kind === 'pg' ? 'Postgres (DATABASE_URL)' : `PGlite in ${config.dataDir}/pglite`}; migrations applied: ${applied.length ? applied.join(', ') : 'none pending'}`);
 
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanups.push(() => nativeConnection.close());
-    const worker = await createWorker({ rpcs: registry, store, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
+    const worker = await createWorker({ rpcs: registry, store, catalog, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
     const running = worker.run();
     cleanups.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -72,7 +72,7 @@ export async function startStack(
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    const pinflow = new Pinflow({ client, store, rpcs: registry, temporalUiUrl: temporal.uiUrl, ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}) });
+    const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: temporal.uiUrl, ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}) });
     const events = await startEventServices(config, pinflow, log);
     cleanups.push(() => events.stop());
 
@@ -90,7 +90,7 @@ export async function startStack(
       worker,
       stream: events.stream,
       api,
-      publish: (defs) => publishAll({ store, registry }, defs),
+      publish: (defs) => publishAll({ catalog, registry }, defs),
       stop,
     };
   } catch (err) {

@@ -5,13 +5,13 @@
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
-import { loadConfig } from '../runtime/config';
-import { ensureSearchAttributes } from '../runtime/namespace';
-import { loadRpcModule } from '../runtime/rpc-module';
-import { openStore } from '../runtime/store';
+import { loadConfig } from './config';
+import { ensureSearchAttributes } from './namespace';
+import { loadRpcModule } from './rpc-module';
+import { openStore } from './store';
 import { Connection } from '@temporalio/client';
-import { publishAll } from '../client/publish';
-import { createWorker } from './worker';
+import { publishAll } from '../catalog/publish';
+import { createWorker } from '../worker/worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -29,14 +29,14 @@ async function main(): Promise<void> {
   } finally {
     await admin.close();
   }
-  const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   // Code definitions are published on start; an unchanged one keeps its hash, so no new version appears.
-  for (const r of await publishAll({ store, registry }, definitions)) {
+  for (const r of await publishAll({ catalog, registry }, definitions)) {
     console.log(`[pinflow] published ${r.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
   }
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
-    const worker = await createWorker({ rpcs: registry, store, connection, namespace: config.temporal.namespace, production: config.production });
+    const worker = await createWorker({ rpcs: registry, store, catalog, connection, namespace: config.temporal.namespace, production: config.production });
     console.log(`[pinflow] worker polling task queue on ${config.temporal.address} (namespace ${config.temporal.namespace}); RPCs: ${[...registry.names()].join(', ')}`);
     await worker.run();
   } finally {

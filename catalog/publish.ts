@@ -8,8 +8,8 @@ import { versionHash } from '../graph/canonical';
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import { allSteps, DEFINITION_NAME_PATTERN, type Graph, type PinnedContracts } from '../graph/schema';
 import { validateGraph } from '../graph/validate';
-import type { ProjectionStore } from '../projection/store';
-import type { RpcRegistry } from '../worker/rpc';
+import type { RpcRegistry } from '../rpc/registry';
+import type { VersionStore } from './versions';
 
 export interface PublishResult {
   definition: string;
@@ -21,7 +21,7 @@ export interface PublishResult {
   created: boolean;
 }
 
-export async function publishGraph(deps: { store: ProjectionStore; registry: RpcRegistry }, definition: string, rawGraph: unknown): Promise<PublishResult> {
+export async function publishGraph(deps: { catalog: VersionStore; registry: RpcRegistry }, definition: string, rawGraph: unknown): Promise<PublishResult> {
   if (typeof definition !== 'string' || !DEFINITION_NAME_PATTERN.test(definition)) {
     throw new InvalidRequestError(
       ERROR_CODES.DEFINITION_NAME_INVALID,
@@ -30,16 +30,16 @@ export async function publishGraph(deps: { store: ProjectionStore; registry: Rpc
       { received: definition, pattern: DEFINITION_NAME_PATTERN.source },
     );
   }
-  const { store, registry } = deps;
+  const { catalog, registry } = deps;
   const graph: Graph = await validateGraph(rawGraph, {
     rpcNames: registry.names(),
     resolveChild: async (child, version) => {
       // A definition may start runs of itself; its latest version resolves when the child starts.
       if (child === definition && version === undefined) return 'ok';
-      const def = await store.getDefinition(child);
+      const def = await catalog.getDefinition(child);
       if (!def) return 'definition';
       if (version === undefined) return 'ok';
-      const v = await store.getVersion(version);
+      const v = await catalog.getVersion(version);
       return v?.definitions.some((d) => d.definition === child) ? 'ok' : 'version';
     },
   });
@@ -47,13 +47,13 @@ export async function publishGraph(deps: { store: ProjectionStore; registry: Rpc
   const rpcNames = new Set(allSteps(graph).flatMap(({ step }) => (step.type === 'rpc' ? [step.rpc] : [])));
   for (const name of [...rpcNames].sort()) contracts[name] = registry.get(name)!.contract;
   const hash = versionHash(graph, contracts);
-  const { created, seq } = await store.publishVersion({ definition, hash, graph, contracts });
+  const { created, seq } = await catalog.publishVersion({ definition, hash, graph, contracts });
   return { definition, version: hash, seq, created };
 }
 
 /** Publish code definitions in order (a child's definition before its parent's). */
 export async function publishAll(
-  deps: { store: ProjectionStore; registry: RpcRegistry },
+  deps: { catalog: VersionStore; registry: RpcRegistry },
   definitions: ReadonlyArray<{ definition: string; graph: unknown }>,
 ): Promise<PublishResult[]> {
   const out: PublishResult[] = [];

@@ -1,7 +1,7 @@
 /** Loading the worker's RPCs (and its code definitions) from a module path (PINFLOW_RPC_MODULE). */
 import { resolve } from 'node:path';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
-import { toRegistry, type RpcRegistry } from '../worker/rpc';
+import { toRegistry, type RpcRegistry } from '../rpc/registry';
 
 export interface RpcModule {
   registry: RpcRegistry;

@@ -4,12 +4,12 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
-import { loadConfig } from '../runtime/config';
-import { startEventServices } from '../runtime/events';
-import { loadRpcModule } from '../runtime/rpc-module';
-import { openStore } from '../runtime/store';
-import { createApi } from './http';
-import { Pinflow } from './pinflow';
+import { loadConfig } from './config';
+import { startEventServices } from './event-services';
+import { loadRpcModule } from './rpc-module';
+import { openStore } from './store';
+import { createApi } from '../client/http';
+import { Pinflow } from '../client/pinflow';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -17,10 +17,10 @@ async function main(): Promise<void> {
   if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs PINFLOW_RPC_MODULE, the module exporting the RPCs');
   const { registry, correlationRules } = loadRpcModule(config.rpcModule);
-  const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const pinflow = new Pinflow({ client, store, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, correlationRules });
+  const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, correlationRules });
   // The sweeper and the Redis stream door (REDIS_URL) run next to the HTTP door.
   const events = await startEventServices(config, pinflow, (line) => console.log(`[pinflow] ${line}`));
   const api = createApi({ pinflow, logger: true });

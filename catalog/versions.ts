@@ -1,0 +1,94 @@
+/**
+ * The catalog: definitions, their versions and the contracts each version
+ * pinned. Authoritative and never rebuilt (unlike the projection): a version
+ * is immutable once stored, runs are started from it, and operator decisions
+ * (skip outputs, migrations, continue-as-new onto latest, child versions) are
+ * checked against it. It shares the projection's database and migrations.
+ */
+import type { Graph, PinnedContracts } from '../graph/schema';
+import { iso, type Db } from '../projection/db';
+import * as csql from './sql';
+
+export interface DefinitionSummary {
+  name: string;
+  latestVersion: string;
+  latestSeq: number;
+  versionCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface VersionSummary {
+  hash: string;
+  seq: number;
+  publishedAt: string;
+  latest: boolean;
+  /** Runs of this definition on this version that are still open. */
+  openRuns: number;
+}
+
+export interface VersionRecord {
+  hash: string;
+  graph: Graph;
+  contracts: PinnedContracts;
+  createdAt: string;
+  /** Definitions this version was published under, with its number in each. */
+  definitions: Array<{ definition: string; seq: number }>;
+}
+
+export class VersionStore {
+  constructor(readonly db: Db) {}
+
+  /** Store a version (once) and link it to a definition as its latest. */
+  async publishVersion(p: { definition: string; hash: string; graph: Graph; contracts: PinnedContracts }): Promise<{ created: boolean; seq: number }> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(csql.upsertVersion(p.hash, p.graph, p.contracts));
+      // Locks the definition row: concurrent publishes of one definition serialise on it.
+      await tx.query(csql.upsertDefinition(p.definition, p.hash));
+      const existing = await tx.query<{ seq: number }>(csql.findDefinitionVersion(p.definition, p.hash));
+      if (existing[0]) return { created: false, seq: Number(existing[0].seq) };
+      const [row] = await tx.query<{ seq: number }>(csql.insertDefinitionVersion(p.definition, p.hash));
+      return { created: true, seq: Number(row!.seq) };
+    });
+  }
+
+  async listDefinitions(): Promise<DefinitionSummary[]> {
+    const rows = await this.db.query<Record<string, unknown>>(csql.selectDefinitions());
+    return rows.map((r) => ({
+      name: String(r.name),
+      latestVersion: String(r.latestVersion),
+      latestSeq: Number(r.latestSeq),
+      versionCount: Number(r.versionCount),
+      createdAt: iso(r.createdAt)!,
+      updatedAt: iso(r.updatedAt)!,
+    }));
+  }
+
+  async getDefinition(name: string): Promise<{ name: string; latestVersion: string } | undefined> {
+    const [r] = await this.db.query<{ name: string; latestVersion: string }>(csql.selectDefinition(name));
+    return r ? { name: r.name, latestVersion: r.latestVersion } : undefined;
+  }
+
+  async listVersions(definition: string): Promise<VersionSummary[]> {
+    const rows = await this.db.query<Record<string, unknown>>(csql.selectDefinitionVersions(definition));
+    return rows.map((r) => ({
+      hash: String(r.hash),
+      seq: Number(r.seq),
+      publishedAt: iso(r.publishedAt)!,
+      latest: Boolean(r.latest),
+      openRuns: Number(r.openRuns),
+    }));
+  }
+
+  async getVersion(hash: string): Promise<VersionRecord | undefined> {
+    const [r] = await this.db.query<Record<string, unknown>>(csql.selectVersion(hash));
+    if (!r) return undefined;
+    return {
+      hash: String(r.hash),
+      graph: r.graph as Graph,
+      contracts: r.contracts as PinnedContracts,
+      createdAt: iso(r.createdAt)!,
+      definitions: r.definitions as VersionRecord['definitions'],
+    };
+  }
+}

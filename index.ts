@@ -1,0 +1,13 @@
+/** pinflow's public library API: the package entry (`main` in package.json). */
+export { publishGraph, publishAll } from './catalog/publish';
+export { Pinflow, type PinflowOptions, type PublishResult, type StartOptions, type StartedRun, type ListRunsOptions, type Health } from './client/pinflow';
+export { createApi, type ApiOptions } from './client/http';
+export { defineRpc, RpcError, RpcRegistry, type RpcContext, type RpcDefinition, type RpcOptions } from './rpc/registry';
+export { createWorker, type CreateWorkerOptions } from './worker/worker';
+export { ProjectionStore } from './projection/store';
+export { VersionStore } from './catalog/versions';
+export { connectPg, openPglite, type Db } from './projection/db';
+export { migrate } from './projection/migrate';
+export { startStack, type Stack } from './app/stack';
+export { loadConfig, type PinflowConfig } from './app/config';
+export * from './graph';
