@@ -318,7 +318,7 @@ export class EventIngress {
       return {
         rejected: {
           code: ERROR_CODES.CORRELATION_KEY_MISSING,
-          message: `event ${env.name} has no correlationKey and no correlation rule for ${env.name} exists; send "correlationKey", or define a rule (PUT /events/rules/${env.name})`,
+          message: `event ${env.name} has no correlationKey and no correlation rule for ${env.name} exists; send "correlationKey", or define a rule (PUT /correlation-rules/${env.name})`,
           details: { field: 'correlationKey' },
         },
       };

@@ -6,6 +6,7 @@
  * graph and on every step, and are left out of the version hash.
  */
 import { z } from 'zod';
+import { VERSION_HASH_PATTERN } from './terminology';
 
 /** Step ids, variable names and definition names share conservative charsets. */
 export const STEP_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -274,7 +275,7 @@ export const childStepSchema = z.strictObject({
   ...base,
   type: z.literal('child'),
   definition: z.string().regex(DEFINITION_NAME_PATTERN, 'must be a definition name (lowercase letters, digits and dashes)'),
-  version: z.union([z.literal('latest'), z.string().regex(/^[0-9a-f]{64}$/, "must be 'latest' or a version hash")]).optional(),
+  version: z.union([z.literal('latest'), z.string().regex(VERSION_HASH_PATTERN, "must be 'latest' or a version hash")]).optional(),
   input: mappingSchema.optional(),
   saveAs,
   next,

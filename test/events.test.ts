@@ -369,6 +369,8 @@ describe('events: waits resumed through the correlation index', function () {
     const err = res.json<{ error: { code: string; message: string; details: { recorded: boolean } } }>().error;
     assert.equal(err.code, 'CORRELATION_KEY_MISSING');
     assert.match(err.message, /ticket\.reopened/);
+    // The hint names the real route.
+    assert.match(err.message, /define a rule \(PUT \/correlation-rules\/ticket\.reopened\)/);
     assert.equal(err.details.recorded, true);
     const logged = await api.inject({ method: 'GET', url: `/events/${eventId}?tenant=default` });
     assert.equal(logged.statusCode, 200);

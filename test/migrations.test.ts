@@ -7,6 +7,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PinflowError } from '../graph/errors';
+import { DECISION_ACTIONS, DELIVERY_STATUSES, EVENT_SOURCES, EVENT_STATUSES, RUN_STATUSES, STEP_STATUSES, VERSION_HASH_PATTERN, WAIT_STATUSES } from '../graph/terminology';
 import { connectPg, openPglite, type Db } from '../projection/db';
 import { loadMigrations, migrate } from '../projection/migrate';
 import { projectRoot } from '../projection/paths';
@@ -62,6 +63,30 @@ describe('projection migrations', () => {
       });
       assert.match(metadataIndex[0]?.indexdef ?? 'missing', /ON public\.run_details USING gin \(metadata jsonb_path_ops\)/);
       assert.deepEqual(await trackingIds(db), allIds);
+    }));
+
+  it('lists in each CHECK constraint exactly the wire values of its terminology constant', () =>
+    withDatabase('mig_terms', async (db) => {
+      await migrate(db);
+      const rows = await db.query<{ tbl: string; def: string }>({
+        text: `SELECT conrelid::regclass::text AS tbl, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE contype = 'c' AND connamespace = 'public'::regnamespace`,
+      });
+      /** The quoted values of the CHECK on `table.column` (`col = ANY (ARRAY['a'::text, ...])`). */
+      const listed = (table: string, column: string): string[] => {
+        const defs = rows.filter((r) => r.tbl === table && new RegExp(`\\(${column} = ANY`).test(r.def));
+        assert.equal(defs.length, 1, `one CHECK on ${table}.${column}; have ${rows.filter((r) => r.tbl === table).map((r) => r.def).join(' | ')}`);
+        return [...defs[0]!.def.matchAll(/'([^']*)'::text/g)].map((m) => m[1]!);
+      };
+      const sorted = (xs: readonly string[]) => [...xs].sort();
+      assert.deepEqual(sorted(listed('runs', 'status')), sorted(RUN_STATUSES));
+      assert.deepEqual(sorted(listed('run_steps', 'status')), sorted(STEP_STATUSES));
+      assert.deepEqual(sorted(listed('run_decisions', 'action')), sorted(DECISION_ACTIONS));
+      assert.deepEqual(sorted(listed('run_waits', 'status')), sorted(WAIT_STATUSES));
+      assert.deepEqual(sorted(listed('events', 'status')), sorted(EVENT_STATUSES));
+      assert.deepEqual(sorted(listed('events', 'source')), sorted(EVENT_SOURCES));
+      assert.deepEqual(sorted(listed('event_deliveries', 'status')), sorted(DELIVERY_STATUSES));
+      const hashCheck = rows.find((r) => r.tbl === 'versions' && r.def.includes('hash ~'));
+      assert.ok(hashCheck?.def.includes(`'${VERSION_HASH_PATTERN.source}'`), `versions.hash CHECK ${hashCheck?.def} uses ${VERSION_HASH_PATTERN.source}`);
     }));
 
   it('does nothing when run again on a migrated database', () =>
