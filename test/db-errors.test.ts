@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
 import { createActivities, type Activities } from '../activities';
 import {
   FOREIGN_KEY_VIOLATION,
@@ -23,8 +25,9 @@ import type { WaitOpening } from '../graph/wire';
 import { connectPg, type Db, type Query } from '../projection/db';
 import { migrate } from '../projection/migrate';
 import { ProjectionStore } from '../projection/store';
-import { RpcRegistry } from '../worker/rpc';
-import { createDatabase } from './support/harness';
+import { defineRpc, RpcRegistry } from '../worker/rpc';
+import { singleRpcGraph } from './fixtures/graphs';
+import { createDatabase, createEnv, eventually, type Env } from './support/harness';
 
 const VERSION = 'a'.repeat(64);
 const RUN = 'r1';
@@ -264,5 +267,54 @@ describe('permanent database errors in activities', () => {
     }
     // A permanent pg error wrapped as the cause of another error is still found.
     assert.equal(isPermanentDbError(new Error('wrapped', { cause: Object.assign(new Error('x'), { code: '22P05', severity: 'ERROR' }) })), true);
+  });
+});
+
+describe('permanent database errors in a run on a real Temporal server', function () {
+  this.timeout(120_000);
+  let env: Env;
+  let calls = 0;
+  /** Its output is valid JSON for Temporal, but Postgres refuses the NUL in jsonb (22P05) when the step row is written. */
+  const nul = defineRpc('test.nulOutput', {
+    input: z.object({}),
+    output: z.object({ text: z.string() }),
+    handler: () => {
+      calls++;
+      return { text: 'a\u0000b' };
+    },
+  });
+
+  before(async () => {
+    env = await createEnv('db_errors_run', [nul]);
+    await env.startWorker([nul]);
+  });
+  after(async () => env?.stop());
+
+  it('an RPC step whose output the projection refuses fails once with ProjectionWriteRejected instead of retrying, and the run fails', async () => {
+    await env.pinflow.publish('nul-output', singleRpcGraph('test.nulOutput'));
+    const started = await env.pinflow.start({ definition: 'nul-output' });
+    const err = await env.pinflow.result(started.runId).then(
+      () => assert.fail('the run should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError);
+    assert.ok(err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, 'ProjectionWriteRejected');
+    const message = `invokeRpc for run ${started.runId}, step call: the projection refused the write permanently (SQLSTATE 22P05: unsupported Unicode escape sequence)`;
+    assert.equal(err.cause.message, message);
+    assert.equal(calls, 1, 'the handler ran once: no retry');
+    const run = await eventually(async () => {
+      const r = await env.pinflow.getRun(started.runId);
+      return r.status === 'FAILED' ? r : undefined;
+    });
+    assert.equal(run.error?.type, 'ProjectionWriteRejected');
+    assert.equal(run.error?.message, message);
+    assert.equal(run.error?.stepId, 'call');
+    assert.equal((run.error?.details as { sqlstate: string }).sqlstate, '22P05');
+    // The COMPLETED row was refused, so attempt 1 stays as it was written before the handler ran.
+    assert.deepEqual(
+      run.steps.map((s) => [s.stepInstance, s.attempt]),
+      [['call', 1]],
+    );
   });
 });
