@@ -1,10 +1,13 @@
 /**
  * Activity factory: built once per worker with its dependencies (the
- * projection store, the catalog and the live RPC registry).
+ * projection store, the catalog and the live RPC registry). Every activity
+ * is wrapped by `withDbErrorsAll`: a permanent database error fails it
+ * non-retryably (`ProjectionWriteRejected`) instead of being retried forever.
  */
 import { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import type { RpcRegistry } from '../rpc/registry';
+import { withDbErrorsAll } from './db-errors';
 import { createProjectionActivities } from './projection';
 import { createRpcActivity } from './rpc';
 import { createWaitActivities, type WaitHooks } from './waits';
@@ -21,11 +24,11 @@ export interface ActivityDeps {
 
 export function createActivities(options: ActivityDeps) {
   const deps = { ...options, catalog: options.catalog ?? new VersionStore(options.store.db) };
-  return {
+  return withDbErrorsAll({
     ...createProjectionActivities(deps),
     ...createWaitActivities(deps),
     invokeRpc: createRpcActivity(deps),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

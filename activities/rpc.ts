@@ -8,6 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FAILURE_TYPES } from '../graph/errors';
 import { validatePinned } from '../catalog/contracts';
 import type { VersionRecord, VersionStore } from '../catalog/versions';
+import { isPermanentDbError } from './db-errors';
 import type { ProjectionStore } from '../projection/store';
 import type { RpcError, RpcRegistry } from '../rpc/registry';
 import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../graph/wire';
@@ -49,7 +50,14 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
       input: call.input,
     };
     const fail = async (error: ErrorInfo, nonRetryable: boolean): Promise<never> => {
-      await store.recordSteps(call.runId, [{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
+      try {
+        await store.recordSteps(call.runId, [{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
+      } catch (err) {
+        // The projection refusing this row for good (e.g. a NUL in the error)
+        // must not replace the step's own failure (a stall stays a stall).
+        if (!isPermanentDbError(err)) throw err;
+        ctx.log.warn('the projection refused the failed step row permanently; the failure is reported without it', { stepInstance: call.stepInstance, error: String(err) });
+      }
       throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable, details: [error] });
     };
     const where = { stepId: call.stepId, stepInstance: call.stepInstance, attempt };

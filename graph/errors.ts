@@ -81,6 +81,14 @@ export const FAILURE_TYPES = {
   WAIT_TIMED_OUT: 'WaitTimedOut',
   WAIT_KEY_INVALID: 'WaitKeyInvalid',
   SLEEP_UNTIL_INVALID: 'SleepUntilInvalid',
+  /**
+   * An activity's database write failed with an error no retry can fix (a
+   * permanent SQLSTATE class: 22 data, 23 integrity, 42 syntax/undefined
+   * object, 54 limits, ...; see activities/db-errors.ts). Raised non-retryable
+   * so the activity fails instead of retrying forever; details[0].details
+   * carries the activity, run, step or wait, SQLSTATE and Postgres's message.
+   */
+  PROJECTION_WRITE_REJECTED: 'ProjectionWriteRejected',
 } as const;
 
 /** One problem found in a graph. */
