@@ -24,6 +24,7 @@ import type { Graph } from '../graph/schema';
 import type { WaitOpening } from '../graph/wire';
 import { connectPg, type Db, type Query } from '../projection/db';
 import { migrate } from '../projection/migrate';
+import { VersionStore } from '../catalog/versions';
 import { ProjectionStore } from '../projection/store';
 import { defineRpc, RpcRegistry } from '../rpc/registry';
 import { singleRpcGraph } from './fixtures/graphs';
@@ -102,8 +103,7 @@ describe('permanent database errors in activities', () => {
     database = await createDatabase('db_errors');
     db = connectPg(database.url);
     await migrate(db);
-    const store = new ProjectionStore(db);
-    await store.publishVersion({ definition: 'orders', hash: VERSION, graph: { steps: [] } as unknown as Graph, contracts: {} });
+    await new VersionStore(db).publishVersion({ definition: 'orders', hash: VERSION, graph: { steps: [] } as unknown as Graph, contracts: {} });
     activities = activitiesOn(db);
     await activities.projectRunStarted({
       runId: RUN,
