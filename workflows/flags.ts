@@ -4,6 +4,12 @@
  * since when, and gated with `patched(FLAGS.x)`, so histories recorded by an
  * earlier release replay unchanged (see test/histories and replay.test.ts).
  * Never rename or reuse an id: it is recorded in histories as a marker.
+ *
+ * Retiring a flag follows the SDK's rule for its own flags: `patched(id)` →
+ * `deprecatePatch(id)` → removed. A flag may become `deprecatePatch(id)` (its
+ * old branch deleted, with the corpus histories recorded before it) once no
+ * open run started before the release that added it; it may be removed once
+ * no open run started before the release that deprecated it.
  */
 export const FLAGS = {
   /**
