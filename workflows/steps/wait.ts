@@ -5,6 +5,7 @@
  * the first matching event from the run's inbox, and closes its index row.
  */
 import { CancellationScope, condition, patched, sleep } from '@temporalio/workflow';
+import { checkCorrelationKey } from '../../graph/correlation';
 import { FAILURE_TYPES } from '../../graph/errors';
 import { evaluateExpression, isTruthy, type ExpressionScope } from '../../graph/expression';
 import { durationMs } from '../../graph/schema';
@@ -120,6 +121,18 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
     throw new StepFailure({
       type: FAILURE_TYPES.WAIT_KEY_INVALID,
       message: `step "${step.id}": correlation key must be a non-empty string or a number; got ${JSON.stringify(key)}`,
+      stepId: step.id,
+      stepInstance: instance,
+    });
+  }
+  // The shared correlation-key rule (too long, NUL, lone surrogate). patched()
+  // only on this path: a run whose keys keep the rule records no marker, so
+  // every earlier history's commands are unchanged.
+  const rule = checkCorrelationKey(key);
+  if (!rule.ok && patched(FLAGS.CORRELATION_KEY_RULE)) {
+    throw new StepFailure({
+      type: FAILURE_TYPES.WAIT_KEY_INVALID,
+      message: `step "${step.id}": ${rule.problem.replace(/^the key /, 'correlation key ')}`,
       stepId: step.id,
       stepInstance: instance,
     });
