@@ -7,5 +7,6 @@ export * from './expression';
 export * from './validate';
 export * from './dsl';
 export * from './correlation';
+export * from './compat';
 export * from './search-attributes';
 export type * from './wire';

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +12,7 @@ import { projectRoot } from '../projection/paths';
 import { defineRpc } from '../rpc/registry';
 import type { InterpreterState } from '../graph/wire';
 import { migrateUpdate } from '../workflows/definitions';
+import { WAIT_STATUSES } from '../graph/terminology';
 import { createEnv, eventually, exitOf, temporalAddress, type Env } from './support/harness';
 
 const REDIS_URL = process.env.PINFLOW_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -36,6 +38,12 @@ const waitGraph = (extra: Record<string, unknown> = {}) => ({
     { id: 'late', type: 'return', output: { timedOut: true } },
   ],
 });
+
+/** The text of every marker's details in a history: patch markers carry their id there. */
+const markerTexts = (history: Awaited<ReturnType<ReturnType<Env['client']['workflow']['getHandle']>['fetchHistory']>>): string[] =>
+  (history.events ?? []).flatMap((e) =>
+    Object.values(e.markerRecordedEventAttributes?.details ?? {}).flatMap((d) => (d.payloads ?? []).map((p) => Buffer.from(p.data ?? []).toString('utf8'))),
+  );
 
 let seq = 0;
 const uniq = (p: string) => `${p}-${Date.now().toString(36)}-${++seq}`;
@@ -245,6 +253,44 @@ describe('events: waits resumed through the correlation index', function () {
     // An event after the run closed reaches nothing.
     const late = await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: ticket });
     assert.equal(late.status, 'UNMATCHED');
+  });
+
+  it('fails a wait whose correlation key is over the limit, non-retryably: no index row, no openWait retried forever', async () => {
+    const key = 'K'.repeat(600);
+    const started = Date.now();
+    const { runId } = await env.pinflow.start({ definition: 'ticket-wait', input: { ticket: key } });
+    const err = await env.pinflow.result(runId).then(
+      () => assert.fail('the run should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(Date.now() - started < 30_000, 'the run fails promptly');
+    assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
+    assert.ok(err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, 'WaitKeyInvalid');
+    assert.equal(err.cause.nonRetryable, true);
+    assert.equal(err.cause.message, 'step "closed": correlation key is 600 characters long, over the limit of 512');
+    for (const status of WAIT_STATUSES) assert.deepEqual(await env.pinflow.events.listWaits({ runId, status }), [], `no ${status} run_waits row`);
+    const history = await env.client.workflow.getHandle(runId).fetchHistory();
+    const activities = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
+    assert.ok(!activities.includes('openWait'), `openWait was never scheduled (activities: ${activities.join(', ')})`);
+    assert.ok(markerTexts(history).some((m) => m.includes('pinflow-5-correlation-key-rule')), 'the new behaviour is behind its patch marker');
+    const detail = await eventually(async () => {
+      const r = await env.pinflow.getRun(runId);
+      return r.status === 'FAILED' ? r : undefined;
+    });
+    assert.equal(detail.steps.find((s) => s.stepId === 'closed')?.status, 'FAILED');
+  });
+
+  it('a wait whose key is exactly at the limit opens and resumes, and records no new patch marker', async () => {
+    const key = `${uniq('L')}-`.padEnd(512, 'x');
+    const runId = await startWaiting('ticket-wait', key);
+    const outcome = await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: key, payload: { by: 'limit' } });
+    assert.deepEqual(outcome.runIds, [runId]);
+    assert.deepEqual(await env.pinflow.result(runId), { eventId: outcome.eventId, by: 'limit', key });
+    const history = await env.client.workflow.getHandle(runId).fetchHistory();
+    const markers = markerTexts(history);
+    assert.ok(markers.some((m) => m.includes('pinflow-3-event-waits')), `the patch markers are readable (${markers.join(' | ')})`);
+    assert.ok(!markers.some((m) => m.includes('pinflow-5-correlation-key-rule')), 'no pinflow-5 marker in an ordinary run');
   });
 
   it('ignores an event the match filter rejects and keeps waiting; the state query says why', async () => {

@@ -4,6 +4,12 @@
  * since when, and gated with `patched(FLAGS.x)`, so histories recorded by an
  * earlier release replay unchanged (see test/histories and replay.test.ts).
  * Never rename or reuse an id: it is recorded in histories as a marker.
+ *
+ * Retiring a flag follows the SDK's rule for its own flags: `patched(id)` →
+ * `deprecatePatch(id)` → removed. A flag may become `deprecatePatch(id)` (its
+ * old branch deleted, with the corpus histories recorded before it) once no
+ * open run started before the release that added it; it may be removed once
+ * no open run started before the release that deprecated it.
  */
 export const FLAGS = {
   /**
@@ -35,4 +41,13 @@ export const FLAGS = {
    * latency and history overhead over a hand-written workflow.
    */
   LOCAL_RUN_PROJECTION: 'pinflow-4-local-run-projection',
+  /**
+   * 5. Since 0.5.0: a wait whose evaluated correlation key breaks the shared
+   * rule (graph/correlation.ts: over CORRELATION_KEY_MAX characters, a NUL,
+   * a lone surrogate) fails its step with WaitKeyInvalid, non-retryable.
+   * Before: the wait opened with a key no event could match, and a very long
+   * key failed the `run_waits` btree index inside openWait, retried forever.
+   * Checked (and its marker recorded) only when a key breaks the rule.
+   */
+  CORRELATION_KEY_RULE: 'pinflow-5-correlation-key-rule',
 } as const;

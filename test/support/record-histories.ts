@@ -225,6 +225,17 @@ async function main(): Promise<void> {
       save(name, run.runId, run.temporalRunId);
     }
 
+    // The correlation-key rule (0.5.0): a wait whose key is over the limit fails its step, behind its patch marker.
+    if (!recorded.has('wait-key-too-long')) {
+      await env.pinflow.publish('wait-key-too-long', { entry: 'closed', steps: [
+        { id: 'closed', type: 'wait', event: 'ticket.closed', correlationKey: 'input.ticket', timeout: '1h', next: 'done' },
+        { id: 'done', type: 'return', output: "'unreachable'" },
+      ] });
+      const run = await env.pinflow.start({ definition: 'wait-key-too-long', input: { ticket: 'K'.repeat(600) }, runId: 'h-wait-key-too-long' });
+      await env.pinflow.result(run.runId).catch(() => undefined);
+      save('wait-key-too-long', run.runId, run.temporalRunId);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);

@@ -1,0 +1,359 @@
+/**
+ * The run context: one object per run holding the interpreter's per-run
+ * state (frames, the queryable state, open stalls, the event inbox, open
+ * waits, the trail of control-step records, the continue-as-new and
+ * migration bookkeeping) and the few operations on it that every step
+ * family shares. Step handlers (workflows/steps/) get it as their first
+ * argument instead of closing over locals.
+ *
+ * Determinism: workflow code only. Methods that call Temporal APIs
+ * (activities, timers, search attributes, conditions) do so in exactly the
+ * order the interpreter did before it was split up; keep it that way.
+ */
+import { CancellationScope, condition, patched, upsertSearchAttributes, type WorkflowInfo } from '@temporalio/workflow';
+import type { ExpressionScope } from '../graph/expression';
+import type { Step } from '../graph/schema';
+import { SA } from '../graph/search-attributes';
+import { STALL_DECISION_ACTIONS, type StallDecisionAction } from '../graph/terminology';
+import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StepRecord } from '../graph/wire';
+import { FLAGS } from './flags';
+import { localProjection, projection } from './proxies';
+
+/** A step failed: catchable by `onError`, or it fails the enclosing (sub)graph. */
+export class StepFailure extends Error {
+  constructor(readonly info: ErrorInfo) {
+    super(info.message);
+  }
+}
+
+/** Unwinds the interpreter to the top, where the run continues as new on the target version. */
+export class MigrateNow extends Error {}
+
+/** Unwinds to the top at a top-level step boundary: Temporal suggested continue-as-new. */
+export class ContinueNow extends Error {
+  constructor(readonly at: string) {
+    super(`continue as new at ${at}`);
+  }
+}
+
+/** Where a (sub)graph walk keeps its data. Loop iterations and branches get their own. */
+export interface Frame {
+  vars: Record<string, unknown>;
+  steps: Record<string, unknown>;
+  /** Appended to step ids to name instances: `[3]` inside item 3 of a forEach. */
+  suffix: string;
+  item?: unknown;
+  index?: number;
+  error?: ErrorInfo;
+}
+
+/** One step instance being executed: its name, its sequence number in the run, and when it started. */
+export interface StepAt {
+  instance: string;
+  seq: number;
+  startedAt: string;
+}
+
+/** An open wait: its queryable state, and the inbox entries it has already looked at. */
+export interface ActiveWait {
+  state: ActiveWaitState;
+  offered: Set<EventSignal>;
+}
+
+/** A migration the run has accepted: it continues as new on the target at the next safe point. */
+export interface Migration {
+  request: MigrateRequest;
+  /** The step the run resumes at in the target. */
+  at: string;
+  /** The top-level step instance the run leaves. */
+  from: string;
+  /** The stalled dispatch, or 0 (not stalled). */
+  dispatch: number;
+  /** Set when the run migrates at a wait: the wait keeps its id and look-back point. */
+  wait?: { waitId: string; reachedAt: string };
+}
+
+/** The answer to a between-steps migration, once the next step boundary has decided it. */
+export type MigrationSummary = { accepted: true; at: string; carried: string[]; dropped: string[] };
+export type BoundaryOutcome = { result: MigrationSummary } | { refused: string };
+
+/** Unconsumed event signals kept at most (oldest dropped first); carried at continue-as-new. */
+const INBOX_LIMIT = 100;
+/** Consumed event ids carried at continue-as-new, so a run never consumes one twice. */
+const CONSUMED_CARRIED = 1_000;
+
+/** A signal payload from outside the sandbox: check its shape before trusting it. */
+function isEventSignal(e: unknown): e is EventSignal {
+  const x = e as Partial<EventSignal> | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.eventId === 'string' &&
+    typeof x.tenant === 'string' &&
+    typeof x.name === 'string' &&
+    typeof x.correlationKey === 'string' &&
+    typeof x.receivedAt === 'string' &&
+    typeof x.waitId === 'string'
+  );
+}
+
+function isStallDecisionAction(action: unknown): action is StallDecisionAction {
+  return (STALL_DECISION_ACTIONS as readonly unknown[]).includes(action);
+}
+
+export class RunContext {
+  /** The top-level frame: its vars and steps are the ones the state query shows. */
+  readonly root: Frame;
+  /** What the `pinflow.state` query returns. */
+  readonly state: InterpreterState;
+
+  /** Open stalls by id, each waiting for its decision. Several can be open inside forEach/parallel. */
+  readonly openStalls = new Map<string, { info: StallInfo; decision?: StallDecision }>();
+
+  // Events (since 0.4.0). Signals are buffered in the inbox; each open wait
+  // takes the first entry that passes its checks.
+  readonly inbox: EventSignal[];
+  readonly consumed: Set<string>;
+  /** Waits that resolved, timed out or were cancelled in this execution: signals for them are stale. */
+  readonly closedWaits = new Set<string>();
+  readonly activeWaits = new Map<string, ActiveWait>();
+  /** The wait a migration (at that wait) carried over: it keeps its id and look-back point. */
+  resumedWait: { waitId: string; reachedAt: string } | undefined;
+
+  /** Step instances named so far, per step id and frame suffix. */
+  private readonly occurrences = new Map<string, number>();
+  /** The last step sequence number given out. */
+  seq: number;
+  /** Dispatch to resume a step instance at (after a migration at a stall). */
+  readonly nextDispatch: Map<string, number>;
+
+  /** Set by the migrate update; the run continues as new at the next safe point. */
+  migration: Migration | undefined;
+  /** A migration requested while a top-level step runs: applied at the next step boundary. */
+  boundaryRequest: MigrateRequest | undefined;
+  boundaryOutcome: BoundaryOutcome | undefined;
+
+  /** Step records waiting for the next activity to project them. */
+  private readonly trail: StepRecord[] = [];
+  /** The run-level projection writes: activities, or local activities since FLAGS.LOCAL_RUN_PROJECTION. */
+  private runProjection: typeof projection = projection;
+
+  constructor(
+    readonly run: RunInput,
+    readonly info: WorkflowInfo,
+  ) {
+    this.root = { vars: { ...run.resume?.vars }, steps: { ...run.resume?.steps }, suffix: '' };
+    this.state = { status: 'RUNNING', cursor: null, completed: [], vars: this.root.vars, steps: this.root.steps, active: [] };
+    this.inbox = [...(run.resume?.inbox ?? [])];
+    this.consumed = new Set<string>(run.resume?.consumed ?? []);
+    this.resumedWait = run.resume?.wait;
+    this.seq = run.resume?.seq ?? 0;
+    this.nextDispatch = new Map(Object.entries(run.resume?.nextDispatch ?? {}));
+  }
+
+  now(): string {
+    return new Date().toISOString();
+  }
+
+  /** The pending records, handed to the activity that projects them. */
+  takeTrail(): StepRecord[] {
+    return this.trail.splice(0);
+  }
+
+  /** Put back what a failed activity carried: upserts are idempotent, so projecting twice is harmless. */
+  requeueTrail(records: StepRecord[]): void {
+    this.trail.unshift(...records);
+  }
+
+  pushRecord(record: StepRecord): void {
+    this.trail.push(record);
+  }
+
+  /** Record one attempt of a step instance, finished now. */
+  record(step: Step, at: StepAt, fields: Partial<StepRecord> & Pick<StepRecord, 'status'>): void {
+    this.trail.push({ stepInstance: at.instance, attempt: 1, stepId: step.id, stepType: step.type, seq: at.seq, startedAt: at.startedAt, finishedAt: this.now(), ...fields });
+  }
+
+  /** The expression scope of a frame: input, steps, vars, run, and item/index/error where set. */
+  scope(f: Frame): ExpressionScope {
+    const run = this.run;
+    const s: ExpressionScope & Record<string, unknown> = {
+      input: run.input,
+      steps: f.steps,
+      vars: f.vars,
+      run: { runId: run.runId, tenant: run.tenant, version: run.version, definition: run.definition, startedAt: this.info.startTime.toISOString() },
+    };
+    if (f.index !== undefined) {
+      s.item = f.item;
+      s.index = f.index;
+    }
+    if (f.error) s.error = f.error;
+    return s;
+  }
+
+  /** Name the next instance of a step in a frame (`id`, `id#2`, `id[3]`), and mark it in flight. */
+  enterStep(stepId: string, f: Frame): StepAt {
+    const key = `${stepId}${f.suffix}`;
+    const n = (this.occurrences.get(key) ?? 0) + 1;
+    this.occurrences.set(key, n);
+    const instance = n === 1 ? key : `${key}#${n}`;
+    const seq = ++this.seq;
+    const startedAt = this.now();
+    this.state.cursor = instance;
+    this.state.active.push(instance);
+    return { instance, seq, startedAt };
+  }
+
+  /** The instance is no longer in flight. */
+  leaveStep(instance: string): void {
+    this.state.active = this.state.active.filter((a) => a !== instance);
+  }
+
+  /** The instance completed. */
+  completeStep(instance: string): void {
+    this.state.completed.push(instance);
+    this.leaveStep(instance);
+  }
+
+  /** Project the run's start. Decides once per execution whether run-level writes are local activities. */
+  async projectStarted(): Promise<void> {
+    // A run started before 0.4.0 keeps its activities on replay.
+    this.runProjection = patched(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
+    const run = this.run;
+    await this.runProjection.projectRunStarted({
+      runId: run.runId,
+      temporalRunId: this.info.runId,
+      definition: run.definition,
+      version: run.version,
+      tenant: run.tenant,
+      input: run.input,
+      metadata: run.metadata,
+      startedAt: this.info.startTime.toISOString(),
+      ...(run.parent ? { parent: run.parent } : {}),
+    });
+  }
+
+  /** The run ended: set the final state and project it with the pending trail. */
+  async close(status: 'COMPLETED' | 'FAILED' | 'CANCELLED', fields: { output?: unknown; error?: ErrorInfo }): Promise<void> {
+    const state = this.state;
+    state.status = status;
+    state.cursor = null;
+    state.active = [];
+    if (fields.output !== undefined) state.output = fields.output;
+    if (fields.error) state.error = fields.error;
+    await this.runProjection.projectRunClosed({ runId: this.run.runId, status, ...fields, closedAt: this.now(), trail: this.takeTrail() });
+  }
+
+  /** Close the run as cancelled, even though its scope is cancelled. */
+  async closeCancelled(): Promise<void> {
+    const cursor = this.state.cursor;
+    await CancellationScope.nonCancellable(() => this.close('CANCELLED', { error: { type: 'Cancelled', message: 'the run was cancelled', ...(cursor ? { stepInstance: cursor } : {}) } }));
+  }
+
+  // ---- Stalls and decisions ----
+
+  /**
+   * Why a stall decision is refused, thrown before anything is written to
+   * history; returns when the decision may be applied.
+   */
+  validateDecision(d: StallDecision): void {
+    if (this.openStalls.size === 0) throw new Error(`RUN_NOT_STALLED: run ${this.run.runId} is not stalled`);
+    const open = this.openStalls.get(d?.stallId);
+    if (!open) throw new Error(`DECISION_REJECTED: stall ${JSON.stringify(d?.stallId)} is not open; open stalls: ${[...this.openStalls.keys()].join(', ')}`);
+    if (open.decision) throw new Error(`DECISION_REJECTED: stall ${d.stallId} already has a decision (${open.decision.action})`);
+    const action: unknown = d.action;
+    if (!isStallDecisionAction(action)) {
+      throw new Error(`DECISION_REJECTED: action ${JSON.stringify(action)} is not one of ${STALL_DECISION_ACTIONS.join(', ')} (cancel the run to cancel)`);
+    }
+    if (typeof d.by !== 'string' || d.by.length === 0) throw new Error('DECISION_REJECTED: "by" must name who decided');
+    switch (action) {
+      case 'retry':
+        return;
+      case 'skip':
+        if (d.output === undefined) throw new Error('DECISION_REJECTED: skip needs an "output" for the skipped step');
+        return;
+      default: {
+        const never: never = action;
+        throw new Error(`DECISION_REJECTED: action ${JSON.stringify(never)} is not handled`);
+      }
+    }
+  }
+
+  /** Apply a validated decision: the stalled step picks it up. */
+  acceptDecision(decision: StallDecision): { accepted: true; stallId: string; action: StallDecision['action'] } {
+    this.openStalls.get(decision.stallId)!.decision = decision;
+    return { accepted: true as const, stallId: decision.stallId, action: decision.action };
+  }
+
+  /** Stall until an operator decides (retry or skip). Durable: a condition, no polling activities. */
+  async stallFor(info: StallInfo): Promise<StallDecision> {
+    const state = this.state;
+    this.openStalls.set(info.id, { info });
+    state.stall = info;
+    state.status = 'STALLED';
+    upsertSearchAttributes([{ key: SA.status, value: 'STALLED' }]);
+    await projection.projectStall({ runId: this.run.runId, stall: info, trail: this.takeTrail() });
+    await condition(() => this.openStalls.get(info.id)!.decision !== undefined || this.migration !== undefined);
+    if (this.migration) throw new MigrateNow();
+    const decision = this.openStalls.get(info.id)!.decision!;
+    this.openStalls.delete(info.id);
+    const next = this.openStalls.values().next();
+    if (next.done) {
+      delete state.stall;
+      state.status = 'RUNNING';
+      upsertSearchAttributes([{ key: SA.status, value: 'RUNNING' }]);
+    } else state.stall = next.value.info;
+    const decidedAt = this.now();
+    (state.decisions ??= []).push({ ...decision, decidedAt });
+    await projection.projectDecision({ runId: this.run.runId, decision, decidedAt, outcome: decisionOutcome(decision.action, info.stepInstance) });
+    return decision;
+  }
+
+  // ---- Events ----
+
+  /** The `pinflow.event` signal: buffer the event unless it is foreign, stale or a duplicate. */
+  receiveEvent(e: EventSignal): void {
+    const inbox = this.inbox;
+    if (!isEventSignal(e) || e.tenant !== this.run.tenant) return; // not an event for this run
+    if (this.consumed.has(e.eventId) || this.closedWaits.has(e.waitId)) return; // a duplicate, or meant for a wait that is over
+    if (inbox.some((x) => x.eventId === e.eventId && x.waitId === e.waitId)) return; // sent again
+    inbox.push(e);
+    if (inbox.length > INBOX_LIMIT) inbox.splice(0, inbox.length - INBOX_LIMIT);
+  }
+
+  /** A wait took this event: never offer it again. */
+  consume(e: EventSignal): void {
+    const inbox = this.inbox;
+    this.consumed.add(e.eventId);
+    for (let i = inbox.length - 1; i >= 0; i--) if (inbox[i]!.eventId === e.eventId) inbox.splice(i, 1);
+  }
+
+  /** What the next execution inherits: unconsumed signals (never lost) and the consumed ids (never consumed twice). */
+  carriedEvents(): { inbox?: EventSignal[]; consumed?: string[] } {
+    return {
+      ...(this.inbox.length > 0 ? { inbox: [...this.inbox] } : {}),
+      ...(this.consumed.size > 0 ? { consumed: [...this.consumed].slice(-CONSUMED_CARRIED) } : {}),
+    };
+  }
+
+  /** Show the open waits in the state query. */
+  publishWaits(): void {
+    const open = [...this.activeWaits.values()].map((w) => w.state);
+    if (open.length > 0) this.state.waits = open;
+    else delete this.state.waits;
+  }
+}
+
+/** How the projection describes what a decision did to the stalled step. */
+function decisionOutcome(action: StallDecisionAction, stepInstance: string): string {
+  switch (action) {
+    case 'retry':
+      return `step ${stepInstance} dispatched again`;
+    case 'skip':
+      return `step ${stepInstance} skipped with the operator's output`;
+    default: {
+      const never: never = action;
+      throw new Error(`unhandled stall decision ${JSON.stringify(never)}`);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The activity proxies the interpreter calls. Creating a proxy adds no
+ * commands; only calling one does.
+ */
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { FAILURE_TYPES } from '../graph/errors';
+import { durationMs, type PinnedContract, type RpcStep } from '../graph/schema';
+
+/**
+ * Projection activities are idempotent upserts, so Temporal may retry them
+ * without limit: a database blip delays the run instead of failing it.
+ */
+export const projection = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+
+/**
+ * The same run-level projection writes as local activities (FLAGS.LOCAL_RUN_PROJECTION):
+ * executed by the worker inside the workflow task, recorded as one marker.
+ */
+export const localProjection = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+
+/** Failure types the RPC activity raises that retrying cannot fix. */
+const NEVER_RETRY = [FAILURE_TYPES.RPC_STALL, FAILURE_TYPES.RPC_MISSING, FAILURE_TYPES.RPC_INPUT_INVALID, FAILURE_TYPES.RPC_OUTPUT_INVALID];
+
+/** The RPC activity with the step's retry policy over the pinned contract's. */
+export function rpcActivity(contract: PinnedContract | undefined, step: RpcStep): Activities['invokeRpc'] {
+  const r = contract?.retry ?? {};
+  const o = step.retry ?? {};
+  return proxyActivities<Activities>({
+    startToCloseTimeout: step.timeout !== undefined ? durationMs(step.timeout) : (contract?.timeoutMs ?? 30_000),
+    retry: {
+      maximumAttempts: o.maximumAttempts ?? r.maximumAttempts ?? 5,
+      initialInterval: o.initialInterval !== undefined ? durationMs(o.initialInterval) : (r.initialIntervalMs ?? 1_000),
+      backoffCoefficient: o.backoffCoefficient ?? r.backoffCoefficient ?? 2,
+      maximumInterval: o.maximumInterval !== undefined ? durationMs(o.maximumInterval) : (r.maximumIntervalMs ?? 60_000),
+      nonRetryableErrorTypes: [...NEVER_RETRY, ...(r.nonRetryableErrorTypes ?? []), ...(o.nonRetryableErrorTypes ?? [])],
+    },
+  }).invokeRpc;
+}

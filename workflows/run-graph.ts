@@ -1,0 +1,85 @@
+/**
+ * The walk: run one (sub)graph from its entry, one step instance at a time,
+ * dispatching each step through the handler table. At each top-level step
+ * boundary a pending migration or continue-as-new takes over
+ * (workflows/migration.ts). A step failure goes to the step's `onError`, or
+ * fails the (sub)graph.
+ */
+import { FAILURE_TYPES } from '../graph/errors';
+import { ExpressionError } from '../graph/expression';
+import type { Step, Subgraph } from '../graph/schema';
+import { ContinueNow, MigrateNow, StepFailure, type Frame, type RunContext } from './context';
+import { continueAsNewDue, migrateAtBoundary } from './migration';
+import { STEP_HANDLERS } from './steps';
+import type { StepHandler } from './steps/types';
+
+/** Walk one (sub)graph from its entry. Returns its `return` output, else the last step's output. */
+export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): Promise<{ value: unknown; returned: boolean }> {
+  const run = ctx.run;
+  const topLevel = graph === run.graph;
+  const byId = new Map<string, Step>(graph.steps.map((s) => [s.id, s]));
+  let cursor: string | undefined = topLevel && run.resume ? run.resume.at : graph.entry;
+  let last: unknown = null;
+  while (cursor !== undefined) {
+    if (topLevel && ctx.boundaryRequest && !ctx.boundaryOutcome) await migrateAtBoundary(ctx, cursor);
+    // Long runs: at a top-level boundary (nothing else in flight, no open stall),
+    // continue as new when Temporal suggests it, carrying the state.
+    if (topLevel && continueAsNewDue(ctx)) throw new ContinueNow(cursor);
+    const step = byId.get(cursor);
+    if (!step) {
+      // Publish validation makes this unreachable; fail loudly rather than guess.
+      throw new StepFailure({ type: 'GraphCorrupt', message: `step ${JSON.stringify(cursor)} is not in the pinned graph`, stepId: cursor });
+    }
+    const at = ctx.enterStep(step.id, f);
+    try {
+      // The table is exhaustive per type; the cast only joins the union back up.
+      const handler = STEP_HANDLERS[step.type] as StepHandler<Step['type']> | undefined;
+      // Publish validation makes an unknown type unreachable.
+      if (!handler) throw new StepFailure({ type: 'GraphCorrupt', message: `unknown step type ${(step as { type: string }).type}` });
+      const outcome = await handler(ctx, step as never, f, at);
+      switch (outcome.kind) {
+        case 'next':
+          f.steps[step.id] = outcome.output;
+          if ('saveAs' in step && step.saveAs) f.vars[step.saveAs] = outcome.output;
+          if (outcome.record !== false) ctx.record(step, at, { status: 'COMPLETED', output: outcome.output });
+          last = outcome.output;
+          cursor = outcome.next;
+          if (outcome.after) await outcome.after();
+          break;
+        case 'branch':
+          f.steps[step.id] = outcome.taken;
+          ctx.record(step, at, { status: 'COMPLETED', output: outcome.output });
+          cursor = outcome.next;
+          break;
+        case 'return':
+          ctx.record(step, at, { status: 'COMPLETED', output: outcome.value });
+          ctx.completeStep(at.instance);
+          return { value: outcome.value, returned: true };
+        default: {
+          const never: never = outcome;
+          throw new Error(`unknown step outcome ${JSON.stringify(never)}`);
+        }
+      }
+    } catch (err) {
+      let failure: StepFailure | undefined;
+      if (err instanceof MigrateNow || err instanceof ContinueNow) throw err;
+      if (err instanceof StepFailure) failure = err;
+      else if (err instanceof ExpressionError) {
+        failure = new StepFailure({ type: FAILURE_TYPES.EXPRESSION_ERROR, message: err.message, stepId: step.id, stepInstance: at.instance, details: err.toJSON() });
+      }
+      ctx.leaveStep(at.instance);
+      if (!failure) throw err; // cancellation and internal errors are never caught
+      if (step.type !== 'rpc' && step.type !== 'fail') ctx.record(step, at, { status: 'FAILED', error: failure.info });
+      if (step.type !== 'fail' && step.onError) {
+        // Route to the handler with the error in scope.
+        f.error = failure.info;
+        f.steps[step.id] = null;
+        cursor = step.onError;
+        continue;
+      }
+      throw failure;
+    }
+    ctx.completeStep(at.instance);
+  }
+  return { value: last, returned: false };
+}

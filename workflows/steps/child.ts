@@ -1,0 +1,62 @@
+/**
+ * The child step: a child run of the same workflow type, pinned to the
+ * version the resolveChildVersion activity returned (so it is in history).
+ */
+import { ApplicationFailure, ChildWorkflowFailure, executeChild, isCancellation, ParentClosePolicy } from '@temporalio/workflow';
+import { FAILURE_TYPES } from '../../graph/errors';
+import { evaluateMapping } from '../../graph/expression';
+import { SA } from '../../graph/search-attributes';
+import { TASK_QUEUE, WORKFLOW_TYPE } from '../../graph/terminology';
+import type { ErrorInfo, RunInput } from '../../graph/wire';
+import { StepFailure } from '../context';
+import { projection } from '../proxies';
+import type { StepHandler } from './types';
+
+export const childStep: StepHandler<'child'> = async (ctx, step, f, at) => {
+  const run = ctx.run;
+  const instance = at.instance;
+  const input = step.input === undefined ? {} : await evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' });
+  const target = await projection.resolveChildVersion({ definition: step.definition, version: step.version === 'latest' ? undefined : step.version });
+  const childRunId = `${run.runId}:${instance.replace(/\[/g, '.').replace(/\]/g, '').replace(/#/g, ':')}`;
+  try {
+    const output = await executeChild(WORKFLOW_TYPE, {
+      workflowId: childRunId,
+      taskQueue: TASK_QUEUE,
+      args: [
+        {
+          runId: childRunId,
+          definition: step.definition,
+          version: target.version,
+          graph: target.graph,
+          contracts: target.contracts,
+          input,
+          tenant: run.tenant,
+          metadata: { ...run.metadata, parentRunId: run.runId, parentStep: instance },
+          parent: { runId: run.runId, stepInstance: instance },
+        } satisfies RunInput,
+      ],
+      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      typedSearchAttributes: [
+        { key: SA.definition, value: step.definition },
+        { key: SA.version, value: target.version },
+        { key: SA.tenant, value: run.tenant },
+      ],
+      memo: { definition: step.definition, version: target.version, versionSeq: target.seq, tenant: run.tenant, parentRunId: run.runId },
+      staticSummary: `${step.definition} v${target.seq} (${target.version.slice(0, 12)}), child of ${run.runId}`,
+    });
+    return { kind: 'next', output, next: step.next };
+  } catch (err) {
+    if (err instanceof ChildWorkflowFailure && !isCancellation(err)) {
+      const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      const childError = cause?.details?.[0] as ErrorInfo | undefined;
+      throw new StepFailure({
+        type: FAILURE_TYPES.CHILD_FAILED,
+        message: `step "${step.id}": child run ${childRunId} failed: ${cause?.message ?? err.message}`,
+        stepId: step.id,
+        stepInstance: instance,
+        details: { childRunId, error: childError ?? { type: cause?.type ?? 'ChildFailed', message: cause?.message ?? err.message } },
+      });
+    }
+    throw err;
+  }
+};

@@ -1,0 +1,102 @@
+/**
+ * Fan-out steps: forEach (a body per item, in lanes) and parallel (named
+ * branches). Each iteration and branch walks its subgraph in its own frame.
+ */
+import { CancellationScope, isCancellation } from '@temporalio/workflow';
+import { FAILURE_TYPES } from '../../graph/errors';
+import { evaluateExpression } from '../../graph/expression';
+import type { ErrorInfo } from '../../graph/wire';
+import { StepFailure, type Frame } from '../context';
+import { runSubgraph } from '../run-graph';
+import type { StepHandler } from './types';
+
+export const forEachStep: StepHandler<'forEach'> = async (ctx, step, f, at) => {
+  const raw = await evaluateExpression(step.items, ctx.scope(f), { stepId: step.id, field: 'items' });
+  const items = raw === null ? [] : raw;
+  if (!Array.isArray(items)) {
+    throw new StepFailure({
+      type: FAILURE_TYPES.FOREACH_ITEMS_NOT_ARRAY,
+      message: `step "${step.id}": "items" evaluated to ${typeof items}, not an array`,
+      stepId: step.id,
+      stepInstance: at.instance,
+    });
+  }
+  const results: unknown[] = items.map(() => null);
+  const errors: Array<{ index: number; error: ErrorInfo }> = [];
+  let firstFailure: StepFailure | undefined;
+  let nextIndex = 0;
+  const lane = async (): Promise<void> => {
+    while (nextIndex < items.length && !firstFailure) {
+      const i = nextIndex++;
+      const frame: Frame = { vars: { ...f.vars }, steps: { ...f.steps }, suffix: `${f.suffix}[${i}]`, item: items[i], index: i };
+      try {
+        results[i] = (await runSubgraph(ctx, step.body, frame)).value;
+      } catch (err) {
+        if (!(err instanceof StepFailure)) throw err;
+        if (step.onItemError === 'continue') errors.push({ index: i, error: err.info });
+        else firstFailure ??= err;
+      }
+    }
+  };
+  const lanes = Math.max(1, Math.min(step.concurrency ?? 1, items.length));
+  await Promise.all(Array.from({ length: lanes }, lane));
+  if (firstFailure) {
+    throw new StepFailure({
+      type: FAILURE_TYPES.ITEM_FAILED,
+      message: `step "${step.id}": item failed: ${firstFailure.info.message}`,
+      stepId: step.id,
+      stepInstance: at.instance,
+      details: firstFailure.info,
+    });
+  }
+  errors.sort((a, b) => a.index - b.index);
+  return { kind: 'next', output: { results, errors }, next: step.next };
+};
+
+export const parallelStep: StepHandler<'parallel'> = async (ctx, step, f, at) => {
+  const names = Object.keys(step.branches).sort();
+  const results: Record<string, unknown> = {};
+  const failures: Array<{ branch: string; error: ErrorInfo }> = [];
+  const runBranch = async (name: string) => {
+    try {
+      results[name] = (await runSubgraph(ctx, step.branches[name]!, { vars: { ...f.vars }, steps: { ...f.steps }, suffix: f.suffix })).value;
+    } catch (err) {
+      if (err instanceof StepFailure) failures.push({ branch: name, error: err.info });
+      throw err;
+    }
+  };
+  if (step.mode === 'failFast') {
+    // The first failing branch cancels its siblings. allSettled: wait until
+    // the cancelled siblings have settled (and recorded themselves CANCELLED)
+    // before the step fails with that branch's error.
+    const branchScope = new CancellationScope();
+    const settled = await branchScope.run(() =>
+      Promise.allSettled(
+        names.map((n) =>
+          runBranch(n).catch((err: unknown) => {
+            if (err instanceof StepFailure) branchScope.cancel();
+            throw err;
+          }),
+        ),
+      ),
+    );
+    const other = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof StepFailure));
+    // A cancellation from outside, or an internal error, wins over branch failures.
+    if (other && (!failures.length || !isCancellation(other.reason))) throw other.reason;
+  } else {
+    const settled = await Promise.allSettled(names.map(runBranch));
+    const internal = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof StepFailure));
+    if (internal) throw internal.reason;
+  }
+  if (failures.length) {
+    const first = failures[0]!;
+    throw new StepFailure({
+      type: FAILURE_TYPES.BRANCH_FAILED,
+      message: `step "${step.id}": branch "${first.branch}" failed: ${first.error.message}`,
+      stepId: step.id,
+      stepInstance: at.instance,
+      details: { failures },
+    });
+  }
+  return { kind: 'next', output: results, next: step.next };
+};
