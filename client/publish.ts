@@ -10,6 +10,7 @@ import { allSteps, DEFINITION_NAME_PATTERN, type Graph, type PinnedContracts } f
 import { validateGraph } from '../graph/validate';
 import type { ProjectionStore } from '../projection/store';
 import type { RpcRegistry } from '../worker/rpc';
+import { assertCleanJson } from './api-schemas';
 
 export interface PublishResult {
   definition: string;
@@ -30,6 +31,9 @@ export async function publishGraph(deps: { store: ProjectionStore; registry: Rpc
       { received: definition, pattern: DEFINITION_NAME_PATTERN.source },
     );
   }
+  // Bounded depth and clean strings before the recursive graph schema runs: a
+  // mapping nested 2,000 deep would overflow its stack.
+  assertCleanJson(rawGraph, 'graph');
   const { store, registry } = deps;
   const graph: Graph = await validateGraph(rawGraph, {
     rpcNames: registry.names(),
