@@ -478,6 +478,49 @@ describe('HTTP contract: one set of schemas, OpenAPI, and no 5xx for bad input',
       { weight: 1, arbitrary: fc.constantFrom('{"a":', '', '[[[[', '{"__proto__":{"x":1}}', `{"x":${'['.repeat(200)}${']'.repeat(200)}}`, '\u0000', '{"a":"\\ud800"}') },
       { weight: 1, arbitrary: fc.integer({ min: 1, max: 400 }).map((n) => JSON.stringify({ by: 'ops', deep: JSON.parse('['.repeat(n) + ']'.repeat(n)) as unknown })) },
     );
+    // Bodies shaped like each route's (so some requests are accepted: runs start, stall, get decided, events route).
+    const fuzzIds = fc.constantFrom('fuzz-1', 'fuzz-2', 'fuzz-3', runId);
+    const shaped = fc.record({
+      'POST /runs': fc.record(
+        {
+          definition: fc.oneof({ weight: 1, arbitrary: fc.constant('sum') }, { weight: 2, arbitrary: str }),
+          input: fc.oneof(fc.record({ a: fc.oneof(fc.integer({ min: -5, max: 20 }), str), b: fc.integer({ min: -5, max: 20 }), name: str }), json),
+          runId: fuzzIds,
+          tenant: fc.oneof(fc.constantFrom('default', 'acme'), str),
+          metadata: fc.dictionary(str, scalar, { maxKeys: 3 }),
+        },
+        { requiredKeys: ['definition'] },
+      ),
+      'POST /events': fc.record(
+        {
+          name: fc.oneof(fc.constantFrom('ticket.closed', 'order.paid'), str),
+          correlationKey: fc.oneof(str, fc.integer()),
+          payload: json,
+          eventId: fc.oneof(fc.constantFrom('e-1', 'e-2', 'e-3'), str),
+          tenant: fc.oneof(fc.constant('default'), str),
+        },
+        { requiredKeys: ['name'] },
+      ),
+      'PUT /correlation-rules/{name}': fc.record({ expression: fc.oneof(fc.constantFrom('payload.id', 'payload.(', '$eval("1")', 'payload.ticket.id'), str), by: str }),
+      'POST /runs/{id}/decisions': fc.record(
+        { action: fc.constantFrom('retry', 'skip', 'cancel'), by: str, reason: str, output: json, stallId: str },
+        { requiredKeys: ['action', 'by'] },
+      ),
+      'POST /runs/{id}/cancel': fc.record({ by: str, reason: str }, { requiredKeys: ['by'] }),
+      'POST /runs/{id}/migrate': fc.record({ targetVersion: fc.oneof(fc.constant(version), str), by: str, mapping: fc.dictionary(str, str, { maxKeys: 2 }) }, { requiredKeys: ['targetVersion', 'by'] }),
+      'POST /stalls/resolve': fc.record(
+        { rpc: fc.oneof(fc.constantFrom('math.add', 'text.greet'), str), action: fc.constantFrom('retry', 'skip'), by: str, reason: fc.constantFrom('rpc_missing', 'input_incompatible', 'output_incompatible'), output: json },
+        { requiredKeys: ['rpc', 'action', 'by'] },
+      ),
+      'POST /deploy/check': fc.record({
+        contracts: fc.dictionary(
+          fc.constantFrom('math.add', 'text.greet'),
+          fc.record({ hash: fc.constantFrom('a'.repeat(64), 'nope'), input: fc.oneof(json, fc.constantFrom({ type: 'object' }, { $ref: 'http://x/y' }, { type: 7 }, true)), output: fc.constant({}) }),
+          { maxKeys: 2 },
+        ),
+      }),
+      'POST /definitions/{name}/versions': fc.oneof(fc.constant(sumGraph as unknown), fc.record({ entry: str, steps: fc.array(json, { maxLength: 2 }) })),
+    });
     const queryArb = fc.array(fc.tuple(fc.oneof(fc.constantFrom('status', 'definition', 'version', 'tenant', 'cursor', 'limit', 'name', 'key', 'event', 'runId', 'meta.customer', 'meta.', 'x'), str), str), { maxLength: 4 });
     const requestArb = fc.record({
       route: fc.integer({ min: 0, max: 10_000 }),
@@ -485,6 +528,7 @@ describe('HTTP contract: one set of schemas, OpenAPI, and no 5xx for bad input',
       params: fc.array(fc.oneof({ weight: 5, arbitrary: str.map(enc) }, { weight: 1, arbitrary: fc.constantFrom('%ED%A0%80', '%', '%zz', 'p'.repeat(600)) }), { minLength: 2, maxLength: 2 }),
       query: queryArb,
       body: fc.option(rawBody, { freq: 5 }),
+      shaped: fc.option(shaped, { freq: 2 }),
       contentType: fc.oneof({ weight: 12, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/json; charset=utf-8', 'application/x-www-form-urlencoded', '') }),
     });
 
@@ -499,14 +543,16 @@ describe('HTTP contract: one set of schemas, OpenAPI, and no 5xx for bad input',
         const path = r.path.replace(/\{[^}]+\}/g, () => q.params[i++]!);
         const qs = q.query.map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
         const url = qs ? `${path}?${qs}` : path;
-        const withBody = q.body !== null && method !== 'GET';
+        const shapedBody = q.shaped ? (q.shaped as Record<string, unknown>)[`${r.method} ${r.path}`] : undefined;
+        const payload = shapedBody !== undefined ? JSON.stringify(shapedBody) : q.body;
+        const withBody = payload !== null && method !== 'GET';
         const res = await api.inject({
           method: method as Method,
           url,
-          ...(withBody ? { payload: q.body!, headers: q.contentType ? { 'content-type': q.contentType } : {} } : {}),
+          ...(withBody ? { payload: payload, headers: q.contentType ? { 'content-type': q.contentType } : {} } : {}),
         });
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        const what = `${method} ${url.slice(0, 200)} ${withBody ? q.body!.slice(0, 200) : ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
+        const what = `${method} ${url.slice(0, 200)} ${withBody ? payload.slice(0, 200) : ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
         if (res.statusCode >= 500 && !(r.path === '/health' && res.statusCode === 503)) assert.fail(`5xx: ${what}`);
         if (res.statusCode >= 200 && res.statusCode < 300) {
           // Accepted: it may write (and a started run's worker writes on); wait for quiet.
