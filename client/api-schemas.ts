@@ -310,7 +310,7 @@ const runSummary = open({
   temporalRunId: z.string().nullable(),
   parentRunId: z.string().nullable(),
   parentStep: z.string().nullable(),
-  stall: open({ id: z.string(), reason: z.string(), rpc: z.string(), stepInstance: z.string(), details: z.unknown(), since: z.string() }).nullable(),
+  stall: open({ id: z.string(), reason: z.string(), rpc: z.string().nullable(), stepInstance: z.string().nullable(), details: z.unknown(), since: z.string().nullable() }).nullable(),
   currentStep: z.string().nullable(),
   errorSummary: z.string().nullable(),
   startedAt: timestamp,
