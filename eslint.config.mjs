@@ -37,9 +37,10 @@ function layers() {
     const patterns = [];
     for (const other of FOLDERS) {
       if (other === folder || rule.may.includes(other)) continue;
-      // A relative import of that folder (or its index); `only` lists the modules that stay allowed.
+      // A relative import that climbs to that top-level folder (or its index), from any depth;
+      // `only` lists the modules that stay allowed.
       const allowed = rule.only?.[other] ?? [];
-      const regex = `^(\\.{1,2}/)+${other}(/${allowed.length ? `(?!(${allowed.join('|')})$)` : ''}.*)?$`;
+      const regex = `^(\\.\\./)+${other}(/${allowed.length ? `(?!(${allowed.join('|')})$)` : ''}.*)?$`;
       const typesOnly = rule.typesFrom?.includes(other);
       patterns.push({
         regex,

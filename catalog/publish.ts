@@ -8,6 +8,7 @@ import { versionHash } from '../graph/canonical';
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import { allSteps, DEFINITION_NAME_PATTERN, type Graph, type PinnedContracts } from '../graph/schema';
 import { validateGraph } from '../graph/validate';
+import { assertCleanJson } from '../graph/json-guard';
 import type { RpcRegistry } from '../rpc/registry';
 import type { VersionStore } from './versions';
 
@@ -30,6 +31,9 @@ export async function publishGraph(deps: { catalog: VersionStore; registry: RpcR
       { received: definition, pattern: DEFINITION_NAME_PATTERN.source },
     );
   }
+  // Bounded depth and clean strings before the recursive graph schema runs: a
+  // mapping nested 2,000 deep would overflow its stack.
+  assertCleanJson(rawGraph, 'graph');
   const { catalog, registry } = deps;
   const graph: Graph = await validateGraph(rawGraph, {
     rpcNames: registry.names(),

@@ -14,6 +14,7 @@
  *   actual data decides at dispatch).
  */
 import Ajv2020 from 'ajv/dist/2020';
+import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import { allSteps, type PinnedContracts } from '../graph/schema';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore, RunSummary } from '../projection/store';
@@ -52,7 +53,61 @@ export function manifestOf(registry: RpcRegistry): ContractManifest {
   return out;
 }
 
+/** Where a schema holds a `$ref` (or `$dynamicRef`) that is not local, or undefined. Iterative. */
+function remoteRef(schema: unknown): { path: string; ref: unknown } | undefined {
+  const stack: Array<[unknown, string]> = [[schema, '']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    for (const [k, c] of Object.entries(v as Record<string, unknown>)) {
+      if ((k === '$ref' || k === '$dynamicRef' || k === '$recursiveRef') && !(typeof c === 'string' && c.startsWith('#'))) return { path: `${path}/${k}`, ref: c };
+      stack.push([c, `${path}/${k}`]);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Check every schema of a manifest before anything is compiled: each must be
+ * a valid JSON Schema (2020-12) whose references are all local (`#...`), so
+ * nothing is ever fetched or resolved from elsewhere. Throws MANIFEST_INVALID
+ * naming the RPC and the side.
+ */
+export function validateManifest(manifest: ContractManifest): void {
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false });
+  for (const [rpc, c] of Object.entries(manifest)) {
+    for (const side of ['input', 'output'] as const) {
+      const schema = c[side];
+      const field = `contracts.${rpc}.${side}`;
+      const refuse = (why: string) => {
+        throw new InvalidRequestError(ERROR_CODES.MANIFEST_INVALID, `${field} ${why}; allowed: a JSON Schema (2020-12) with local $refs only`, {
+          field,
+          rpc,
+          allowed: 'a JSON Schema (2020-12) with local $refs only',
+        });
+      };
+      if (typeof schema !== 'boolean' && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) refuse(`is ${schema === undefined ? 'missing' : Array.isArray(schema) ? 'an array' : schema === null ? 'null' : `a ${typeof schema}`}, not a JSON Schema`);
+      const remote = remoteRef(schema);
+      if (remote) refuse(`has a non-local reference ${JSON.stringify(remote.ref)} at ${remote.path}`);
+      let valid: boolean;
+      try {
+        valid = ajv.validateSchema(schema as object) as boolean;
+      } catch (err) {
+        refuse(`is not a valid JSON Schema: ${(err as Error).message}`);
+        return;
+      }
+      if (!valid) refuse(`is not a valid JSON Schema: ${ajv.errorsText(ajv.errors, { dataVar: 'schema' })}`);
+      try {
+        ajv.compile(schema as object);
+      } catch (err) {
+        refuse(`does not compile: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
 export async function checkDeploy(deps: { store: ProjectionStore; catalog: VersionStore }, manifest: ContractManifest): Promise<DeployReport> {
+  validateManifest(manifest);
   const { store, catalog } = deps;
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   const inputValidators = new Map<string, ReturnType<typeof ajv.compile>>();

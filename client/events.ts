@@ -20,6 +20,7 @@ import { DEFAULT_TENANT, TENANT_PATTERN, type EventSource, type EventStatus } fr
 import { EventStore, type EventDetail, type EventFilter, type EventRecord, type RuleRecord, type WaitFilter, type WaitRecord } from '../projection/events';
 import type { Db } from '../projection/db';
 import { eventSignal } from '../workflows/definitions';
+import { assertCleanJson, decodeCursor, findJsonProblem } from './api-schemas';
 import type { EventSignal } from '../graph/wire';
 
 /** What a door hands to the ingress. */
@@ -170,6 +171,7 @@ export class EventIngress {
 
   /** How an event was resolved and routed. */
   async getEvent(tenant: string, eventId: string): Promise<EventDetail> {
+    assertCleanJson({ tenant, eventId }, 'params');
     const e = await this.store.getEvent(tenant, eventId);
     if (!e) throw new NotFoundError(ERROR_CODES.EVENT_NOT_FOUND, `event ${JSON.stringify(eventId)} of tenant ${tenant} is not in the event log`, { tenant, eventId });
     return e;
@@ -179,14 +181,12 @@ export class EventIngress {
   async listEvents(filter: EventFilter, opts: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<{ events: EventRecord[]; nextCursor: string | null }> {
     const limit = opts.limit ?? 50;
     let after: { receivedAt: string; eventId: string } | undefined;
-    if (opts.cursor) {
-      try {
-        const c = JSON.parse(Buffer.from(opts.cursor, 'base64url').toString('utf8')) as { r: string; i: string };
-        if (typeof c.r !== 'string' || typeof c.i !== 'string' || Number.isNaN(Date.parse(c.r))) throw new Error('shape');
-        after = { receivedAt: c.r, eventId: c.i };
-      } catch {
-        throw new InvalidRequestError(ERROR_CODES.CURSOR_INVALID, `cursor ${JSON.stringify(opts.cursor)} is not a cursor this API returned`, { field: 'cursor' });
-      }
+    assertCleanJson(filter, 'filter');
+    if (opts.cursor !== undefined) {
+      // Strict: a canonical ISO time and a clean id, or CURSOR_INVALID before Postgres sees it.
+      const c = typeof opts.cursor === 'string' ? decodeCursor(opts.cursor, 'r') : undefined;
+      if (!c) throw new InvalidRequestError(ERROR_CODES.CURSOR_INVALID, `cursor ${JSON.stringify(opts.cursor)} is not a cursor this API returned`, { field: 'cursor' });
+      after = { receivedAt: c.at, eventId: c.id };
     }
     const events = await this.store.listEvents(filter, { ...(after ? { after } : {}), limit: limit + 1 });
     const page = events.slice(0, limit);
@@ -199,6 +199,7 @@ export class EventIngress {
 
   /** The correlation index: which runs wait on (tenant, event, key). Open waits unless `status` says otherwise. */
   async listWaits(filter: WaitFilter, limit = 100): Promise<WaitRecord[]> {
+    assertCleanJson(filter, 'filter');
     return this.store.listWaits({ status: 'OPEN', ...filter }, limit);
   }
 
@@ -226,6 +227,7 @@ export class EventIngress {
   }
 
   async deleteRule(eventName: string): Promise<void> {
+    assertCleanJson({ eventName }, 'params');
     if (this.codeRules.has(eventName)) {
       throw new PinflowError(ERROR_CODES.RULE_DEFINED_IN_CODE, `the correlation rule of ${eventName} is configured in code; remove it there`, { eventName });
     }
@@ -272,6 +274,9 @@ export class EventIngress {
 
   private validateEnvelope(input: SubmitEventInput): { tenant: string; name: string; eventId: string; payload: unknown } {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid('envelope', input, 'an event is an object { tenant?, name, payload?, eventId?, correlationKey? }');
+    // NUL, lone surrogates and deep nesting anywhere in the event: Postgres and Temporal would refuse it later.
+    const problem = findJsonProblem(input, 'event');
+    if (problem) throw invalid(problem.field.replace(/^event\.?/, '') || 'envelope', '[refused]', `${problem.message}; allowed: ${problem.allowed}`);
     const tenant = input.tenant ?? DEFAULT_TENANT;
     if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) throw invalid('tenant', tenant, `it must match ${TENANT_PATTERN}`);
     if (typeof input.name !== 'string' || !RPC_NAME_PATTERN.test(input.name)) throw invalid('name', input.name, `it must match ${RPC_NAME_PATTERN}, e.g. ticket.closed`);
@@ -289,6 +294,7 @@ export class EventIngress {
   }
 
   private validateRule(eventName: string, expression: string): void {
+    assertCleanJson({ eventName, expression }, 'rule');
     if (typeof eventName !== 'string' || !RPC_NAME_PATTERN.test(eventName)) {
       throw new InvalidRequestError(ERROR_CODES.RULE_INVALID, `event name ${JSON.stringify(eventName)} is invalid; it must match ${RPC_NAME_PATTERN}`, { field: 'eventName', received: eventName ?? null });
     }

@@ -1,71 +1,28 @@
 /**
- * The pinflow HTTP API. Every body and parameter is validated with zod; every
- * error is `{ "error": { "code", "message", "details" } }` with a fitting status.
+ * The pinflow HTTP API. Each route is one schema from `api-schemas.ts` plus
+ * one handler; fastify-type-provider-zod validates requests and serialises
+ * responses with those schemas, and `@fastify/swagger` turns them into the
+ * OpenAPI 3.1 document at `GET /openapi.json` (`/docs` renders it).
+ *
+ * Every error is `{ "error": { "code", "message", "details" } }` with a fitting
+ * status, the framework's own refusals included. Before any schema runs,
+ * every string of every request (path parameters, query, body at any depth)
+ * goes through one recursive check: no NUL, no lone surrogate, bounded depth.
+ * A 500 never echoes an internal message: it carries an `errorId` that is
+ * logged with the real error.
  */
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { z } from 'zod';
-import { ERROR_CODES, PinflowError, type ErrorCode } from '../graph/errors';
-import { EVENT_STATUSES, RUN_STATUSES, WAIT_STATUSES } from '../graph/terminology';
-import { MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, type Pinflow } from './pinflow';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { findJsonProblem, jsonProblemError, jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
+import type { Pinflow } from './pinflow';
 
-const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
-  GRAPH_INVALID: 422,
-  DEFINITION_NAME_INVALID: 400,
-  DEFINITION_NOT_FOUND: 404,
-  VERSION_NOT_FOUND: 404,
-  RUN_NOT_FOUND: 404,
-  NOT_FOUND: 404,
-  RUN_ALREADY_EXISTS: 409,
-  REQUEST_INVALID: 400,
-  MALFORMED_JSON: 400,
-  CURSOR_INVALID: 400,
-  TEMPORAL_UNAVAILABLE: 503,
-  RUN_NOT_STALLED: 409,
-  DECISION_REJECTED: 409,
-  SKIP_OUTPUT_INVALID: 422,
-  MIGRATION_REFUSED: 409,
-  CORRELATION_KEY_MISSING: 422,
-  CORRELATION_KEY_INVALID: 422,
-  EVENT_ID_CONFLICT: 409,
-  EVENT_NOT_FOUND: 404,
-  EVENT_INVALID: 400,
-  RULE_INVALID: 400,
-  RULE_DEFINED_IN_CODE: 409,
-};
-
-const startBody = z.strictObject({
-  definition: z.string().min(1).optional(),
-  version: z.string().min(1).optional(),
-  input: z.unknown().optional(),
-  tenant: z.string().min(1).optional(),
-  runId: z.string().min(1).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-});
-
-const listQuery = z.strictObject({
-  status: z.enum(RUN_STATUSES).optional(),
-  definition: z.string().min(1).optional(),
-  version: z.string().min(1).optional(),
-  tenant: z.string().min(1).optional(),
-  cursor: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional(),
-});
-
-const nameParams = z.strictObject({ name: z.string().min(1) });
-const hashParams = z.strictObject({ hash: z.string().min(1) });
-const idParams = z.strictObject({ id: z.string().min(1) });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'params'): T {
-  const r = schema.safeParse(value ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({
-    field: [where, ...i.path.map(String)].join('.'),
-    message: i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message,
-  }));
-  throw new PinflowError(ERROR_CODES.REQUEST_INVALID, `invalid request ${where}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
-}
-
-/** A query-parameter error in the same shape `parse` gives. */
+/** A query-parameter error in the same shape schema validation gives. */
 function queryInvalid(field: string, message: string): PinflowError {
   return new PinflowError(ERROR_CODES.REQUEST_INVALID, `invalid request query: ${field}: ${message}`, { issues: [{ field, message }] });
 }
@@ -91,6 +48,7 @@ function splitMetaQuery(query: unknown): { rest: Record<string, unknown>; metada
     if (typeof value !== 'string') {
       throw queryInvalid(field, `expected one value, received ${Array.isArray(value) ? `${value.length} (${value.map((v) => JSON.stringify(v)).join(', ')})` : typeof value}`);
     }
+    if (value.length > LIMITS.textLength) throw queryInvalid(field, `the value is ${value.length} characters long; allowed: at most ${LIMITS.textLength}`);
     meta.push([key, value]);
   }
   if (meta.length > MAX_METADATA_FILTER_KEYS) {
@@ -99,185 +57,285 @@ function splitMetaQuery(query: unknown): { rest: Record<string, unknown>; metada
   return { rest, metadata: meta.length ? Object.fromEntries(meta) : undefined };
 }
 
-function sendError(reply: FastifyReply, status: number, code: string, message: string, details?: unknown) {
-  return reply.status(status).send({ error: { code, message, details: details ?? null } });
+interface ErrorBody {
+  error: { code: string; message: string; details: unknown; errorId?: string };
 }
+
+function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+  return { error: { code, message, details: details ?? null } };
+}
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string, details?: unknown) {
+  return reply.status(status).send(errorBody(code, message, details));
+}
+
+const WHERE: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' };
 
 export interface ApiOptions {
   pinflow: Pinflow;
   /** Fastify logger. @default false */
   logger?: boolean;
-  /** Maximum request body size in bytes. @default 5 MiB */
+  /** Maximum request body size in bytes. @default 5 MiB ({@link LIMITS.bodyBytes}) */
   bodyLimit?: number;
+  /**
+   * Called with every unexpected error and the id its 500 body carries.
+   * @default the request logger when `logger` is on, else `console.error`
+   */
+  onInternalError?: (errorId: string, err: unknown) => void;
 }
 
-export function createApi({ pinflow, logger = false, bodyLimit = 5 * 1024 * 1024 }: ApiOptions): FastifyInstance {
-  const app = Fastify({ logger, bodyLimit });
+/** What the framework's own refusals (routing, Node's HTTP parser) become. */
+function frameworkError(err: { code?: string; message?: string }): { status: number; code: string; message: string } {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, code: ERROR_CODES.URL_INVALID, message: 'the URL is not valid percent-encoded UTF-8' };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 414, code: ERROR_CODES.URL_TOO_LONG, message: `a path parameter is over ${LIMITS.paramLength} characters` };
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: ERROR_CODES.HEADERS_TOO_LARGE, message: 'the request headers are too large' };
+    case 'HPE_URI_TOO_LONG':
+      return { status: 414, code: ERROR_CODES.URL_TOO_LONG, message: 'the URL is too long' };
+    default:
+      return { status: 400, code: ERROR_CODES.REQUEST_INVALID, message: `the request could not be read (${err.code ?? 'bad request'})` };
+  }
+}
 
-  app.setErrorHandler((err: unknown, _req, reply) => {
-    if (err instanceof PinflowError) return sendError(reply, STATUS_BY_CODE[err.code] ?? 500, err.code, err.message, err.details);
+/** Node's refusals before Fastify sees a request: answer on the raw socket, in pinflow's shape. */
+function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const f = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? { status: 408, code: ERROR_CODES.REQUEST_INVALID, message: 'the request timed out' } : frameworkError(err);
+  const body = JSON.stringify(errorBody(f.code, f.message));
+  const reason = { 400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large' }[f.status] ?? 'Bad Request';
+  socket.end(`HTTP/1.1 ${f.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError }: ApiOptions): FastifyInstance {
+  const app = Fastify({
+    logger,
+    bodyLimit,
+    routerOptions: { maxParamLength: LIMITS.paramLength },
+    // Bad URL encoding and over-long parameters come back in pinflow's shape.
+    frameworkErrors: (err, _req, reply) => {
+      const f = frameworkError(err as { code?: string });
+      void (reply as FastifyReply).status(f.status).send(errorBody(f.code, f.message));
+    },
+    clientErrorHandler,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const internal = (req: FastifyRequest, reply: FastifyReply, err: unknown) => {
+    const errorId = randomUUID();
+    if (onInternalError) onInternalError(errorId, err);
+    else if (logger) req.log.error({ err, errorId }, 'internal error');
+    else console.error(`[pinflow api] internal error ${errorId} (${req.method} ${req.url}):`, err);
+    return reply.status(500).send({ error: { code: ERROR_CODES.INTERNAL, message: 'internal error', details: null, errorId } });
+  };
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    if (err instanceof PinflowError) {
+      const status = STATUS_BY_CODE[err.code];
+      // A code with no HTTP status (CONFIG_INVALID, ...) is not the caller's fault.
+      if (status === undefined || status >= 500) return status === undefined || err.code === ERROR_CODES.INTERNAL ? internal(req, reply, err) : sendError(reply, status, err.code, err.message, err.details);
+      return sendError(reply, status, err.code, err.message, err.details);
+    }
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const where = WHERE[(err as { validationContext?: string }).validationContext ?? 'body'] ?? 'body';
+      const data = where === 'body' ? req.body : where === 'query' ? req.query : where === 'params' ? req.params : req.headers;
+      const issues: IssueLike[] = err.validation.map((v) => ({
+        ...v.params,
+        code: v.keyword,
+        path: v.instancePath.split('/').slice(1).filter((p) => p !== ''),
+        message: v.message ?? 'invalid',
+      }));
+      const e = requestInvalid(issues, where, data);
+      return sendError(reply, STATUS_BY_CODE[e.code] ?? 400, e.code, e.message, e.details);
+    }
+    // A run that Temporal does not know (or that already closed) is the caller's mistake, not ours.
+    if (err instanceof WorkflowNotFoundError) {
+      return sendError(reply, 404, ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(err.workflowId ?? '')} is not open in Temporal`, { runId: err.workflowId ?? null });
+    }
     const e = err as { code?: string; statusCode?: number; message?: string };
-    if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (e.statusCode === 400 && e instanceof SyntaxError)) {
-      return sendError(reply, 400, ERROR_CODES.MALFORMED_JSON, `request body is not valid JSON: ${e.message}`);
+    switch (e.code) {
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return sendError(reply, 400, ERROR_CODES.MALFORMED_JSON, `request body is not valid JSON: ${e.message}`);
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return sendError(reply, 400, ERROR_CODES.MALFORMED_JSON, 'request body is empty; a JSON document was expected');
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendError(reply, 415, ERROR_CODES.CONTENT_TYPE_UNSUPPORTED, `unsupported content type ${JSON.stringify(req.headers['content-type'] ?? '')}; send application/json`, {
+          received: req.headers['content-type'] ?? null,
+          allowed: 'application/json',
+        });
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendError(reply, 413, ERROR_CODES.REQUEST_TOO_LARGE, `request body is over the limit of ${bodyLimit} bytes`, { allowed: `at most ${bodyLimit} bytes` });
+      default:
+        break;
     }
-    if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-      return sendError(reply, 400, ERROR_CODES.MALFORMED_JSON, 'request body is empty; a JSON document was expected');
-    }
-    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return sendError(reply, 415, ERROR_CODES.REQUEST_INVALID, `unsupported content type; send application/json (${e.message})`);
-    }
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, ERROR_CODES.REQUEST_INVALID, e.message ?? 'body too large');
+    if (e.statusCode === 400 && e instanceof SyntaxError) return sendError(reply, 400, ERROR_CODES.MALFORMED_JSON, `request body is not valid JSON: ${e.message}`);
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      // Fastify's own 4xx (content length mismatch, forbidden __proto__ key, ...): its message names no internals.
       return sendError(reply, e.statusCode, ERROR_CODES.REQUEST_INVALID, e.message ?? 'bad request');
     }
-    reply.log.error(err);
-    return sendError(reply, 500, ERROR_CODES.INTERNAL, `internal error: ${e.message ?? String(err)}`);
+    return internal(req, reply, err);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, ERROR_CODES.NOT_FOUND, `no route ${req.method} ${req.url}`));
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, ERROR_CODES.NOT_FOUND, `no route ${req.method} ${req.url.length > 200 ? `${req.url.slice(0, 200)}...` : req.url}`));
 
-  app.post('/definitions/:name/versions', async (req, reply) => {
-    const { name } = parse(nameParams, req.params, 'params');
-    const result = await pinflow.publish(name, req.body);
-    return reply.status(result.created ? 201 : 200).send(result);
-  });
-  app.get('/definitions', async () => ({ definitions: await pinflow.listDefinitions() }));
-  app.get('/definitions/:name/versions', async (req) => {
-    const { name } = parse(nameParams, req.params, 'params');
-    return { definition: name, versions: await pinflow.listVersions(name) };
-  });
-  app.get('/versions/:hash', async (req) => {
-    const { hash } = parse(hashParams, req.params, 'params');
-    return pinflow.getVersion(hash);
-  });
-
-  app.post('/runs', async (req, reply) => {
-    const body = parse(startBody, req.body, 'body');
-    const started = await pinflow.start(body);
-    return reply.status(201).send(started);
-  });
-  app.get('/runs', async (req) => {
-    const { rest, metadata } = splitMetaQuery(req.query);
-    const q = parse(listQuery, rest, 'query');
-    return pinflow.listRuns({ ...q, ...(metadata ? { metadata } : {}) });
-  });
-  app.get('/runs/:id', async (req) => {
-    const { id } = parse(idParams, req.params, 'params');
-    return pinflow.getRun(id);
+  // JSON only. The depth is checked on the raw text before parsing, so a body
+  // nested 10,000 deep is refused without any recursion over it.
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const textBody = body as string;
+    if (textBody.length === 0) return done(new PinflowError(ERROR_CODES.MALFORMED_JSON, 'request body is empty; a JSON document was expected'), undefined);
+    const at = jsonTextTooDeep(textBody, LIMITS.jsonDepth);
+    if (at >= 0) {
+      return done(
+        new PinflowError(ERROR_CODES.REQUEST_TOO_DEEP, `request body nests deeper than ${LIMITS.jsonDepth} levels (at character ${at})`, { field: 'body', allowed: `at most ${LIMITS.jsonDepth} levels of nesting` }),
+        undefined,
+      );
+    }
+    void parseJson(req, textBody, done);
   });
 
-  const decisionBody = z.strictObject({
-    action: z.enum(['retry', 'skip']),
-    by: z.string().min(1),
-    reason: z.string().optional(),
-    output: z.unknown().optional(),
-    stallId: z.string().optional(),
-  });
-  app.post('/runs/:id/decisions', async (req) => {
-    const { id } = parse(idParams, req.params, 'params');
-    const body = parse(decisionBody, req.body, 'body');
-    return pinflow.resolveStall(id, body);
-  });
-  app.post('/runs/:id/migrate', async (req) => {
-    const { id } = parse(idParams, req.params, 'params');
-    const body = parse(
-      z.strictObject({ targetVersion: z.string().regex(/^[0-9a-f]{64}$/), mapping: z.record(z.string(), z.string()).optional(), by: z.string().min(1), reason: z.string().optional() }),
-      req.body,
-      'body',
-    );
-    return pinflow.migrate(id, body);
-  });
-  app.post('/runs/:id/cancel', async (req, reply) => {
-    const { id } = parse(idParams, req.params, 'params');
-    const body = parse(z.strictObject({ by: z.string().min(1), reason: z.string().optional() }), req.body, 'body');
-    await pinflow.cancel(id, body);
-    return reply.status(202).send({ runId: id, cancellation: 'requested' });
-  });
-  app.post('/stalls/resolve', async (req) => {
-    const body = parse(decisionBody.omit({ stallId: true }).extend({ rpc: z.string().min(1), reason: z.enum(['rpc_missing', 'input_incompatible', 'output_incompatible']).optional(), note: z.string().optional() }), req.body, 'body');
-    const { rpc, reason, note, ...decision } = body;
-    const results = await pinflow.resolveStalled({ rpc, ...(reason ? { reason } : {}) }, { ...decision, ...(note ? { reason: note } : {}) });
-    return { results };
+  // The one recursive check, on every request, before any schema or handler.
+  app.addHook('preValidation', (req, _reply, next) => {
+    const parts: Array<[string, unknown]> = [
+      ['params', req.params],
+      ['query', req.query],
+      ['body', req.body],
+    ];
+    for (const [where, value] of parts) {
+      const p = findJsonProblem(value, where);
+      if (p) return next(jsonProblemError(p));
+    }
+    if (req.body === undefined && req.routeOptions.schema?.body !== undefined && (req.method === 'POST' || req.method === 'PUT')) req.body = {};
+    next();
   });
 
-  const manifestBody = z.strictObject({
-    contracts: z.record(z.string().min(1), z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/), input: z.unknown(), output: z.unknown() })),
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'pinflow',
+        version: '0.4.0',
+        description:
+          'Workflow graphs on Temporal, every run pinned to the exact graph it started with. Every error is `{ "error": { "code", "message", "details" } }`; ' +
+          `limits: body ${LIMITS.bodyBytes} bytes, JSON depth ${LIMITS.jsonDepth}, keys ${LIMITS.keyLength} characters, path parameters ${LIMITS.paramLength} characters.`,
+      },
+    },
+    transform: jsonSchemaTransform,
   });
-  /** Pre-deploy impact analysis; the body is what `pinflow contracts --rpcs <module>` prints. Changes nothing. */
-  app.post('/deploy/check', async (req) => {
-    const { contracts } = parse(manifestBody, req.body, 'body');
-    return pinflow.checkDeploy(contracts as Parameters<Pinflow['checkDeploy']>[0]);
-  });
+  void app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/runs/:id/state', async (req) => {
-    const { id } = parse(idParams, req.params, 'params');
-    return pinflow.state(id);
-  });
+  void app.register((scope, _opts, registered) => {
+    const r = scope.withTypeProvider<ZodTypeProvider>();
 
-  // Events: the HTTP door, the event log, the correlation index and correlation rules.
-  const eventBody = z.strictObject({
-    tenant: z.string().optional(),
-    name: z.string(),
-    payload: z.unknown().optional(),
-    eventId: z.string().optional(),
-    correlationKey: z.union([z.string(), z.number(), z.null()]).optional(),
-  });
-  app.post('/events', async (req, reply) => {
-    const body = parse(eventBody, req.body, 'body');
-    const outcome = await pinflow.events.submit(body, { source: 'api' });
-    // 202: recorded, and some delivery failed; the sweeper retries it.
-    return reply.status(outcome.status === 'FAILED' ? 202 : 200).send(outcome);
-  });
-  app.get('/events', async (req) => {
-    const q = parse(
-      z.strictObject({
-        tenant: z.string().min(1).optional(),
-        name: z.string().min(1).optional(),
-        status: z.enum(EVENT_STATUSES).optional(),
-        key: z.string().min(1).optional(),
-        cursor: z.string().min(1).optional(),
-        limit: z.coerce.number().int().min(1).max(500).optional(),
-      }),
-      req.query,
-      'query',
-    );
-    return pinflow.events.listEvents({ tenant: q.tenant, name: q.name, status: q.status, correlationKey: q.key }, { cursor: q.cursor, limit: q.limit });
-  });
-  app.get('/events/:id', async (req) => {
-    const { id } = parse(idParams, req.params, 'params');
-    const { tenant } = parse(z.strictObject({ tenant: z.string().min(1).default('default') }), req.query, 'query');
-    return pinflow.events.getEvent(tenant, id);
-  });
-  app.get('/waits', async (req) => {
-    const q = parse(
-      z.strictObject({
-        tenant: z.string().min(1).optional(),
-        event: z.string().min(1).optional(),
-        key: z.string().min(1).optional(),
-        runId: z.string().min(1).optional(),
-        status: z.enum(WAIT_STATUSES).optional(),
-        limit: z.coerce.number().int().min(1).max(1000).optional(),
-      }),
-      req.query,
-      'query',
-    );
-    const waits = await pinflow.events.listWaits({ tenant: q.tenant, event: q.event, correlationKey: q.key, runId: q.runId, ...(q.status ? { status: q.status } : {}) }, q.limit ?? 100);
-    return { waits };
-  });
-  app.get('/correlation-rules', async () => ({ rules: await pinflow.events.listRules() }));
-  app.put('/correlation-rules/:name', async (req) => {
-    const { name } = parse(nameParams, req.params, 'params');
-    const body = parse(z.strictObject({ expression: z.string(), by: z.string().min(1) }), req.body, 'body');
-    return pinflow.events.putRule(name, body.expression, body.by);
-  });
-  app.delete('/correlation-rules/:name', async (req, reply) => {
-    const { name } = parse(nameParams, req.params, 'params');
-    await pinflow.events.deleteRule(name);
-    return reply.status(204).send();
-  });
+    r.route({
+      ...ROUTES.publish,
+      handler: async (req, reply) => {
+        const result = await pinflow.publish(req.params.name, req.body);
+        return reply.status(result.created ? 201 : 200).send(result);
+      },
+    });
+    r.route({ ...ROUTES.listDefinitions, handler: async () => ({ definitions: await pinflow.listDefinitions() }) });
+    r.route({ ...ROUTES.listVersions, handler: async (req) => ({ definition: req.params.name, versions: await pinflow.listVersions(req.params.name) }) });
+    r.route({ ...ROUTES.getVersion, handler: async (req) => pinflow.getVersion(req.params.hash) });
 
-  app.get('/health', async (_req, reply) => {
-    const h = await pinflow.health();
-    return reply.status(h.ok ? 200 : 503).send(h);
+    r.route({
+      ...ROUTES.start,
+      handler: async (req, reply) => reply.status(201).send(await pinflow.start(req.body)),
+    });
+    const metaFilters = new WeakMap<object, Record<string, string>>();
+    r.route({
+      ...ROUTES.listRuns,
+      // meta.<key> parameters are taken out before the strict query schema runs.
+      preValidation: (req, _reply, next) => {
+        try {
+          const { rest, metadata } = splitMetaQuery(req.query);
+          if (metadata) metaFilters.set(req, metadata);
+          req.query = rest as typeof req.query;
+          next();
+        } catch (err) {
+          next(err as Error);
+        }
+      },
+      handler: async (req) => {
+        const metadata = metaFilters.get(req);
+        return pinflow.listRuns({ ...req.query, ...(metadata ? { metadata } : {}) });
+      },
+    });
+    r.route({ ...ROUTES.getRun, handler: async (req) => pinflow.getRun(req.params.id) });
+    r.route({ ...ROUTES.decide, handler: async (req) => pinflow.resolveStall(req.params.id, req.body) });
+    r.route({ ...ROUTES.migrate, handler: async (req) => pinflow.migrate(req.params.id, req.body) });
+    r.route({
+      ...ROUTES.cancel,
+      handler: async (req, reply) => {
+        await pinflow.cancel(req.params.id, req.body);
+        return reply.status(202).send({ runId: req.params.id, cancellation: 'requested' as const });
+      },
+    });
+    r.route({
+      ...ROUTES.resolveStalled,
+      handler: async (req) => {
+        const { rpc, reason, note, ...decision } = req.body;
+        const results = await pinflow.resolveStalled({ rpc, ...(reason ? { reason } : {}) }, { ...decision, ...(note ? { reason: note } : {}) });
+        return { results };
+      },
+    });
+    /** Pre-deploy impact analysis; the body is what `pinflow contracts --rpcs <module>` prints. Changes nothing. */
+    r.route({ ...ROUTES.checkDeploy, handler: async (req) => pinflow.checkDeploy(req.body.contracts) });
+    r.route({ ...ROUTES.state, handler: async (req) => (await pinflow.state(req.params.id)) as unknown as Record<string, unknown> });
+
+    // Events: the HTTP door, the event log, the correlation index and correlation rules.
+    r.route({
+      ...ROUTES.submitEvent,
+      handler: async (req, reply) => {
+        const outcome = await pinflow.events.submit(req.body, { source: 'api' });
+        // 202: recorded, and some delivery failed; the sweeper retries it.
+        return reply.status(outcome.status === 'FAILED' ? 202 : 200).send(outcome);
+      },
+    });
+    r.route({
+      ...ROUTES.listEvents,
+      handler: async (req) => {
+        const q = req.query;
+        return pinflow.events.listEvents({ tenant: q.tenant, name: q.name, status: q.status, correlationKey: q.key }, { cursor: q.cursor, limit: q.limit });
+      },
+    });
+    r.route({ ...ROUTES.getEvent, handler: async (req) => pinflow.events.getEvent(req.query.tenant, req.params.id) });
+    r.route({
+      ...ROUTES.listWaits,
+      handler: async (req) => {
+        const q = req.query;
+        const waits = await pinflow.events.listWaits({ tenant: q.tenant, event: q.event, correlationKey: q.key, runId: q.runId, ...(q.status ? { status: q.status } : {}) }, q.limit ?? 100);
+        return { waits };
+      },
+    });
+    r.route({ ...ROUTES.listRules, handler: async () => ({ rules: await pinflow.events.listRules() }) });
+    r.route({ ...ROUTES.putRule, handler: async (req) => pinflow.events.putRule(req.params.name, req.body.expression, req.body.by) });
+    r.route({
+      ...ROUTES.deleteRule,
+      handler: async (req, reply) => {
+        await pinflow.events.deleteRule(req.params.name);
+        return reply.status(204).send(null);
+      },
+    });
+
+    r.route({
+      ...ROUTES.health,
+      handler: async (_req, reply) => {
+        const h = await pinflow.health();
+        return reply.status(h.ok ? 200 : 503).send(h);
+      },
+    });
+    r.route({ ...ROUTES.openapi, handler: (_req, reply) => {
+        void reply.send(app.swagger() as unknown as Record<string, unknown>);
+      },
+    });
+    registered();
   });
   return app;
 }

@@ -9,7 +9,7 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { SA } from '../graph/search-attributes';
-import { DEFAULT_TENANT, RUN_STATUSES, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
+import { DEFAULT_TENANT, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
 import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
 import { VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
@@ -18,6 +18,7 @@ import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registr
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
+import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, startBody } from './api-schemas';
 import { EventIngress, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 
@@ -41,11 +42,7 @@ export interface DecisionResult {
   error?: { code: string; message: string };
 }
 
-export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
-/** A metadata key the run list can filter on. */
-export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
-/** At most this many metadata keys per run-list filter. */
-export const MAX_METADATA_FILTER_KEYS = 5;
+export { RUN_ID_PATTERN, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS };
 
 export interface PinflowOptions {
   /** A long-lived Temporal client (reuse one; never connect per call). */
@@ -203,7 +200,9 @@ export class Pinflow {
   }
 
   /** Start a run pinned to one version: the graph travels in the start input. */
-  async start(opts: StartOptions): Promise<StartedRun> {
+  async start(options: StartOptions): Promise<StartedRun> {
+    // The same schema as POST /runs: lengths, sizes, and the one recursive check.
+    const opts: StartOptions = parseInput(startBody, options, 'options');
     const tenant = opts.tenant ?? DEFAULT_TENANT;
     if (!TENANT_PATTERN.test(tenant)) {
       throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `tenant ${JSON.stringify(tenant)} is invalid; it must match ${TENANT_PATTERN}`, {
@@ -317,6 +316,7 @@ export class Pinflow {
   }
 
   async listVersions(definition: string): Promise<VersionSummary[]> {
+    parseInput(nameParams, { name: definition }, 'params');
     if (!(await this.catalog.getDefinition(definition))) {
       throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(definition)} does not exist`, { definition });
     }
@@ -324,6 +324,7 @@ export class Pinflow {
   }
 
   async getVersion(hash: string): Promise<VersionRecord> {
+    parseInput(hashParams, { hash }, 'params');
     const v = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getVersion(hash) : undefined;
     if (!v) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${JSON.stringify(hash)} does not exist`, { version: hash });
     return v;
@@ -331,6 +332,7 @@ export class Pinflow {
 
   /** The projected run with its steps and Temporal UI link. */
   async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; temporalUiUrl: string }> {
+    parseInput(idParams, { id: runId }, 'params');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
     // Every wait the run opened, open or closed, newest first: the correlation index's view of the run.
@@ -340,21 +342,14 @@ export class Pinflow {
 
   /** Keyset-paginated run list, newest first. */
   async listRuns(opts: ListRunsOptions = {}): Promise<RunPage & { runs: Array<RunPage['runs'][number] & { temporalUiUrl: string }> }> {
-    const limit = opts.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `limit ${JSON.stringify(opts.limit)} is invalid; allowed: an integer from 1 to 500`, {
-        field: 'limit',
-      });
-    }
-    if (opts.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(opts.status)) {
-      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `status ${JSON.stringify(opts.status)} is invalid; allowed: ${RUN_STATUSES.join(', ')}`, {
-        field: 'status',
-      });
-    }
-    const metadata = opts.metadata === undefined ? undefined : validateMetadataFilter(opts.metadata);
+    // The same schema as GET /runs (status, limit 1..500, a strictly decoded cursor); the metadata filter keeps its own messages.
+    const { metadata: rawMetadata, ...rest } = opts;
+    const q = parseInput(listRunsOptions, rest, 'options');
+    const limit = q.limit ?? 50;
+    const metadata = rawMetadata === undefined ? undefined : validateMetadataFilter(rawMetadata);
     const page = await this.store.listRuns(
-      { status: opts.status, definition: opts.definition, version: opts.version, tenant: opts.tenant, metadata },
-      { cursor: opts.cursor, limit },
+      { status: q.status, definition: q.definition, version: q.version, tenant: q.tenant, metadata },
+      { cursor: q.cursor, limit },
     );
     return { ...page, runs: page.runs.map((r) => ({ ...r, temporalUiUrl: this.uiLink(r.id, r.temporalRunId) })) };
   }
@@ -366,6 +361,7 @@ export class Pinflow {
 
   /** The live interpreter state, from the running workflow. */
   async state(runId: string): Promise<InterpreterState> {
+    parseInput(idParams, { id: runId }, 'params');
     try {
       return await this.client.workflow.getHandle(runId).query(stateQuery);
     } catch (err) {
@@ -379,8 +375,10 @@ export class Pinflow {
    * registry) or `skip` (continue with an operator-supplied output). Sent as
    * a Temporal Update: an invalid decision is refused synchronously.
    */
-  async resolveStall(runId: string, input: DecisionInput): Promise<{ stallId: string; action: string }> {
-    const handle = this.client.workflow.getHandle(runId);
+  async resolveStall(runId: string, request: DecisionInput): Promise<{ stallId: string; action: string }> {
+    const { id } = parseInput(idParams, { id: runId }, 'params');
+    const input: DecisionInput = parseInput(decisionBody, request, 'body');
+    const handle = this.client.workflow.getHandle(id);
     let stallId = input.stallId;
     if (!stallId) {
       const state = await handle.query(stateQuery).catch(() => undefined);
@@ -408,6 +406,7 @@ export class Pinflow {
       const res = await handle.executeUpdate(resolveStallUpdate, { args: [decision] });
       return { stallId: res.stallId, action: res.action };
     } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
       if (err instanceof WorkflowUpdateFailedError) {
         const message = (err.cause)?.message ?? err.message;
         const code = message.startsWith('RUN_NOT_STALLED') ? ERROR_CODES.RUN_NOT_STALLED : ERROR_CODES.DECISION_REJECTED;
@@ -450,7 +449,9 @@ export class Pinflow {
    * output must satisfy the target's contract. The run continues as new on
    * the target graph. A refused migration says exactly why.
    */
-  async migrate(runId: string, input: { targetVersion: string; mapping?: Record<string, string>; by: string; reason?: string }): Promise<{ at: string; carried: string[]; dropped: string[] }> {
+  async migrate(runId: string, request: { targetVersion: string; mapping?: Record<string, string>; by: string; reason?: string }): Promise<{ at: string; carried: string[]; dropped: string[] }> {
+    parseInput(idParams, { id: runId }, 'params');
+    const input = parseInput(migrateBody, request, 'body');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
     const target = await this.getVersion(input.targetVersion);
@@ -471,6 +472,7 @@ export class Pinflow {
       });
       return { at: res.at, carried: res.carried, dropped: res.dropped };
     } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
       if (err instanceof WorkflowUpdateFailedError) {
         const message = (err.cause)?.message ?? err.message;
         throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, message.replace(/^[A-Z_]+: /, ''), { runId });
@@ -480,10 +482,17 @@ export class Pinflow {
   }
 
   /** Cancel a run in Temporal first; the decision is recorded once Temporal accepted it. */
-  async cancel(runId: string, input: { by: string; reason?: string }): Promise<void> {
+  async cancel(runId: string, request: { by: string; reason?: string }): Promise<void> {
+    parseInput(idParams, { id: runId }, 'params');
+    const input = parseInput(cancelBody, request, 'body');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
-    await this.client.workflow.getHandle(runId).cancel();
+    try {
+      await this.client.workflow.getHandle(runId).cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
+      throw err;
+    }
     await this.store.recordDecision({
       runId,
       stallId: run.stall?.id ?? null,
@@ -497,7 +506,8 @@ export class Pinflow {
 
   /** Which open runs would stall under the given contract manifest (the registry about to be deployed). */
   checkDeploy(manifest: ContractManifest): Promise<DeployReport> {
-    return checkDeploy({ store: this.store, catalog: this.catalog }, manifest);
+    const { contracts } = parseInput(manifestBody, { contracts: manifest }, 'body');
+    return checkDeploy({ store: this.store, catalog: this.catalog }, contracts);
   }
 
   /** Temporal reachable, database reachable, and a worker polling the task queue. */

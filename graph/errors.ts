@@ -41,6 +41,23 @@ export const ERROR_CODES = {
   RULE_INVALID: 'RULE_INVALID',
   /** The event name's correlation rule is configured in code; the API cannot change it. */
   RULE_DEFINED_IN_CODE: 'RULE_DEFINED_IN_CODE',
+  /** A string (a path parameter, a query value, a body field or a key, at any depth) holds a NUL character or a lone UTF-16 surrogate. */
+  STRING_INVALID: 'STRING_INVALID',
+  /** A JSON body nests deeper than the limit (64 levels). */
+  REQUEST_TOO_DEEP: 'REQUEST_TOO_DEEP',
+  /** The request body is over the size limit (5 MiB by default). */
+  REQUEST_TOO_LARGE: 'REQUEST_TOO_LARGE',
+  /** The body's content type is not application/json. */
+  CONTENT_TYPE_UNSUPPORTED: 'CONTENT_TYPE_UNSUPPORTED',
+  /** The URL is not valid percent-encoded UTF-8. */
+  URL_INVALID: 'URL_INVALID',
+  /** A path parameter or the URL is over the length limit. */
+  URL_TOO_LONG: 'URL_TOO_LONG',
+  /** The request headers are over Node's size limit. */
+  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
+  /** A contract manifest holds a JSON Schema that is invalid, or a `$ref` that is not local (`#...`). */
+  MANIFEST_INVALID: 'MANIFEST_INVALID',
+  /** Anything unexpected; the body carries an `errorId` that is in the server log, never the internal message. */
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

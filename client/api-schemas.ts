@@ -1,0 +1,855 @@
+/**
+ * The public surface as one set of zod schemas: one entry per operation
+ * (params, query, body, responses), shared by the HTTP routes
+ * (`client/http.ts`, through fastify-type-provider-zod), the `Pinflow` library
+ * methods and the OpenAPI document (`GET /openapi.json`). A rule is written
+ * once here and documented by construction.
+ *
+ * Also here: the request limits, the one recursive check every request goes
+ * through (no NUL, no lone surrogate, bounded depth and key length), the
+ * strict cursor codec, and the mapping of zod issues to pinflow's
+ * `REQUEST_INVALID` shape (field, what was received, what is allowed).
+ */
+import { z } from 'zod';
+import { assertCleanJson, JSON_DEPTH_MAX, JSON_KEY_LENGTH_MAX, stringProblem } from '../graph/json-guard';
+import { ERROR_CODES, InvalidRequestError, type ErrorCode } from '../graph/errors';
+import {
+  DELIVERY_STATUSES,
+  EVENT_SOURCES,
+  EVENT_STATUSES,
+  RUN_STATUSES,
+  STALL_DECISION_ACTIONS,
+  STALL_REASONS,
+  STEP_STATUSES,
+  VERSION_HASH_PATTERN,
+  WAIT_STATUSES,
+} from '../graph/terminology';
+
+// ---------------------------------------------------------------------------
+// Limits
+
+/** Request limits. Every one is checked before anything reaches Postgres or Temporal. */
+export const LIMITS = {
+  /** Largest request body, in bytes (Fastify `bodyLimit`; over it: 413 REQUEST_TOO_LARGE). */
+  bodyBytes: 5 * 1024 * 1024,
+  /** Deepest JSON nesting in a body, counted from the root (over it: 400 REQUEST_TOO_DEEP). Temporal refuses payloads nested ~100 deep. */
+  jsonDepth: JSON_DEPTH_MAX,
+  /** Longest object key anywhere in a body or query, in characters. */
+  keyLength: JSON_KEY_LENGTH_MAX,
+  /** Longest path parameter, in characters (Fastify `maxParamLength`; over it: 414 URL_TOO_LONG). */
+  paramLength: 512,
+  /** Longest query value or identifier field, in characters. */
+  textLength: 1024,
+  /** Longest `by` (who decided), in characters. */
+  byLength: 256,
+  /** Longest decision `reason` / `note`, in characters. */
+  reasonLength: 4096,
+  /** Largest run `input`, as JSON bytes (it travels in the run's start input; Temporal refuses payloads over 2 MB). */
+  inputBytes: 512 * 1024,
+  /** Largest run `metadata`, as JSON bytes. */
+  metadataBytes: 64 * 1024,
+  /** Largest skip `output`, as JSON bytes. */
+  outputBytes: 512 * 1024,
+  /** Most entries in a migration `mapping`. */
+  mappingEntries: 1000,
+} as const;
+
+/** A run id: it becomes the Temporal workflow id. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+/** A metadata key the run list can filter on. */
+export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** At most this many metadata keys per run-list filter. */
+export const MAX_METADATA_FILTER_KEYS = 5;
+
+/** HTTP status of each error code the API returns. A code without one is answered as 500 INTERNAL. */
+export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  GRAPH_INVALID: 422,
+  DEFINITION_NAME_INVALID: 400,
+  DEFINITION_NOT_FOUND: 404,
+  VERSION_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  RUN_ALREADY_EXISTS: 409,
+  REQUEST_INVALID: 400,
+  MALFORMED_JSON: 400,
+  CURSOR_INVALID: 400,
+  TEMPORAL_UNAVAILABLE: 503,
+  RUN_NOT_STALLED: 409,
+  DECISION_REJECTED: 409,
+  SKIP_OUTPUT_INVALID: 422,
+  MIGRATION_REFUSED: 409,
+  CORRELATION_KEY_MISSING: 422,
+  CORRELATION_KEY_INVALID: 422,
+  EVENT_ID_CONFLICT: 409,
+  EVENT_NOT_FOUND: 404,
+  EVENT_INVALID: 400,
+  RULE_INVALID: 400,
+  RULE_DEFINED_IN_CODE: 409,
+  STRING_INVALID: 400,
+  REQUEST_TOO_DEEP: 400,
+  REQUEST_TOO_LARGE: 413,
+  CONTENT_TYPE_UNSUPPORTED: 415,
+  URL_INVALID: 400,
+  URL_TOO_LONG: 414,
+  HEADERS_TOO_LARGE: 431,
+  MANIFEST_INVALID: 400,
+  INTERNAL: 500,
+};
+
+// ---------------------------------------------------------------------------
+// The one recursive check
+
+// Lives in graph/json-guard.ts, so the catalog (publish) and ingress use it too.
+export { assertCleanJson, findJsonProblem, jsonProblemError, type JsonProblem } from '../graph/json-guard';
+
+/**
+ * How deep a JSON text nests, scanned without parsing (so without recursion):
+ * the index at which it exceeds `limit`, or -1. Strings are skipped, escapes
+ * included.
+ */
+export function jsonTextTooDeep(text: string, limit: number = LIMITS.jsonDepth): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// Cursors
+
+const STRICT_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** A timestamp exactly as `Date.prototype.toISOString` writes it for years 0000–9999 (what Postgres and JS agree on). */
+export function isStrictIsoTimestamp(s: unknown): s is string {
+  if (typeof s !== 'string' || !STRICT_ISO.test(s)) return false;
+  const t = Date.parse(s);
+  return !Number.isNaN(t) && new Date(t).toISOString() === s;
+}
+
+/**
+ * Decode a keyset cursor (`base64url(JSON { <timeKey>: iso, i: id })`), strictly:
+ * the time must be a canonical ISO timestamp (so `"0"`, `"12"` or
+ * `"+275760-09-13T…"` are refused before Postgres sees them) and the id a
+ * clean string of at most 200 characters. Undefined when it is not a cursor
+ * this API issued.
+ */
+export function decodeCursor(cursor: string, timeKey: 's' | 'r'): { at: string; id: string } | undefined {
+  if (cursor.length > LIMITS.textLength || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  if (keys.length !== 2 || keys[0] !== 'i' || keys[1] !== timeKey) return undefined;
+  const at = o[timeKey];
+  const id = o.i;
+  if (!isStrictIsoTimestamp(at) || typeof id !== 'string' || id.length === 0 || id.length > 200 || stringProblem(id)) return undefined;
+  return { at, id };
+}
+
+const CURSOR_ALLOWED = 'a nextCursor returned by this API';
+
+function cursorSchema(timeKey: 's' | 'r', route: string) {
+  return z
+    .string()
+    .superRefine((s, ctx) => {
+      if (!decodeCursor(s, timeKey)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `cursor ${JSON.stringify(s.length > 80 ? `${s.slice(0, 77)}...` : s)} is not a cursor returned by ${route}`,
+          params: { pinflowCode: ERROR_CODES.CURSOR_INVALID, allowed: CURSOR_ALLOWED },
+        });
+      }
+    })
+    .meta({ description: `Opaque: the \`nextCursor\` of the previous page of ${route}. Anything else is 400 CURSOR_INVALID.` });
+}
+
+/** Cursor of `GET /runs` / `listRuns`. */
+export const runCursor = cursorSchema('s', 'GET /runs');
+/** Cursor of `GET /events` / `events.listEvents`. */
+export const eventCursor = cursorSchema('r', 'GET /events');
+
+// ---------------------------------------------------------------------------
+// Building blocks
+
+const text = (max: number = LIMITS.textLength) => z.string().min(1).max(max);
+
+/** Any JSON value of at most `maxBytes` as JSON. */
+function jsonValue(maxBytes: number, description: string) {
+  return z
+    .unknown()
+    .superRefine((v, ctx) => {
+      let s: string | undefined;
+      try {
+        s = JSON.stringify(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not JSON', params: { allowed: 'a JSON value' } });
+        return;
+      }
+      const bytes = s === undefined ? 0 : Buffer.byteLength(s);
+      if (bytes > maxBytes) {
+        ctx.addIssue({ code: 'custom', message: `is ${bytes} bytes as JSON, over the limit of ${maxBytes}`, params: { allowed: `at most ${maxBytes} bytes as JSON`, received: `${bytes} bytes` } });
+      }
+    })
+    .meta({ description: `${description} Any JSON value of at most ${maxBytes} bytes.` });
+}
+
+const by = text(LIMITS.byLength).meta({ description: 'Who decides (a user or a service); recorded with the decision.' });
+const reason = z.string().max(LIMITS.reasonLength);
+const timestamp = z.string().meta({ format: 'date-time' });
+const versionHash = z.string().regex(VERSION_HASH_PATTERN, 'must be a version hash (64 lowercase hex digits)');
+
+export const nameParams = z.strictObject({ name: text(LIMITS.paramLength) });
+export const hashParams = z.strictObject({ hash: text(LIMITS.paramLength) });
+export const idParams = z.strictObject({ id: text(LIMITS.paramLength) });
+
+// ---------------------------------------------------------------------------
+// Responses (loose objects: a documented field is never dropped, an extra one never refused)
+
+/**
+ * An object that keeps fields it does not list (serialisation never drops a
+ * field). Typed as the listed shape, so the library's interfaces (which have
+ * no index signature) are assignable to it.
+ */
+function open<T extends z.ZodRawShape>(shape: T): z.ZodObject<T> {
+  return z.looseObject(shape) as unknown as z.ZodObject<T>;
+}
+
+const runSummary = open({
+  id: z.string(),
+  definition: z.string(),
+  version: z.string(),
+  tenant: z.string(),
+  status: z.enum(RUN_STATUSES),
+  temporalRunId: z.string().nullable(),
+  parentRunId: z.string().nullable(),
+  parentStep: z.string().nullable(),
+  stall: open({ id: z.string(), reason: z.string(), rpc: z.string().nullable(), stepInstance: z.string().nullable(), details: z.unknown(), since: z.string().nullable() }).nullable(),
+  currentStep: z.string().nullable(),
+  errorSummary: z.string().nullable(),
+  startedAt: timestamp,
+  updatedAt: timestamp,
+  closedAt: timestamp.nullable(),
+});
+
+const waitRecord = open({
+  runId: z.string(),
+  waitId: z.string(),
+  stepInstance: z.string(),
+  tenant: z.string(),
+  event: z.string(),
+  correlationKey: z.string(),
+  status: z.enum(WAIT_STATUSES),
+});
+
+const stepRow = open({
+  stepInstance: z.string(),
+  stepId: z.string(),
+  stepType: z.string(),
+  status: z.enum(STEP_STATUSES),
+  input: z.unknown().optional(),
+  output: z.unknown().optional(),
+});
+
+const eventRecord = open({
+  tenant: z.string(),
+  eventId: z.string(),
+  name: z.string(),
+  payload: z.unknown(),
+  correlationKey: z.string().nullable(),
+  keySource: z.enum(['explicit', 'rule']).nullable(),
+  source: z.enum(EVENT_SOURCES),
+  status: z.enum(EVENT_STATUSES),
+  error: open({ code: z.string(), message: z.string() }).nullable(),
+  attempts: z.number(),
+  receivedAt: timestamp,
+  updatedAt: timestamp,
+});
+
+const deliveryRecord = open({
+  runId: z.string(),
+  waitId: z.string(),
+  stepInstance: z.string().nullable(),
+  via: z.enum(['signal', 'lookback']),
+  status: z.enum(DELIVERY_STATUSES),
+  attempts: z.number(),
+  lastError: z.string().nullable(),
+  waitStatus: z.enum(WAIT_STATUSES).nullable(),
+  consumed: z.boolean(),
+});
+
+const eventDetail = eventRecord.extend({ deliveries: z.array(deliveryRecord) });
+
+const ruleView = open({
+  eventName: z.string(),
+  expression: z.string(),
+  source: z.enum(['code', 'api']),
+  updatedBy: z.string().nullable(),
+  updatedAt: z.string().nullable(),
+});
+
+const publishResult = open({ definition: z.string(), version: z.string(), seq: z.number().int(), created: z.boolean() });
+
+const health = open({
+  ok: z.boolean(),
+  temporal: open({ ok: z.boolean(), error: z.string().optional() }),
+  database: open({ ok: z.boolean(), error: z.string().optional() }),
+  worker: open({ polling: z.boolean(), pollers: z.number(), taskQueue: z.string(), error: z.string().optional() }),
+});
+
+/** pinflow's one error shape, documented with the codes a route can answer with at that status. */
+function errorResponse(codes: readonly ErrorCode[]) {
+  return z
+    .object({
+      error: open({
+        code: z.string().meta({ enum: [...codes] }),
+        message: z.string(),
+        details: z.unknown().optional(),
+        errorId: z.string().optional().meta({ description: 'With INTERNAL only: the id under which the server logged the real error.' }),
+      }),
+    })
+    .meta({ description: `Error codes: ${codes.join(', ')}` });
+}
+
+/** Codes every route can answer with (the one recursive check, schema validation, the framework's own refusals). */
+const COMMON_CODES: ErrorCode[] = ['REQUEST_INVALID', 'STRING_INVALID', 'URL_INVALID', 'HEADERS_TOO_LARGE', 'INTERNAL'];
+const BODY_CODES: ErrorCode[] = ['MALFORMED_JSON', 'REQUEST_TOO_DEEP', 'REQUEST_TOO_LARGE', 'CONTENT_TYPE_UNSUPPORTED'];
+
+/** Error responses by status for a route that answers with `codes` (plus the common ones). */
+function errorResponses(opts: { body?: boolean; params?: boolean }, ...codes: ErrorCode[]): Record<number, ReturnType<typeof errorResponse>> {
+  const all = new Set<ErrorCode>([...COMMON_CODES, ...(opts.body ? BODY_CODES : []), ...(opts.params ? (['URL_TOO_LONG'] as ErrorCode[]) : []), ...codes]);
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of all) {
+    const status = STATUS_BY_CODE[code] ?? 500;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries([...byStatus].sort(([a], [b]) => a - b).map(([status, cs]) => [status, errorResponse(cs)]));
+}
+
+// ---------------------------------------------------------------------------
+// Operations
+
+export const startBody = z.strictObject({
+  definition: text(128).optional().meta({ description: 'Start the latest version of this definition.' }),
+  version: text(128).optional().meta({ description: 'Start exactly this version hash.' }),
+  input: jsonValue(LIMITS.inputBytes, 'The run input.').optional(),
+  tenant: text(128).optional().meta({ description: 'Default `default`.' }),
+  runId: text(256).optional().meta({ description: `Becomes the Temporal workflow id (must match ${RUN_ID_PATTERN}). Default: a random UUID.` }),
+  metadata: z
+    .record(z.string().max(LIMITS.keyLength), z.unknown())
+    .superRefine((m, ctx) => {
+      const bytes = Buffer.byteLength(JSON.stringify(m) ?? '');
+      if (bytes > LIMITS.metadataBytes) {
+        ctx.addIssue({ code: 'custom', message: `is ${bytes} bytes as JSON, over the limit of ${LIMITS.metadataBytes}`, params: { allowed: `at most ${LIMITS.metadataBytes} bytes as JSON`, received: `${bytes} bytes` } });
+      }
+    })
+    .optional()
+    .meta({ description: `Free-form run metadata (at most ${LIMITS.metadataBytes} bytes as JSON); filter the run list with \`meta.<key>\`.` }),
+});
+
+export const listRunsQuery = z
+  .strictObject({
+    status: z.enum(RUN_STATUSES).optional(),
+    definition: text().optional(),
+    version: text().optional(),
+    tenant: text().optional(),
+    cursor: runCursor.optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: '1..500, default 50.' }),
+  })
+  .meta({
+    description:
+      `Also \`meta.<key>=<value>\` (up to ${MAX_METADATA_FILTER_KEYS}, keys matching ${METADATA_KEY_PATTERN}): exact match on every given metadata key; values are strings.`,
+  });
+
+/** The library's `listRuns` options: the query's rules; `metadata` is checked by `validateMetadataFilter`. */
+export const listRunsOptions = listRunsQuery.extend({ metadata: z.unknown().optional() });
+
+export const decisionBody = z.strictObject({
+  action: z.enum(STALL_DECISION_ACTIONS),
+  by,
+  reason: reason.optional(),
+  output: jsonValue(LIMITS.outputBytes, 'With skip: the step output, validated against the pinned output contract.').optional(),
+  stallId: text(256).optional(),
+});
+
+export const migrateBody = z.strictObject({
+  targetVersion: versionHash,
+  mapping: z
+    .record(text(256), text(256))
+    .refine((m) => Object.keys(m).length <= LIMITS.mappingEntries, { message: `has more than ${LIMITS.mappingEntries} entries`, params: { allowed: `at most ${LIMITS.mappingEntries} entries` } })
+    .optional()
+    .meta({ description: 'Old step id → new step id, for renamed steps.' }),
+  by,
+  reason: reason.optional(),
+});
+
+export const cancelBody = z.strictObject({ by, reason: reason.optional() });
+
+export const bulkResolveBody = decisionBody.omit({ stallId: true }).extend({
+  rpc: text(128),
+  reason: z.enum(STALL_REASONS).optional(),
+  note: reason.optional().meta({ description: 'Recorded as the decision reason.' }),
+});
+
+export const manifestBody = z.strictObject({
+  contracts: z.record(
+    text(128),
+    z.strictObject({
+      hash: z.string().regex(VERSION_HASH_PATTERN, 'must be a contract hash (64 lowercase hex digits)'),
+      input: z.unknown().meta({ description: 'A JSON Schema (2020-12); only local `$ref`s (`#...`).' }),
+      output: z.unknown().meta({ description: 'A JSON Schema (2020-12); only local `$ref`s (`#...`).' }),
+    }),
+  ),
+});
+
+export const eventBody = z.strictObject({
+  tenant: z.string().optional(),
+  name: z.string(),
+  payload: z.unknown().optional(),
+  eventId: z.string().optional(),
+  correlationKey: z.union([z.string(), z.number(), z.null()]).optional(),
+});
+
+export const listEventsQuery = z.strictObject({
+  tenant: text().optional(),
+  name: text().optional(),
+  status: z.enum(EVENT_STATUSES).optional(),
+  key: text().optional(),
+  cursor: eventCursor.optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+
+export const eventQuery = z.strictObject({ tenant: text().default('default') });
+
+export const listWaitsQuery = z.strictObject({
+  tenant: text().optional(),
+  event: text().optional(),
+  key: text().optional(),
+  runId: text().optional(),
+  status: z.enum(WAIT_STATUSES).optional().meta({ description: 'Default OPEN.' }),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+export const ruleBody = z.strictObject({ expression: z.string(), by });
+
+const empty = z.strictObject({});
+
+/**
+ * Every route: method, path (Fastify syntax) and its schema. `http.ts`
+ * registers one handler per entry; the OpenAPI document and the README's
+ * route table list exactly these.
+ */
+export const ROUTES = {
+  publish: {
+    method: 'POST',
+    url: '/definitions/:name/versions',
+    schema: {
+      summary: 'Publish a graph as a version of a definition',
+      tags: ['catalog'],
+      params: nameParams,
+      body: z.unknown().meta({ description: 'The graph JSON. Validated on publish: 422 GRAPH_INVALID lists every issue.' }),
+      response: { 200: publishResult, 201: publishResult, ...errorResponses({ body: true, params: true }, 'GRAPH_INVALID', 'DEFINITION_NAME_INVALID') },
+    },
+  },
+  listDefinitions: {
+    method: 'GET',
+    url: '/definitions',
+    schema: {
+      summary: 'List definitions',
+      tags: ['catalog'],
+      querystring: empty,
+      response: {
+        200: open({
+          definitions: z.array(
+            open({ name: z.string(), latestVersion: z.string(), latestSeq: z.number(), versionCount: z.number(), createdAt: timestamp, updatedAt: timestamp }),
+          ),
+        }),
+        ...errorResponses({}),
+      },
+    },
+  },
+  listVersions: {
+    method: 'GET',
+    url: '/definitions/:name/versions',
+    schema: {
+      summary: "List a definition's versions",
+      tags: ['catalog'],
+      params: nameParams,
+      querystring: empty,
+      response: {
+        200: open({
+          definition: z.string(),
+          versions: z.array(open({ hash: z.string(), seq: z.number(), publishedAt: timestamp, latest: z.boolean(), openRuns: z.number() })),
+        }),
+        ...errorResponses({ params: true }, 'DEFINITION_NOT_FOUND'),
+      },
+    },
+  },
+  getVersion: {
+    method: 'GET',
+    url: '/versions/:hash',
+    schema: {
+      summary: 'Read a version: its graph and pinned contracts',
+      tags: ['catalog'],
+      params: hashParams,
+      querystring: empty,
+      response: {
+        200: open({
+          hash: z.string(),
+          graph: z.unknown(),
+          contracts: z.record(z.string(), open({ hash: z.string(), input: z.unknown(), output: z.unknown() })),
+          createdAt: timestamp,
+          definitions: z.array(open({ definition: z.string(), seq: z.number() })),
+        }),
+        ...errorResponses({ params: true }, 'VERSION_NOT_FOUND'),
+      },
+    },
+  },
+  start: {
+    method: 'POST',
+    url: '/runs',
+    schema: {
+      summary: 'Start a run pinned to one version',
+      tags: ['runs'],
+      body: startBody,
+      response: {
+        201: open({ runId: z.string(), temporalRunId: z.string(), definition: z.string(), version: z.string(), tenant: z.string(), temporalUiUrl: z.string() }),
+        ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'RUN_ALREADY_EXISTS'),
+      },
+    },
+  },
+  listRuns: {
+    method: 'GET',
+    url: '/runs',
+    schema: {
+      summary: 'List runs, newest first (keyset pages)',
+      tags: ['runs'],
+      querystring: listRunsQuery,
+      response: {
+        200: open({ runs: z.array(runSummary.extend({ temporalUiUrl: z.string() })), nextCursor: z.string().nullable() }),
+        ...errorResponses({}, 'CURSOR_INVALID'),
+      },
+    },
+  },
+  getRun: {
+    method: 'GET',
+    url: '/runs/:id',
+    schema: {
+      summary: 'A run with its steps, waits, decisions, lineage and Temporal UI link',
+      tags: ['runs'],
+      params: idParams,
+      querystring: empty,
+      response: {
+        200: runSummary.extend({
+          input: z.unknown(),
+          output: z.unknown(),
+          error: z.unknown(),
+          metadata: z.record(z.string(), z.unknown()),
+          steps: z.array(stepRow),
+          children: z.array(runSummary),
+          decisions: z.array(open({ action: z.string(), by: z.string() })),
+          lineage: z.array(z.unknown()),
+          waits: z.array(waitRecord),
+          temporalUiUrl: z.string(),
+        }),
+        ...errorResponses({ params: true }, 'RUN_NOT_FOUND'),
+      },
+    },
+  },
+  decide: {
+    method: 'POST',
+    url: '/runs/:id/decisions',
+    schema: {
+      summary: 'Resolve a stalled run: retry or skip',
+      tags: ['operator'],
+      params: idParams,
+      body: decisionBody,
+      response: {
+        200: open({ stallId: z.string(), action: z.string() }),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_NOT_STALLED', 'DECISION_REJECTED', 'SKIP_OUTPUT_INVALID'),
+      },
+    },
+  },
+  migrate: {
+    method: 'POST',
+    url: '/runs/:id/migrate',
+    schema: {
+      summary: 'Migrate a stalled or waiting run to another version',
+      tags: ['operator'],
+      params: idParams,
+      body: migrateBody,
+      response: {
+        200: open({ at: z.string(), carried: z.array(z.string()), dropped: z.array(z.string()) }),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED'),
+      },
+    },
+  },
+  cancel: {
+    method: 'POST',
+    url: '/runs/:id/cancel',
+    schema: {
+      summary: 'Cancel a run in Temporal, then record the decision',
+      tags: ['operator'],
+      params: idParams,
+      body: cancelBody,
+      response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND') },
+    },
+  },
+  resolveStalled: {
+    method: 'POST',
+    url: '/stalls/resolve',
+    schema: {
+      summary: 'Bulk: resolve every run stalled on an RPC (and reason)',
+      tags: ['operator'],
+      body: bulkResolveBody,
+      response: {
+        200: open({
+          results: z.array(
+            open({ runId: z.string(), ok: z.boolean(), stallId: z.string().optional(), action: z.string().optional(), error: open({ code: z.string(), message: z.string() }).optional() }),
+          ),
+        }),
+        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID'),
+      },
+    },
+  },
+  checkDeploy: {
+    method: 'POST',
+    url: '/deploy/check',
+    schema: {
+      summary: 'Pre-deploy impact analysis: which open runs would stall under a contract manifest',
+      tags: ['operator'],
+      body: manifestBody,
+      response: {
+        200: open({
+          checkedRuns: z.number(),
+          wouldStall: z.number(),
+          mayStall: z.number(),
+          impacts: z.array(open({ runId: z.string(), stepInstance: z.string(), rpc: z.string(), reason: z.string(), certain: z.boolean(), message: z.string() })),
+        }),
+        ...errorResponses({ body: true }, 'MANIFEST_INVALID'),
+      },
+    },
+  },
+  state: {
+    method: 'GET',
+    url: '/runs/:id/state',
+    schema: {
+      summary: 'The live interpreter state (the pinflow.state query)',
+      tags: ['runs'],
+      params: idParams,
+      querystring: empty,
+      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ params: true }, 'RUN_NOT_FOUND') },
+    },
+  },
+  submitEvent: {
+    method: 'POST',
+    url: '/events',
+    schema: {
+      summary: 'Submit a business event (the HTTP door)',
+      tags: ['events'],
+      body: eventBody,
+      response: {
+        200: eventDetail.extend({ runIds: z.array(z.string()), duplicate: z.boolean() }),
+        202: eventDetail.extend({ runIds: z.array(z.string()), duplicate: z.boolean() }),
+        ...errorResponses({ body: true }, 'EVENT_INVALID', 'EVENT_ID_CONFLICT', 'CORRELATION_KEY_MISSING', 'CORRELATION_KEY_INVALID'),
+      },
+    },
+  },
+  listEvents: {
+    method: 'GET',
+    url: '/events',
+    schema: {
+      summary: 'The event log, newest first',
+      tags: ['events'],
+      querystring: listEventsQuery,
+      response: { 200: open({ events: z.array(eventRecord), nextCursor: z.string().nullable() }), ...errorResponses({}, 'CURSOR_INVALID') },
+    },
+  },
+  getEvent: {
+    method: 'GET',
+    url: '/events/:id',
+    schema: {
+      summary: 'One event: its resolved key and deliveries',
+      tags: ['events'],
+      params: idParams,
+      querystring: eventQuery,
+      response: { 200: eventDetail, ...errorResponses({ params: true }, 'EVENT_NOT_FOUND') },
+    },
+  },
+  listWaits: {
+    method: 'GET',
+    url: '/waits',
+    schema: {
+      summary: 'The correlation index: which runs wait on (tenant, event, key)',
+      tags: ['events'],
+      querystring: listWaitsQuery,
+      response: { 200: open({ waits: z.array(waitRecord) }), ...errorResponses({}) },
+    },
+  },
+  listRules: {
+    method: 'GET',
+    url: '/correlation-rules',
+    schema: {
+      summary: 'Correlation rules (code rules first)',
+      tags: ['events'],
+      querystring: empty,
+      response: { 200: open({ rules: z.array(ruleView) }), ...errorResponses({}) },
+    },
+  },
+  putRule: {
+    method: 'PUT',
+    url: '/correlation-rules/:name',
+    schema: {
+      summary: "Set an event name's correlation rule",
+      tags: ['events'],
+      params: nameParams,
+      body: ruleBody,
+      response: { 200: ruleView, ...errorResponses({ body: true, params: true }, 'RULE_INVALID', 'RULE_DEFINED_IN_CODE') },
+    },
+  },
+  deleteRule: {
+    method: 'DELETE',
+    url: '/correlation-rules/:name',
+    schema: {
+      summary: "Delete an event name's correlation rule",
+      tags: ['events'],
+      params: nameParams,
+      querystring: empty,
+      response: { 204: z.null().meta({ description: 'Deleted; no body.' }), ...errorResponses({ params: true }, 'NOT_FOUND', 'RULE_DEFINED_IN_CODE') },
+    },
+  },
+  health: {
+    method: 'GET',
+    url: '/health',
+    schema: {
+      summary: 'Temporal and the database reachable, and a worker polling the task queue',
+      tags: ['system'],
+      querystring: empty,
+      response: { 200: health, 503: health, ...errorResponses({}) },
+    },
+  },
+  openapi: {
+    method: 'GET',
+    url: '/openapi.json',
+    schema: {
+      summary: 'This OpenAPI 3.1 document',
+      tags: ['system'],
+      querystring: empty,
+      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({}) },
+    },
+  },
+} as const;
+
+// ---------------------------------------------------------------------------
+// Issues → pinflow's REQUEST_INVALID shape
+
+/** One refused field: where, why, what was received and what is allowed. */
+export interface RequestIssue {
+  field: string;
+  message: string;
+  received?: unknown;
+  allowed?: string;
+}
+
+/** The parts of a zod issue the mapping uses (also what fastify-type-provider-zod passes on). */
+export interface IssueLike {
+  code: string;
+  path: ReadonlyArray<PropertyKey>;
+  message: string;
+  keys?: string[];
+  values?: unknown[];
+  expected?: string;
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+  origin?: string;
+  format?: string;
+  pattern?: string;
+  params?: Record<string, unknown>;
+}
+
+function allowedOf(i: IssueLike): string | undefined {
+  if (i.params && typeof i.params.allowed === 'string') return i.params.allowed;
+  const unit = i.origin === 'string' ? ' characters' : i.origin === 'array' ? ' items' : i.origin === 'object' || i.origin === 'record' ? ' entries' : '';
+  switch (i.code) {
+    case 'invalid_type':
+      return i.expected ? `a value of type ${i.expected}` : undefined;
+    case 'invalid_value':
+      return i.values ? `one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}` : undefined;
+    case 'too_small':
+      return i.minimum !== undefined ? `at least ${String(i.minimum)}${unit}` : undefined;
+    case 'too_big':
+      return i.maximum !== undefined ? `at most ${String(i.maximum)}${unit}` : undefined;
+    case 'invalid_format':
+      return i.pattern ? `a string matching ${i.pattern}` : i.format ? `a ${i.format} string` : undefined;
+    case 'unrecognized_keys':
+      return 'only the documented fields';
+    default:
+      return undefined;
+  }
+}
+
+/** A short, JSON-safe picture of a received value (never a whole 2 MB string). */
+export function summarise(v: unknown): unknown {
+  if (typeof v === 'string') return v.length > 120 ? `${v.slice(0, 100)}... (${v.length} characters)` : v;
+  if (v === null || typeof v !== 'object') return v === undefined ? null : v;
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return Array.isArray(v) ? 'an array' : 'an object';
+  }
+  if (s === undefined || s.length > 200) return Array.isArray(v) ? `an array of ${v.length} items` : `an object with ${Object.keys(v).length} keys`;
+  return v;
+}
+
+function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let v = data;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k as string];
+  }
+  return v;
+}
+
+/**
+ * Zod issues as pinflow's error: `REQUEST_INVALID` (or the code an issue
+ * carries, e.g. `CURSOR_INVALID`) with a message naming every field and
+ * `details.issues` (field, message, received, allowed).
+ */
+export function requestInvalid(issues: readonly IssueLike[], where: string, data: unknown): InvalidRequestError {
+  const mapped: RequestIssue[] = issues.map((i) => {
+    const field = [where, ...i.path.map(String)].join('.');
+    const message = i.code === 'unrecognized_keys' && i.keys ? `unknown field(s) ${i.keys.join(', ')}` : i.message;
+    const received = i.code === 'unrecognized_keys' ? i.keys : i.params && 'received' in i.params ? i.params.received : summarise(valueAt(data, i.path));
+    const allowed = allowedOf(i);
+    return { field, message, received: received === undefined ? null : received, ...(allowed ? { allowed } : {}) };
+  });
+  const special = issues.map((i) => i.params?.pinflowCode).find((c): c is ErrorCode => typeof c === 'string');
+  return new InvalidRequestError(special ?? ERROR_CODES.REQUEST_INVALID, `invalid request ${where}: ${mapped.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues: mapped });
+}
+
+/**
+ * The library door's check: the one recursive check, then the operation's
+ * schema, throwing the same errors the HTTP API answers with.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  assertCleanJson(value, where);
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw requestInvalid(r.error.issues as unknown as IssueLike[], where, value);
+}
