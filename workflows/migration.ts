@@ -11,7 +11,7 @@ import { ApplicationFailure, condition, continueAsNew, patched, upsertSearchAttr
 import { carriedOutputs, carriedSteps, checkMigrationPosition } from '../graph/compat';
 import { SA } from '../graph/search-attributes';
 import type { MigrateRequest, RunInput } from '../graph/wire';
-import { ContinueNow, MigrateNow, type MigrationSummary, type RunContext } from './context';
+import { ContinueNow, type MigrationSummary, type RunContext } from './context';
 import { FLAGS } from './flags';
 import { projection } from './proxies';
 
@@ -80,20 +80,18 @@ export async function handleMigrate(ctx: RunContext, request: MigrateRequest): P
 
 /**
  * A between-steps migration is pending and the walk is at top-level step
- * `cursor`: refuse it (and go on with the step) or accept it and unwind to
- * the top with MigrateNow.
+ * `cursor`: refuse it (the walk awaits `settled`, then goes on with the
+ * step) or accept it (the walk awaits `settled`, until the update has its
+ * result, then unwinds to the top with MigrateNow). The walk does the
+ * awaiting, so the microtask schedule is the inline interpreter's.
  */
-export async function migrateAtBoundary(ctx: RunContext, cursor: string): Promise<void> {
+export function migrateAtBoundary(ctx: RunContext, cursor: string): { settled: Promise<void>; migrate: boolean } {
   const request = ctx.boundaryRequest!;
   const check = checkMigrationPosition(ctx.run.graph, request.graph, request.targetVersion, cursor, request.mapping, 'next step');
-  if (!check.ok) {
-    await settleBoundary(ctx, check.refusal);
-    return;
-  }
+  if (!check.ok) return { settled: settleBoundary(ctx, check.refusal), migrate: false };
   ctx.migration = { request, at: check.at, from: cursor, dispatch: 0 };
   ctx.boundaryOutcome = { result: migrationSummary(ctx, request, check.at) };
-  await condition(() => ctx.boundaryRequest === undefined);
-  throw new MigrateNow();
+  return { settled: condition(() => ctx.boundaryRequest === undefined), migrate: true };
 }
 
 /** At a top-level boundary with no open stall: has Temporal suggested continue-as-new? */

@@ -21,7 +21,11 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
   let cursor: string | undefined = topLevel && run.resume ? run.resume.at : graph.entry;
   let last: unknown = null;
   while (cursor !== undefined) {
-    if (topLevel && ctx.boundaryRequest && !ctx.boundaryOutcome) await migrateAtBoundary(ctx, cursor);
+    if (topLevel && ctx.boundaryRequest && !ctx.boundaryOutcome) {
+      const boundary = migrateAtBoundary(ctx, cursor);
+      await boundary.settled;
+      if (boundary.migrate) throw new MigrateNow();
+    }
     // Long runs: at a top-level boundary (nothing else in flight, no open stall),
     // continue as new when Temporal suggests it, carrying the state.
     if (topLevel && continueAsNewDue(ctx)) throw new ContinueNow(cursor);
@@ -36,7 +40,21 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       const handler = STEP_HANDLERS[step.type] as StepHandler<Step['type']> | undefined;
       // Publish validation makes an unknown type unreachable.
       if (!handler) throw new StepFailure({ type: 'GraphCorrupt', message: `unknown step type ${(step as { type: string }).type}` });
-      const outcome = await handler(ctx, step as never, f, at);
+      // The handler yields what it waits on; awaiting here, and only here, keeps
+      // the microtask schedule of the inline interpreter (see StepProgram).
+      const program = handler(ctx, step as never, f, at);
+      let next = program.next();
+      while (!next.done) {
+        let value: unknown;
+        try {
+          value = await next.value;
+        } catch (err) {
+          next = program.throw(err);
+          continue;
+        }
+        next = program.next(value);
+      }
+      const outcome = next.value;
       switch (outcome.kind) {
         case 'next':
           f.steps[step.id] = outcome.output;

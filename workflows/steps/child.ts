@@ -8,11 +8,11 @@ import { evaluateMapping } from '../../graph/expression';
 import { SA } from '../../graph/search-attributes';
 import { TASK_QUEUE, WORKFLOW_TYPE } from '../../graph/terminology';
 import type { ErrorInfo, RunInput } from '../../graph/wire';
-import { StepFailure } from '../context';
+import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { projection } from '../proxies';
-import type { StepHandler } from './types';
+import type { StepHandler, StepOf, StepOutcome } from './types';
 
-export const childStep: StepHandler<'child'> = async (ctx, step, f, at) => {
+async function runChild(ctx: RunContext, step: StepOf<'child'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const run = ctx.run;
   const instance = at.instance;
   const input = step.input === undefined ? {} : await evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' });
@@ -59,4 +59,8 @@ export const childStep: StepHandler<'child'> = async (ctx, step, f, at) => {
     }
     throw err;
   }
+}
+
+export const childStep: StepHandler<'child'> = function* (ctx, step, f, at) {
+  return (yield runChild(ctx, step, f, at)) as StepOutcome;
 };

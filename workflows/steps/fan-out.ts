@@ -6,11 +6,11 @@ import { CancellationScope, isCancellation } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
 import { evaluateExpression } from '../../graph/expression';
 import type { ErrorInfo } from '../../graph/wire';
-import { StepFailure, type Frame } from '../context';
+import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { runSubgraph } from '../run-graph';
-import type { StepHandler } from './types';
+import type { StepHandler, StepOf, StepOutcome } from './types';
 
-export const forEachStep: StepHandler<'forEach'> = async (ctx, step, f, at) => {
+async function runForEach(ctx: RunContext, step: StepOf<'forEach'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const raw = await evaluateExpression(step.items, ctx.scope(f), { stepId: step.id, field: 'items' });
   const items = raw === null ? [] : raw;
   if (!Array.isArray(items)) {
@@ -51,9 +51,13 @@ export const forEachStep: StepHandler<'forEach'> = async (ctx, step, f, at) => {
   }
   errors.sort((a, b) => a.index - b.index);
   return { kind: 'next', output: { results, errors }, next: step.next };
+}
+
+export const forEachStep: StepHandler<'forEach'> = function* (ctx, step, f, at) {
+  return (yield runForEach(ctx, step, f, at)) as StepOutcome;
 };
 
-export const parallelStep: StepHandler<'parallel'> = async (ctx, step, f, at) => {
+async function runParallel(ctx: RunContext, step: StepOf<'parallel'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const names = Object.keys(step.branches).sort();
   const results: Record<string, unknown> = {};
   const failures: Array<{ branch: string; error: ErrorInfo }> = [];
@@ -99,4 +103,8 @@ export const parallelStep: StepHandler<'parallel'> = async (ctx, step, f, at) =>
     });
   }
   return { kind: 'next', output: results, next: step.next };
+}
+
+export const parallelStep: StepHandler<'parallel'> = function* (ctx, step, f, at) {
+  return (yield runParallel(ctx, step, f, at)) as StepOutcome;
 };

@@ -8,10 +8,10 @@ import { ActivityFailure, ApplicationFailure, isCancellation, patched } from '@t
 import { FAILURE_TYPES } from '../../graph/errors';
 import { evaluateExpression, evaluateMapping } from '../../graph/expression';
 import type { ErrorInfo, StallReason } from '../../graph/wire';
-import { StepFailure } from '../context';
+import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
 import { rpcActivity } from '../proxies';
-import type { StepHandler } from './types';
+import type { StepHandler, StepOf, StepOutcome } from './types';
 
 function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: string): ErrorInfo {
   const cause = err.cause;
@@ -27,7 +27,7 @@ function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: s
 }
 
 /** The activity projects the step itself, so the walk does not record it. */
-export const rpcStep: StepHandler<'rpc'> = async (ctx, step, f, at) => {
+async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const run = ctx.run;
   const instance = at.instance;
   const input = step.input === undefined ? {} : await evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' });
@@ -100,4 +100,8 @@ export const rpcStep: StepHandler<'rpc'> = async (ctx, step, f, at) => {
       throw new StepFailure(info);
     }
   }
+}
+
+export const rpcStep: StepHandler<'rpc'> = function* (ctx, step, f, at) {
+  return (yield runRpc(ctx, step, f, at)) as StepOutcome;
 };

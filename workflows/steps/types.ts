@@ -28,5 +28,21 @@ export type StepOutcome =
   /** A `return` step: the walk records the step COMPLETED with `value`, and the (sub)graph ends with it. */
   | { kind: 'return'; value: unknown };
 
+/**
+ * A step program: a generator that yields every promise the step waits on
+ * and returns the step's outcome. The walk (`run-graph.ts`) is the only place
+ * that awaits: it awaits each yielded promise and resumes the program with
+ * the result (or throws the rejection into it).
+ *
+ * Why not an async function: an async handler adds one microtask between the
+ * step's last await and the walk going on. Concurrent branches (forEach
+ * lanes, parallel branches) interleave by microtasks, so one extra tick per
+ * control step can reorder the commands two branches issue in one workflow
+ * task, and a history recorded by an earlier release would replay with its
+ * activities swapped between branches. Yielding keeps the schedule exactly
+ * that of the inline interpreter every recorded history came from.
+ */
+export type StepProgram = Generator<unknown, StepOutcome, unknown>;
+
 /** Executes one step instance of type T against the run context, in frame `frame`. */
-export type StepHandler<T extends StepType> = (ctx: RunContext, step: StepOf<T>, frame: Frame, at: StepAt) => Promise<StepOutcome>;
+export type StepHandler<T extends StepType> = (ctx: RunContext, step: StepOf<T>, frame: Frame, at: StepAt) => StepProgram;

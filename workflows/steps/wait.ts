@@ -18,23 +18,23 @@ import type { StepHandler, StepOf } from './types';
 /** Ignored events remembered per open wait, for the state query. */
 const IGNORED_SHOWN = 20;
 
-export const sleepStep: StepHandler<'sleep'> = async (ctx, step, f, at) => {
+export const sleepStep: StepHandler<'sleep'> = function* (ctx, step, f, at) {
   let ms: number;
   if (step.duration !== undefined) ms = durationMs(step.duration);
   else {
-    const until = await evaluateExpression(step.until!, ctx.scope(f), { stepId: step.id, field: 'until' });
+    const until: unknown = yield evaluateExpression(step.until!, ctx.scope(f), { stepId: step.id, field: 'until' });
     const when = typeof until === 'string' ? Date.parse(until) : Number.NaN;
     if (Number.isNaN(when)) {
       throw new StepFailure({ type: FAILURE_TYPES.SLEEP_UNTIL_INVALID, message: `step "${step.id}": "until" is not a timestamp: ${JSON.stringify(until)}`, stepId: step.id, stepInstance: at.instance });
     }
     ms = Math.max(0, when - Date.now());
   }
-  if (ms > 0) await sleep(ms);
+  if (ms > 0) yield sleep(ms);
   return { kind: 'next', output: { sleptMs: ms }, next: step.next };
 };
 
-export const waitStep: StepHandler<'wait'> = async (ctx, step, f, at) => {
-  const result = await runWait(ctx, step, f, at);
+export const waitStep: StepHandler<'wait'> = function* (ctx, step, f, at) {
+  const result = (yield runWait(ctx, step, f, at)) as WaitResult;
   const closeIndex = async () => {
     if (result.waitId === undefined) return;
     await projection.closeWait({
@@ -50,7 +50,7 @@ export const waitStep: StepHandler<'wait'> = async (ctx, step, f, at) => {
   if (result.timedOut && step.onTimeout) return { kind: 'next', output: { timedOut: true }, next: step.onTimeout, after: closeIndex };
   if (result.timedOut) {
     const failure = new StepFailure({ type: FAILURE_TYPES.WAIT_TIMED_OUT, message: `step "${step.id}": no ${step.event} event arrived before the timeout`, stepId: step.id, stepInstance: at.instance });
-    await closeIndex();
+    yield closeIndex();
     throw failure;
   }
   return { kind: 'next', output: result.event ?? null, next: step.next, after: closeIndex };
