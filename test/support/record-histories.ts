@@ -130,6 +130,32 @@ async function main(): Promise<void> {
     }
     await env.startWorker(rpcs);
 
+    // Concurrent branches whose order of commands depends on the microtask
+    // schedule (0.5.0 check, recorded by the 0.4.0 interpreter): heavy
+    // branches run one assign with a long sum then a timer; the light branch
+    // runs ten small assigns then an activity. Any extra microtask per step
+    // moves the light branch's activity among the heavy branches' timers, and
+    // replay fails on the command type.
+    if (!recorded.has('fan-out-ticks')) {
+      const branches: Record<string, { entry: string; steps: unknown[] }> = {};
+      for (let j = 1; j <= 30; j++) {
+        const sum = Array.from({ length: j }, () => '1').join(' + ');
+        const name = `heavy${String(j).padStart(2, '0')}`;
+        branches[name] = { entry: `${name}h`, steps: [{ id: `${name}h`, type: 'assign', set: { x: sum }, next: `${name}nap` }, { id: `${name}nap`, type: 'sleep', duration: '10ms' }] };
+      }
+      branches.light = {
+        entry: 'l1',
+        steps: [
+          ...Array.from({ length: 10 }, (_, i) => ({ id: `l${i + 1}`, type: 'assign', set: { [`v${i}`]: `${i}` }, next: i < 9 ? `l${i + 2}` : 'call' })),
+          { id: 'call', type: 'rpc', rpc: 'math.add', input: { a: '1', b: '2' } },
+        ],
+      };
+      await env.pinflow.publish('fan-out-ticks', { entry: 'all', steps: [{ id: 'all', type: 'parallel', branches, next: 'done' }, { id: 'done', type: 'return', output: 'steps.all.light' }] });
+      const run = await env.pinflow.start({ definition: 'fan-out-ticks', runId: 'h-fan-out-ticks' });
+      await env.pinflow.result(run.runId);
+      save('fan-out-ticks', run.runId, run.temporalRunId);
+    }
+
     // A run migrated between steps (0.3.0): requested during a top-level sleep, applied at the boundary.
     if (!recorded.has('migrate-between-steps')) {
       const from = await env.pinflow.publish('between', { entry: 'nap', steps: [
