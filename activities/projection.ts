@@ -1,5 +1,6 @@
 /** Run-level projection activities (idempotent upserts; Temporal retries them freely) and child pinning. */
 import { checkCarriedOutputs } from '../catalog/contracts';
+import { checkMigrationPosition } from '../graph/compat';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -22,10 +23,9 @@ export function createProjectionActivities({ store, catalog }: { store: Projecti
       const [target, current] = await Promise.all([catalog.getVersion(def.latestVersion), catalog.getVersion(p.version)]);
       const stay = (why: string): ContinueAsNewTarget => ({ moved: false, stayedBecause: why, lineage: p.lineage });
       if (!target) return stay(`latest version ${def.latestVersion} not found`);
-      const step = target.graph.steps.find((s) => s.id === p.at);
-      if (!step) return stay(`step ${p.at} is not a top-level step of the latest version`);
-      const was = current?.graph.steps.find((s) => s.id === p.at);
-      if (was && was.type !== step.type) return stay(`step ${p.at} changed type (${was.type} → ${step.type})`);
+      // The same position check as a migration (graph/compat.ts), with no mapping.
+      const position = checkMigrationPosition(current?.graph ?? { steps: [] }, target.graph, target.hash, p.at, undefined, 'next step');
+      if (!position.ok) return stay(position.refusal);
       const [misfit] = checkCarriedOutputs(target, p.steps);
       if (misfit) return stay(`the output of step ${misfit.stepId} does not satisfy the latest contract`);
       const migratedAt = new Date().toISOString();
@@ -66,12 +66,11 @@ export function createProjectionActivities({ store, catalog }: { store: Projecti
       const def = await catalog.getDefinition(t.definition);
       if (!def) throw ApplicationFailure.nonRetryable(`child definition ${JSON.stringify(t.definition)} does not exist`, 'ChildDefinitionNotFound');
       const hash = t.version ?? def.latestVersion;
-      const version = await catalog.getVersion(hash);
-      const seq = version?.definitions.find((d) => d.definition === t.definition)?.seq;
-      if (!version || seq === undefined) {
+      const version = await catalog.getVersionOf(t.definition, hash);
+      if (!version) {
         throw ApplicationFailure.nonRetryable(`version ${hash} was never published under definition ${JSON.stringify(t.definition)}`, 'ChildVersionNotFound');
       }
-      return { version: hash, seq, graph: version.graph, contracts: version.contracts };
+      return { version: hash, seq: version.seq, graph: version.graph, contracts: version.contracts };
     },
     /** The run stalled: STALLED in the projection, with the reason and the step. */
     async projectStall(p: { runId: string; stall: StallInfo; trail: StepRecord[] }): Promise<void> {

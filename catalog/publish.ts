@@ -43,8 +43,7 @@ export async function publishGraph(deps: { catalog: VersionStore; registry: RpcR
       const def = await catalog.getDefinition(child);
       if (!def) return 'definition';
       if (version === undefined) return 'ok';
-      const v = await catalog.getVersion(version);
-      return v?.definitions.some((d) => d.definition === child) ? 'ok' : 'version';
+      return (await catalog.getVersionOf(child, version)) ? 'ok' : 'version';
     },
   });
   const contracts: PinnedContracts = {};

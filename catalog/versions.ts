@@ -91,4 +91,21 @@ export class VersionStore {
       definitions: r.definitions as VersionRecord['definitions'],
     };
   }
+
+  /**
+   * A version as published under `definition`, with its number there; undefined
+   * when the hash is unknown or was never published under that definition. The
+   * one answer to "is this a version of that definition" (child pinning,
+   * publish, start by version, migrate).
+   */
+  async getVersionOf(definition: string, hash: string): Promise<(VersionRecord & { seq: number }) | undefined> {
+    const version = await this.getVersion(hash);
+    return version ? versionOf(version, definition) : undefined;
+  }
+}
+
+/** `version` as published under `definition` (with its number there), or undefined. */
+export function versionOf(version: VersionRecord, definition: string): (VersionRecord & { seq: number }) | undefined {
+  const seq = version.definitions.find((d) => d.definition === definition)?.seq;
+  return seq === undefined ? undefined : { ...version, seq };
 }

@@ -12,7 +12,7 @@ import { SA } from '../graph/search-attributes';
 import { DEFAULT_TENANT, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
 import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
-import { VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
+import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
@@ -228,7 +228,7 @@ export class Pinflow {
       tenant,
       metadata: opts.metadata ?? {},
     };
-    const seq = version.definitions.find((d) => d.definition === definition)?.seq;
+    const seq = versionOf(version, definition)?.seq;
     let handle;
     try {
       handle = await this.client.workflow.start(WORKFLOW_TYPE, {
@@ -280,7 +280,7 @@ export class Pinflow {
       const version = await this.catalog.getVersion(opts.version);
       if (!version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${opts.version} does not exist`, { version: opts.version });
       if (opts.definition !== undefined) {
-        if (!version.definitions.some((d) => d.definition === opts.definition)) {
+        if (!versionOf(version, opts.definition)) {
           throw new NotFoundError(
             ERROR_CODES.VERSION_NOT_FOUND,
             `version ${opts.version} was never published under definition ${JSON.stringify(opts.definition)}; ` +
@@ -455,7 +455,7 @@ export class Pinflow {
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
     const target = await this.getVersion(input.targetVersion);
-    if (!target.definitions.some((d) => d.definition === run.definition)) {
+    if (!versionOf(target, run.definition)) {
       throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `version ${input.targetVersion} is not a version of ${JSON.stringify(run.definition)}`, { runId });
     }
     // What the run would carry, from the run itself (the live state query), not from projected steps.

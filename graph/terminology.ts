@@ -34,9 +34,11 @@
  *   **decision** ({@link DECISION_ACTIONS}).
  * - **catalog**: definitions, versions and their contracts (`catalog/`).
  *   Authoritative and never rebuilt; decisions and migrations read it.
- * - **compatibility**: whether a value or a position fits a run's pinned graph
- *   (a skip output, a migration's step mapping, a continue-as-new target);
- *   answered in one place, `graph/compat.ts`.
+ * - **compatibility**: whether a position or a value fits a version: a
+ *   migration's step mapping, a continue-as-new target (positions, pure:
+ *   `graph/compat.ts`, which the interpreter uses too); a skip output, carried
+ *   outputs (values against pinned contracts: `catalog/contracts.ts`); a child
+ *   or start version of a definition (`VersionStore.getVersionOf`).
  * - **run context**: the interpreter's per-run state in one object
  *   (`workflows/context.ts`); each **step handler** (`workflows/steps/`)
  *   executes one step family against it.
