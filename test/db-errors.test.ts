@@ -317,4 +317,27 @@ describe('permanent database errors in a run on a real Temporal server', functio
       [['call', 1]],
     );
   });
+
+  it('a wait step whose index row the projection refuses fails that step (catchable by onError) instead of retrying openWait forever', async () => {
+    // The assign's record (a NUL in its output) rides along with openWait, whose write Postgres refuses (22P05).
+    await env.pinflow.publish('nul-before-wait', {
+      entry: 'make',
+      steps: [
+        { id: 'make', type: 'assign', set: { bad: '$decodeUrlComponent("a%00b")' }, next: 'w' },
+        { id: 'w', type: 'wait', event: 'never.sent', correlationKey: "'k-1'", timeout: '1h', onError: 'handled', next: 'done' },
+        { id: 'done', type: 'return', output: "'resumed'" },
+        { id: 'handled', type: 'return', output: { type: 'error.type', step: 'error.stepId', sqlstate: 'error.details.sqlstate' } },
+      ],
+    });
+    const started = await env.pinflow.start({ definition: 'nul-before-wait' });
+    assert.deepEqual(await env.pinflow.result(started.runId), { type: 'ProjectionWriteRejected', step: 'w', sqlstate: '22P05' });
+    const history = await env.client.workflow.getHandle(started.runId).fetchHistory();
+    const failedOpenWaits = (history.events ?? []).filter((e) => e.activityTaskFailedEventAttributes).length;
+    assert.equal(failedOpenWaits, 1, 'openWait failed once, not retried');
+    const run = await eventually(async () => {
+      const r = await env.pinflow.getRun(started.runId);
+      return r.status === 'COMPLETED' ? r : undefined;
+    });
+    assert.equal(run.steps.find((st) => st.stepInstance === 'handled')?.status, 'COMPLETED');
+  });
 });

@@ -5,12 +5,14 @@
  * (workflows/migration.ts). A step failure goes to the step's `onError`, or
  * fails the (sub)graph.
  */
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../graph/errors';
 import { ExpressionError } from '../graph/expression';
 import type { Step, Subgraph } from '../graph/schema';
 import { ContinueNow, MigrateNow, StepFailure, type Frame, type RunContext } from './context';
 import { continueAsNewDue, migrateAtBoundary } from './migration';
 import { STEP_HANDLERS } from './steps';
+import { errorFromActivity } from './steps/rpc';
 import type { StepHandler } from './steps/types';
 
 /** Walk one (sub)graph from its entry. Returns its `return` output, else the last step's output. */
@@ -84,6 +86,11 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       if (err instanceof StepFailure) failure = err;
       else if (err instanceof ExpressionError) {
         failure = new StepFailure({ type: FAILURE_TYPES.EXPRESSION_ERROR, message: err.message, stepId: step.id, stepInstance: at.instance, details: err.toJSON() });
+      } else if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === FAILURE_TYPES.PROJECTION_WRITE_REJECTED) {
+        // A projection or wait activity of this step hit a permanent database error
+        // (it fails once, non-retryably): the step fails with it, catchable by onError.
+        // No earlier history has such a failure (these activities retried forever).
+        failure = new StepFailure(errorFromActivity(err, step.id, at.instance));
       }
       ctx.leaveStep(at.instance);
       if (!failure) throw err; // cancellation and internal errors are never caught

@@ -13,7 +13,8 @@ import { FLAGS } from '../flags';
 import { rpcActivity } from '../proxies';
 import type { StepHandler, StepOf, StepOutcome } from './types';
 
-function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: string): ErrorInfo {
+/** The ErrorInfo an activity failure carries (its first detail), placed on the step. */
+export function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: string): ErrorInfo {
   const cause = err.cause;
   if (cause instanceof ApplicationFailure) {
     // The RPC activity attaches its ErrorInfo (with attempt and details) as the first detail.
