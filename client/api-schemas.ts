@@ -11,7 +11,8 @@
  * `REQUEST_INVALID` shape (field, what was received, what is allowed).
  */
 import { z } from 'zod';
-import { assertCleanJson, JSON_DEPTH_MAX, JSON_KEY_LENGTH_MAX, stringProblem } from '../graph/json-guard';
+import { decodeCursor } from '../projection/cursor';
+import { assertCleanJson, JSON_DEPTH_MAX, JSON_KEY_LENGTH_MAX } from '../graph/json-guard';
 import { ERROR_CODES, InvalidRequestError, type ErrorCode } from '../graph/errors';
 import {
   DELIVERY_STATUSES,
@@ -128,39 +129,8 @@ export function jsonTextTooDeep(text: string, limit: number = LIMITS.jsonDepth):
 // ---------------------------------------------------------------------------
 // Cursors
 
-const STRICT_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-/** A timestamp exactly as `Date.prototype.toISOString` writes it for years 0000–9999 (what Postgres and JS agree on). */
-export function isStrictIsoTimestamp(s: unknown): s is string {
-  if (typeof s !== 'string' || !STRICT_ISO.test(s)) return false;
-  const t = Date.parse(s);
-  return !Number.isNaN(t) && new Date(t).toISOString() === s;
-}
-
-/**
- * Decode a keyset cursor (`base64url(JSON { <timeKey>: iso, i: id })`), strictly:
- * the time must be a canonical ISO timestamp (so `"0"`, `"12"` or
- * `"+275760-09-13T…"` are refused before Postgres sees them) and the id a
- * clean string of at most 200 characters. Undefined when it is not a cursor
- * this API issued.
- */
-export function decodeCursor(cursor: string, timeKey: 's' | 'r'): { at: string; id: string } | undefined {
-  if (cursor.length > LIMITS.textLength || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).sort();
-  if (keys.length !== 2 || keys[0] !== 'i' || keys[1] !== timeKey) return undefined;
-  const at = o[timeKey];
-  const id = o.i;
-  if (!isStrictIsoTimestamp(at) || typeof id !== 'string' || id.length === 0 || id.length > 200 || stringProblem(id)) return undefined;
-  return { at, id };
-}
+// The codec lives with the queries that use it (projection/cursor.ts).
+export { decodeCursor, isStrictIsoTimestamp } from '../projection/cursor';
 
 const CURSOR_ALLOWED = 'a nextCursor returned by this API';
 

@@ -20,7 +20,8 @@ import { DEFAULT_TENANT, TENANT_PATTERN, type EventSource, type EventStatus } fr
 import { EventStore, type EventDetail, type EventFilter, type EventRecord, type RuleRecord, type WaitFilter, type WaitRecord } from '../projection/events';
 import type { Db } from '../projection/db';
 import { eventSignal } from '../workflows/definitions';
-import { assertCleanJson, decodeCursor, findJsonProblem } from './api-schemas';
+import { decodeCursor, encodeCursor } from '../projection/cursor';
+import { assertCleanJson, findJsonProblem } from './api-schemas';
 import type { EventSignal } from '../graph/wire';
 
 /** What a door hands to the ingress. */
@@ -193,7 +194,7 @@ export class EventIngress {
     const last = page[page.length - 1];
     return {
       events: page,
-      nextCursor: events.length > limit && last ? Buffer.from(JSON.stringify({ r: last.receivedAt, i: last.eventId })).toString('base64url') : null,
+      nextCursor: events.length > limit && last ? encodeCursor('r', last.receivedAt, last.eventId) : null,
     };
   }
 

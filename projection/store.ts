@@ -9,6 +9,7 @@
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import type { DecisionAction, RunStatus } from '../graph/terminology';
 import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../graph/wire';
+import { decodeCursor, encodeCursor } from './cursor';
 import { iso, type Db } from './db';
 import * as eventSql from './event-sql';
 import * as sql from './sql';
@@ -89,17 +90,9 @@ function toRun(r: Record<string, unknown>): RunSummary {
   };
 }
 
-function encodeCursor(run: RunSummary): string {
-  return Buffer.from(JSON.stringify({ s: run.startedAt, i: run.id })).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { startedAt: string; id: string } {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { s?: unknown; i?: unknown };
-    if (typeof v.s === 'string' && typeof v.i === 'string' && !Number.isNaN(Date.parse(v.s))) return { startedAt: v.s, id: v.i };
-  } catch {
-    // fall through
-  }
+function runCursor(cursor: string): { startedAt: string; id: string } {
+  const c = decodeCursor(cursor, 's');
+  if (c) return { startedAt: c.at, id: c.id };
   throw new InvalidRequestError(ERROR_CODES.CURSOR_INVALID, `cursor ${JSON.stringify(cursor)} is not a cursor returned by listRuns`, { cursor });
 }
 
@@ -250,10 +243,10 @@ export class ProjectionStore {
 
   async listRuns(filter: sql.RunFilter, opts: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<RunPage> {
     const limit = opts.limit ?? 50;
-    const after = opts.cursor ? decodeCursor(opts.cursor) : null;
+    const after = opts.cursor ? runCursor(opts.cursor) : null;
     const rows = (await this.db.query<Record<string, unknown>>(sql.selectRuns(filter, after, limit))).map(toRun);
     const more = rows.length > limit;
     const runs = more ? rows.slice(0, limit) : rows;
-    return { runs, nextCursor: more ? encodeCursor(runs[runs.length - 1]!) : null };
+    return { runs, nextCursor: more ? encodeCursor('s', runs[runs.length - 1]!.startedAt, runs[runs.length - 1]!.id) : null };
   }
 }

@@ -264,6 +264,12 @@ describe('runs on a real Temporal server, projected into a real Postgres', funct
     } while (cursor);
     assert.equal(pages, 3);
     assert.deepEqual(new Set(seen), new Set(ids));
+    // The store itself decodes cursors strictly (not only the HTTP and library doors):
+    // times JavaScript accepts and Postgres does not never reach the query.
+    for (const s of ['0', '12', '+275760-09-13T00:00:00.000Z', '2026-11-30']) {
+      const forged = Buffer.from(JSON.stringify({ s, i: 'listing-1' })).toString('base64url');
+      await assert.rejects(env.store.listRuns({}, { cursor: forged }), (e: unknown) => (e as { code?: string }).code === 'CURSOR_INVALID');
+    }
     assert.equal(seen.length, 7);
     const all = await env.pinflow.listRuns({ definition: 'listing', limit: 100 });
     const starts = all.runs.map((r) => r.startedAt);
