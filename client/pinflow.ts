@@ -462,7 +462,12 @@ export class Pinflow {
     const handle = this.client.workflow.getHandle(runId);
     const state = await handle.query(stateQuery).catch((err: unknown) => {
       if (err instanceof WorkflowNotFoundError) throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
-      throw err;
+      // The pre-check reads the run itself, which needs a worker to answer.
+      throw new PinflowError(
+        ERROR_CODES.TEMPORAL_UNAVAILABLE,
+        `run ${JSON.stringify(runId)} did not answer its state query (${(err as Error).message}); is a pinflow worker polling the task queue?`,
+        { runId },
+      );
     });
     const problems = checkCarriedOutputs(target, state.steps, input.mapping).map((p) => `output of step ${p.stepId} does not satisfy the target contract of ${p.rpc}: ${p.summary}`);
     if (problems.length) throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `migration refused: ${problems.join(' | ')}`, { runId, problems });
