@@ -565,7 +565,7 @@ export const ROUTES = {
       body: migrateBody,
       response: {
         200: open({ at: z.string(), carried: z.array(z.string()), dropped: z.array(z.string()) }),
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE'),
       },
     },
   },
