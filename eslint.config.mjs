@@ -12,24 +12,27 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  * Folder directions. Library folders depend only downward:
  *
  *   graph  <-  workflows
- *   graph  <-  rpc  <-  catalog / projection  <-  activities  <-  worker
- *   client uses graph, rpc, catalog, projection and the workflow's message
+ *   graph  <-  db  <-  catalog / projection  <-  activities  <-  worker
+ *   graph  <-  rpc <-  catalog
+ *   client uses graph, db, rpc, catalog, projection and the workflow's message
  *          definitions (workflows/definitions); app/, cli/, scripts/ use everything.
  *
- * Each folder lists what it may not import. `sandbox` adds the workflow rule
+ * Each folder lists the folders it may import (`only`: the modules it may
+ * import from one more). `sandbox` adds the workflow rule
  * (no Node builtins, no I/O modules). One rule per folder, because a later
  * flat-config block would replace an earlier one's options, not merge them.
  */
-const FOLDERS = ['graph', 'workflows', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
+const FOLDERS = ['graph', 'workflows', 'db', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
 const LAYERS = {
   graph: { may: [], sandbox: true },
   workflows: { may: ['graph'], typesFrom: ['activities'], sandbox: true },
+  db: { may: ['graph'] },
   rpc: { may: ['graph'] },
-  projection: { may: ['graph'] },
-  catalog: { may: ['graph', 'rpc'], only: { projection: ['db'] } },
-  activities: { may: ['graph', 'rpc', 'catalog', 'projection'] },
-  worker: { may: ['graph', 'rpc', 'catalog', 'projection', 'activities'] },
-  client: { may: ['graph', 'rpc', 'catalog', 'projection'], only: { workflows: ['definitions'] } },
+  projection: { may: ['graph', 'db'] },
+  catalog: { may: ['graph', 'db', 'rpc'] },
+  activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection'] },
+  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities'] },
+  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection'], only: { workflows: ['definitions'] } },
 };
 
 function layers() {

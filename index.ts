@@ -6,8 +6,8 @@ export { defineRpc, RpcError, RpcRegistry, type RpcContext, type RpcDefinition, 
 export { createWorker, type CreateWorkerOptions } from './worker/worker';
 export { ProjectionStore } from './projection/store';
 export { VersionStore } from './catalog/versions';
-export { connectPg, openPglite, type Db } from './projection/db';
-export { migrate } from './projection/migrate';
+export { connectPg, openPglite, type Db } from './db/connection';
+export { migrate } from './db/migrate';
 export { startStack, type Stack } from './app/stack';
 export { loadConfig, type PinflowConfig } from './app/config';
 export * from './graph';

@@ -11,7 +11,7 @@ import { createApi } from '../client/http';
 import type { RedisIngress } from '../client/redis-ingress';
 import { Pinflow } from '../client/pinflow';
 import { publishAll, type PublishResult } from '../catalog/publish';
-import type { Db } from '../projection/db';
+import type { Db } from '../db/connection';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { createWorker } from '../worker/worker';
 import type { PinflowConfig } from './config';

@@ -5,8 +5,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectPg, openPglite, type Db } from '../projection/db';
-import { migrate } from '../projection/migrate';
+import { connectPg, openPglite, type Db } from '../db/connection';
+import { migrate } from '../db/migrate';
 import { ProjectionStore } from '../projection/store';
 import { VersionStore } from '../catalog/versions';
 

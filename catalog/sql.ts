@@ -2,7 +2,7 @@
  * Every catalog statement (definitions, versions), one small named function
  * each, returning `{ text, values }`, in the projection's style.
  */
-import { json, type Query } from '../projection/db';
+import { json, type Query } from '../db/connection';
 
 export const upsertVersion = (hash: string, graph: unknown, contracts: unknown): Query => ({
   text: `INSERT INTO versions (hash, graph, contracts) VALUES ($1, $2::jsonb, $3::jsonb)

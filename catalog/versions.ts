@@ -3,10 +3,11 @@
  * pinned. Authoritative and never rebuilt (unlike the projection): a version
  * is immutable once stored, runs are started from it, and operator decisions
  * (skip outputs, migrations, continue-as-new onto latest, child versions) are
- * checked against it. It shares the projection's database and migrations.
+ * checked against it. It shares one database and one migration sequence
+ * with the projection (`db/`), and neither imports the other.
  */
 import type { Graph, PinnedContracts } from '../graph/schema';
-import { iso, type Db } from '../projection/db';
+import { iso, type Db } from '../db/connection';
 import * as csql from './sql';
 
 export interface DefinitionSummary {

@@ -18,7 +18,7 @@ import { RPC_NAME_PATTERN } from '../graph/schema';
 import { CORRELATION_KEY_MAX, normaliseCorrelationKey } from '../graph/correlation';
 import { DEFAULT_TENANT, TENANT_PATTERN, type EventSource, type EventStatus } from '../graph/terminology';
 import { EventStore, type EventDetail, type EventFilter, type EventRecord, type RuleRecord, type WaitFilter, type WaitRecord } from '../projection/events';
-import type { Db } from '../projection/db';
+import type { Db } from '../db/connection';
 import { eventSignal } from '../workflows/definitions';
 import { decodeCursor, encodeCursor } from '../projection/cursor';
 import { assertCleanJson, findJsonProblem } from './api-schemas';

@@ -2,7 +2,7 @@
  * Statements of the correlation index, the event log and deliveries, one
  * small named function each (same style as `sql.ts`).
  */
-import { json, type Query } from './db';
+import { json, type Query } from '../db/connection';
 import { whereBuilder } from './sql';
 
 

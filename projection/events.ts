@@ -7,7 +7,7 @@
  */
 import type { DeliveryStatus, EventSource, EventStatus, WaitStatus } from '../graph/terminology';
 import type { EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
-import { iso, type Db } from './db';
+import { iso, type Db } from '../db/connection';
 import * as sql from './event-sql';
 import { ProjectionStore } from './store';
 

@@ -5,7 +5,7 @@
  * `pg` and PGlite behave identically.
  */
 import type { StepRecord } from '../graph/wire';
-import { json, type Query } from './db';
+import { json, type Query } from '../db/connection';
 
 const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "parentRunId", parent_step AS "parentStep",
   CASE WHEN status = 'STALLED' THEN json_build_object('id', stall_id, 'reason', stall_reason, 'rpc', stall_rpc, 'stepInstance', stall_step,

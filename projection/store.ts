@@ -10,7 +10,7 @@ import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import type { DecisionAction, RunStatus } from '../graph/terminology';
 import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../graph/wire';
 import { decodeCursor, encodeCursor } from './cursor';
-import { iso, type Db } from './db';
+import { iso, type Db } from '../db/connection';
 import * as eventSql from './event-sql';
 import * as sql from './sql';
 

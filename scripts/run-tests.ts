@@ -7,7 +7,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Mocha from 'mocha';
-import { projectRoot } from '../projection/paths';
+import { projectRoot } from '../db/paths';
 import { mochaHooks } from '../test/support/setup';
 
 function findTests(dir: string): string[] {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { manifestOf } from '../client/check-deploy';
 import { createApi } from '../client/http';
-import { projectRoot } from '../projection/paths';
+import { projectRoot } from '../db/paths';
 import { defineRpc, RpcRegistry } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
 import { createEnv, eventually, type Env } from './support/harness';

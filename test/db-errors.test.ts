@@ -22,8 +22,8 @@ import {
 import { FAILURE_TYPES } from '../graph/errors';
 import type { Graph } from '../graph/schema';
 import type { WaitOpening } from '../graph/wire';
-import { connectPg, type Db, type Query } from '../projection/db';
-import { migrate } from '../projection/migrate';
+import { connectPg, type Db, type Query } from '../db/connection';
+import { migrate } from '../db/migrate';
 import { VersionStore } from '../catalog/versions';
 import { ProjectionStore } from '../projection/store';
 import { defineRpc, RpcRegistry } from '../rpc/registry';

@@ -8,7 +8,7 @@ import { createClient } from 'redis';
 import { EventIngress, EventRejectedError } from '../client/events';
 import { createApi } from '../client/http';
 import { RedisIngress } from '../client/redis-ingress';
-import { projectRoot } from '../projection/paths';
+import { projectRoot } from '../db/paths';
 import { defineRpc } from '../rpc/registry';
 import type { InterpreterState } from '../graph/wire';
 import { migrateUpdate } from '../workflows/definitions';

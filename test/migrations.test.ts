@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PinflowError } from '../graph/errors';
 import { DECISION_ACTIONS, DELIVERY_STATUSES, EVENT_SOURCES, EVENT_STATUSES, RUN_STATUSES, STEP_STATUSES, VERSION_HASH_PATTERN, WAIT_STATUSES } from '../graph/terminology';
-import { connectPg, openPglite, type Db } from '../projection/db';
-import { loadMigrations, migrate } from '../projection/migrate';
-import { projectRoot } from '../projection/paths';
+import { connectPg, openPglite, type Db } from '../db/connection';
+import { loadMigrations, migrate } from '../db/migrate';
+import { projectRoot } from '../db/paths';
 import { createDatabase } from './support/harness';
 
 const EXPECTED_TABLES = ['definition_versions', 'definitions', 'pinflow_migrations', 'run_details', 'run_steps', 'runs', 'versions'];

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
-import { projectRoot } from '../projection/paths';
+import { projectRoot } from '../db/paths';
 import { workflowBundlePath } from '../worker/bundle';
 
 /**

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processAlive } from '../app/dev-server';
-import { projectRoot } from '../projection/paths';
+import { projectRoot } from '../db/paths';
 import { eventually } from './support/harness';
 
 /**

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../projection/paths';
+import { projectRoot } from '../db/paths';
 
 export function workflowBundlePath(): string {
   return join(projectRoot(), 'dist', 'workflow-bundle.js');

@@ -12,11 +12,11 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import type { WaitHooks } from '../../activities';
 import { Pinflow, type PinflowOptions } from '../../client/pinflow';
-import { connectPg, type Db } from '../../projection/db';
-import { migrate } from '../../projection/migrate';
+import { connectPg, type Db } from '../../db/connection';
+import { migrate } from '../../db/migrate';
 import { ProjectionStore } from '../../projection/store';
 import { ensureSearchAttributes } from '../../app/namespace';
-import { projectRoot } from '../../projection/paths';
+import { projectRoot } from '../../db/paths';
 import type { RpcDefinition } from '../../rpc/registry';
 import { createWorker } from '../../worker/worker';
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { loadConfig } from '../../app/config';
 import { startDevServer } from '../../app/dev-server';
-import { projectRoot } from '../../projection/paths';
+import { projectRoot } from '../../db/paths';
 import { findConfiguredTemporalCli } from '../../app/temporal-cli';
 import { singleRpcGraph, sumGraph } from '../fixtures/graphs';
 import { Pinflow } from '../../client/pinflow';

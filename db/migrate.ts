@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { projectRoot } from './paths';
-import type { Db } from './db';
+import type { Db } from './connection';
 
 /** Arbitrary constant: pinflow's advisory lock key for migrations. */
 const MIGRATION_LOCK_KEY = 7_250_301;
