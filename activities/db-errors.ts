@@ -14,53 +14,29 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FAILURE_TYPES } from '../graph/errors';
 
-// SQLSTATE classes (the first two characters) whose errors no retry can fix.
-/** Class 22: data exception (bad JSON escape, invalid byte sequence, value too long, ...). */
-export const DATA_EXCEPTION_CLASS = '22';
-/** Class 23: integrity constraint violation (not null, check, exclusion; see the races below). */
-export const INTEGRITY_VIOLATION_CLASS = '23';
-/** Class 42: syntax error or access rule violation (undefined table or column, privileges). */
-export const SYNTAX_OR_ACCESS_CLASS = '42';
-/** Class 54: program limit exceeded (index row too large, statement too complex). */
-export const PROGRAM_LIMIT_CLASS = '54';
-/** Class 21: cardinality violation (e.g. ON CONFLICT DO UPDATE hitting one row twice). */
-export const CARDINALITY_VIOLATION_CLASS = '21';
-/** Class 0A: feature not supported. */
-export const FEATURE_NOT_SUPPORTED_CLASS = '0A';
+/**
+ * SQLSTATE classes (the first two characters) whose errors no retry can fix:
+ * 22 data exception (a NUL in JSON, an invalid byte sequence, a value too
+ * long), 23 integrity violation (not null, check, exclusion), 42 syntax or
+ * access rule violation, 54 program limit exceeded (an index row over the
+ * btree limit), 21 cardinality violation, 0A feature not supported. Every
+ * other code is retried: 08 connection, 53 insufficient resources, 57P01-03
+ * shutdowns, 40001 serialization failure, 40P01 deadlock, 55P03 lock not
+ * available, and anything unknown.
+ */
+const PERMANENT_CLASSES = new Set(['22', '23', '42', '54', '21', '0A']);
 
-const PERMANENT_CLASSES = new Set([DATA_EXCEPTION_CLASS, INTEGRITY_VIOLATION_CLASS, SYNTAX_OR_ACCESS_CLASS, PROGRAM_LIMIT_CLASS, CARDINALITY_VIOLATION_CLASS, FEATURE_NOT_SUPPORTED_CLASS]);
-
-// Named codes (documentation and tests; the class decides).
+/** Named codes (the tests assert on them). */
 export const INDEX_ROW_TOO_LARGE = '54000';
 export const UNSUPPORTED_UNICODE_ESCAPE = '22P05';
-export const INVALID_BYTE_SEQUENCE = '22021';
-export const STRING_DATA_RIGHT_TRUNCATION = '22001';
-export const NOT_NULL_VIOLATION = '23502';
-export const CHECK_VIOLATION = '23514';
-export const UNDEFINED_TABLE = '42P01';
-export const SYNTAX_ERROR = '42601';
 
 /**
  * Class 23 codes that are expected races between writers, not bad data: two
  * writers inserting the same key, or a child row written while its parent row
  * (the run, the event) is being written or rebuilt. A retry settles them.
  */
-export const UNIQUE_VIOLATION = '23505';
+const UNIQUE_VIOLATION = '23505';
 export const FOREIGN_KEY_VIOLATION = '23503';
-
-// Transient codes: retried (listed so the rule is readable; any code outside
-// the permanent classes is retried anyway).
-/** Class 08: connection exception. */
-export const CONNECTION_EXCEPTION_CLASS = '08';
-/** Class 53: insufficient resources (disk full, out of memory, too many connections). */
-export const INSUFFICIENT_RESOURCES_CLASS = '53';
-export const ADMIN_SHUTDOWN = '57P01';
-export const CRASH_SHUTDOWN = '57P02';
-export const CANNOT_CONNECT_NOW = '57P03';
-export const SERIALIZATION_FAILURE = '40001';
-export const DEADLOCK_DETECTED = '40P01';
-export const LOCK_NOT_AVAILABLE = '55P03';
-
 const RETRYABLE_IN_PERMANENT_CLASS = new Set([UNIQUE_VIOLATION, FOREIGN_KEY_VIOLATION]);
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
@@ -80,7 +56,7 @@ interface PgErrorLike {
  * undefined. Node socket errors (ECONNRESET, ECONNREFUSED, ETIMEDOUT) carry no
  * SQLSTATE and no severity, so they are never one.
  */
-export function postgresError(err: unknown): PgErrorLike | undefined {
+function postgresError(err: unknown): PgErrorLike | undefined {
   let e: unknown = err;
   for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
     const o = e as Partial<PgErrorLike> & { cause?: unknown };
@@ -137,7 +113,7 @@ const MAX_PG_MESSAGE = 500;
  * interpreter reports it on the step like any other activity failure.
  * Postgres's `detail` (which can quote row contents) is left out.
  */
-export function projectionWriteRejected(activity: string, arg: unknown, pg: PgErrorLike): ApplicationFailure {
+function projectionWriteRejected(activity: string, arg: unknown, pg: PgErrorLike): ApplicationFailure {
   const place = placeOf(arg);
   const where = [place.runId ? `run ${place.runId}` : 'an unknown run', place.waitId ? `wait ${place.waitId}` : place.stepInstance ? `step ${place.stepInstance}` : undefined]
     .filter(Boolean)

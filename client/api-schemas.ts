@@ -98,10 +98,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
 };
 
 // ---------------------------------------------------------------------------
-// The one recursive check
-
-// Lives in graph/json-guard.ts, so the catalog (publish) and ingress use it too.
-export { assertCleanJson, findJsonProblem, jsonProblemError, type JsonProblem } from '../graph/json-guard';
+// The one recursive check lives in graph/json-guard.ts (publish and ingress use it too).
 
 /**
  * How deep a JSON text nests, scanned without parsing (so without recursion):
@@ -130,7 +127,6 @@ export function jsonTextTooDeep(text: string, limit: number = LIMITS.jsonDepth):
 // Cursors
 
 // The codec lives with the queries that use it (projection/cursor.ts).
-export { decodeCursor, isStrictIsoTimestamp } from '../projection/cursor';
 
 const CURSOR_ALLOWED = 'a nextCursor returned by this API';
 

@@ -13,7 +13,7 @@
  * - the contract hash differs otherwise → `contract_changed` (possible: the
  *   actual data decides at dispatch).
  */
-import Ajv2020 from 'ajv/dist/2020';
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import { allSteps, type PinnedContracts } from '../graph/schema';
 import type { VersionStore } from '../catalog/versions';
@@ -71,15 +71,17 @@ function remoteRef(schema: unknown): { path: string; ref: unknown } | undefined 
  * Check every schema of a manifest before anything is compiled: each must be
  * a valid JSON Schema (2020-12) whose references are all local (`#...`), so
  * nothing is ever fetched or resolved from elsewhere. Throws MANIFEST_INVALID
- * naming the RPC and the side.
+ * naming the RPC and the side. Returns the compiled input schemas by RPC, for
+ * the impact check (each schema is compiled once).
  */
-export function validateManifest(manifest: ContractManifest): void {
+export function validateManifest(manifest: ContractManifest): Map<string, ValidateFunction> {
   const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false });
+  const inputValidators = new Map<string, ValidateFunction>();
   for (const [rpc, c] of Object.entries(manifest)) {
     for (const side of ['input', 'output'] as const) {
       const schema = c[side];
       const field = `contracts.${rpc}.${side}`;
-      const refuse = (why: string) => {
+      const refuse = (why: string): never => {
         throw new InvalidRequestError(ERROR_CODES.MANIFEST_INVALID, `${field} ${why}; allowed: a JSON Schema (2020-12) with local $refs only`, {
           field,
           rpc,
@@ -93,24 +95,23 @@ export function validateManifest(manifest: ContractManifest): void {
       try {
         valid = ajv.validateSchema(schema as object) as boolean;
       } catch (err) {
-        refuse(`is not a valid JSON Schema: ${(err as Error).message}`);
-        return;
+        return refuse(`is not a valid JSON Schema: ${(err as Error).message}`);
       }
       if (!valid) refuse(`is not a valid JSON Schema: ${ajv.errorsText(ajv.errors, { dataVar: 'schema' })}`);
       try {
-        ajv.compile(schema as object);
+        const validate = ajv.compile(schema as object);
+        if (side === 'input') inputValidators.set(rpc, validate);
       } catch (err) {
         refuse(`does not compile: ${(err as Error).message}`);
       }
     }
   }
+  return inputValidators;
 }
 
 export async function checkDeploy(deps: { store: ProjectionStore; catalog: VersionStore }, manifest: ContractManifest): Promise<DeployReport> {
-  validateManifest(manifest);
+  const inputValidators = validateManifest(manifest);
   const { store, catalog } = deps;
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  const inputValidators = new Map<string, ReturnType<typeof ajv.compile>>();
   const versions = new Map<string, { graph: Parameters<typeof allSteps>[0]; contracts: PinnedContracts } | undefined>();
   const impacts: DeployImpact[] = [];
   let checkedRuns = 0;
@@ -137,8 +138,7 @@ export async function checkDeploy(deps: { store: ProjectionStore; catalog: Versi
         // The actual input is known when the run already dispatched this step (e.g. it is stalled there).
         const actual = lastInput.get(step.id);
         if (actual !== undefined) {
-          let validate = inputValidators.get(step.rpc);
-          if (!validate) inputValidators.set(step.rpc, (validate = ajv.compile(live.input as object)));
+          const validate = inputValidators.get(step.rpc)!;
           if (!validate(actual)) {
             impacts.push({
               ...base,

@@ -16,12 +16,12 @@ import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError, type Err
 import { checkExpression, compileExpression, evaluateExpression, ExpressionError, type ExpressionScope } from '../graph/expression';
 import { RPC_NAME_PATTERN } from '../graph/schema';
 import { CORRELATION_KEY_MAX, normaliseCorrelationKey } from '../graph/correlation';
+import { assertCleanJson, findJsonProblem } from '../graph/json-guard';
 import { DEFAULT_TENANT, TENANT_PATTERN, type EventSource, type EventStatus } from '../graph/terminology';
 import { EventStore, type EventDetail, type EventFilter, type EventRecord, type RuleRecord, type WaitFilter, type WaitRecord } from '../projection/events';
 import type { Db } from '../db/connection';
 import { eventSignal } from '../workflows/definitions';
 import { decodeCursor, encodeCursor } from '../projection/cursor';
-import { assertCleanJson, findJsonProblem } from './api-schemas';
 import type { EventSignal } from '../graph/wire';
 
 /** What a door hands to the ingress. */

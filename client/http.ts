@@ -19,7 +19,8 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
-import { findJsonProblem, jsonProblemError, jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
+import { findJsonProblem, jsonProblemError } from '../graph/json-guard';
+import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
 import type { Pinflow } from './pinflow';
 
 /** A query-parameter error in the same shape schema validation gives. */

@@ -6,7 +6,6 @@
  * bounded key length. Pure: the HTTP API, the library, publish and ingress
  * all use it.
  */
-import { isWellFormed } from './correlation';
 import { ERROR_CODES, InvalidRequestError } from './errors';
 
 /** Deepest JSON nesting accepted, counted from the root. Temporal refuses payloads nested about 100 deep. */
@@ -20,6 +19,19 @@ export interface JsonProblem {
   field: string;
   message: string;
   allowed: string;
+}
+
+/** `String.prototype.isWellFormed` without relying on the runtime having it. */
+export function isWellFormed(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (!(d >= 0xdc00 && d <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return false;
+  }
+  return true;
 }
 
 /** Why a string cannot be stored (NUL, lone surrogate), or undefined. */

@@ -9,7 +9,9 @@ import { durationMs, type PinnedContract, type RpcStep } from '../graph/schema';
 
 /**
  * Projection activities are idempotent upserts, so Temporal may retry them
- * without limit: a database blip delays the run instead of failing it.
+ * without limit: a database blip delays the run instead of failing it. A
+ * permanent database error fails them once, non-retryably
+ * (`ProjectionWriteRejected`, activities/db-errors.ts).
  */
 export const projection = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
