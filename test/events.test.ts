@@ -11,6 +11,7 @@ import { RedisIngress } from '../client/redis-ingress';
 import { projectRoot } from '../db/paths';
 import { defineRpc } from '../rpc/registry';
 import type { InterpreterState } from '../graph/wire';
+import { temporal } from '@temporalio/proto';
 import { migrateUpdate } from '../workflows/definitions';
 import { WAIT_STATUSES } from '../graph/terminology';
 import { createEnv, eventually, exitOf, temporalAddress, type Env } from './support/harness';
@@ -512,12 +513,24 @@ describe('events: waits resumed through the correlation index', function () {
     // update is sent as is: the library's pre-check queries the run, which needs a worker.
     const target = await env.pinflow.getVersion(v2.version);
     await env.stopWorker();
+    const updateId = `carry-${runId}`;
     const migrating = env.client.workflow
       .getHandle(runId)
-      .executeUpdate(migrateUpdate, { args: [{ targetVersion: target.hash, graph: target.graph, contracts: target.contracts, by: 'ops' }] });
+      .executeUpdate(migrateUpdate, { updateId, args: [{ targetVersion: target.hash, graph: target.graph, contracts: target.contracts, by: 'ops' }] });
     const outcome = await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: ticket, payload: { by: 'carried' } });
     assert.equal(outcome.status, 'ROUTED');
-    await new Promise((r) => setTimeout(r, 1500)); // let the update reach the server
+    // The update must be admitted by the server before a worker polls, so both land in one task.
+    await eventually(
+      async () => {
+        const polled = await env.client.workflowService.pollWorkflowExecutionUpdate({
+          namespace: env.namespace,
+          updateRef: { workflowExecution: { workflowId: runId }, updateId },
+          waitPolicy: { lifecycleStage: temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED },
+        });
+        return (polled.stage ?? 0) >= temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED;
+      },
+      { what: 'the migrate update admitted by the server', timeoutMs: 60_000 },
+    );
     await env.startWorker(rpcs);
     await migrating;
     assert.deepEqual(await env.pinflow.result(runId), { v: '2', by: 'carried' });
