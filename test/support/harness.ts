@@ -5,6 +5,7 @@
  * constant, so namespaces are what isolate suites from each other.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -24,7 +25,7 @@ import { createWorker } from '../../worker/worker';
 export const PG_ADMIN_URL = process.env.PINFLOW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Namespaces pre-created at dev server start (registering later waits on a cache refresh). */
-export const TEST_NAMESPACES = Array.from({ length: 16 }, (_, i) => `pinflow-test-${i + 1}`);
+export const TEST_NAMESPACES = Array.from({ length: 40 }, (_, i) => `pinflow-test-${i + 1}`);
 
 interface Shared {
   address: string;
@@ -169,6 +170,58 @@ export function spawnWorkerProcess(env: Env, fixtureModule: string): ChildProces
   child.output = [];
   child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  return child;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (for child processes and private servers). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real API process (`node dist/app/api-main.js`, as production runs it) on
+ * an env, loading an RPC module from dist/test/fixtures. Resolves once
+ * `/health` answers; `url` is its base address.
+ */
+export async function spawnApiProcess(
+  env: Env,
+  fixtureModule: string,
+  extraEnv: Record<string, string> = {},
+): Promise<ChildProcess & { output: string[]; url: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'app', 'api-main.js')], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalAddress(),
+      TEMPORAL_NAMESPACE: env.namespace,
+      DATABASE_URL: env.databaseUrl,
+      PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', `${fixtureModule}.js`),
+      PINFLOW_API_HOST: '127.0.0.1',
+      PINFLOW_API_PORT: String(port),
+      NODE_ENV: 'production',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { output: string[]; url: string };
+  child.output = [];
+  child.url = `http://127.0.0.1:${port}`;
+  child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  await eventually(
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the API process exited: ${child.output.join('')}`);
+      const res = await fetch(`${child.url}/health`);
+      return res.ok;
+    },
+    { timeoutMs: 60_000, what: `the API process on ${child.url} to answer /health` },
+  );
   return child;
 }
 
