@@ -381,6 +381,8 @@ async function events(env: Env, syntheticWaits: number) {
   // The candidate lookup, as routing runs it, over real and synthetic keys.
   const lookups: number[] = [];
   const pg = new PgClient({ connectionString: benchDbUrl() });
+  // A lost connection fails the awaited query; the 'error' event must not also kill the process.
+  pg.on('error', () => undefined);
   await pg.connect();
   try {
     for (let s = 0; s < 2_000; s++) {
@@ -471,6 +473,7 @@ function benchDbUrl(): string {
 
 async function freshDatabase(): Promise<Db> {
   const admin = new PgClient({ connectionString: process.env.PINFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+  admin.on('error', () => undefined); // as above
   await admin.connect();
   try {
     await admin.query('DROP DATABASE IF EXISTS pinflow_bench WITH (FORCE)');

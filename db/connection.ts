@@ -4,6 +4,7 @@
  * client differences (pool vs single connection, exec vs query).
  */
 import { Pool, type PoolClient } from 'pg';
+import { isDatabaseUnavailable } from './availability';
 
 /** A parameterised statement, pg-boss style: one small function builds each. */
 export interface Query {
@@ -26,6 +27,16 @@ export interface Db {
   close(): Promise<void>;
 }
 
+/**
+ * The first error each pooled client emitted, if any. Every client gets a
+ * permanent 'error' listener when the pool creates it: `pg` emits 'error' on
+ * a client whose connection ends (a Postgres restart, a reset socket) even
+ * while it is checked out between statements, and an 'error' event with no
+ * listener kills the process. The pool's own listener covers idle clients
+ * only.
+ */
+const lostConnection = new WeakMap<PoolClient, Error>();
+
 class PgDb implements Db {
   readonly kind = 'pg' as const;
   constructor(
@@ -45,16 +56,24 @@ class PgDb implements Db {
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     if (this.client) return fn(this); // already inside one
     const client = await this.pool.connect();
+    // A client whose connection broke goes back with the error, so the pool
+    // discards it instead of handing a dead connection to the next caller.
+    let discard: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await fn(new PgDb(this.pool, client));
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      discard = lostConnection.get(client) ?? (isDatabaseUnavailable(err) ? (err as Error) : undefined);
+      if (!discard) {
+        await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+          discard = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+        });
+      }
       throw err;
     } finally {
-      client.release();
+      client.release(discard ?? lostConnection.get(client));
     }
   }
 
@@ -63,12 +82,38 @@ class PgDb implements Db {
   }
 }
 
-/** Connect to a real Postgres. */
-export function connectPg(connectionString: string, opts: { max?: number } = {}): Db {
-  const pool = new Pool({ connectionString, max: opts.max ?? 10 });
+export interface PgOptions {
+  /** Pool size. @default 10 */
+  max?: number;
+  /** How long to wait for a new connection before the statement fails as unavailable. @default 10000 */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Connect to a real Postgres. A lost connection never takes the process
+ * down: the statement on it fails with the driver's error (a socket error,
+ * `Connection terminated unexpectedly`, or SQLSTATE 57P01; see
+ * `isDatabaseUnavailable`), which callers retry; the broken client is
+ * discarded and the next statement connects again.
+ */
+export function connectPg(connectionString: string, opts: PgOptions = {}): Db {
+  const pool = new Pool({
+    connectionString,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    // A connection whose peer vanished without a reset (a partition) is noticed by keepalive probes.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   // An idle client erroring (server restart) must not crash the process; the
   // pool discards it and the next query reconnects.
   pool.on('error', () => undefined);
+  // Checked-out clients too: see lostConnection.
+  pool.on('connect', (client: PoolClient) => {
+    client.on('error', (err: Error) => {
+      if (!lostConnection.has(client)) lostConnection.set(client, err);
+    });
+  });
   return new PgDb(pool);
 }
 
