@@ -1,6 +1,11 @@
 /**
  * Standalone HTTP API process (production / docker compose). It needs the RPC
  * module too: publish validates graphs against, and pins, the RPC contracts.
+ *
+ * It outlives its database: at start it waits for Postgres with backoff
+ * (logging each attempt; PINFLOW_DB_STARTUP_TIMEOUT_MS bounds the wait), and
+ * during an outage it keeps serving: `/health` reports the database as down,
+ * and a request that needs the database answers `503 DATABASE_UNAVAILABLE`.
  */
 import { Client, Connection } from '@temporalio/client';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
@@ -11,18 +16,26 @@ import { openStore } from './store';
 import { createApi } from '../client/http';
 import { Pinflow } from '../client/pinflow';
 
+const log = (line: string) => console.log(`[pinflow] ${line}`);
+
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs TEMPORAL_ADDRESS');
   if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs PINFLOW_RPC_MODULE, the module exporting the RPCs');
   const { registry, correlationRules } = loadRpcModule(config.rpcModule);
-  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const { store, catalog, db } = await openStore({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    log,
+    startupTimeoutMs: config.database.startupTimeoutMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
+  });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, correlationRules });
   // The sweeper and the Redis stream door (REDIS_URL) run next to the HTTP door.
-  const events = await startEventServices(config, pinflow, (line) => console.log(`[pinflow] ${line}`));
+  const events = await startEventServices(config, pinflow, log);
   const api = createApi({ pinflow, logger: true });
   await api.listen({ host: config.api.host, port: config.api.port });
   const stop = async () => {

@@ -22,6 +22,8 @@ const envSchema = z.object({
   PINFLOW_CACHE_DIR: z.string().min(1).optional(),
   PINFLOW_DATA_DIR: z.string().min(1).optional(),
   DATABASE_URL: z.string().min(1).optional(),
+  PINFLOW_DB_STARTUP_TIMEOUT_MS: z.coerce.number().int().min(0).default(0),
+  PINFLOW_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   PINFLOW_API_HOST: z.string().min(1).default('127.0.0.1'),
   PINFLOW_API_PORT: apiPort.default(8080),
   PINFLOW_RPC_MODULE: z.string().min(1).optional(),
@@ -55,6 +57,17 @@ export interface PinflowConfig {
   dataDir: string;
   /** Real Postgres for the projection; PGlite in `dataDir` when absent. */
   databaseUrl: string | undefined;
+  database: {
+    /**
+     * How long the worker, the API and `npm start` wait at start for a
+     * Postgres that does not answer yet (refused, starting up, name not
+     * resolving), retrying with backoff and logging each attempt; 0 waits
+     * forever. @default 0
+     */
+    startupTimeoutMs: number;
+    /** How long one connection attempt may take before the statement fails as unavailable. @default 10000 */
+    connectTimeoutMs: number;
+  };
   api: { host: string; port: number };
   /** Module exporting the worker's RPCs (`defineRpc` results). */
   rpcModule: string | undefined;
@@ -95,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     cacheDir,
     dataDir: resolve(e.PINFLOW_DATA_DIR ?? '.pinflow'),
     databaseUrl: e.DATABASE_URL,
+    database: { startupTimeoutMs: e.PINFLOW_DB_STARTUP_TIMEOUT_MS, connectTimeoutMs: e.PINFLOW_DB_CONNECT_TIMEOUT_MS },
     api: { host: e.PINFLOW_API_HOST, port: e.PINFLOW_API_PORT },
     rpcModule: e.PINFLOW_RPC_MODULE,
     publishExamples: e.PINFLOW_PUBLISH_EXAMPLES === 'true',

@@ -38,6 +38,8 @@ export interface Stack {
 export interface StackOptions {
   /** Correlation rules configured in code: event name → JSONata over the event. */
   correlationRules?: Record<string, string>;
+  /** Abort the start (e.g. SIGTERM while waiting for the database): what started is stopped and the start throws. */
+  signal?: AbortSignal;
 }
 
 export async function startStack(
@@ -56,7 +58,15 @@ export async function startStack(
     const temporal: TemporalHandle = await resolveTemporal(config, log);
     cleanups.push(() => temporal.stop());
 
-    const { store, catalog, db, applied } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    // A Postgres that is not up yet is waited for (one log line per attempt), not fatal.
+    const { store, catalog, db, applied } = await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      log,
+      startupTimeoutMs: config.database.startupTimeoutMs,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     cleanups.push(() => db.close());
     log(`projection store: ${db.kind === 'pg' ? 'Postgres (DATABASE_URL)' : `PGlite in ${config.dataDir}/pglite`}; migrations applied: ${applied.length ? applied.join(', ') : 'none pending'}`);
 
@@ -79,6 +89,8 @@ export async function startStack(
     const api = createApi({ pinflow });
     await api.listen({ host: config.api.host, port: config.api.port });
     cleanups.push(() => api.close());
+    // Aborted while starting (the waits above end early on it): undo everything.
+    options.signal?.throwIfAborted();
     const addr = api.server.address() as AddressInfo;
     const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? 'localhost' : config.api.host;
     return {

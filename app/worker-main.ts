@@ -2,9 +2,15 @@
  * Standalone worker process (production / docker compose): connects to
  * TEMPORAL_ADDRESS and DATABASE_URL, loads the RPCs from PINFLOW_RPC_MODULE,
  * polls the one task queue, and shuts down gracefully on SIGTERM/SIGINT.
+ *
+ * It outlives its database: at start it waits for Postgres with backoff
+ * (logging each attempt; PINFLOW_DB_STARTUP_TIMEOUT_MS bounds the wait), and
+ * once running, a lost connection fails only the statement on it (the
+ * activity is retried by Temporal), never the process.
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { waitForDatabase } from '../db/availability';
 import { loadConfig } from './config';
 import { ensureSearchAttributes } from './namespace';
 import { loadRpcModule } from './rpc-module';
@@ -12,6 +18,8 @@ import { openStore } from './store';
 import { Connection } from '@temporalio/client';
 import { publishAll } from '../catalog/publish';
 import { createWorker } from '../worker/worker';
+
+const log = (line: string) => console.log(`[pinflow] ${line}`);
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -21,26 +29,31 @@ async function main(): Promise<void> {
   }
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs PINFLOW_RPC_MODULE, the module exporting its RPCs');
   const { registry, definitions } = loadRpcModule(config.rpcModule);
-  // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const admin = await Connection.connect({ address: config.temporal.address });
   try {
     await ensureSearchAttributes(admin, config.temporal.namespace);
   } finally {
     await admin.close();
   }
-  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  // Code definitions are published on start; an unchanged one keeps its hash, so no new version appears.
-  for (const r of await publishAll({ catalog, registry }, definitions)) {
-    console.log(`[pinflow] published ${r.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
-  }
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  // Until the worker runs, SIGTERM/SIGINT keep their default action (exit), so
+  // a worker waiting for its database can be stopped.
+  const startupTimeoutMs = config.database.startupTimeoutMs;
+  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log, startupTimeoutMs, connectTimeoutMs: config.database.connectTimeoutMs });
   try {
-    const worker = await createWorker({ rpcs: registry, store, catalog, connection, namespace: config.temporal.namespace, production: config.production });
-    console.log(`[pinflow] worker polling task queue on ${config.temporal.address} (namespace ${config.temporal.namespace}); RPCs: ${[...registry.names()].join(', ')}`);
-    await worker.run();
+    // Code definitions are published on start; an unchanged one keeps its hash, so no new version appears.
+    const published = await waitForDatabase('publishing code definitions', () => publishAll({ catalog, registry }, definitions), { log, timeoutMs: startupTimeoutMs });
+    for (const r of published) log(`published ${r.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
+    // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
+    Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    try {
+      const worker = await createWorker({ rpcs: registry, store, catalog, connection, namespace: config.temporal.namespace, production: config.production });
+      log(`worker polling task queue on ${config.temporal.address} (namespace ${config.temporal.namespace}); RPCs: ${[...registry.names()].join(', ')}`);
+      await worker.run();
+    } finally {
+      await connection.close();
+    }
   } finally {
-    await connection.close();
     await db.close();
   }
 }

@@ -10,11 +10,21 @@ import { loadRpcModule } from '../app/rpc-module';
 import { startStack } from '../app/stack';
 
 const log = (line: string) => console.log(`[pinflow] ${line}`);
+const starting = new AbortController();
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const mod = config.rpcModule ? loadRpcModule(config.rpcModule) : undefined;
-  const stack = await startStack(config, mod?.registry ?? exampleRpcs, log, mod?.correlationRules ? { correlationRules: mod.correlationRules } : {});
+  // A signal while the stack starts (it may be waiting for its database) stops what started and exits.
+  const abortStart = (signal: string) => {
+    log(`${signal} received while starting, stopping...`);
+    starting.abort();
+  };
+  process.once('SIGINT', abortStart);
+  process.once('SIGTERM', abortStart);
+  const stack = await startStack(config, mod?.registry ?? exampleRpcs, log, { ...(mod?.correlationRules ? { correlationRules: mod.correlationRules } : {}), signal: starting.signal });
+  process.off('SIGINT', abortStart);
+  process.off('SIGTERM', abortStart);
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -53,6 +63,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (starting.signal.aborted) process.exit(0);
   if (err instanceof PinflowError) console.error(`[pinflow] ${err.code}: ${err.message}`);
   else console.error(err);
   process.exit(1);
