@@ -75,6 +75,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   MALFORMED_JSON: 400,
   CURSOR_INVALID: 400,
   TEMPORAL_UNAVAILABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
   RUN_NOT_STALLED: 409,
   DECISION_REJECTED: 409,
   SKIP_OUTPUT_INVALID: 422,
@@ -296,9 +297,19 @@ function errorResponse(codes: readonly ErrorCode[]) {
 const COMMON_CODES: ErrorCode[] = ['REQUEST_INVALID', 'STRING_INVALID', 'URL_INVALID', 'HEADERS_TOO_LARGE', 'INTERNAL'];
 const BODY_CODES: ErrorCode[] = ['MALFORMED_JSON', 'REQUEST_TOO_DEEP', 'REQUEST_TOO_LARGE', 'CONTENT_TYPE_UNSUPPORTED'];
 
-/** Error responses by status for a route that answers with `codes` (plus the common ones). */
-function errorResponses(opts: { body?: boolean; params?: boolean }, ...codes: ErrorCode[]): Record<number, ReturnType<typeof errorResponse>> {
-  const all = new Set<ErrorCode>([...COMMON_CODES, ...(opts.body ? BODY_CODES : []), ...(opts.params ? (['URL_TOO_LONG'] as ErrorCode[]) : []), ...codes]);
+/**
+ * Error responses by status for a route that answers with `codes` (plus the
+ * common ones, and `503 DATABASE_UNAVAILABLE` unless the route never reads
+ * the database: `db: false`).
+ */
+function errorResponses(opts: { body?: boolean; params?: boolean; db?: false }, ...codes: ErrorCode[]): Record<number, ReturnType<typeof errorResponse>> {
+  const all = new Set<ErrorCode>([
+    ...COMMON_CODES,
+    ...(opts.body ? BODY_CODES : []),
+    ...(opts.params ? (['URL_TOO_LONG'] as ErrorCode[]) : []),
+    ...(opts.db === false ? [] : (['DATABASE_UNAVAILABLE'] as ErrorCode[])),
+    ...codes,
+  ]);
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of all) {
     const status = STATUS_BY_CODE[code] ?? 500;
@@ -619,7 +630,7 @@ export const ROUTES = {
       tags: ['runs'],
       params: idParams,
       querystring: empty,
-      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ params: true }, 'RUN_NOT_FOUND') },
+      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ params: true, db: false }, 'RUN_NOT_FOUND') },
     },
   },
   submitEvent: {
@@ -706,7 +717,7 @@ export const ROUTES = {
       summary: 'Temporal and the database reachable, and a worker polling the task queue',
       tags: ['system'],
       querystring: empty,
-      response: { 200: health, 503: health, ...errorResponses({}) },
+      response: { 200: health, 503: health, ...errorResponses({ db: false }) },
     },
   },
   openapi: {
@@ -716,7 +727,7 @@ export const ROUTES = {
       summary: 'This OpenAPI 3.1 document',
       tags: ['system'],
       querystring: empty,
-      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({}) },
+      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ db: false }) },
     },
   },
 } as const;

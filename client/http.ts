@@ -19,6 +19,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availability';
 import { findJsonProblem, jsonProblemError } from '../graph/json-guard';
 import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
 import type { Pinflow } from './pinflow';
@@ -154,6 +155,11 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       }));
       const e = requestInvalid(issues, where, data);
       return sendError(reply, STATUS_BY_CODE[e.code] ?? 400, e.code, e.message, e.details);
+    }
+    // The database is down or restarting: retry later (nothing of the request was applied, or it was idempotent).
+    if (isDatabaseUnavailable(err)) {
+      const e = new DatabaseUnavailableError(err);
+      return sendError(reply, 503, e.code, e.message, e.details);
     }
     // A run that Temporal does not know (or that already closed) is the caller's mistake, not ours.
     if (err instanceof WorkflowNotFoundError) {

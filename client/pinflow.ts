@@ -11,6 +11,7 @@ import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '.
 import { SA } from '../graph/search-attributes';
 import { DEFAULT_TENANT, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
+import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
 import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
 import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
@@ -147,6 +148,17 @@ function describeValue(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/** How long /health waits for the database's answer. */
+const HEALTH_DB_TIMEOUT_MS = 3_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** A poller is alive if it polled recently (long polls last up to ~60s). */
 const POLLER_FRESH_MS = 75_000;
 
@@ -217,7 +229,11 @@ export class Pinflow {
         received: runId,
       });
     }
-    const { definition, version } = await this.resolveTarget(opts);
+    // The catalog (in Postgres) names the version. With the database down
+    // nothing is started: 503 DATABASE_UNAVAILABLE, retry later.
+    const { definition, version } = await this.resolveTarget(opts).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
     const runInput: RunInput = {
       runId,
       definition,
@@ -252,10 +268,9 @@ export class Pinflow {
       throw err;
     }
     const temporalRunId = handle.firstExecutionRunId;
-    // Temporal accepted the run; mirror it now so lists show it at once. If this
-    // write fails, the run's own first activity writes the same row.
-    await this.store
-      .recordRunStarted({
+    // Temporal accepted the run; mirror it now so lists show it at once.
+    try {
+      await this.store.recordRunStarted({
         id: runId,
         definition,
         version: version.hash,
@@ -264,8 +279,19 @@ export class Pinflow {
         startedAt: new Date().toISOString(),
         input: runInput.input,
         metadata: runInput.metadata,
-      })
-      .catch(() => undefined);
+      });
+    } catch (err) {
+      // The database went away since the catalog read: the run is started
+      // all the same (Temporal is the authority), and its first act, the
+      // projectRunStarted local activity, writes this same row, retrying
+      // until the database answers: the run is listed once it is back.
+      if (isDatabaseUnavailable(err)) return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
+      // Postgres refuses the row for good (the input checks above should make
+      // this impossible): the run's own write would be refused too and the
+      // run would never be listed. Undo the start before anything ran, and fail.
+      await handle.terminate(`pinflow: the projection refused the run's row; the start was undone`).catch(() => undefined);
+      throw err;
+    }
     return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
   }
 
@@ -522,7 +548,8 @@ export class Pinflow {
       () => ({ ok: true }),
       (err: unknown) => ({ ok: false, error: errorText(err) }),
     );
-    const dbCheck = this.store.ping().then(
+    // Bounded: a database that does not answer (a partition, a full pool) must not hang /health.
+    const dbCheck = withTimeout(this.store.ping(), HEALTH_DB_TIMEOUT_MS, `the database did not answer within ${HEALTH_DB_TIMEOUT_MS} ms`).then(
       () => ({ ok: true }),
       (err: unknown) => ({ ok: false, error: errorText(err) }),
     );
