@@ -93,10 +93,20 @@ export interface Env {
   stop(): Promise<void>;
 }
 
-/** A fully isolated environment: own namespace, own migrated database, real Temporal. */
-export async function createEnv(label: string, rpcs: RpcDefinition[], pinflowOptions: Pick<PinflowOptions, 'correlationRules' | 'events'> = {}): Promise<Env> {
+/**
+ * A fully isolated environment: own namespace, own migrated database, real Temporal.
+ * `opts.databaseUrl` uses that (empty) database instead of creating one on the
+ * shared server, e.g. one in a private cluster (support/private-pg.ts); it is
+ * not dropped by `stop()`.
+ */
+export async function createEnv(
+  label: string,
+  rpcs: RpcDefinition[],
+  pinflowOptions: Pick<PinflowOptions, 'correlationRules' | 'events'> = {},
+  opts: { databaseUrl?: string } = {},
+): Promise<Env> {
   const namespace = claimNamespace();
-  const database = await createDatabase(label);
+  const database = opts.databaseUrl ? { url: opts.databaseUrl, drop: () => Promise.resolve() } : await createDatabase(label);
   const db = connectPg(database.url);
   await migrate(db);
   const store = new ProjectionStore(db);
@@ -155,7 +165,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
 }
 
 /** A real worker process (`node dist/app/worker-main.js`, as production runs it) on an env, loading an RPC module from dist/test/fixtures. */
-export function spawnWorkerProcess(env: Env, fixtureModule: string): ChildProcess & { output: string[] } {
+export function spawnWorkerProcess(env: Env, fixtureModule: string, extraEnv: Record<string, string> = {}): ChildProcess & { output: string[] } {
   const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'app', 'worker-main.js')], {
     env: {
       ...process.env,
@@ -164,6 +174,7 @@ export function spawnWorkerProcess(env: Env, fixtureModule: string): ChildProces
       DATABASE_URL: env.databaseUrl,
       PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', `${fixtureModule}.js`),
       NODE_ENV: 'production',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string[] };
@@ -187,10 +198,10 @@ export function freePort(): Promise<number> {
 
 /**
  * A real API process (`node dist/app/api-main.js`, as production runs it) on
- * an env, loading an RPC module from dist/test/fixtures. Resolves once
- * `/health` answers; `url` is its base address.
+ * an env, loading an RPC module from dist/test/fixtures, not yet waited for
+ * (e.g. one started while its database is down). `url` is its base address.
  */
-export async function spawnApiProcess(
+export async function spawnApiProcessUnready(
   env: Env,
   fixtureModule: string,
   extraEnv: Record<string, string> = {},
@@ -214,6 +225,16 @@ export async function spawnApiProcess(
   child.url = `http://127.0.0.1:${port}`;
   child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
+  return child;
+}
+
+/** {@link spawnApiProcessUnready}, resolved once `/health` answers. */
+export async function spawnApiProcess(
+  env: Env,
+  fixtureModule: string,
+  extraEnv: Record<string, string> = {},
+): Promise<ChildProcess & { output: string[]; url: string }> {
+  const child = await spawnApiProcessUnready(env, fixtureModule, extraEnv);
   await eventually(
     async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the API process exited: ${child.output.join('')}`);
