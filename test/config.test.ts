@@ -72,6 +72,13 @@ describe('configuration and the Temporal CLI lookup', () => {
     it('rejects a publish-examples flag other than true/false, naming the variable and the value received', () => {
       assert.throws(() => loadConfig({ PINFLOW_PUBLISH_EXAMPLES: 'yes' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_PUBLISH_EXAMPLES="yes"'));
     });
+
+    it('waits for the database forever by default, and reads the start-up and connect timeouts, refusing bad values by name', () => {
+      assert.deepEqual(loadConfig({}).database, { startupTimeoutMs: 0, connectTimeoutMs: 10_000 });
+      assert.deepEqual(loadConfig({ PINFLOW_DB_STARTUP_TIMEOUT_MS: '120000', PINFLOW_DB_CONNECT_TIMEOUT_MS: '2500' }).database, { startupTimeoutMs: 120_000, connectTimeoutMs: 2_500 });
+      assert.throws(() => loadConfig({ PINFLOW_DB_STARTUP_TIMEOUT_MS: '-1' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_DB_STARTUP_TIMEOUT_MS="-1"'));
+      assert.throws(() => loadConfig({ PINFLOW_DB_CONNECT_TIMEOUT_MS: 'soon' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_DB_CONNECT_TIMEOUT_MS="soon"'));
+    });
   });
 
   describe('findTemporalCli', () => {
