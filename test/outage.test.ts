@@ -29,9 +29,9 @@ const loadGraph = {
   entry: 'a',
   steps: [
     { id: 'a', type: 'rpc', rpc: 'math.add', input: { a: 'input.n', b: '1' }, retry: RETRY, next: 's1' },
-    { id: 's1', type: 'rpc', rpc: 'test.slow', input: { ms: '600' }, retry: RETRY, next: 'b' },
+    { id: 's1', type: 'rpc', rpc: 'test.slow', input: { ms: '1500' }, retry: RETRY, next: 'b' },
     { id: 'b', type: 'rpc', rpc: 'math.add', input: { a: 'steps.a.sum', b: '1' }, retry: RETRY, next: 's2' },
-    { id: 's2', type: 'rpc', rpc: 'test.slow', input: { ms: '600' }, retry: RETRY, next: 'c' },
+    { id: 's2', type: 'rpc', rpc: 'test.slow', input: { ms: '1500' }, retry: RETRY, next: 'c' },
     { id: 'c', type: 'rpc', rpc: 'math.add', input: { a: 'steps.b.sum', b: '1' }, retry: RETRY, next: 'done' },
     { id: 'done', type: 'return', output: { n: 'input.n', sum: 'steps.c.sum' } },
   ],
