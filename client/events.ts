@@ -480,7 +480,7 @@ export class EventIngress {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
-    return this.store.settleEvent(tenant, eventId, this.maxAttempts);
+    return this.store.settleEvent(tenant, eventId, this.maxAttempts, this.claimTimeoutMs);
   }
 
   private async outcome(tenant: string, eventId: string, duplicate: boolean): Promise<EventOutcome> {

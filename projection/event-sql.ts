@@ -148,9 +148,13 @@ export const claimDeliveries = (tenant: string, eventId: string, claimedBy: stri
   values: [tenant, eventId, claimedBy, claimTimeoutMs],
 });
 
-/** The outcome of a claimed delivery; only its claimer may write it (a taken-over claim is not overwritten). */
+/**
+ * The outcome of a claimed delivery; only its claimer may write it (a
+ * taken-over claim is not overwritten). `claimed_by` and `claimed_at` stay
+ * as the record of who sent the last attempt, and when.
+ */
 export const markDelivery = (tenant: string, eventId: string, runId: string, waitId: string, claimedBy: string, status: string, error: string | null): Query => ({
-  text: `UPDATE event_deliveries SET status = $6, last_error = $7, attempts = attempts + 1, claimed_by = NULL, claimed_at = NULL,
+  text: `UPDATE event_deliveries SET status = $6, last_error = $7, attempts = attempts + 1,
            delivered_at = CASE WHEN $6 = 'DELIVERED' THEN clock_timestamp() ELSE delivered_at END
          WHERE tenant = $1 AND event_id = $2 AND run_id = $3 AND wait_id = $4 AND status = 'SENDING' AND claimed_by = $5`,
   values: [tenant, eventId, runId, waitId, claimedBy, status, error],
@@ -165,7 +169,7 @@ export const markDelivery = (tenant: string, eventId: string, runId: string, wai
  * router holds a claim on one of its deliveries (SENDING), nothing is
  * settled: that router settles it when its signals are done.
  */
-export const settleEvent = (tenant: string, eventId: string, maxAttempts: number): Query => ({
+export const settleEvent = (tenant: string, eventId: string, maxAttempts: number, claimTimeoutMs: number): Query => ({
   text: `UPDATE events e SET
            attempts = e.attempts + 1,
            status = CASE
@@ -176,13 +180,15 @@ export const settleEvent = (tenant: string, eventId: string, maxAttempts: number
              WHEN e.expires_at IS NOT NULL THEN 'EXPIRED'
              ELSE 'UNMATCHED' END,
            next_attempt_at = CASE
-             WHEN EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status = 'SENDING') THEN e.next_attempt_at
+             -- Held by another router: the sweeper looks again when that claim expires (its router may have died).
+             WHEN EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status = 'SENDING')
+             THEN (SELECT max(d.claimed_at) FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status = 'SENDING') + $4 * interval '1 millisecond'
              WHEN e.attempts + 1 < $3 AND EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status IN ('FAILED', 'PENDING'))
              THEN clock_timestamp() + least(interval '1 second' * power(2, e.attempts), interval '5 minutes') END,
            updated_at = clock_timestamp()
          WHERE e.tenant = $1 AND e.event_id = $2
          RETURNING e.status`,
-  values: [tenant, eventId, maxAttempts],
+  values: [tenant, eventId, maxAttempts, claimTimeoutMs],
 });
 
 /**

@@ -271,8 +271,8 @@ export class EventStore {
     await this.db.query(sql.markDelivery(tenant, eventId, runId, waitId, claimedBy, status, error));
   }
 
-  async settleEvent(tenant: string, eventId: string, maxAttempts: number): Promise<EventStatus> {
-    const [r] = await this.db.query<{ status: EventStatus }>(sql.settleEvent(tenant, eventId, maxAttempts));
+  async settleEvent(tenant: string, eventId: string, maxAttempts: number, claimTimeoutMs: number): Promise<EventStatus> {
+    const [r] = await this.db.query<{ status: EventStatus }>(sql.settleEvent(tenant, eventId, maxAttempts, claimTimeoutMs));
     return r!.status;
   }
 

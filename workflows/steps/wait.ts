@@ -70,12 +70,25 @@ function rejectReason(ctx: RunContext, e: EventSignal, w: ActiveWaitState): stri
   return undefined;
 }
 
+/** Remember why a wait ignored an event, for the state query (the latest few). */
+function noteIgnored(w: ActiveWait, e: EventSignal, reason: string): void {
+  w.state.ignored.push({ eventId: e.eventId, reason });
+  if (w.state.ignored.length > IGNORED_SHOWN) w.state.ignored.shift();
+}
+
+/**
+ * The wait's match filter on an event. Not async: the caller awaits the
+ * evaluation's own promise, so no microtask is added (see the fan-out-ticks
+ * history).
+ */
+function evaluateMatch(ctx: RunContext, step: StepOf<'wait'>, f: Frame, e: EventSignal): Promise<unknown> {
+  const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
+  return evaluateExpression(step.match!, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
+}
+
 /** The first inbox entry this wait accepts (checks, then the match filter), consumed; else undefined. */
 async function takeEvent(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait, f: Frame): Promise<EventSignal | undefined> {
-  const note = (e: EventSignal, reason: string) => {
-    w.state.ignored.push({ eventId: e.eventId, reason });
-    if (w.state.ignored.length > IGNORED_SHOWN) w.state.ignored.shift();
-  };
+  const note = (e: EventSignal, reason: string) => noteIgnored(w, e, reason);
   for (const e of [...ctx.inbox]) {
     if (w.offered.has(e)) continue;
     w.offered.add(e);
@@ -86,9 +99,7 @@ async function takeEvent(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait, f
       continue;
     }
     if (step.match !== undefined) {
-      const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
-      const value = await evaluateExpression(step.match, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
-      if (!isTruthy(value)) {
+      if (!isTruthy(await evaluateMatch(ctx, step, f, e))) {
         note(e, 'the match filter is false');
         continue;
       }
@@ -109,10 +120,7 @@ async function takeEvent(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait, f
  * won it, or it expired, in between.
  */
 async function takeBuffered(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait, f: Frame, candidates: EventSignal[]): Promise<EventSignal | undefined> {
-  const note = (e: EventSignal, reason: string) => {
-    w.state.ignored.push({ eventId: e.eventId, reason: `buffered: ${reason}` });
-    if (w.state.ignored.length > IGNORED_SHOWN) w.state.ignored.shift();
-  };
+  const note = (e: EventSignal, reason: string) => noteIgnored(w, e, `buffered: ${reason}`);
   for (const c of candidates) {
     const e: EventSignal = { eventId: c.eventId, tenant: c.tenant, name: c.name, correlationKey: c.correlationKey, payload: c.payload, receivedAt: c.receivedAt, waitId: w.state.waitId };
     if (ctx.consumed.has(e.eventId)) continue;
@@ -120,13 +128,9 @@ async function takeBuffered(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait
       note(e, 'not for this wait');
       continue;
     }
-    if (step.match !== undefined) {
-      const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
-      const value = await evaluateExpression(step.match, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
-      if (!isTruthy(value)) {
-        note(e, 'the match filter is false');
-        continue;
-      }
+    if (step.match !== undefined && !isTruthy(await evaluateMatch(ctx, step, f, e))) {
+      note(e, 'the match filter is false');
+      continue;
     }
     const won = await projection.consumeBuffered({ tenant: e.tenant, eventId: e.eventId, runId: ctx.run.runId, waitId: w.state.waitId });
     if (!won) {
