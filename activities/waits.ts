@@ -1,11 +1,13 @@
 /**
  * Wait activities: register a wait in the correlation index and hand over the
- * mailbox (events that arrived after the run reached the step), then close the
- * index row when the run's workflow code resolved, timed out or cancelled it.
+ * mailbox (events that arrived after the run reached the step) plus the
+ * buffered events it may consume (since 0.6.0), consume one buffered event
+ * atomically, then close the index row when the run's workflow code
+ * resolved, timed out or cancelled it.
  */
 import { EventStore } from '../projection/events';
 import type { ProjectionStore } from '../projection/store';
-import type { EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
+import type { BufferedConsume, EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
 
 export interface WaitHooks {
   /**
@@ -21,6 +23,10 @@ export function createWaitActivities({ store, hooks = {} }: { store: ProjectionS
     async openWait(w: WaitOpening): Promise<EventSignal[]> {
       await hooks.beforeOpenWait?.(w);
       return events.openWait(w);
+    },
+    /** True when this wait won the buffered event (only one wait can); idempotent for a retried attempt. */
+    async consumeBuffered(c: BufferedConsume): Promise<boolean> {
+      return events.consumeBuffered(c);
     },
     async closeWait(c: WaitClosing): Promise<void> {
       await events.closeWait(c);

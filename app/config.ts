@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { durationMs } from '../graph/schema';
 
 const port = z.coerce.number().int().min(1).max(65_535);
 /** The API may bind port 0 (any free port), which tests use. */
@@ -33,6 +34,11 @@ const envSchema = z.object({
   PINFLOW_EVENTS_GROUP: z.string().min(1).default('pinflow'),
   PINFLOW_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
   PINFLOW_EVENT_SWEEP_MS: z.coerce.number().int().min(0).default(5_000),
+  PINFLOW_EVENT_TTL_MAX: z
+    .string()
+    .regex(/^(\d+|\d+(\.\d+)?\s*(ms|s|m|h|d))$/, "must be milliseconds or a duration such as '1h', '7d'")
+    .default('7d'),
+  PINFLOW_EVENTS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(10),
   NODE_ENV: z.string().optional(),
 });
 
@@ -83,6 +89,10 @@ export interface PinflowConfig {
     claimIdleMs: number;
     /** How often the sweeper retries failed deliveries; 0 turns it off. @default 5000 */
     sweepIntervalMs: number;
+    /** The longest time to live an event or a rule may ask for (PINFLOW_EVENT_TTL_MAX). @default 7 days */
+    ttlMaxMs: number;
+    /** Attempts of a stream message failing with a transient error before it is dead-lettered (PINFLOW_EVENTS_MAX_ATTEMPTS). @default 10 */
+    streamMaxAttempts: number;
   };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
@@ -118,6 +128,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       group: e.PINFLOW_EVENTS_GROUP,
       claimIdleMs: e.PINFLOW_EVENTS_CLAIM_IDLE_MS,
       sweepIntervalMs: e.PINFLOW_EVENT_SWEEP_MS,
+      ttlMaxMs: /^\d+$/.test(e.PINFLOW_EVENT_TTL_MAX) ? Number(e.PINFLOW_EVENT_TTL_MAX) : durationMs(e.PINFLOW_EVENT_TTL_MAX),
+      streamMaxAttempts: e.PINFLOW_EVENTS_MAX_ATTEMPTS,
     },
     production: e.NODE_ENV === 'production',
   };

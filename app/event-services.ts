@@ -23,6 +23,7 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
       stream: config.events.stream,
       group: config.events.group,
       claimIdleMs: config.events.claimIdleMs,
+      maxAttempts: config.events.streamMaxAttempts,
       log,
     });
     try {

@@ -2,13 +2,14 @@
 import { resolve } from 'node:path';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { toRegistry, type RpcRegistry } from '../rpc/registry';
+import type { CodeRule } from '../client/events';
 
 export interface RpcModule {
   registry: RpcRegistry;
   /** Code definitions (`export const definitions = [wf.toDefinition(), ...]`), published on start, in order. */
   definitions: Array<{ definition: string; graph: unknown }>;
   /** Correlation rules in code (`export const correlationRules = { 'ticket.closed': 'payload.ticket.id' }`). */
-  correlationRules: Record<string, string>;
+  correlationRules: Record<string, CodeRule>;
 }
 
 /**
@@ -37,8 +38,8 @@ export function loadRpcModule(path: string): RpcModule {
     );
   }
   const rules = mod.correlationRules ?? {};
-  if (rules === null || typeof rules !== 'object' || Array.isArray(rules) || Object.values(rules).some((v) => typeof v !== 'string')) {
-    throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `PINFLOW_RPC_MODULE=${path}: the \`correlationRules\` export must map event names to JSONata expressions`, { path });
+  if (rules === null || typeof rules !== 'object' || Array.isArray(rules) || Object.values(rules).some((v) => typeof v !== 'string' && (v === null || typeof v !== 'object' || typeof (v as { expression?: unknown }).expression !== 'string'))) {
+    throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `PINFLOW_RPC_MODULE=${path}: the \`correlationRules\` export must map event names to JSONata expressions (or { expression, ttl })`, { path });
   }
-  return { registry, definitions: defs as RpcModule['definitions'], correlationRules: rules as Record<string, string> };
+  return { registry, definitions: defs as RpcModule['definitions'], correlationRules: rules as Record<string, CodeRule> };
 }

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
 import type { RedisIngress } from '../client/redis-ingress';
 import { Pinflow } from '../client/pinflow';
+import type { CodeRule } from '../client/events';
 import { publishAll, type PublishResult } from '../catalog/publish';
 import type { Db } from '../db/connection';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
@@ -37,7 +38,7 @@ export interface Stack {
 
 export interface StackOptions {
   /** Correlation rules configured in code: event name → JSONata over the event. */
-  correlationRules?: Record<string, string>;
+  correlationRules?: Record<string, CodeRule>;
   /** Abort the start (e.g. SIGTERM while waiting for the database): what started is stopped and the start throws. */
   signal?: AbortSignal;
 }
@@ -82,7 +83,7 @@ export async function startStack(
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: temporal.uiUrl, ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}) });
+    const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: temporal.uiUrl, events: { ttlMaxMs: config.events.ttlMaxMs }, ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}) });
     const events = await startEventServices(config, pinflow, log);
     cleanups.push(() => events.stop());
 

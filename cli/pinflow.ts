@@ -10,17 +10,60 @@
  *   pinflow contracts --rpcs <module>
  *     Print the contract manifest of <module>, the body POST /deploy/check takes.
  *
- * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR).
+ *   pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]
+ *     The stream door's dead letters (<stream>:dead): id, reason, attempts, fields.
+ *
+ *   pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]
+ *     Put dead letters back on their stream once their cause is fixed; the
+ *     running stream door submits them again. Each keeps the eventId it was
+ *     first given, so an event already submitted is deduplicated.
+ *
+ * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
+ * the events commands read REDIS_URL and PINFLOW_EVENTS_STREAM.
  */
 import { checkDeploy, manifestOf, type DeployReport } from '../client/check-deploy';
-import { PinflowError } from '../graph/errors';
+import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { loadConfig } from '../app/config';
 import { loadRpcModule } from '../app/rpc-module';
 import { openStore } from '../app/store';
+import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 
 function usage(): never {
-  console.error('usage: pinflow check-deploy --rpcs <module> [--json] [--certain-only]\n       pinflow contracts --rpcs <module>');
+  console.error(
+    [
+      'usage: pinflow check-deploy --rpcs <module> [--json] [--certain-only]',
+      '       pinflow contracts --rpcs <module>',
+      '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
+      '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
+    ].join('\n'),
+  );
   process.exit(64);
+}
+
+/** `pinflow events dead-letters list|replay`. */
+async function deadLetters(rest: string[]): Promise<number> {
+  const [sub, action, ...args] = rest;
+  if (sub !== 'dead-letters' || (action !== 'list' && action !== 'replay')) usage();
+  const values = (name: string) => args.flatMap((a, i) => (a === name && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+  const config = loadConfig();
+  if (!config.events.redisUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the events commands need REDIS_URL (the Redis of the stream door)');
+  const stream = values('--stream')[0] ?? config.events.stream;
+  if (action === 'list') {
+    const limit = Number(values('--limit')[0] ?? 1000);
+    const letters = await listDeadLetters({ url: config.events.redisUrl, stream, limit });
+    if (args.includes('--json')) console.log(JSON.stringify(letters, null, 2));
+    else {
+      console.log(`${letters.length} dead letter(s) in ${stream}:dead`);
+      for (const d of letters) console.log(`  ${d.id}  from ${d.sourceStream}/${d.sourceId}  ${d.code} after ${d.attempts} attempt(s): ${d.error}`);
+    }
+    return 0;
+  }
+  const ids = values('--id');
+  if (ids.length === 0 && !args.includes('--all')) usage();
+  const replayed = await replayDeadLetters({ url: config.events.redisUrl, stream, ...(ids.length > 0 ? { ids } : {}) });
+  for (const r of replayed) console.log(`replayed ${r.deadLetterId} (first ${r.sourceId}) as ${r.messageId}`);
+  console.log(`${replayed.length} dead letter(s) replayed to ${stream}`);
+  return 0;
 }
 
 function printReport(report: DeployReport): void {
@@ -32,6 +75,7 @@ function printReport(report: DeployReport): void {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'events') return deadLetters(rest);
   const flag = (name: string) => rest.includes(name);
   const value = (name: string) => {
     const i = rest.indexOf(name);

@@ -16,6 +16,7 @@ import { assertCleanJson, JSON_DEPTH_MAX, JSON_KEY_LENGTH_MAX } from '../graph/j
 import { ERROR_CODES, InvalidRequestError, type ErrorCode } from '../graph/errors';
 import {
   DELIVERY_STATUSES,
+  DELIVERY_VIAS,
   EVENT_SOURCES,
   EVENT_STATUSES,
   RUN_STATUSES,
@@ -244,6 +245,8 @@ const eventRecord = open({
   status: z.enum(EVENT_STATUSES),
   error: open({ code: z.string(), message: z.string() }).nullable(),
   attempts: z.number(),
+  ttlMs: z.number().nullable().meta({ description: 'The time to live in ms (the event\'s, else its rule\'s default), or null.' }),
+  expiresAt: timestamp.nullable().meta({ description: 'Until when the event stays BUFFERED if no wait took it.' }),
   receivedAt: timestamp,
   updatedAt: timestamp,
 });
@@ -252,7 +255,7 @@ const deliveryRecord = open({
   runId: z.string(),
   waitId: z.string(),
   stepInstance: z.string().nullable(),
-  via: z.enum(['signal', 'lookback']),
+  via: z.enum(DELIVERY_VIAS),
   status: z.enum(DELIVERY_STATUSES),
   attempts: z.number(),
   lastError: z.string().nullable(),
@@ -265,6 +268,7 @@ const eventDetail = eventRecord.extend({ deliveries: z.array(deliveryRecord) });
 const ruleView = open({
   eventName: z.string(),
   expression: z.string(),
+  ttlMs: z.number().nullable(),
   source: z.enum(['code', 'api']),
   updatedBy: z.string().nullable(),
   updatedAt: z.string().nullable(),
@@ -400,6 +404,10 @@ export const eventBody = z.strictObject({
   payload: z.unknown().optional(),
   eventId: z.string().optional(),
   correlationKey: z.union([z.string(), z.number(), z.null()]).optional(),
+  ttl: z
+    .union([z.number(), z.string(), z.null()])
+    .optional()
+    .meta({ description: "Time to live: ms, or a duration such as '30s', '5m', '2h', '1d' (at most PINFLOW_EVENT_TTL_MAX). While it runs, an event that matched no wait stays BUFFERED for the first wait that opens on its key." }),
 });
 
 export const listEventsQuery = z.strictObject({
@@ -422,7 +430,14 @@ export const listWaitsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
-export const ruleBody = z.strictObject({ expression: z.string(), by });
+export const ruleBody = z.strictObject({
+  expression: z.string(),
+  by,
+  ttl: z
+    .union([z.number(), z.string(), z.null()])
+    .optional()
+    .meta({ description: "The event name's default time to live: ms, or a duration such as '30s', '5m', '2h', '1d' (at most PINFLOW_EVENT_TTL_MAX)." }),
+});
 
 const empty = z.strictObject({});
 

@@ -8,13 +8,20 @@
  * itself decides whether the event matches. Failed deliveries are retried by
  * the sweeper with backoff; an event is never marked routed before its
  * deliveries succeeded.
+ *
+ * Each delivery is claimed (SENDING) before it is signalled, so concurrent
+ * duplicate submissions and the sweeper never signal the same delivery
+ * twice. An event with a time to live that matched no wait stays BUFFERED
+ * for the first wait that opens on its key (openWait / consumeBuffered); the
+ * sweeper expires it.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { canonicalJson, sha256Hex } from '../graph/canonical';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError, type ErrorCode } from '../graph/errors';
 import { checkExpression, compileExpression, evaluateExpression, ExpressionError, type ExpressionScope } from '../graph/expression';
-import { RPC_NAME_PATTERN } from '../graph/schema';
+import { DURATION_PATTERN, RPC_NAME_PATTERN, durationMs, type Duration } from '../graph/schema';
 import { CORRELATION_KEY_MAX, normaliseCorrelationKey } from '../graph/correlation';
 import { assertCleanJson, findJsonProblem } from '../graph/json-guard';
 import { DEFAULT_TENANT, TENANT_PATTERN, type EventSource, type EventStatus } from '../graph/terminology';
@@ -35,7 +42,19 @@ export interface SubmitEventInput {
   eventId?: string;
   /** The business key (non-empty string or finite number). Wins over the name's correlation rule. */
   correlationKey?: string | number | null;
+  /**
+   * Time to live, as milliseconds or a duration like the graph language's
+   * (`'30s'`, `'5m'`, `'2h'`, `'1d'`): while it runs, an event that matched
+   * no open wait stays BUFFERED for the first wait that opens on its key.
+   * Wins over the name's default (its correlation rule). At most the
+   * configured maximum ({@link EventIngressOptions.ttlMaxMs}).
+   * @default the rule's ttl, else none (an unmatched event is UNMATCHED)
+   */
+  ttl?: Duration | null;
 }
+
+/** A correlation rule configured in code: the key expression, and optionally the name's default time to live. */
+export type CodeRule = string | { expression: string; ttl?: Duration };
 
 export interface EventOutcome extends EventDetail {
   /** Runs the event was handed to (signalled or looked back), deduplicated. */
@@ -47,6 +66,8 @@ export interface EventOutcome extends EventDetail {
 export interface RuleView {
   eventName: string;
   expression: string;
+  /** The event name's default time to live in ms (capped by the maximum when applied), or null. */
+  ttlMs: number | null;
   /** `code`: passed to the Pinflow constructor (read-only through the API); `api`: stored in Postgres. */
   source: 'code' | 'api';
   updatedBy: string | null;
@@ -61,14 +82,28 @@ export interface IngressHooks {
 export interface EventIngressOptions {
   client: Client;
   db: Db;
-  /** Correlation rules configured in code: event name → JSONata over `{ name, tenant, eventId, payload }`. */
-  rules?: Record<string, string>;
+  /** Correlation rules configured in code: event name → JSONata over `{ name, tenant, eventId, payload }` (or `{ expression, ttl }`). */
+  rules?: Record<string, CodeRule>;
   /** Delivery attempts (first routing included) before an event stays FAILED for an operator. @default 12 */
   maxAttempts?: number;
   /** Signals in flight per event (fan-out to many waiting runs). @default 16 */
   signalConcurrency?: number;
   hooks?: IngressHooks;
+  /** Largest time to live an event or a rule may ask for (PINFLOW_EVENT_TTL_MAX). @default 7 days */
+  ttlMaxMs?: number;
+  /**
+   * A delivery claimed (SENDING) longer than this is taken over by the
+   * sweeper: its claimer died between claim and signal. Longer than one
+   * signal can take (each signal has a deadline of half of it).
+   * @default 60000
+   */
+  claimTimeoutMs?: number;
+  /** A RECEIVED event not settled after this long (its router died) is routed by the sweeper. @default 30000 */
+  routingLeaseMs?: number;
 }
+
+/** The default of {@link EventIngressOptions.ttlMaxMs}: 7 days. */
+export const EVENT_TTL_MAX_DEFAULT_MS = 7 * 24 * 3600 * 1000;
 
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$/;
 /** Largest accepted payload, as JSON. */
@@ -100,8 +135,14 @@ interface SweeperState {
 export class EventIngress {
   readonly store: EventStore;
   private readonly client: Client;
-  private readonly codeRules = new Map<string, string>();
+  private readonly codeRules = new Map<string, { expression: string; ttlMs: number | null }>();
   private readonly maxAttempts: number;
+  private readonly ttlMaxMs: number;
+  private readonly claimTimeoutMs: number;
+  private readonly routingLeaseMs: number;
+  /** Claims of this process carry this prefix (and a counter), so the log says who holds a delivery. */
+  private readonly claimPrefix = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private claims = 0;
   private readonly concurrency: number;
   private readonly hooks: IngressHooks;
   private sweeper: SweeperState | undefined;
@@ -112,14 +153,19 @@ export class EventIngress {
     this.maxAttempts = opts.maxAttempts ?? 12;
     this.concurrency = opts.signalConcurrency ?? 16;
     this.hooks = opts.hooks ?? {};
-    for (const [name, expression] of Object.entries(opts.rules ?? {})) {
+    this.ttlMaxMs = opts.ttlMaxMs ?? EVENT_TTL_MAX_DEFAULT_MS;
+    this.claimTimeoutMs = opts.claimTimeoutMs ?? 60_000;
+    this.routingLeaseMs = opts.routingLeaseMs ?? 30_000;
+    for (const [name, rule] of Object.entries(opts.rules ?? {})) {
+      const expression = typeof rule === 'string' ? rule : rule?.expression;
       this.validateRule(name, expression);
       try {
         compileExpression(expression, { field: `rules.${name}` });
       } catch (err) {
         throw ruleInvalid(name, expression, err);
       }
-      this.codeRules.set(name, expression);
+      const ttl = typeof rule === 'string' ? undefined : rule.ttl;
+      this.codeRules.set(name, { expression, ttlMs: ttl === undefined ? null : this.ruleTtl(name, ttl) });
     }
   }
 
@@ -129,8 +175,10 @@ export class EventIngress {
     const env = this.validateEnvelope(input);
     const explicit = input.correlationKey === undefined || input.correlationKey === null ? undefined : input.correlationKey;
     const fingerprint = sha256Hex(canonicalJson({ name: env.name, payload: env.payload, correlationKey: explicit ?? null }));
-    const resolved = await this.resolveKey(env, explicit);
+    const [resolved, ttlMs] = await Promise.all([this.resolveKey(env, explicit), this.resolveTtl(env.name, env.ttlMs)]);
     const record = {
+      ttlMs,
+      routingLeaseMs: this.routingLeaseMs,
       tenant: env.tenant,
       eventId: env.eventId,
       name: env.name,
@@ -159,11 +207,11 @@ export class EventIngress {
         return this.submit(input, opts);
       }
       duplicate = true;
-      if (existing.status === 'ROUTED' || existing.status === 'UNMATCHED' || existing.status === 'REJECTED') {
-        if (existing.status === 'REJECTED') throw this.rejection(existing);
-        return this.outcome(env.tenant, env.eventId, true);
-      }
-      // RECEIVED (a routing was interrupted) or FAILED: finish routing; deliveries already made are not repeated.
+      if (existing.status === 'REJECTED') throw this.rejection(existing);
+      if (existing.status !== 'RECEIVED' && existing.status !== 'FAILED') return this.outcome(env.tenant, env.eventId, true);
+      // RECEIVED (routing now, or interrupted) or FAILED: finish routing. Only
+      // deliveries nobody holds are claimed, so a routing in progress
+      // elsewhere is not repeated; made deliveries are never repeated.
     }
     if (!('key' in resolved)) throw new EventRejectedError(resolved.rejected.code, resolved.rejected.message, { tenant: env.tenant, eventId: env.eventId, ...resolved.rejected.details });
     await this.route(env.tenant, env.eventId);
@@ -207,23 +255,24 @@ export class EventIngress {
   /** Correlation rules: code rules first (they win), then API rules. */
   async listRules(): Promise<RuleView[]> {
     const api = await this.store.listRules();
-    const code: RuleView[] = [...this.codeRules].map(([eventName, expression]) => ({ eventName, expression, source: 'code', updatedBy: null, updatedAt: null }));
+    const code: RuleView[] = [...this.codeRules].map(([eventName, r]) => ({ eventName, expression: r.expression, ttlMs: r.ttlMs, source: 'code', updatedBy: null, updatedAt: null }));
     return [...code, ...api.filter((r) => !this.codeRules.has(r.eventName)).map((r) => ({ ...r, source: 'api' as const }))].sort((a, b) => a.eventName.localeCompare(b.eventName));
   }
 
   /** Set the correlation rule of an event name (stored in Postgres; every process sees it). */
-  async putRule(eventName: string, expression: string, by: string): Promise<RuleView> {
+  async putRule(eventName: string, expression: string, by: string, ttl?: Duration | null): Promise<RuleView> {
     this.validateRule(eventName, expression);
     if (this.codeRules.has(eventName)) {
-      throw new PinflowError(ERROR_CODES.RULE_DEFINED_IN_CODE, `the correlation rule of ${eventName} is configured in code (${this.codeRules.get(eventName)}); change it there`, { eventName });
+      throw new PinflowError(ERROR_CODES.RULE_DEFINED_IN_CODE, `the correlation rule of ${eventName} is configured in code (${this.codeRules.get(eventName)!.expression}); change it there`, { eventName });
     }
+    const ttlMs = ttl === undefined || ttl === null ? null : this.ruleTtl(eventName, ttl);
     if (typeof by !== 'string' || by.length === 0) throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, '"by" must name who set the rule', { field: 'by', received: by ?? null });
     try {
       await checkExpression(expression, { field: `rules.${eventName}` });
     } catch (err) {
       throw ruleInvalid(eventName, expression, err);
     }
-    const r: RuleRecord = await this.store.putRule(eventName, expression, by);
+    const r: RuleRecord = await this.store.putRule(eventName, expression, by, ttlMs);
     return { ...r, source: 'api' };
   }
 
@@ -243,6 +292,7 @@ export class EventIngress {
   async sweep(limit = 100): Promise<number> {
     const due = await this.store.claimDue(limit, 60_000);
     for (const e of due) await this.route(e.tenant, e.eventId);
+    await this.store.expireBuffered(1000);
     return due.length;
   }
 
@@ -273,7 +323,7 @@ export class EventIngress {
     await s.running;
   }
 
-  private validateEnvelope(input: SubmitEventInput): { tenant: string; name: string; eventId: string; payload: unknown } {
+  private validateEnvelope(input: SubmitEventInput): { tenant: string; name: string; eventId: string; payload: unknown; ttlMs: number | undefined } {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid('envelope', input, 'an event is an object { tenant?, name, payload?, eventId?, correlationKey? }');
     // NUL, lone surrogates and deep nesting anywhere in the event: Postgres and Temporal would refuse it later.
     const problem = findJsonProblem(input, 'event');
@@ -291,7 +341,36 @@ export class EventIngress {
       throw invalid('payload', '[unserialisable]', 'the payload must be JSON');
     }
     if (size > EVENT_PAYLOAD_MAX_BYTES) throw invalid('payload', `${size} bytes`, `at most ${EVENT_PAYLOAD_MAX_BYTES} bytes as JSON`);
-    return { tenant, name: input.name, eventId, payload };
+    let ttlMs: number | undefined;
+    if (input.ttl !== undefined && input.ttl !== null) {
+      const allowed = `milliseconds (a positive integer) or a duration such as '30s', '5m', '2h', '1d', at most ${this.ttlMaxMs} ms (PINFLOW_EVENT_TTL_MAX)`;
+      ttlMs = parseTtl(input.ttl);
+      if (ttlMs === undefined) throw invalid('ttl', input.ttl, allowed);
+      if (ttlMs > this.ttlMaxMs) throw invalid('ttl', input.ttl, allowed);
+    }
+    return { tenant, name: input.name, eventId, payload, ttlMs };
+  }
+
+  /** A rule's default ttl, validated: RULE_INVALID when it is not a duration or over the maximum. */
+  private ruleTtl(eventName: string, ttl: unknown): number {
+    const ms = parseTtl(ttl);
+    if (ms === undefined || ms > this.ttlMaxMs) {
+      throw new InvalidRequestError(
+        ERROR_CODES.RULE_INVALID,
+        `the default ttl of ${eventName} ${JSON.stringify(ttl)} is invalid; it must be milliseconds (a positive integer) or a duration such as '30s', '5m', '2h', '1d', at most ${this.ttlMaxMs} ms (PINFLOW_EVENT_TTL_MAX)`,
+        { field: 'ttl', received: ttl ?? null },
+      );
+    }
+    return ms;
+  }
+
+  /** The event's ttl, else its name's default from the rule (code, then API), capped by the maximum; null for none. */
+  private async resolveTtl(name: string, explicit: number | undefined): Promise<number | null> {
+    if (explicit !== undefined) return explicit;
+    const code = this.codeRules.get(name);
+    const ttl = code ? code.ttlMs : ((await this.store.getRule(name))?.ttlMs ?? null);
+    // A maximum lowered after the rule was set still applies.
+    return ttl === null ? null : Math.min(ttl, this.ttlMaxMs);
   }
 
   private validateRule(eventName: string, expression: string): void {
@@ -320,7 +399,7 @@ export class EventIngress {
         },
       };
     }
-    const expression = this.codeRules.get(env.name) ?? (await this.store.getRule(env.name))?.expression;
+    const expression = this.codeRules.get(env.name)?.expression ?? (await this.store.getRule(env.name))?.expression;
     if (expression === undefined) {
       return {
         rejected: {
@@ -364,14 +443,18 @@ export class EventIngress {
   }
 
   /**
-   * Signal every candidate wait not yet delivered, then settle the event's
-   * status. Only the first routing looks candidates up; retries re-send to
-   * the same ones, so a later wait never receives an old event this way.
+   * Claim and signal every candidate wait not yet delivered, then settle the
+   * event's status. Only the first routing looks candidates up; retries
+   * re-send to the same ones, so a later wait never receives an old event
+   * this way (a buffered event is consumed by a wait that opens, not sent).
+   * A delivery another routing holds (SENDING) is left to it.
    */
   private async route(tenant: string, eventId: string): Promise<EventStatus> {
     await this.store.recordCandidates(tenant, eventId);
-    const [event, todo] = await Promise.all([this.store.getEventRow(tenant, eventId), this.store.undelivered(tenant, eventId)]);
+    const event = await this.store.getEventRow(tenant, eventId);
     if (!event || event.correlationKey === null) return event?.status ?? 'REJECTED';
+    const claimedBy = `${this.claimPrefix}-${++this.claims}`;
+    const todo = await this.store.claimDeliveries(tenant, eventId, claimedBy, this.claimTimeoutMs);
     const queue = [...todo];
     const worker = async () => {
       for (let d = queue.shift(); d; d = queue.shift()) {
@@ -386,16 +469,18 @@ export class EventIngress {
         };
         try {
           await this.hooks.beforeSignal?.({ tenant, eventId, runId: d.runId, waitId: d.waitId, attempt: d.attempts + 1 });
-          await this.client.workflow.getHandle(d.runId).signal(eventSignal, signal);
-          await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, 'DELIVERED');
+          // The deadline keeps a signal shorter than the claim, so the sweeper
+          // never takes over a claim whose signal may still be in flight.
+          await this.client.withDeadline(Date.now() + Math.floor(this.claimTimeoutMs / 2), () => this.client.workflow.getHandle(d.runId).signal(eventSignal, signal));
+          await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, claimedBy, 'DELIVERED');
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, 'RUN_CLOSED', err.message);
-          else await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, 'FAILED', (err as Error).message ?? String(err));
+          if (err instanceof WorkflowNotFoundError) await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, claimedBy, 'RUN_CLOSED', err.message);
+          else await this.store.markDelivery(tenant, eventId, d.runId, d.waitId, claimedBy, 'FAILED', (err as Error).message ?? String(err));
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
-    return this.store.settleEvent(tenant, eventId, this.maxAttempts);
+    return this.store.settleEvent(tenant, eventId, this.maxAttempts, this.claimTimeoutMs);
   }
 
   private async outcome(tenant: string, eventId: string, duplicate: boolean): Promise<EventOutcome> {
@@ -403,6 +488,14 @@ export class EventIngress {
     const runIds = [...new Set(e.deliveries.filter((d) => d.status === 'DELIVERED').map((d) => d.runId))];
     return { ...e, runIds, duplicate };
   }
+}
+
+/** Milliseconds of a ttl (a positive integer, or a graph-language duration), or undefined when it is neither. */
+export function parseTtl(ttl: unknown): number | undefined {
+  if (typeof ttl === 'number') return Number.isSafeInteger(ttl) && ttl > 0 ? ttl : undefined;
+  if (typeof ttl !== 'string' || ttl.length > 32 || !DURATION_PATTERN.test(ttl)) return undefined;
+  const ms = durationMs(ttl);
+  return Number.isFinite(ms) && ms >= 1 ? Math.round(ms) : undefined;
 }
 
 function ruleInvalid(eventName: string, expression: string, err: unknown): InvalidRequestError {

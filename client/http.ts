@@ -301,8 +301,9 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       ...ROUTES.submitEvent,
       handler: async (req, reply) => {
         const outcome = await pinflow.events.submit(req.body, { source: 'api' });
-        // 202: recorded, and some delivery failed; the sweeper retries it.
-        return reply.status(outcome.status === 'FAILED' ? 202 : 200).send(outcome);
+        // 202: recorded, and some delivery failed (the sweeper retries it), or
+        // a duplicate arrived while the first submission is still routing.
+        return reply.status(outcome.status === 'FAILED' || outcome.status === 'RECEIVED' ? 202 : 200).send(outcome);
       },
     });
     r.route({
@@ -322,7 +323,7 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       },
     });
     r.route({ ...ROUTES.listRules, handler: async () => ({ rules: await pinflow.events.listRules() }) });
-    r.route({ ...ROUTES.putRule, handler: async (req) => pinflow.events.putRule(req.params.name, req.body.expression, req.body.by) });
+    r.route({ ...ROUTES.putRule, handler: async (req) => pinflow.events.putRule(req.params.name, req.body.expression, req.body.by, req.body.ttl) });
     r.route({
       ...ROUTES.deleteRule,
       handler: async (req, reply) => {

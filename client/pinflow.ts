@@ -20,7 +20,7 @@ import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/defi
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
 import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, startBody } from './api-schemas';
-import { EventIngress, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
+import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 
 
@@ -57,9 +57,9 @@ export interface PinflowOptions {
   /** Base URL of the Temporal UI, for deep links. @default 'http://localhost:8233' */
   temporalUiUrl?: string;
   /** Correlation rules in code: event name → JSONata over `{ name, tenant, eventId, payload }`. */
-  correlationRules?: Record<string, string>;
+  correlationRules?: Record<string, CodeRule>;
   /** Event ingress tuning and test hooks. */
-  events?: Pick<EventIngressOptions, 'maxAttempts' | 'signalConcurrency' | 'hooks'>;
+  events?: Pick<EventIngressOptions, 'maxAttempts' | 'signalConcurrency' | 'hooks' | 'ttlMaxMs' | 'claimTimeoutMs' | 'routingLeaseMs'>;
 }
 
 

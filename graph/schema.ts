@@ -136,6 +136,12 @@ export interface WaitStep extends StepBase {
   correlationKey: string;
   /** Optional filter expression over `event` (the incoming event). */
   match?: string | undefined;
+  /**
+   * Whether the wait may consume a buffered event (one sent with a time to
+   * live before the run reached the wait). `false`: only events that arrive
+   * after the run reached the wait count. @default true
+   */
+  acceptBuffered?: boolean | undefined;
   timeout?: Duration | undefined;
   /** Expression producing an ISO timestamp after which the wait times out. */
   timeoutUntil?: string | undefined;
@@ -259,6 +265,7 @@ export const waitStepSchema = z
     event: z.string().regex(RPC_NAME_PATTERN, 'must be an event name matching /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/'),
     correlationKey: expressionSchema,
     match: expressionSchema.optional(),
+    acceptBuffered: z.boolean().optional(),
     timeout: durationSchema.optional(),
     timeoutUntil: expressionSchema.optional(),
     onTimeout: stepId.optional(),

@@ -24,7 +24,16 @@
  *   Redis stream) into the one ingress function. Its **correlation key** is
  *   explicit or derived by a **correlation rule** (JSONata per event name).
  * - **event log**: every event with its resolved key and its routing outcome;
- *   a **delivery** is one event signalled to one waiting run.
+ *   a **delivery** is one event signalled to one waiting run. A delivery is
+ *   **claimed** (`SENDING`, by one router, for the claim timeout) before it
+ *   is signalled, so it is signalled once.
+ * - **buffered event**: an event with a **time to live** (`ttl`, or its
+ *   name's default in the correlation rule) that matched no open wait. It
+ *   stays `BUFFERED` until it expires (`EXPIRED`); the first wait that opens
+ *   for its tenant, name and key and accepts it consumes it, once.
+ * - **dead letter**: a stream message the stream door could not turn into an
+ *   event (malformed, refused, or failing past its attempts), copied with the
+ *   reason to the dead-letter stream `<stream>:dead` and acknowledged.
  * - **mailbox**: the look-back a wait does when it opens: events that arrived
  *   after the run reached the step but before the wait row existed.
  * - **projection**: the Postgres tables mirroring runs for lists, dashboards and
@@ -100,7 +109,7 @@ export const VERSION_HASH_PATTERN = /^[0-9a-f]{64}$/;
 export const DEFAULT_TENANT = 'default' as const;
 
 /** Statuses of an event in the event log. */
-export const EVENT_STATUSES = ['RECEIVED', 'ROUTED', 'UNMATCHED', 'FAILED', 'REJECTED'] as const;
+export const EVENT_STATUSES = ['RECEIVED', 'ROUTED', 'UNMATCHED', 'BUFFERED', 'EXPIRED', 'FAILED', 'REJECTED'] as const;
 export type EventStatus = (typeof EVENT_STATUSES)[number];
 
 /** Statuses of a wait in the correlation index. */
@@ -108,8 +117,16 @@ export const WAIT_STATUSES = ['OPEN', 'RESOLVED', 'TIMED_OUT', 'CANCELLED'] as c
 export type WaitStatus = (typeof WAIT_STATUSES)[number];
 
 /** Statuses of one event's delivery to one waiting run. */
-export const DELIVERY_STATUSES = ['PENDING', 'DELIVERED', 'FAILED', 'RUN_CLOSED'] as const;
+export const DELIVERY_STATUSES = ['PENDING', 'SENDING', 'DELIVERED', 'FAILED', 'RUN_CLOSED'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/**
+ * How an event reached a wait: `signal` (routed through the index),
+ * `lookback` (the mailbox, when the wait opened), `buffer` (a buffered event
+ * the wait consumed when it opened).
+ */
+export const DELIVERY_VIAS = ['signal', 'lookback', 'buffer'] as const;
+export type DeliveryVia = (typeof DELIVERY_VIAS)[number];
 
 /** Where an event came in. */
 export const EVENT_SOURCES = ['library', 'api', 'stream'] as const;

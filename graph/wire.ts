@@ -59,6 +59,12 @@ export interface EventSignal {
   receivedAt: string;
   /** The wait it was routed to. */
   waitId: string;
+  /**
+   * Since 0.6.0, only in openWait's answer: a buffered event (received
+   * before the run reached the wait, with a time to live) offered to the
+   * wait. The run consumes it only after `consumeBuffered` says it won it.
+   */
+  buffered?: true;
 }
 
 /** What a resolved wait step outputs (and `saveAs` stores): the event it consumed. */
@@ -84,6 +90,16 @@ export interface WaitOpening {
   reachedAt: string;
   timeoutAt: string | null;
   trail: StepRecord[];
+  /** Since 0.6.0, set only when false (the wait's `acceptBuffered: false`): offer no buffered events. */
+  acceptBuffered?: false;
+}
+
+/** Arguments of the consumeBuffered activity: this wait takes this buffered event, if no other wait did. */
+export interface BufferedConsume {
+  tenant: string;
+  eventId: string;
+  runId: string;
+  waitId: string;
 }
 
 /** Arguments of the closeWait activity. */

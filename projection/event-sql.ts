@@ -4,11 +4,12 @@
  */
 import { json, type Query } from '../db/connection';
 import { whereBuilder } from './sql';
+import type { DeliveryVia } from '../graph/terminology';
 
 
 const EVENT_COLUMNS = `e.tenant, e.event_id AS "eventId", e.name, e.payload, e.correlation_key AS "correlationKey", e.key_source AS "keySource",
   e.fingerprint, e.source, e.status, e.error, e.candidates_at AS "candidatesAt", e.attempts, e.next_attempt_at AS "nextAttemptAt",
-  e.received_at AS "receivedAt", e.updated_at AS "updatedAt"`;
+  e.ttl_ms AS "ttlMs", e.expires_at AS "expiresAt", e.received_at AS "receivedAt", e.updated_at AS "updatedAt"`;
 
 const WAIT_COLUMNS = `w.run_id AS "runId", w.wait_id AS "waitId", w.step_instance AS "stepInstance", w.tenant, w.event_name AS "event",
   w.correlation_key AS "correlationKey", w.has_filter AS "hasFilter", w.status, w.reached_at AS "reachedAt", w.opened_at AS "openedAt",
@@ -56,17 +57,17 @@ export const selectMailbox = (tenant: string, name: string, key: string, since: 
   values: [tenant, name, key, since, limit],
 });
 
-export const insertDelivery = (d: { tenant: string; eventId: string; runId: string; waitId: string; via: 'signal' | 'lookback'; status: string }): Query => ({
+export const insertDelivery = (d: { tenant: string; eventId: string; runId: string; waitId: string; via: DeliveryVia; status: string }): Query => ({
   text: `INSERT INTO event_deliveries (tenant, event_id, run_id, wait_id, via, status, delivered_at)
          VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6 = 'DELIVERED' THEN clock_timestamp() END)
          ON CONFLICT (tenant, event_id, run_id, wait_id) DO NOTHING`,
   values: [d.tenant, d.eventId, d.runId, d.waitId, d.via, d.status],
 });
 
-/** A look-back handed the event to a run: an UNMATCHED event becomes ROUTED. */
+/** A look-back handed the event to a run: an UNMATCHED (or BUFFERED) event becomes ROUTED. */
 export const markRoutedByLookback = (tenant: string, eventIds: string[]): Query => ({
   text: `UPDATE events SET status = 'ROUTED', updated_at = clock_timestamp()
-         WHERE tenant = $1 AND event_id = ANY($2::text[]) AND status = 'UNMATCHED'`,
+         WHERE tenant = $1 AND event_id = ANY($2::text[]) AND status IN ('UNMATCHED', 'BUFFERED')`,
   values: [tenant, eventIds],
 });
 
@@ -81,12 +82,17 @@ export const insertEvent = (e: {
   source: string;
   status: string;
   error: unknown;
+  /** Time to live: while it runs, an event that matched no wait stays BUFFERED. */
+  ttlMs: number | null;
+  /** How long a RECEIVED event may stay unsettled before the sweeper finishes its routing. */
+  routingLeaseMs: number;
 }): Query => ({
-  text: `INSERT INTO events (tenant, event_id, name, payload, correlation_key, key_source, fingerprint, source, status, error, next_attempt_at)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, CASE WHEN $9 = 'RECEIVED' THEN clock_timestamp() + interval '30 seconds' END)
+  text: `INSERT INTO events (tenant, event_id, name, payload, correlation_key, key_source, fingerprint, source, status, error, next_attempt_at, ttl_ms, expires_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10::jsonb, CASE WHEN $9 = 'RECEIVED' THEN clock_timestamp() + $12 * interval '1 millisecond' END,
+                 $11::bigint, clock_timestamp() + $11::bigint * interval '1 millisecond')
          ON CONFLICT (tenant, event_id) DO NOTHING
          RETURNING tenant, event_id AS "eventId", received_at AS "receivedAt"`,
-  values: [e.tenant, e.eventId, e.name, json(e.payload ?? null), e.correlationKey, e.keySource, e.fingerprint, e.source, e.status, json(e.error)],
+  values: [e.tenant, e.eventId, e.name, json(e.payload ?? null), e.correlationKey, e.keySource, e.fingerprint, e.source, e.status, json(e.error), e.ttlMs, e.routingLeaseMs],
 });
 
 /** A rejected event submitted again may be resolved anew (nothing was ever signalled for it). */
@@ -127,40 +133,118 @@ export const recordCandidates = (tenant: string, eventId: string): Query => ({
   values: [tenant, eventId],
 });
 
-export const selectUndelivered = (tenant: string, eventId: string): Query => ({
-  text: `SELECT run_id AS "runId", wait_id AS "waitId", attempts FROM event_deliveries
-         WHERE tenant = $1 AND event_id = $2 AND via = 'signal' AND status IN ('PENDING', 'FAILED')
-         ORDER BY run_id, wait_id`,
-  values: [tenant, eventId],
+/**
+ * Claim the deliveries of one event that still need a signal: PENDING and
+ * FAILED ones, and SENDING ones whose claim is older than the claim timeout
+ * (the claimer died between claim and mark). One UPDATE: a concurrent
+ * claimer blocks on the same rows, re-checks them once the first commits,
+ * finds them SENDING and skips them, so each delivery goes to one claimer.
+ */
+export const claimDeliveries = (tenant: string, eventId: string, claimedBy: string, claimTimeoutMs: number): Query => ({
+  text: `UPDATE event_deliveries SET status = 'SENDING', claimed_by = $3, claimed_at = clock_timestamp()
+         WHERE tenant = $1 AND event_id = $2 AND via = 'signal'
+           AND (status IN ('PENDING', 'FAILED') OR (status = 'SENDING' AND claimed_at < clock_timestamp() - $4 * interval '1 millisecond'))
+         RETURNING run_id AS "runId", wait_id AS "waitId", attempts`,
+  values: [tenant, eventId, claimedBy, claimTimeoutMs],
 });
 
-export const markDelivery = (tenant: string, eventId: string, runId: string, waitId: string, status: string, error: string | null): Query => ({
-  text: `UPDATE event_deliveries SET status = $5, last_error = $6, attempts = attempts + 1,
-           delivered_at = CASE WHEN $5 = 'DELIVERED' THEN clock_timestamp() ELSE delivered_at END
-         WHERE tenant = $1 AND event_id = $2 AND run_id = $3 AND wait_id = $4 AND status <> 'DELIVERED'`,
-  values: [tenant, eventId, runId, waitId, status, error],
+/**
+ * The outcome of a claimed delivery; only its claimer may write it (a
+ * taken-over claim is not overwritten). `claimed_by` and `claimed_at` stay
+ * as the record of who sent the last attempt, and when.
+ */
+export const markDelivery = (tenant: string, eventId: string, runId: string, waitId: string, claimedBy: string, status: string, error: string | null): Query => ({
+  text: `UPDATE event_deliveries SET status = $6, last_error = $7, attempts = attempts + 1,
+           delivered_at = CASE WHEN $6 = 'DELIVERED' THEN clock_timestamp() ELSE delivered_at END
+         WHERE tenant = $1 AND event_id = $2 AND run_id = $3 AND wait_id = $4 AND status = 'SENDING' AND claimed_by = $5`,
+  values: [tenant, eventId, runId, waitId, claimedBy, status, error],
 });
 
 /**
  * Settle the event's status from its deliveries: FAILED (retried by the
  * sweeper with backoff) while any delivery failed, else ROUTED when it
- * reached a run, else UNMATCHED (no open wait, or only closed runs). A look-back may have made it ROUTED
- * concurrently; that is never downgraded.
+ * reached a run, else BUFFERED while its time to live runs, else UNMATCHED
+ * (no open wait, or only closed runs). A look-back or a buffered consume may
+ * have made it ROUTED concurrently; that is never downgraded. While another
+ * router holds a claim on one of its deliveries (SENDING), nothing is
+ * settled: that router settles it when its signals are done.
  */
-export const settleEvent = (tenant: string, eventId: string, maxAttempts: number): Query => ({
+export const settleEvent = (tenant: string, eventId: string, maxAttempts: number, claimTimeoutMs: number): Query => ({
   text: `UPDATE events e SET
            attempts = e.attempts + 1,
            status = CASE
+             WHEN EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status = 'SENDING') THEN e.status
              WHEN EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status IN ('FAILED', 'PENDING')) THEN 'FAILED'
              WHEN EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status = 'DELIVERED') OR e.status = 'ROUTED' THEN 'ROUTED'
+             WHEN e.expires_at > clock_timestamp() THEN 'BUFFERED'
+             WHEN e.expires_at IS NOT NULL THEN 'EXPIRED'
              ELSE 'UNMATCHED' END,
            next_attempt_at = CASE
+             -- Held by another router: the sweeper looks again when that claim expires (its router may have died).
+             WHEN EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status = 'SENDING')
+             THEN (SELECT max(d.claimed_at) FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status = 'SENDING') + $4 * interval '1 millisecond'
              WHEN e.attempts + 1 < $3 AND EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id AND d.status IN ('FAILED', 'PENDING'))
              THEN clock_timestamp() + least(interval '1 second' * power(2, e.attempts), interval '5 minutes') END,
            updated_at = clock_timestamp()
          WHERE e.tenant = $1 AND e.event_id = $2
          RETURNING e.status`,
-  values: [tenant, eventId, maxAttempts],
+  values: [tenant, eventId, maxAttempts, claimTimeoutMs],
+});
+
+/**
+ * Buffered events a wait that just opened may consume: same tenant, name and
+ * key, received before the run reached the wait (later ones are the
+ * mailbox's), time to live not over, and delivered to no wait. A RECEIVED
+ * event whose candidates were already looked up (without this wait) is about
+ * to become BUFFERED, so it counts too: otherwise a wait opening during that
+ * routing would miss it.
+ */
+export const selectBuffered = (tenant: string, name: string, key: string, before: string, limit: number): Query => ({
+  text: `SELECT ${EVENT_COLUMNS} FROM events e
+         WHERE e.tenant = $1 AND e.name = $2 AND e.correlation_key = $3 AND e.received_at < $4
+           AND e.expires_at > clock_timestamp()
+           AND (e.status = 'BUFFERED' OR (e.status = 'RECEIVED' AND e.candidates_at IS NOT NULL))
+           AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id)
+         ORDER BY e.received_at, e.event_id LIMIT $5`,
+  values: [tenant, name, key, before, limit],
+});
+
+/**
+ * A wait consumes a buffered event: the event becomes ROUTED and gets one
+ * delivery (`via = 'buffer'`) to that wait, in one statement. Two waits
+ * claiming the same event: the second blocks on the row, re-checks it after
+ * the first commits, finds it ROUTED and gets nothing. Returns the run id
+ * when this call consumed it.
+ */
+export const consumeBuffered = (tenant: string, eventId: string, runId: string, waitId: string): Query => ({
+  text: `WITH c AS (
+           UPDATE events e SET status = 'ROUTED', next_attempt_at = NULL, updated_at = clock_timestamp()
+           WHERE e.tenant = $1 AND e.event_id = $2 AND e.expires_at > clock_timestamp()
+             AND (e.status = 'BUFFERED' OR (e.status = 'RECEIVED' AND e.candidates_at IS NOT NULL))
+             AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.tenant = e.tenant AND d.event_id = e.event_id)
+           RETURNING e.tenant, e.event_id
+         )
+         INSERT INTO event_deliveries (tenant, event_id, run_id, wait_id, via, status, attempts, delivered_at)
+         SELECT c.tenant, c.event_id, $3, $4, 'buffer', 'DELIVERED', 1, clock_timestamp() FROM c
+         RETURNING run_id AS "runId"`,
+  values: [tenant, eventId, runId, waitId],
+});
+
+/** Whether this wait consumed this buffered event already (a retried consume activity answers the same). */
+export const selectBufferDelivery = (tenant: string, eventId: string, runId: string, waitId: string): Query => ({
+  text: `SELECT run_id AS "runId" FROM event_deliveries WHERE tenant = $1 AND event_id = $2 AND run_id = $3 AND wait_id = $4 AND via = 'buffer'`,
+  values: [tenant, eventId, runId, waitId],
+});
+
+/** The sweeper's expiry pass: buffered events whose time to live is over. */
+export const expireBuffered = (limit: number): Query => ({
+  text: `UPDATE events SET status = 'EXPIRED', updated_at = clock_timestamp()
+         WHERE (tenant, event_id) IN (
+           SELECT tenant, event_id FROM events
+           WHERE status = 'BUFFERED' AND expires_at <= clock_timestamp()
+           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING tenant, event_id AS "eventId"`,
+  values: [limit],
 });
 
 /**
@@ -229,20 +313,22 @@ export const selectWaits = (f: WaitFilter, limit: number): Query => {
   };
 };
 
+const RULE_COLUMNS = `event_name AS "eventName", expression, ttl_ms AS "ttlMs", updated_by AS "updatedBy", updated_at AS "updatedAt"`;
+
 export const selectRules = (): Query => ({
-  text: `SELECT event_name AS "eventName", expression, updated_by AS "updatedBy", updated_at AS "updatedAt" FROM correlation_rules ORDER BY event_name`,
+  text: `SELECT ${RULE_COLUMNS} FROM correlation_rules ORDER BY event_name`,
 });
 
 export const selectRule = (eventName: string): Query => ({
-  text: `SELECT event_name AS "eventName", expression, updated_by AS "updatedBy", updated_at AS "updatedAt" FROM correlation_rules WHERE event_name = $1`,
+  text: `SELECT ${RULE_COLUMNS} FROM correlation_rules WHERE event_name = $1`,
   values: [eventName],
 });
 
-export const upsertRule = (eventName: string, expression: string, by: string): Query => ({
-  text: `INSERT INTO correlation_rules (event_name, expression, updated_by) VALUES ($1, $2, $3)
-         ON CONFLICT (event_name) DO UPDATE SET expression = EXCLUDED.expression, updated_by = EXCLUDED.updated_by, updated_at = now()
-         RETURNING event_name AS "eventName", expression, updated_by AS "updatedBy", updated_at AS "updatedAt"`,
-  values: [eventName, expression, by],
+export const upsertRule = (eventName: string, expression: string, by: string, ttlMs: number | null): Query => ({
+  text: `INSERT INTO correlation_rules (event_name, expression, updated_by, ttl_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (event_name) DO UPDATE SET expression = EXCLUDED.expression, updated_by = EXCLUDED.updated_by, ttl_ms = EXCLUDED.ttl_ms, updated_at = now()
+         RETURNING ${RULE_COLUMNS}`,
+  values: [eventName, expression, by, ttlMs],
 });
 
 export const deleteRule = (eventName: string): Query => ({

@@ -5,8 +5,8 @@
  * Like the rest of the projection it never decides what a run does: a run's
  * own workflow code accepts or drops every event it is handed.
  */
-import type { DeliveryStatus, EventSource, EventStatus, WaitStatus } from '../graph/terminology';
-import type { EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
+import type { DeliveryStatus, DeliveryVia, EventSource, EventStatus, WaitStatus } from '../graph/terminology';
+import type { BufferedConsume, EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
 import { iso, type Db } from '../db/connection';
 import * as sql from './event-sql';
 import { ProjectionStore } from './store';
@@ -15,6 +15,8 @@ export type { EventFilter, WaitFilter } from './event-sql';
 
 /** How many mailbox events one wait opening hands over at most. */
 export const MAILBOX_LIMIT = 100;
+/** How many buffered events one wait opening offers at most (it consumes one). */
+export const BUFFERED_OFFER_LIMIT = 20;
 
 export interface EventRecord {
   tenant: string;
@@ -28,6 +30,10 @@ export interface EventRecord {
   error: { code: string; message: string; details?: unknown } | null;
   attempts: number;
   nextAttemptAt: string | null;
+  /** The event's time to live (ms), when it has one. */
+  ttlMs: number | null;
+  /** Until when an unmatched event stays BUFFERED. */
+  expiresAt: string | null;
   receivedAt: string;
   updatedAt: string;
 }
@@ -36,7 +42,7 @@ export interface DeliveryRecord {
   runId: string;
   waitId: string;
   stepInstance: string | null;
-  via: 'signal' | 'lookback';
+  via: DeliveryVia;
   status: DeliveryStatus;
   attempts: number;
   lastError: string | null;
@@ -70,6 +76,8 @@ export interface WaitRecord {
 export interface RuleRecord {
   eventName: string;
   expression: string;
+  /** The event name's default time to live (ms), or null. */
+  ttlMs: number | null;
   updatedBy: string;
   updatedAt: string;
 }
@@ -88,6 +96,8 @@ function toEvent(r: Record<string, unknown>): EventRecord {
     error: (r.error as EventRecord['error']) ?? null,
     attempts: Number(r.attempts),
     nextAttemptAt: iso(r.nextAttemptAt),
+    ttlMs: r.ttlMs === null || r.ttlMs === undefined ? null : Number(r.ttlMs),
+    expiresAt: iso(r.expiresAt),
     receivedAt: iso(r.receivedAt)!,
     updatedAt: iso(r.updatedAt)!,
   };
@@ -112,7 +122,7 @@ function toWait(r: Record<string, unknown>): WaitRecord {
 }
 
 function toRule(r: Record<string, unknown>): RuleRecord {
-  return { eventName: String(r.eventName), expression: String(r.expression), updatedBy: String(r.updatedBy), updatedAt: iso(r.updatedAt)! };
+  return { eventName: String(r.eventName), expression: String(r.expression), ttlMs: r.ttlMs === null || r.ttlMs === undefined ? null : Number(r.ttlMs), updatedBy: String(r.updatedBy), updatedAt: iso(r.updatedAt)! };
 }
 
 export class EventStore {
@@ -150,7 +160,7 @@ export class EventStore {
         await tx.query(sql.markRoutedByLookback(w.tenant, found.map((e) => e.eventId)));
       });
     }
-    return found.map((e) => ({
+    const signal = (e: EventRecord): EventSignal => ({
       eventId: e.eventId,
       tenant: e.tenant,
       name: e.name,
@@ -158,7 +168,30 @@ export class EventStore {
       payload: e.payload,
       receivedAt: e.receivedAt,
       waitId: w.waitId,
-    }));
+    });
+    // Buffered events received before the run reached the wait: offered, not
+    // handed over. The run checks its match filter on each and consumes one
+    // through consumeBuffered, which only one wait can win.
+    const buffered =
+      w.acceptBuffered === false
+        ? []
+        : (await this.db.query<Record<string, unknown>>(sql.selectBuffered(w.tenant, w.event, w.correlationKey, w.reachedAt, BUFFERED_OFFER_LIMIT))).map(toEvent);
+    return [...found.map(signal), ...buffered.map((e) => ({ ...signal(e), buffered: true as const }))];
+  }
+
+  /**
+   * A wait consumes a buffered event, atomically: true for exactly one wait
+   * (and again for that wait when its activity is retried), false when
+   * another wait took it, it expired, or it was routed meanwhile.
+   */
+  async consumeBuffered(c: BufferedConsume): Promise<boolean> {
+    if ((await this.db.query(sql.consumeBuffered(c.tenant, c.eventId, c.runId, c.waitId))).length > 0) return true;
+    return (await this.db.query(sql.selectBufferDelivery(c.tenant, c.eventId, c.runId, c.waitId))).length > 0;
+  }
+
+  /** Buffered events whose time to live is over become EXPIRED. Returns how many. */
+  async expireBuffered(limit: number): Promise<number> {
+    return (await this.db.query(sql.expireBuffered(limit))).length;
   }
 
   async closeWait(c: WaitClosing): Promise<void> {
@@ -181,6 +214,8 @@ export class EventStore {
     source: EventSource;
     status: 'RECEIVED' | 'REJECTED';
     error?: unknown;
+    ttlMs: number | null;
+    routingLeaseMs: number;
   }): Promise<boolean> {
     const rows = await this.db.query(sql.insertEvent({ ...e, error: e.error ?? null }));
     return rows.length > 0;
@@ -226,20 +261,18 @@ export class EventStore {
     await this.db.query(sql.recordCandidates(tenant, eventId));
   }
 
-  async undelivered(tenant: string, eventId: string): Promise<Array<{ runId: string; waitId: string; attempts: number }>> {
-    return (await this.db.query<{ runId: string; waitId: string; attempts: number }>(sql.selectUndelivered(tenant, eventId))).map((d) => ({
-      runId: d.runId,
-      waitId: d.waitId,
-      attempts: Number(d.attempts),
-    }));
+  /** Claim the event's deliveries that still need a signal (see `claimDeliveries`); each delivery goes to one claimer. */
+  async claimDeliveries(tenant: string, eventId: string, claimedBy: string, claimTimeoutMs: number): Promise<Array<{ runId: string; waitId: string; attempts: number }>> {
+    const rows = await this.db.query<{ runId: string; waitId: string; attempts: number }>(sql.claimDeliveries(tenant, eventId, claimedBy, claimTimeoutMs));
+    return rows.map((d) => ({ runId: d.runId, waitId: d.waitId, attempts: Number(d.attempts) })).sort((a, b) => (a.runId + a.waitId).localeCompare(b.runId + b.waitId));
   }
 
-  async markDelivery(tenant: string, eventId: string, runId: string, waitId: string, status: DeliveryStatus, error: string | null = null): Promise<void> {
-    await this.db.query(sql.markDelivery(tenant, eventId, runId, waitId, status, error));
+  async markDelivery(tenant: string, eventId: string, runId: string, waitId: string, claimedBy: string, status: DeliveryStatus, error: string | null = null): Promise<void> {
+    await this.db.query(sql.markDelivery(tenant, eventId, runId, waitId, claimedBy, status, error));
   }
 
-  async settleEvent(tenant: string, eventId: string, maxAttempts: number): Promise<EventStatus> {
-    const [r] = await this.db.query<{ status: EventStatus }>(sql.settleEvent(tenant, eventId, maxAttempts));
+  async settleEvent(tenant: string, eventId: string, maxAttempts: number, claimTimeoutMs: number): Promise<EventStatus> {
+    const [r] = await this.db.query<{ status: EventStatus }>(sql.settleEvent(tenant, eventId, maxAttempts, claimTimeoutMs));
     return r!.status;
   }
 
@@ -260,8 +293,8 @@ export class EventStore {
     return r ? toRule(r) : undefined;
   }
 
-  async putRule(eventName: string, expression: string, by: string): Promise<RuleRecord> {
-    const [r] = await this.db.query<Record<string, unknown>>(sql.upsertRule(eventName, expression, by));
+  async putRule(eventName: string, expression: string, by: string, ttlMs: number | null = null): Promise<RuleRecord> {
+    const [r] = await this.db.query<Record<string, unknown>>(sql.upsertRule(eventName, expression, by, ttlMs));
     return toRule(r!);
   }
 

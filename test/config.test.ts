@@ -38,7 +38,15 @@ describe('configuration and the Temporal CLI lookup', () => {
       assert.equal(c.rpcModule, undefined);
       assert.equal(c.publishExamples, true);
       assert.equal(c.production, false);
+      assert.equal(c.events.ttlMaxMs, 7 * 24 * 3600 * 1000);
+      assert.equal(c.events.streamMaxAttempts, 10);
       assert.ok(c.dataDir.endsWith('.pinflow'), `dataDir ${c.dataDir} does not end with .pinflow`);
+    });
+
+    it('reads the event ttl maximum as milliseconds or a duration, and refuses anything else naming the variable', () => {
+      assert.equal(loadConfig({ PINFLOW_EVENT_TTL_MAX: '90000' }).events.ttlMaxMs, 90_000);
+      assert.equal(loadConfig({ PINFLOW_EVENT_TTL_MAX: '12h' }).events.ttlMaxMs, 12 * 3600 * 1000);
+      assert.throws(() => loadConfig({ PINFLOW_EVENT_TTL_MAX: 'a week' }), /PINFLOW_EVENT_TTL_MAX="a week"/);
     });
 
     it('reads the Temporal address, database URL, API port and UI URL, dropping the trailing slash', () => {

@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PinflowError } from '../graph/errors';
-import { DECISION_ACTIONS, DELIVERY_STATUSES, EVENT_SOURCES, EVENT_STATUSES, RUN_STATUSES, STEP_STATUSES, VERSION_HASH_PATTERN, WAIT_STATUSES } from '../graph/terminology';
+import { DECISION_ACTIONS, DELIVERY_STATUSES, DELIVERY_VIAS, EVENT_SOURCES, EVENT_STATUSES, RUN_STATUSES, STEP_STATUSES, VERSION_HASH_PATTERN, WAIT_STATUSES } from '../graph/terminology';
 import { connectPg, openPglite, type Db } from '../db/connection';
 import { loadMigrations, migrate } from '../db/migrate';
 import { projectRoot } from '../db/paths';
@@ -85,6 +85,7 @@ describe('projection migrations', () => {
       assert.deepEqual(sorted(listed('events', 'status')), sorted(EVENT_STATUSES));
       assert.deepEqual(sorted(listed('events', 'source')), sorted(EVENT_SOURCES));
       assert.deepEqual(sorted(listed('event_deliveries', 'status')), sorted(DELIVERY_STATUSES));
+      assert.deepEqual(sorted(listed('event_deliveries', 'via')), sorted(DELIVERY_VIAS));
       const hashCheck = rows.find((r) => r.tbl === 'versions' && r.def.includes('hash ~'));
       assert.ok(hashCheck?.def.includes(`'${VERSION_HASH_PATTERN.source}'`), `versions.hash CHECK ${hashCheck?.def} uses ${VERSION_HASH_PATTERN.source}`);
     }));

@@ -50,4 +50,15 @@ export const FLAGS = {
    * Checked (and its marker recorded) only when a key breaks the rule.
    */
   CORRELATION_KEY_RULE: 'pinflow-5-correlation-key-rule',
+  /**
+   * 8. Since 0.6.0: a wait that opens may consume a buffered event (sent with
+   * a time to live before the run reached the wait, routed to no wait): the
+   * openWait activity offers them, the run checks its match filter on each
+   * in order and calls the consumeBuffered activity, which only one wait can
+   * win; the first one won resumes the wait. Before: such an event was
+   * UNMATCHED and lost. Checked (and its marker recorded) only when openWait
+   * offered a buffered event and no mailbox or inbox event resumed the wait
+   * first, so runs that never meet a buffered event record no marker.
+   */
+  EVENT_BUFFER: 'pinflow-8-event-buffer',
 } as const;

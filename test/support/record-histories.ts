@@ -31,8 +31,9 @@ async function main(): Promise<void> {
   const server = await startDevServer({
     cliPath: cli.path,
     dbFile: join(dir, 't.sqlite'),
-    port: 17433,
-    uiPort: 18433,
+    // PINFLOW_RECORD_PORT: another free frontend port when 17433 is taken (the UI takes port + 1000).
+    port: Number(process.env.PINFLOW_RECORD_PORT ?? 17433),
+    uiPort: Number(process.env.PINFLOW_RECORD_PORT ?? 17433) + 1000,
     headless: true,
     namespaces: TEST_NAMESPACES,
     dynamicConfig: ['limit.historyCount.suggestContinueAsNew=150'],
@@ -260,6 +261,24 @@ async function main(): Promise<void> {
       const run = await env.pinflow.start({ definition: 'wait-key-too-long', input: { ticket: 'K'.repeat(600) }, runId: 'h-wait-key-too-long' });
       await env.pinflow.result(run.runId).catch(() => undefined);
       save('wait-key-too-long', run.runId, run.temporalRunId);
+    }
+
+    // Buffered events (0.6.0): an event with a ttl sent while the run waits at
+    // a gate is consumed by the wait that opens after it (consumeBuffered,
+    // behind its patch marker).
+    if (!recorded.has('event-buffer')) {
+      await env.pinflow.publish('event-buffer', { entry: 'gate', steps: [
+        { id: 'gate', type: 'wait', event: 'gate.open', correlationKey: 'input.ticket', timeout: '1h', next: 'closed' },
+        { id: 'closed', type: 'wait', event: 'ticket.closed', correlationKey: 'input.ticket', match: "event.payload.by != 'nobody'", timeout: '1h', saveAs: 'closed', next: 'done' },
+        { id: 'done', type: 'return', output: 'vars.closed.payload.by' },
+      ] });
+      const run = await env.pinflow.start({ definition: 'event-buffer', input: { ticket: 'T-B' }, runId: 'h-event-buffer' });
+      await waitingOn(run.runId, 1);
+      await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: 'T-B', payload: { by: 'nobody' }, eventId: 'h-b0', ttl: '1h' });
+      await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: 'T-B', payload: { by: 'early' }, eventId: 'h-b1', ttl: '1h' });
+      await env.pinflow.submitEvent({ name: 'gate.open', correlationKey: 'T-B', eventId: 'h-g1' });
+      await env.pinflow.result(run.runId);
+      save('event-buffer', run.runId, run.temporalRunId);
     }
 
     for (const [name, opts] of cases) {

@@ -70,12 +70,25 @@ function rejectReason(ctx: RunContext, e: EventSignal, w: ActiveWaitState): stri
   return undefined;
 }
 
+/** Remember why a wait ignored an event, for the state query (the latest few). */
+function noteIgnored(w: ActiveWait, e: EventSignal, reason: string): void {
+  w.state.ignored.push({ eventId: e.eventId, reason });
+  if (w.state.ignored.length > IGNORED_SHOWN) w.state.ignored.shift();
+}
+
+/**
+ * The wait's match filter on an event. Not async: the caller awaits the
+ * evaluation's own promise, so no microtask is added (see the fan-out-ticks
+ * history).
+ */
+function evaluateMatch(ctx: RunContext, step: StepOf<'wait'>, f: Frame, e: EventSignal): Promise<unknown> {
+  const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
+  return evaluateExpression(step.match!, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
+}
+
 /** The first inbox entry this wait accepts (checks, then the match filter), consumed; else undefined. */
 async function takeEvent(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait, f: Frame): Promise<EventSignal | undefined> {
-  const note = (e: EventSignal, reason: string) => {
-    w.state.ignored.push({ eventId: e.eventId, reason });
-    if (w.state.ignored.length > IGNORED_SHOWN) w.state.ignored.shift();
-  };
+  const note = (e: EventSignal, reason: string) => noteIgnored(w, e, reason);
   for (const e of [...ctx.inbox]) {
     if (w.offered.has(e)) continue;
     w.offered.add(e);
@@ -86,15 +99,45 @@ async function takeEvent(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait, f
       continue;
     }
     if (step.match !== undefined) {
-      const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
-      const value = await evaluateExpression(step.match, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
-      if (!isTruthy(value)) {
+      if (!isTruthy(await evaluateMatch(ctx, step, f, e))) {
         note(e, 'the match filter is false');
         continue;
       }
       // Another wait of this run may have consumed it while the filter ran.
       if (ctx.consumed.has(e.eventId)) continue;
     }
+    ctx.consume(e);
+    return e;
+  }
+  return undefined;
+}
+
+/**
+ * Since 0.6.0 (FLAGS.EVENT_BUFFER): the first buffered event this wait
+ * accepts (tenant, name, key, not consumed, the match filter) and wins
+ * through the consumeBuffered activity, consumed; else undefined. One
+ * activity per accepted candidate until one is won: another wait may have
+ * won it, or it expired, in between.
+ */
+async function takeBuffered(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait, f: Frame, candidates: EventSignal[]): Promise<EventSignal | undefined> {
+  const note = (e: EventSignal, reason: string) => noteIgnored(w, e, `buffered: ${reason}`);
+  for (const c of candidates) {
+    const e: EventSignal = { eventId: c.eventId, tenant: c.tenant, name: c.name, correlationKey: c.correlationKey, payload: c.payload, receivedAt: c.receivedAt, waitId: w.state.waitId };
+    if (ctx.consumed.has(e.eventId)) continue;
+    if (e.tenant !== ctx.run.tenant || e.name !== w.state.event || e.correlationKey !== w.state.correlationKey) {
+      note(e, 'not for this wait');
+      continue;
+    }
+    if (step.match !== undefined && !isTruthy(await evaluateMatch(ctx, step, f, e))) {
+      note(e, 'the match filter is false');
+      continue;
+    }
+    const won = await projection.consumeBuffered({ tenant: e.tenant, eventId: e.eventId, runId: ctx.run.runId, waitId: w.state.waitId });
+    if (!won) {
+      note(e, 'consumed by another wait, or expired');
+      continue;
+    }
+    if (ctx.consumed.has(e.eventId)) continue;
     ctx.consume(e);
     return e;
   }
@@ -189,8 +232,11 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
       reachedAt,
       timeoutAt: w.state.timeoutAt,
       trail: ctx.takeTrail(),
+      ...(step.acceptBuffered === false ? { acceptBuffered: false as const } : {}),
     });
-    for (const e of mailbox) if (!ctx.consumed.has(e.eventId) && !inbox.some((x) => x.eventId === e.eventId && x.waitId === e.waitId)) inbox.push(e);
+    // Buffered events (since 0.6.0) are offered, not handed over: the wait consumes one only once it won it.
+    const offered = mailbox.filter((e) => e.buffered === true);
+    for (const e of mailbox) if (e.buffered !== true && !ctx.consumed.has(e.eventId) && !inbox.some((x) => x.eventId === e.eventId && x.waitId === e.waitId)) inbox.push(e);
     let timedOut = deadline !== undefined && deadline <= Date.now();
     if (deadline !== undefined && !timedOut) {
       void timer.run(() => sleep(deadline - Date.now())).then(
@@ -202,6 +248,8 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
       // A migration wins over an event in the same activation: the event is carried to the new version.
       if (ctx.migration) throw new MigrateNow();
       taken = await takeEvent(ctx, step, w, f);
+      // Nothing in the mailbox or the inbox: the oldest buffered event this wait accepts, if it wins it.
+      if (!taken && offered.length > 0 && step.acceptBuffered !== false && patched(FLAGS.EVENT_BUFFER)) taken = await takeBuffered(ctx, step, w, f, offered.splice(0));
       if (taken) {
         outcome = 'RESOLVED';
         break;
