@@ -31,6 +31,10 @@ const envSchema = z.object({
   PINFLOW_EVENTS_GROUP: z.string().min(1).default('pinflow'),
   PINFLOW_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
   PINFLOW_EVENT_SWEEP_MS: z.coerce.number().int().min(0).default(5_000),
+  PINFLOW_PROJECTION_POOL_MAX: z.coerce.number().int().min(1).max(100).default(4),
+  PINFLOW_PROJECTION_QUEUE_MAX: z.coerce.number().int().min(1).default(10_000),
+  PINFLOW_PROJECTION_SYNC_WAIT_MS: z.coerce.number().int().min(0).default(2_000),
+  PINFLOW_TEST_KILL_AFTER_HANDLER: z.string().min(1).optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -71,6 +75,22 @@ export interface PinflowConfig {
     /** How often the sweeper retries failed deliveries; 0 turns it off. @default 5000 */
     sweepIntervalMs: number;
   };
+  /** The worker's projection writes (projection/writer.ts). */
+  projection: {
+    /** Connections of the writer's own pool (Postgres only; PGlite is one connection). @default 4 */
+    poolMax: number;
+    /** Writes that may wait while the projection is slow; beyond it new ones are dropped. @default 10000 */
+    queueMax: number;
+    /** How long an activity waits for its projection write before going on. @default 2000 */
+    syncWaitMs: number;
+  };
+  /**
+   * Test-only fault hooks of the standalone worker, never set in production.
+   * `killAfterHandler`: the worker SIGKILLs itself right after a handler of
+   * this RPC returned and its COMPLETED row was written, before the completion
+   * reaches Temporal (PINFLOW_TEST_KILL_AFTER_HANDLER).
+   */
+  testHooks: { killAfterHandler: string | undefined };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
 }
@@ -105,6 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       claimIdleMs: e.PINFLOW_EVENTS_CLAIM_IDLE_MS,
       sweepIntervalMs: e.PINFLOW_EVENT_SWEEP_MS,
     },
+    projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
+    testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     production: e.NODE_ENV === 'production',
   };
 }
