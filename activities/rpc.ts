@@ -77,9 +77,15 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
       startedAt,
       input: call.input,
     };
-    /** Submit rows to the projection writer: waited for briefly, never failing the step. */
+    const deadline = attemptDeadline(ctx, startedLocally);
+    /**
+     * Submit rows to the projection writer, never failing the step. It waits
+     * for the write at most the writer's sync wait and a tenth of what is
+     * left of the attempt, so a slow projection never eats a short timeout.
+     */
     const project = async (steps: StepRecord[], currentStep?: string): Promise<void> => {
-      await writer.submit({ kind: 'steps', runId: call.runId, steps, currentStep }, { signal: ctx.cancellationSignal });
+      const waitMs = Math.min(writer.syncWaitMs, Math.max(0, (deadline - Date.now()) / 10));
+      await writer.submit({ kind: 'steps', runId: call.runId, steps, currentStep }, { signal: ctx.cancellationSignal, waitMs });
     };
     const fail = async (error: ErrorInfo, nonRetryable: boolean): Promise<never> => {
       await project([{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
@@ -125,7 +131,6 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
     // Is this attempt still the live one? Temporal started another attempt if
     // it timed this one out, so running the handler now would run it twice.
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-    const deadline = attemptDeadline(ctx, startedLocally);
     if (Date.now() >= deadline) {
       throw ApplicationFailure.retryable(
         `attempt ${attempt} of step ${JSON.stringify(call.stepInstance)} outlived its timeout before its handler started; the handler was not run`,

@@ -138,7 +138,7 @@ function supersededError(attempt: string, wrote: string, by: string, verb: strin
   return `jsonb_build_object('type', '${ATTEMPT_SUPERSEDED}', 'message',
              'attempt ' || ${attempt} || ' ' || CASE ${wrote} WHEN 'COMPLETED' THEN 'completed, but its completion never reached Temporal'
                ELSE 'never reported back (worker lost or timed out)' END || '; attempt ' || ${by} || ' of the same dispatch replaced it',
-             ${verb}, ${wrote})`;
+             'details', jsonb_build_object(${verb}, ${wrote}))`;
 }
 
 /**
