@@ -40,8 +40,9 @@ export const selectChildRuns = (parentRunId: string): Query => ({
  * A step instance was cancelled (failFast sibling, cancelled run): its open
  * attempts end CANCELLED; if none was ever written, a CANCELLED attempt 1 is.
  * A sibling's activity can insert that attempt in the same moment (the
- * `NOT EXISTS` guards see only committed rows): `ON CONFLICT DO NOTHING` makes
- * that expected race a no-op instead of a unique violation.
+ * `NOT EXISTS` guards see only committed rows): `ON CONFLICT` turns that
+ * expected race into cancelling the row it wrote, instead of a unique
+ * violation logged as a failure.
  */
 export const cancelOpenAttempts = (runId: string, s: StepRecord): Query => ({
   text: `WITH closed AS (
@@ -51,7 +52,8 @@ export const cancelOpenAttempts = (runId: string, s: StepRecord): Query => ({
          SELECT $1, $2, 1, $3, $4, $5, 'CANCELLED', $6, $6
          WHERE NOT EXISTS (SELECT 1 FROM closed)
            AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND step_instance = $2)
-         ON CONFLICT (run_id, step_instance, dispatch, attempt) DO NOTHING`,
+         ON CONFLICT (run_id, step_instance, dispatch, attempt) DO UPDATE SET status = 'CANCELLED', finished_at = EXCLUDED.finished_at
+         WHERE run_steps.status = 'RUNNING'`,
   values: [runId, s.stepInstance, s.stepId, s.stepType, s.seq, s.finishedAt ?? s.startedAt],
 });
 
