@@ -10,7 +10,7 @@ import { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import type { RpcRegistry } from '../rpc/registry';
 import { ProjectionWriter, type ProjectionWriterOptions } from '../projection/writer';
-import { isPermanentDbError, withDbErrorsAll } from './db-errors';
+import { isPermanentDbError, RACE_RETRIES, withDbErrorsAll } from './db-errors';
 import { createProjectionActivities } from './projection';
 import { createRpcActivity, type RpcHooks } from './rpc';
 import { createWaitActivities, type WaitHooks } from './waits';
@@ -19,9 +19,17 @@ export type { RpcHooks, WaitHooks };
 /** Test-only hooks inside activities. Never set in production. */
 export type ActivityHooks = WaitHooks & RpcHooks;
 
+/**
+ * Attempts of one projection write after which a race SQLSTATE (23505, 23503)
+ * is permanent: with the writer's backoff (200 ms doubling to 30 s) about a
+ * minute and a half, time for a run's row written by another worker process
+ * (a step row's parent) to land even while the projection is slow.
+ */
+const WRITER_RACE_ATTEMPTS = 10;
+
 /** A projection writer on `store` with the SQLSTATE classification of activities/db-errors.ts. */
 export function createProjectionWriter(store: ProjectionStore, opts: Omit<ProjectionWriterOptions, 'isPermanent'> = {}): ProjectionWriter {
-  return new ProjectionWriter(store, { ...opts, isPermanent: isPermanentDbError });
+  return new ProjectionWriter(store, { ...opts, isPermanent: (err, attempt) => isPermanentDbError(err, attempt >= WRITER_RACE_ATTEMPTS ? RACE_RETRIES : 1) });
 }
 
 export interface ActivityDeps {
