@@ -14,6 +14,7 @@ import type { WaitRecord } from '../projection/events';
 import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
 import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
+import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
@@ -59,6 +60,11 @@ export interface PinflowOptions {
   correlationRules?: Record<string, CodeRule>;
   /** Event ingress tuning and test hooks. */
   events?: Pick<EventIngressOptions, 'maxAttempts' | 'signalConcurrency' | 'hooks' | 'ttlMaxMs' | 'claimTimeoutMs' | 'routingLeaseMs'>;
+  /**
+   * The lag of the worker's projection writer, when the worker runs in this
+   * process (`npm start`): `/health` then shows it as `projection`.
+   */
+  projectionLag?: () => ProjectionLag;
 }
 
 
@@ -105,6 +111,8 @@ export interface Health {
   temporal: { ok: boolean; error?: string };
   database: { ok: boolean; error?: string };
   worker: { polling: boolean; pollers: number; taskQueue: string; error?: string };
+  /** How far the projection is behind, when the worker runs in this process (`npm start`). Informative: it never makes `ok` false. */
+  projection?: ProjectionLag;
 }
 
 /** Checks a run-list metadata filter and returns it as a fresh plain object. */
@@ -161,6 +169,7 @@ export class Pinflow {
   readonly temporalUiUrl: string;
   /** Event ingress, the correlation index and correlation rules. */
   readonly events: EventIngress;
+  private readonly projectionLag: (() => ProjectionLag) | undefined;
 
   constructor(opts: PinflowOptions) {
     this.client = opts.client;
@@ -170,6 +179,7 @@ export class Pinflow {
     this.namespace = opts.client.options.namespace;
     this.temporalUiUrl = (opts.temporalUiUrl ?? 'http://localhost:8233').replace(/\/+$/, '');
     this.events = new EventIngress({ client: this.client, db: this.store.db, ...(opts.correlationRules ? { rules: opts.correlationRules } : {}), ...opts.events });
+    this.projectionLag = opts.projectionLag;
   }
 
   /**
@@ -552,6 +562,8 @@ export class Pinflow {
       }
     })();
     const [t, d, w] = await Promise.all([temporalCheck, dbCheck, workerCheck]);
-    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w };
+    // The projection lag informs; it never makes the service unhealthy (runs go on without the projection).
+    const lag = this.projectionLag?.();
+    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}) };
   }
 }

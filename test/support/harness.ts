@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
-import type { WaitHooks } from '../../activities';
+import type { ActivityHooks } from '../../activities';
 import { Pinflow, type PinflowOptions } from '../../client/pinflow';
 import { connectPg, type Db } from '../../db/connection';
 import { migrate } from '../../db/migrate';
@@ -88,7 +88,7 @@ export interface Env {
   client: Client;
   pinflow: Pinflow;
   /** Start an in-process worker with these RPCs; stopped by `stop()`. */
-  startWorker(rpcs: RpcDefinition[], opts?: { testHooks?: WaitHooks }): Promise<Worker>;
+  startWorker(rpcs: RpcDefinition[], opts?: { testHooks?: ActivityHooks }): Promise<Worker>;
   stopWorker(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -155,7 +155,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
 }
 
 /** A real worker process (`node dist/app/worker-main.js`, as production runs it) on an env, loading an RPC module from dist/test/fixtures. */
-export function spawnWorkerProcess(env: Env, fixtureModule: string): ChildProcess & { output: string[] } {
+export function spawnWorkerProcess(env: Env, fixtureModule: string, extraEnv: Record<string, string> = {}): ChildProcess & { output: string[] } {
   const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'app', 'worker-main.js')], {
     env: {
       ...process.env,
@@ -164,6 +164,7 @@ export function spawnWorkerProcess(env: Env, fixtureModule: string): ChildProces
       DATABASE_URL: env.databaseUrl,
       PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', `${fixtureModule}.js`),
       NODE_ENV: 'production',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   }) as ChildProcess & { output: string[] };
