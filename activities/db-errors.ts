@@ -31,13 +31,19 @@ export const INDEX_ROW_TOO_LARGE = '54000';
 export const UNSUPPORTED_UNICODE_ESCAPE = '22P05';
 
 /**
- * Class 23 codes that are expected races between writers, not bad data: two
- * writers inserting the same key, or a child row written while its parent row
- * (the run, the event) is being written or rebuilt. A retry settles them.
+ * Class 23 codes that can be expected races between writers, not bad data:
+ * two writers inserting the same key, or a child row written while its parent
+ * row (the run, the event) is being written or rebuilt. A retry settles such a
+ * race within a few attempts; one that persists is a statement that can never
+ * succeed (a missing ON CONFLICT, a parent row that will never come), so after
+ * {@link RACE_RETRIES} attempts it is permanent. Without an attempt number
+ * (a caller that cannot count) they stay retryable.
  */
-const UNIQUE_VIOLATION = '23505';
+export const UNIQUE_VIOLATION = '23505';
 export const FOREIGN_KEY_VIOLATION = '23503';
 const RETRYABLE_IN_PERMANENT_CLASS = new Set([UNIQUE_VIOLATION, FOREIGN_KEY_VIOLATION]);
+/** Attempts after which a race code is treated as permanent. */
+export const RACE_RETRIES = 5;
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
@@ -66,16 +72,25 @@ function postgresError(err: unknown): PgErrorLike | undefined {
   return undefined;
 }
 
-/** Whether a SQLSTATE names an error no retry can fix. */
-export function isPermanentSqlState(sqlstate: string): boolean {
-  if (RETRYABLE_IN_PERMANENT_CLASS.has(sqlstate)) return false;
+/** Whether a SQLSTATE names an error no retry can fix (at the given attempt, counting from 1). */
+export function isPermanentSqlState(sqlstate: string, attempt?: number): boolean {
+  if (RETRYABLE_IN_PERMANENT_CLASS.has(sqlstate)) return attempt !== undefined && attempt >= RACE_RETRIES;
   return PERMANENT_CLASSES.has(sqlstate.slice(0, 2));
 }
 
-/** Whether `err` is a Postgres error that a retry cannot fix. Without a SQLSTATE: never. */
-export function isPermanentDbError(err: unknown): boolean {
+/** Whether `err` is a Postgres error that a retry cannot fix (at the given attempt). Without a SQLSTATE: never. */
+export function isPermanentDbError(err: unknown, attempt?: number): boolean {
   const pg = postgresError(err);
-  return pg !== undefined && isPermanentSqlState(pg.code);
+  return pg !== undefined && isPermanentSqlState(pg.code, attempt);
+}
+
+/** The current activity's attempt, or undefined outside an activity. */
+function currentAttempt(): number | undefined {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where an activity was in its run, read from its argument (or the activity context). */
@@ -144,7 +159,7 @@ export function withDbErrors<A extends unknown[], R>(activity: string, fn: (...a
       return await fn(...args);
     } catch (err) {
       const pg = err instanceof ApplicationFailure ? undefined : postgresError(err);
-      if (pg && isPermanentSqlState(pg.code)) throw projectionWriteRejected(activity, args[0], pg);
+      if (pg && isPermanentSqlState(pg.code, currentAttempt())) throw projectionWriteRejected(activity, args[0], pg);
       throw err;
     }
   };

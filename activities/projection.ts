@@ -1,13 +1,30 @@
-/** Run-level projection activities (idempotent upserts; Temporal retries them freely) and child pinning. */
+/**
+ * Run-level projection activities and child pinning. The writes (run started,
+ * closed, stall, decision, migration, the trail before a continue-as-new) go
+ * through the projection writer (projection/writer.ts): waited for briefly,
+ * then queued with retries; a write the projection refuses for good is logged
+ * with the run id and never fails the activity, so it never keeps a run from
+ * closing. The reads the run depends on (the catalog for continue-as-new and
+ * child versions) stay synchronous: Temporal retries them.
+ */
 import { checkCarriedOutputs } from '../catalog/contracts';
 import { checkMigrationPosition } from '../graph/compat';
 import type { VersionStore } from '../catalog/versions';
-import type { ProjectionStore } from '../projection/store';
-import { ApplicationFailure } from '@temporalio/activity';
+import type { ProjectionWrite, ProjectionWriter } from '../projection/writer';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../graph/wire';
 
 
-export function createProjectionActivities({ store, catalog }: { store: ProjectionStore; catalog: VersionStore }) {
+export function createProjectionActivities({ writer, catalog }: { writer: ProjectionWriter; catalog: VersionStore }) {
+  const project = async (write: ProjectionWrite): Promise<void> => {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = Context.current().cancellationSignal;
+    } catch {
+      // called outside an activity (tests, scripts)
+    }
+    await writer.submit(write, signal ? { signal } : {});
+  };
   return {
     /**
      * Before a continue-as-new: project pending step records, and with the
@@ -16,7 +33,7 @@ export function createProjectionActivities({ store, catalog }: { store: Projecti
      * so a policy of `latest` never loops on a version that does not fit.
      */
     async planContinueAsNew(p: ContinueAsNewPlan): Promise<ContinueAsNewTarget> {
-      await store.recordSteps(p.runId, p.trail);
+      await project({ kind: 'steps', runId: p.runId, steps: p.trail });
       if (p.policy !== 'latest') return { moved: false, lineage: p.lineage };
       const def = await catalog.getDefinition(p.definition);
       if (!def || def.latestVersion === p.version) return { moved: false, lineage: p.lineage };
@@ -30,22 +47,15 @@ export function createProjectionActivities({ store, catalog }: { store: Projecti
       if (misfit) return stay(`the output of step ${misfit.stepId} does not satisfy the latest contract`);
       const migratedAt = new Date().toISOString();
       const lineage = [...p.lineage, { version: p.version, upTo: p.at, migratedAt, by: 'onContinueAsNew: latest' }];
-      await store.recordMigration({
-        runId: p.runId,
-        from: p.version,
-        to: target.hash,
-        upTo: p.at,
-        at: p.at,
-        by: 'onContinueAsNew: latest',
-        stallId: null,
-        decidedAt: migratedAt,
-        lineage,
-        trail: [],
-      });
+      const migration = { runId: p.runId, from: p.version, to: target.hash, upTo: p.at, at: p.at, by: 'onContinueAsNew: latest', stallId: null, decidedAt: migratedAt, lineage, trail: [] };
+      await project({ kind: 'migration', runId: p.runId, migration });
       return { moved: true, version: target.hash, graph: target.graph, contracts: target.contracts, lineage };
     },
     async projectRunStarted(r: RunStarted): Promise<void> {
-      await store.recordRunStarted({
+      await project({
+        kind: 'runStarted',
+        runId: r.runId,
+        run: {
         id: r.runId,
         definition: r.definition,
         version: r.version,
@@ -55,6 +65,7 @@ export function createProjectionActivities({ store, catalog }: { store: Projecti
         input: r.input,
         metadata: r.metadata,
         parent: r.parent,
+        },
       });
     },
     /**
@@ -74,11 +85,14 @@ export function createProjectionActivities({ store, catalog }: { store: Projecti
     },
     /** The run stalled: STALLED in the projection, with the reason and the step. */
     async projectStall(p: { runId: string; stall: StallInfo; trail: StepRecord[] }): Promise<void> {
-      await store.recordStall(p.runId, { ...p.stall, details: { message: p.stall.message, ...(p.stall.details as object | undefined) } }, p.trail);
+      await project({ kind: 'stall', runId: p.runId, stall: { ...p.stall, details: { message: p.stall.message, ...(p.stall.details as object | undefined) } }, trail: p.trail });
     },
     /** An operator decision was applied by the run: recorded with its outcome; the stall is cleared. */
     async projectDecision(p: { runId: string; decision: StallDecision; decidedAt: string; outcome: string }): Promise<void> {
-      await store.recordDecision({
+      await project({
+        kind: 'decision',
+        runId: p.runId,
+        decision: {
         runId: p.runId,
         stallId: p.decision.stallId,
         action: p.decision.action,
@@ -87,14 +101,15 @@ export function createProjectionActivities({ store, catalog }: { store: Projecti
         output: p.decision.output,
         decidedAt: p.decidedAt,
         outcome: p.outcome,
+        },
       });
     },
     /** The run migrated to another version (continue-as-new follows): decision, version, lineage. */
     async projectMigration(m: MigrationRecord): Promise<void> {
-      await store.recordMigration(m);
+      await project({ kind: 'migration', runId: m.runId, migration: m });
     },
     async projectRunClosed(c: RunClosed): Promise<void> {
-      await store.recordRunClosed(c);
+      await project({ kind: 'runClosed', runId: c.runId, closed: c });
     },
   };
 }

@@ -1,15 +1,23 @@
 /**
  * The RPC activity: the only place a user's handler runs. It checks the call
- * against the live registry, runs the handler, validates the output and
- * upserts its own projection rows keyed by run + step instance + attempt, so
- * a retried or re-delivered attempt never duplicates a row.
+ * against the live registry, runs the handler and validates the output; its
+ * outcome depends on nothing else. Its projection rows (keyed by run + step
+ * instance + dispatch + attempt, so a retried or re-delivered attempt never
+ * duplicates a row) go through the projection writer (projection/writer.ts),
+ * which waits for them only briefly: a slow, locked or refusing projection
+ * delays the rows, never the step.
+ *
+ * It heartbeats from its first line, before anything that can block: an
+ * attempt that Temporal has already timed out (or cancelled) learns it from
+ * the heartbeat's answer, and one past its own start-to-close deadline knows
+ * it locally; either way it does not run the handler, since Temporal has
+ * started, or will start, another attempt of the same dispatch.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FAILURE_TYPES } from '../graph/errors';
 import { validatePinned } from '../catalog/contracts';
 import type { VersionRecord, VersionStore } from '../catalog/versions';
-import { isPermanentDbError } from './db-errors';
-import type { ProjectionStore } from '../projection/store';
+import type { ProjectionWriter } from '../projection/writer';
 import type { RpcError, RpcRegistry } from '../rpc/registry';
 import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../graph/wire';
 
@@ -22,7 +30,15 @@ function isRpcError(err: unknown): err is RpcError {
   return err instanceof Error && err.name === 'RpcError' && typeof (err as RpcError).type === 'string';
 }
 
-export function createRpcActivity({ store, catalog, registry }: { store: ProjectionStore; catalog: VersionStore; registry: RpcRegistry }) {
+/** Test-only hooks around the handler (never set in production; see worker/worker.ts). */
+export interface RpcHooks {
+  /** Runs after the attempt's RUNNING row was submitted, before the liveness check and the handler. */
+  beforeHandler?: (call: RpcCall, attempt: number) => Promise<void>;
+  /** Runs after the handler returned and its COMPLETED row was submitted, before the result goes back to Temporal. */
+  afterHandler?: (call: RpcCall, attempt: number) => Promise<void>;
+}
+
+export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { writer: ProjectionWriter; catalog: VersionStore; registry: RpcRegistry; hooks?: RpcHooks }) {
   /** Versions are immutable: each is read from the catalog once per process. */
   const versions = new Map<string, VersionRecord>();
   const pinnedVersion = async (hash: string | undefined): Promise<VersionRecord | undefined> => {
@@ -37,8 +53,20 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
 
   return async function invokeRpc(call: RpcCall): Promise<unknown> {
     const ctx = Context.current();
+    // Heartbeat first, before anything that can block (the projection, the
+    // catalog): its answer carries a timeout or cancellation to this attempt.
+    ctx.heartbeat();
+    const heartbeat = setInterval(() => ctx.heartbeat(), 1_000);
+    try {
+      return await attemptRpc(ctx, call, Date.now());
+    } finally {
+      clearInterval(heartbeat);
+    }
+  };
+
+  async function attemptRpc(ctx: Context, call: RpcCall, startedLocally: number): Promise<unknown> {
     const attempt = ctx.info.attempt;
-    const startedAt = new Date().toISOString();
+    const startedAt = new Date(startedLocally).toISOString();
     const base: Omit<StepRecord, 'status'> = {
       stepInstance: call.stepInstance,
       attempt,
@@ -49,15 +77,18 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
       startedAt,
       input: call.input,
     };
+    const deadline = attemptDeadline(ctx, startedLocally);
+    /**
+     * Submit rows to the projection writer, never failing the step. It waits
+     * for the write at most the writer's sync wait and a tenth of what is
+     * left of the attempt, so a slow projection never eats a short timeout.
+     */
+    const project = async (steps: StepRecord[], currentStep?: string): Promise<void> => {
+      const waitMs = Math.min(writer.syncWaitMs, Math.max(0, (deadline - Date.now()) / 10));
+      await writer.submit({ kind: 'steps', runId: call.runId, steps, currentStep }, { signal: ctx.cancellationSignal, waitMs });
+    };
     const fail = async (error: ErrorInfo, nonRetryable: boolean): Promise<never> => {
-      try {
-        await store.recordSteps(call.runId, [{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
-      } catch (err) {
-        // The projection refusing this row for good (e.g. a NUL in the error)
-        // must not replace the step's own failure (a stall stays a stall).
-        if (!isPermanentDbError(err)) throw err;
-        ctx.log.warn('the projection refused the failed step row permanently; the failure is reported without it', { stepInstance: call.stepInstance, error: String(err) });
-      }
+      await project([{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
       throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable, details: [error] });
     };
     const where = { stepId: call.stepId, stepInstance: call.stepInstance, attempt };
@@ -67,7 +98,8 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
 
     // The control steps before this one ride along (they add no events), then
     // this attempt's RUNNING row and the run's cursor, in one transaction.
-    await store.recordSteps(call.runId, [...call.trail, { ...base, status: 'RUNNING' }], call.stepInstance);
+    await project([...call.trail, { ...base, status: 'RUNNING' }], call.stepInstance);
+    await hooks.beforeHandler?.(call, attempt);
 
     const rpc = registry.get(call.rpc);
     if (!rpc) {
@@ -96,10 +128,17 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
       );
     }
 
+    // Is this attempt still the live one? Temporal started another attempt if
+    // it timed this one out, so running the handler now would run it twice.
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+    if (Date.now() >= deadline) {
+      throw ApplicationFailure.retryable(
+        `attempt ${attempt} of step ${JSON.stringify(call.stepInstance)} outlived its timeout before its handler started; the handler was not run`,
+        FAILURE_TYPES.ATTEMPT_TIMED_OUT,
+      );
+    }
+
     let raw: unknown;
-    // Heartbeats carry cancellation to the handler (ctx.signal): a failFast
-    // sibling or a cancelled run stops the handler instead of letting it run on.
-    const heartbeat = setInterval(() => ctx.heartbeat(), 1_000);
     try {
       raw = await rpc.handler(input.data, {
         runId: call.runId,
@@ -117,8 +156,6 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
       const details = isRpcError(err) ? err.options.details : undefined;
       if (ctx.cancellationSignal.aborted) throw err;
       return fail({ type, message: e?.message ?? String(err), ...where, ...(details !== undefined ? { details } : {}) }, nonRetryable);
-    } finally {
-      clearInterval(heartbeat);
     }
     // Cancelled while the handler ran: report the cancellation, record nothing.
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
@@ -136,10 +173,7 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
           { issues: pinned.issues, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
         );
       }
-      if (pinned) {
-        await store.recordSteps(call.runId, [{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value, ...(notes ? { notes } : {}) }]);
-        return value;
-      }
+      if (pinned) return complete(value);
     }
     if (!output.success) {
       return fail(
@@ -152,8 +186,24 @@ export function createRpcActivity({ store, catalog, registry }: { store: Project
         true,
       );
     }
-    const value: unknown = output.data === undefined ? null : JSON.parse(JSON.stringify(output.data));
-    await store.recordSteps(call.runId, [{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value, ...(notes ? { notes } : {}) }]);
-    return value;
-  };
+    return complete(output.data === undefined ? null : JSON.parse(JSON.stringify(output.data)));
+
+    async function complete(value: unknown): Promise<unknown> {
+      await project([{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value, ...(notes ? { notes } : {}) }]);
+      await hooks.afterHandler?.(call, attempt);
+      return value;
+    }
+  }
+}
+
+/**
+ * When Temporal times this attempt out: its start-to-close deadline, counted
+ * from when it started here (a little after the server's start, so this errs
+ * towards running), or its schedule-to-close deadline if that comes first.
+ */
+function attemptDeadline(ctx: Context, startedLocally: number): number {
+  const { startToCloseTimeoutMs, scheduleToCloseTimeoutMs, scheduledTimestampMs } = ctx.info;
+  let deadline = startToCloseTimeoutMs > 0 ? startedLocally + startToCloseTimeoutMs : Infinity;
+  if (scheduleToCloseTimeoutMs > 0) deadline = Math.min(deadline, scheduledTimestampMs + scheduleToCloseTimeoutMs);
+  return deadline;
 }

@@ -39,6 +39,10 @@ const envSchema = z.object({
     .regex(/^(\d+|\d+(\.\d+)?\s*(ms|s|m|h|d))$/, "must be milliseconds or a duration such as '1h', '7d'")
     .default('7d'),
   PINFLOW_EVENTS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(10),
+  PINFLOW_PROJECTION_POOL_MAX: z.coerce.number().int().min(1).max(100).default(4),
+  PINFLOW_PROJECTION_QUEUE_MAX: z.coerce.number().int().min(1).default(10_000),
+  PINFLOW_PROJECTION_SYNC_WAIT_MS: z.coerce.number().int().min(0).default(2_000),
+  PINFLOW_TEST_KILL_AFTER_HANDLER: z.string().min(1).optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -94,6 +98,22 @@ export interface PinflowConfig {
     /** Attempts of a stream message failing with a transient error before it is dead-lettered (PINFLOW_EVENTS_MAX_ATTEMPTS). @default 10 */
     streamMaxAttempts: number;
   };
+  /** The worker's projection writes (projection/writer.ts). */
+  projection: {
+    /** Connections of the writer's own pool (Postgres only; PGlite is one connection). @default 4 */
+    poolMax: number;
+    /** Writes that may wait while the projection is slow; beyond it new ones are dropped. @default 10000 */
+    queueMax: number;
+    /** How long an activity waits for its projection write before going on. @default 2000 */
+    syncWaitMs: number;
+  };
+  /**
+   * Test-only fault hooks of the standalone worker, never set in production.
+   * `killAfterHandler`: the worker SIGKILLs itself right after a handler of
+   * this RPC returned and its COMPLETED row was written, before the completion
+   * reaches Temporal (PINFLOW_TEST_KILL_AFTER_HANDLER).
+   */
+  testHooks: { killAfterHandler: string | undefined };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
 }
@@ -131,6 +151,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       ttlMaxMs: /^\d+$/.test(e.PINFLOW_EVENT_TTL_MAX) ? Number(e.PINFLOW_EVENT_TTL_MAX) : durationMs(e.PINFLOW_EVENT_TTL_MAX),
       streamMaxAttempts: e.PINFLOW_EVENTS_MAX_ATTEMPTS,
     },
+    projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
+    testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     production: e.NODE_ENV === 'production',
   };
 }

@@ -17,6 +17,7 @@ import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registr
 import { createWorker } from '../worker/worker';
 import type { PinflowConfig } from './config';
 import { startEventServices } from './event-services';
+import { openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
 import { resolveTemporal, type TemporalHandle } from './temporal';
 
@@ -71,9 +72,12 @@ export async function startStack(
     cleanups.push(() => db.close());
     log(`projection store: ${db.kind === 'pg' ? 'Postgres (DATABASE_URL)' : `PGlite in ${config.dataDir}/pglite`}; migrations applied: ${applied.length ? applied.join(', ') : 'none pending'}`);
 
+    const projection = openProjectionWriter(config, db, log);
+    cleanups.push(() => projection.close());
+
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanups.push(() => nativeConnection.close());
-    const worker = await createWorker({ rpcs: registry, store, catalog, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
+    const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
     const running = worker.run();
     cleanups.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -83,7 +87,16 @@ export async function startStack(
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: temporal.uiUrl, events: { ttlMaxMs: config.events.ttlMaxMs }, ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}) });
+    const pinflow = new Pinflow({
+      client,
+      store,
+      catalog,
+      rpcs: registry,
+      temporalUiUrl: temporal.uiUrl,
+      events: { ttlMaxMs: config.events.ttlMaxMs },
+      projectionLag: () => projection.writer.lag(),
+      ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),
+    });
     const events = await startEventServices(config, pinflow, log);
     cleanups.push(() => events.stop());
 

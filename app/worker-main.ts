@@ -14,10 +14,13 @@ import { waitForDatabase } from '../db/availability';
 import { loadConfig } from './config';
 import { ensureSearchAttributes } from './namespace';
 import { loadRpcModule } from './rpc-module';
+import { describeLag, openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
 import { Connection } from '@temporalio/client';
 import { publishAll } from '../catalog/publish';
 import { createWorker } from '../worker/worker';
+import type { ActivityHooks } from '../activities';
+import type { ProjectionWriter } from '../projection/writer';
 
 const log = (line: string) => console.log(`[pinflow] ${line}`);
 
@@ -43,19 +46,58 @@ async function main(): Promise<void> {
     // Code definitions are published on start; an unchanged one keeps its hash, so no new version appears.
     const published = await waitForDatabase('publishing code definitions', () => publishAll({ catalog, registry }, definitions), { log, timeoutMs: startupTimeoutMs });
     for (const r of published) log(`published ${r.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
-    // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
-    Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
-    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    const projection = openProjectionWriter(config, db, (line) => console.warn(`[pinflow] ${line}`));
+    // No HTTP server here: the lag is logged every 10 s while it is non-zero.
+    const lagLog = setInterval(() => {
+      const line = describeLag(projection.writer.lag());
+      if (line) console.warn(`[pinflow] ${line}`);
+    }, 10_000);
+    lagLog.unref();
     try {
-      const worker = await createWorker({ rpcs: registry, store, catalog, connection, namespace: config.temporal.namespace, production: config.production });
-      log(`worker polling task queue on ${config.temporal.address} (namespace ${config.temporal.namespace}); RPCs: ${[...registry.names()].join(', ')}`);
-      await worker.run();
+      // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
+      Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+      const connection = await NativeConnection.connect({ address: config.temporal.address });
+      try {
+        const worker = await createWorker({
+          rpcs: registry,
+          store,
+          catalog,
+          writer: projection.writer,
+          connection,
+          namespace: config.temporal.namespace,
+          production: config.production,
+          ...(config.testHooks.killAfterHandler ? { testHooks: killAfterHandler(config.testHooks.killAfterHandler, projection.writer) } : {}),
+        });
+        log(`worker polling task queue on ${config.temporal.address} (namespace ${config.temporal.namespace}); RPCs: ${[...registry.names()].join(', ')}`);
+        await worker.run();
+      } finally {
+        await connection.close();
+      }
     } finally {
-      await connection.close();
+      clearInterval(lagLog);
+      await projection.close();
     }
   } finally {
     await db.close();
   }
+}
+
+/**
+ * TEST ONLY (PINFLOW_TEST_KILL_AFTER_HANDLER): once a handler of `rpc` has
+ * returned and its COMPLETED row is in the projection, the process SIGKILLs
+ * itself, so the completion never reaches Temporal (issue #11's lost
+ * completion). Never set in production.
+ */
+function killAfterHandler(rpc: string, writer: ProjectionWriter): ActivityHooks {
+  console.warn(`[pinflow] TEST HOOK: this worker kills itself after the first handler of ${rpc} returns`);
+  return {
+    afterHandler: async (call) => {
+      if (call.rpc !== rpc) return;
+      await writer.drain(30_000);
+      console.warn(`[pinflow] TEST HOOK: ${rpc} returned for run ${call.runId}; SIGKILL before the completion is sent`);
+      process.kill(process.pid, 'SIGKILL');
+    },
+  };
 }
 
 main().then(

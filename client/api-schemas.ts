@@ -281,6 +281,15 @@ const health = open({
   temporal: open({ ok: z.boolean(), error: z.string().optional() }),
   database: open({ ok: z.boolean(), error: z.string().optional() }),
   worker: open({ polling: z.boolean(), pollers: z.number(), taskQueue: z.string(), error: z.string().optional() }),
+  projection: open({
+    queued: z.number().meta({ description: 'Projection writes waiting or in flight in the worker of this process.' }),
+    oldestAgeMs: z.number().meta({ description: 'Age of the oldest of them, in milliseconds (0 when none).' }),
+    dropped: z.number().meta({ description: 'Writes dropped because the queue was full, since start.' }),
+    rejected: z.number().meta({ description: 'Writes the projection refused permanently (written without their payloads, or dropped), since start.' }),
+    lastError: open({ at: z.string(), runId: z.string(), message: z.string() }).nullable(),
+  })
+    .optional()
+    .meta({ description: 'The projection lag, when the worker runs in the API process (`npm start`). Informative: it never makes `ok` false.' }),
 });
 
 /** pinflow's one error shape, documented with the codes a route can answer with at that status. */

@@ -15,6 +15,7 @@ import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
 import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
 import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
+import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
@@ -60,6 +61,11 @@ export interface PinflowOptions {
   correlationRules?: Record<string, CodeRule>;
   /** Event ingress tuning and test hooks. */
   events?: Pick<EventIngressOptions, 'maxAttempts' | 'signalConcurrency' | 'hooks' | 'ttlMaxMs' | 'claimTimeoutMs' | 'routingLeaseMs'>;
+  /**
+   * The lag of the worker's projection writer, when the worker runs in this
+   * process (`npm start`): `/health` then shows it as `projection`.
+   */
+  projectionLag?: () => ProjectionLag;
 }
 
 
@@ -106,6 +112,8 @@ export interface Health {
   temporal: { ok: boolean; error?: string };
   database: { ok: boolean; error?: string };
   worker: { polling: boolean; pollers: number; taskQueue: string; error?: string };
+  /** How far the projection is behind, when the worker runs in this process (`npm start`). Informative: it never makes `ok` false. */
+  projection?: ProjectionLag;
 }
 
 /** Checks a run-list metadata filter and returns it as a fresh plain object. */
@@ -173,6 +181,7 @@ export class Pinflow {
   readonly temporalUiUrl: string;
   /** Event ingress, the correlation index and correlation rules. */
   readonly events: EventIngress;
+  private readonly projectionLag: (() => ProjectionLag) | undefined;
 
   constructor(opts: PinflowOptions) {
     this.client = opts.client;
@@ -182,6 +191,7 @@ export class Pinflow {
     this.namespace = opts.client.options.namespace;
     this.temporalUiUrl = (opts.temporalUiUrl ?? 'http://localhost:8233').replace(/\/+$/, '');
     this.events = new EventIngress({ client: this.client, db: this.store.db, ...(opts.correlationRules ? { rules: opts.correlationRules } : {}), ...opts.events });
+    this.projectionLag = opts.projectionLag;
   }
 
   /**
@@ -579,6 +589,8 @@ export class Pinflow {
       }
     })();
     const [t, d, w] = await Promise.all([temporalCheck, dbCheck, workerCheck]);
-    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w };
+    // The projection lag informs; it never makes the service unhealthy (runs go on without the projection).
+    const lag = this.projectionLag?.();
+    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}) };
   }
 }

@@ -108,6 +108,13 @@ export const FAILURE_TYPES = {
    * carries the activity, run, step or wait, SQLSTATE and Postgres's message.
    */
   PROJECTION_WRITE_REJECTED: 'ProjectionWriteRejected',
+  /**
+   * An RPC attempt outlived its start-to-close (or schedule-to-close) deadline
+   * before its handler started, so the handler was not run: Temporal has timed
+   * it out and retries the step with another attempt. Retryable; Temporal
+   * never records it, since the attempt is already over on its side.
+   */
+  ATTEMPT_TIMED_OUT: 'AttemptTimedOut',
 } as const;
 
 /** One problem found in a graph. */

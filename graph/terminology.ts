@@ -48,6 +48,13 @@
  *   `graph/compat.ts`, which the interpreter uses too); a skip output, carried
  *   outputs (values against pinned contracts: `catalog/contracts.ts`); a child
  *   or start version of a definition (`VersionStore.getVersionOf`).
+ * - **projection writer** (`projection/writer.ts`): the bounded, in-process
+ *   outbox every projection write of the worker goes through (its own pool,
+ *   retries with backoff, ordered per run). Its **lag** (queued writes, age of
+ *   the oldest, last error) is what `/health` shows; the run never waits on it
+ *   longer than a short write-through wait.
+ * - **superseded attempt**: an attempt of a step dispatch whose outcome
+ *   Temporal never accepted because it started a later attempt (`SUPERSEDED`).
  * - **run context**: the interpreter's per-run state in one object
  *   (`workflows/context.ts`); each **step handler** (`workflows/steps/`)
  *   executes one step family against it.
@@ -75,9 +82,26 @@ export const SEARCH_ATTRIBUTES = {
 export const RUN_STATUSES = ['RUNNING', 'STALLED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-/** Step instance statuses as the projection shows them. */
-export const STEP_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+/**
+ * Step instance statuses as the projection shows them. One row per attempt of
+ * a dispatch; `SUPERSEDED` is an attempt whose outcome Temporal never accepted
+ * because a later attempt of the same dispatch started (see
+ * {@link ATTEMPT_SUPERSEDED}). Exactly one attempt per dispatch ends COMPLETED.
+ */
+export const STEP_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'SUPERSEDED'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
+
+/** The step status of a superseded attempt. */
+export const SUPERSEDED = 'SUPERSEDED' as const satisfies StepStatus;
+
+/**
+ * The error type recorded on a superseded attempt: it was still RUNNING (its
+ * worker was lost, or it timed out) or it wrote COMPLETED but its completion
+ * never reached Temporal, and Temporal started a later attempt of the same
+ * dispatch. Replaces 0.5's `AttemptAbandoned` (FAILED), which covered only the
+ * RUNNING case and left a second COMPLETED row when a completion was lost.
+ */
+export const ATTEMPT_SUPERSEDED = 'AttemptSuperseded' as const;
 
 /** Why the live deployment cannot serve a run's pinned graph. Wire values. */
 export const STALL_REASONS = ['rpc_missing', 'input_incompatible', 'output_incompatible'] as const;

@@ -4,6 +4,7 @@
  * camelCase in the SQL itself. JSON values are passed as text and cast, so
  * `pg` and PGlite behave identically.
  */
+import { ATTEMPT_SUPERSEDED, SUPERSEDED } from '../graph/terminology';
 import type { StepRecord } from '../graph/wire';
 import { json, type Query } from '../db/connection';
 
@@ -38,6 +39,10 @@ export const selectChildRuns = (parentRunId: string): Query => ({
 /**
  * A step instance was cancelled (failFast sibling, cancelled run): its open
  * attempts end CANCELLED; if none was ever written, a CANCELLED attempt 1 is.
+ * A sibling's activity can insert that attempt in the same moment (the
+ * `NOT EXISTS` guards see only committed rows): `ON CONFLICT` turns that
+ * expected race into cancelling the row it wrote, instead of a unique
+ * violation logged as a failure.
  */
 export const cancelOpenAttempts = (runId: string, s: StepRecord): Query => ({
   text: `WITH closed AS (
@@ -46,8 +51,21 @@ export const cancelOpenAttempts = (runId: string, s: StepRecord): Query => ({
          INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at)
          SELECT $1, $2, 1, $3, $4, $5, 'CANCELLED', $6, $6
          WHERE NOT EXISTS (SELECT 1 FROM closed)
-           AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND step_instance = $2)`,
+           AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND step_instance = $2)
+         ON CONFLICT (run_id, step_instance, dispatch, attempt) DO UPDATE SET status = 'CANCELLED', finished_at = EXCLUDED.finished_at
+         WHERE run_steps.status = 'RUNNING'`,
   values: [runId, s.stepInstance, s.stepId, s.stepType, s.seq, s.finishedAt ?? s.startedAt],
+});
+
+/**
+ * Serialises the step writes of one run for the rest of the transaction, across
+ * processes: an old attempt's late write (a slow worker, a queued projection
+ * write) and a newer attempt's supersession can then never interleave, which
+ * `READ COMMITTED` alone would allow (each would miss the other's uncommitted row).
+ */
+export const lockRunSteps = (runId: string): Query => ({
+  text: `SELECT pg_advisory_xact_lock(hashtextextended('pinflow.run_steps:' || $1, 0)) AS locked`,
+  values: [runId],
 });
 
 export const insertRunDetails = (runId: string, input: unknown, metadata: unknown): Query => ({
@@ -72,13 +90,21 @@ export const closeRunDetails = (runId: string, output: unknown, error: unknown):
 });
 
 /**
- * Idempotent on (run, step instance, attempt): a retried or replayed write
- * updates, never duplicates. A CANCELLED attempt stays cancelled even if the
- * handler finishes late.
+ * Idempotent on (run, step instance, dispatch, attempt): a retried or replayed
+ * write updates, never duplicates. A CANCELLED or SUPERSEDED attempt stays so
+ * even if its handler finishes late, and a finished attempt never goes back to
+ * RUNNING. An attempt written RUNNING or COMPLETED after a later attempt of
+ * its dispatch exists (a late write from a slow or queued writer) is written
+ * SUPERSEDED: Temporal never accepted its outcome, since it started another.
  */
 export const upsertStep = (runId: string, s: StepRecord): Query => ({
   text: `INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at, input, output, error, dispatch, notes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14::jsonb)
+         SELECT $1, $2, $3, $4, $5, $6, CASE WHEN later.attempt IS NULL THEN $7::text ELSE '${SUPERSEDED}' END, $8, $9, $10::jsonb, $11::jsonb,
+           CASE WHEN later.attempt IS NULL THEN $12::jsonb
+             ELSE ${supersededError(`$3::int`, `$7::text`, 'later.attempt', "'wrote'")} END,
+           $13, $14::jsonb
+         FROM (SELECT max(attempt) AS attempt FROM run_steps
+               WHERE run_id = $1 AND step_instance = $2 AND dispatch = $13 AND attempt > $3 AND $7::text IN ('RUNNING', 'COMPLETED')) later
          ON CONFLICT (run_id, step_instance, dispatch, attempt) DO UPDATE SET
            notes = COALESCE(EXCLUDED.notes, run_steps.notes),
            status = EXCLUDED.status,
@@ -86,7 +112,8 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
            input = COALESCE(EXCLUDED.input, run_steps.input),
            output = EXCLUDED.output,
            error = EXCLUDED.error
-         WHERE run_steps.status <> 'CANCELLED'`,
+         WHERE run_steps.status NOT IN ('CANCELLED', '${SUPERSEDED}')
+           AND NOT (EXCLUDED.status = 'RUNNING' AND run_steps.status IN ('COMPLETED', 'FAILED'))`,
   values: [
     runId,
     s.stepInstance,
@@ -106,14 +133,28 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
 });
 
 /**
- * A new attempt of a step instance started: earlier attempts still RUNNING
- * were abandoned (worker lost, timed out) and will never report back.
+ * The `AttemptSuperseded` error of a superseded attempt, as a SQL expression:
+ * which attempt, what it had written, and which attempt replaced it.
  */
-export const abandonEarlierAttempts = (runId: string, stepInstance: string, dispatch: number, attempt: number, at: string): Query => ({
-  text: `UPDATE run_steps SET status = 'FAILED', finished_at = $4,
-           error = jsonb_build_object('type', 'AttemptAbandoned', 'message',
-             'attempt ' || attempt || ' never reported back (worker lost or timed out); attempt ' || $3::int || ' replaced it')
-         WHERE run_id = $1 AND step_instance = $2 AND dispatch = $5 AND attempt < $3 AND status = 'RUNNING'`,
+function supersededError(attempt: string, wrote: string, by: string, verb: string): string {
+  return `jsonb_build_object('type', '${ATTEMPT_SUPERSEDED}', 'message',
+             'attempt ' || ${attempt} || ' ' || CASE ${wrote} WHEN 'COMPLETED' THEN 'completed, but its completion never reached Temporal'
+               ELSE 'never reported back (worker lost or timed out)' END || '; attempt ' || ${by} || ' of the same dispatch replaced it',
+             'details', jsonb_build_object(${verb}, ${wrote}))`;
+}
+
+/**
+ * Attempt `attempt` of a dispatch was written: earlier attempts of the same
+ * dispatch still RUNNING (never reported back) or COMPLETED (their completion
+ * never reached Temporal, or it would not have retried) are SUPERSEDED, so
+ * exactly one attempt per dispatch ends COMPLETED. A FAILED earlier attempt
+ * keeps its failure: that is Temporal's ordinary retry, and its error is what
+ * an operator wants to see.
+ */
+export const supersedeEarlierAttempts = (runId: string, stepInstance: string, dispatch: number, attempt: number, at: string): Query => ({
+  text: `UPDATE run_steps SET status = '${SUPERSEDED}', finished_at = COALESCE(finished_at, $4),
+           error = ${supersededError('attempt', 'status', '$3::int', "'wrote'")}
+         WHERE run_id = $1 AND step_instance = $2 AND dispatch = $5 AND attempt < $3 AND status IN ('RUNNING', 'COMPLETED')`,
   values: [runId, stepInstance, attempt, at, dispatch],
 });
 

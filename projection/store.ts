@@ -102,6 +102,25 @@ function summarise(error: ErrorInfo | undefined): string | null {
   return text.length > 500 ? `${text.slice(0, 497)}...` : text;
 }
 
+/**
+ * Step records of one run, inside the caller's transaction: the run's step
+ * writes are serialised first (sql.lockRunSteps), then each record is
+ * upserted, a later attempt superseding the earlier RUNNING or COMPLETED
+ * attempts of its dispatch, and a CANCELLED record closing the open attempts.
+ */
+async function writeSteps(tx: Db, runId: string, steps: StepRecord[]): Promise<void> {
+  if (!steps.length) return;
+  await tx.query(sql.lockRunSteps(runId));
+  for (const s of steps) {
+    if (s.status === 'CANCELLED') {
+      await tx.query(sql.cancelOpenAttempts(runId, s));
+      continue;
+    }
+    if (s.attempt > 1) await tx.query(sql.supersedeEarlierAttempts(runId, s.stepInstance, s.dispatch ?? 1, s.attempt, s.startedAt));
+    await tx.query(sql.upsertStep(runId, s));
+  }
+}
+
 export class ProjectionStore {
   constructor(readonly db: Db) {}
 
@@ -131,21 +150,14 @@ export class ProjectionStore {
   async recordSteps(runId: string, steps: StepRecord[], currentStep?: string): Promise<void> {
     if (!steps.length && currentStep === undefined) return;
     await this.db.transaction(async (tx) => {
-      for (const s of steps) {
-        if (s.status === 'CANCELLED') {
-          await tx.query(sql.cancelOpenAttempts(runId, s));
-          continue;
-        }
-        await tx.query(sql.upsertStep(runId, s));
-        if (s.attempt > 1 && s.status === 'RUNNING') await tx.query(sql.abandonEarlierAttempts(runId, s.stepInstance, s.dispatch ?? 1, s.attempt, s.startedAt));
-      }
+      await writeSteps(tx, runId, steps);
       if (currentStep !== undefined) await tx.query(sql.setCurrentStep(runId, currentStep));
     });
   }
 
   async recordRunClosed(c: { runId: string; status: RunStatus; output?: unknown; error?: ErrorInfo; closedAt: string; trail: StepRecord[] }): Promise<void> {
     await this.db.transaction(async (tx) => {
-      for (const s of c.trail) await tx.query(s.status === 'CANCELLED' ? sql.cancelOpenAttempts(c.runId, s) : sql.upsertStep(c.runId, s));
+      await writeSteps(tx, c.runId, c.trail);
       await tx.query(sql.closeRun(c.runId, c.status, summarise(c.error), c.closedAt));
       await tx.query(sql.closeRunDetails(c.runId, c.output ?? null, c.error ?? null));
       // A closed run resumes on nothing: its open waits leave the correlation index.
@@ -155,7 +167,7 @@ export class ProjectionStore {
 
   async recordStall(runId: string, stall: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string }, trail: StepRecord[]): Promise<void> {
     await this.db.transaction(async (tx) => {
-      for (const s of trail) await tx.query(s.status === 'CANCELLED' ? sql.cancelOpenAttempts(runId, s) : sql.upsertStep(runId, s));
+      await writeSteps(tx, runId, trail);
       await tx.query(sql.markStalled(runId, stall));
     });
   }
@@ -181,7 +193,7 @@ export class ProjectionStore {
 
   async recordMigration(m: MigrationRecord): Promise<void> {
     await this.db.transaction(async (tx) => {
-      for (const s of m.trail) await tx.query(s.status === 'CANCELLED' ? sql.cancelOpenAttempts(m.runId, s) : sql.upsertStep(m.runId, s));
+      await writeSteps(tx, m.runId, m.trail);
       await tx.query(
         sql.insertDecision({
           runId: m.runId,

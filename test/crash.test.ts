@@ -59,7 +59,7 @@ describe('worker crash and restart', function () {
       done.steps.map((s) => [s.stepInstance, s.attempt, s.status, s.error?.type ?? null]),
       [
         ['add', 1, 'COMPLETED', null],
-        ['wait', 1, 'FAILED', 'AttemptAbandoned'],
+        ['wait', 1, 'SUPERSEDED', 'AttemptSuperseded'],
         ['wait', 2, 'COMPLETED', null],
         ['done', 1, 'COMPLETED', null],
       ],

@@ -7,16 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { createActivities, type Activities } from '../activities';
+import { createActivities, createProjectionWriter, type Activities } from '../activities';
 import {
   FOREIGN_KEY_VIOLATION,
   INDEX_ROW_TOO_LARGE,
   isPermanentDbError,
   isPermanentSqlState,
-  UNSUPPORTED_UNICODE_ESCAPE,
+  RACE_RETRIES,
+  UNIQUE_VIOLATION,
   withDbErrors,
 } from '../activities/db-errors';
 import { FAILURE_TYPES } from '../graph/errors';
@@ -144,14 +144,19 @@ describe('permanent database errors in activities', () => {
     assert.deepEqual(waits, []);
   });
 
-  it('a run output carrying a NUL inside its JSON fails projectRunClosed non-retryably naming SQLSTATE 22P05, and leaves the run open', async () => {
-    const err = await rejection(activities.projectRunClosed({ runId: RUN, status: 'COMPLETED', output: { note: 'a\u0000b' }, closedAt: new Date().toISOString(), trail: [] }));
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    assert.equal(err.nonRetryable, true);
-    assert.equal(err.type, 'ProjectionWriteRejected');
-    assert.equal(err.message, `projectRunClosed for run r1: the projection refused the write permanently (SQLSTATE ${UNSUPPORTED_UNICODE_ESCAPE}: unsupported Unicode escape sequence)`);
-    const [run] = await db.query<{ status: string }>({ text: 'SELECT status FROM runs WHERE id = $1', values: [RUN] });
-    assert.equal(run?.status, 'RUNNING');
+  it('a run output carrying a NUL inside its JSON never fails projectRunClosed: the run is closed without its output, and the refusal is logged with the run id', async () => {
+    const logged: string[] = [];
+    const store = new ProjectionStore(db);
+    const closing = createActivities({ store, registry: new RpcRegistry([]), writer: createProjectionWriter(store, { log: (m) => logged.push(m) }) });
+    await closing.projectRunClosed({ runId: RUN, status: 'COMPLETED', output: { note: 'a\u0000b' }, closedAt: new Date().toISOString(), trail: [] });
+    const [run] = await db.query<{ status: string; output: unknown }>({ text: 'SELECT status, d.output FROM runs JOIN run_details d ON d.run_id = runs.id WHERE id = $1', values: [RUN] });
+    assert.equal(run?.status, 'COMPLETED');
+    assert.deepEqual(run?.output, { projectionRejected: 'unsupported Unicode escape sequence' });
+    assert.deepEqual(logged, [
+      `the projection refused a write for run ${RUN} (runClosed) permanently: unsupported Unicode escape sequence; writing it without its payloads`,
+    ]);
+    // Later tests open waits on this run: reopen it.
+    await db.query({ text: `UPDATE runs SET status = 'RUNNING', closed_at = NULL WHERE id = $1`, values: [RUN] });
   });
 
   it('a step output carrying a NUL fails closeWait (which projects the trail) with ProjectionWriteRejected naming the wait', async () => {
@@ -231,7 +236,7 @@ describe('permanent database errors in activities', () => {
       ['42501', true, 'insufficient_privilege'],
       ['21000', true, 'cardinality_violation'],
       ['0A000', true, 'feature_not_supported'],
-      ['23505', false, 'unique_violation: a race between writers'],
+      ['23505', false, 'unique_violation: a race between writers (until RACE_RETRIES attempts)'],
       [FOREIGN_KEY_VIOLATION, false, 'foreign_key_violation: a child row before its parent row'],
       ['08000', false, 'connection_exception'],
       ['08006', false, 'connection_failure'],
@@ -251,6 +256,12 @@ describe('permanent database errors in activities', () => {
     for (const [code, permanent, name] of table) {
       assert.equal(isPermanentSqlState(code), permanent, `${code} ${name}`);
       assert.equal(isPermanentDbError(Object.assign(new Error(name), { code, severity: 'ERROR' })), permanent, `${code} ${name} as a pg error`);
+    }
+    // The two race codes settle within a few retries; one that persists is a statement that can never succeed.
+    for (const code of [UNIQUE_VIOLATION, FOREIGN_KEY_VIOLATION]) {
+      assert.equal(isPermanentSqlState(code, 1), false, `${code} at attempt 1`);
+      assert.equal(isPermanentSqlState(code, RACE_RETRIES - 1), false, `${code} at attempt ${RACE_RETRIES - 1}`);
+      assert.equal(isPermanentSqlState(code, RACE_RETRIES), true, `${code} at attempt ${RACE_RETRIES}`);
     }
     // Without a SQLSTATE (node socket errors, plain errors, non-errors): never permanent.
     for (const err of [
@@ -290,32 +301,38 @@ describe('permanent database errors in a run on a real Temporal server', functio
   });
   after(async () => env?.stop());
 
-  it('an RPC step whose output the projection refuses fails once with ProjectionWriteRejected instead of retrying, and the run fails', async () => {
+  it('an RPC step whose output the projection refuses completes anyway: the step row and the run close without the payload, the handler ran once, and the refusal is logged with the run id', async () => {
     await env.pinflow.publish('nul-output', singleRpcGraph('test.nulOutput'));
-    const started = await env.pinflow.start({ definition: 'nul-output' });
-    const err = await env.pinflow.result(started.runId).then(
-      () => assert.fail('the run should fail'),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof WorkflowFailedError);
-    assert.ok(err.cause instanceof ApplicationFailure);
-    assert.equal(err.cause.type, 'ProjectionWriteRejected');
-    const message = `invokeRpc for run ${started.runId}, step call: the projection refused the write permanently (SQLSTATE 22P05: unsupported Unicode escape sequence)`;
-    assert.equal(err.cause.message, message);
-    assert.equal(calls, 1, 'the handler ran once: no retry');
-    const run = await eventually(async () => {
-      const r = await env.pinflow.getRun(started.runId);
-      return r.status === 'FAILED' ? r : undefined;
-    });
-    assert.equal(run.error?.type, 'ProjectionWriteRejected');
-    assert.equal(run.error?.message, message);
-    assert.equal(run.error?.stepId, 'call');
-    assert.equal((run.error?.details as { sqlstate: string }).sqlstate, '22P05');
-    // The COMPLETED row was refused, so attempt 1 stays as it was written before the handler ran.
-    assert.deepEqual(
-      run.steps.map((s) => [s.stepInstance, s.attempt]),
-      [['call', 1]],
-    );
+    const warned: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => void warned.push(args.map(String).join(' '));
+    try {
+      const started = await env.pinflow.start({ definition: 'nul-output' });
+      // The run's outcome is the handler's: the projection decides nothing.
+      assert.deepEqual(await env.pinflow.result(started.runId), { text: 'a\u0000b' });
+      assert.equal(calls, 1, 'the handler ran once: no retry');
+      const run = await eventually(async () => {
+        const r = await env.pinflow.getRun(started.runId);
+        return r.status === 'COMPLETED' ? r : undefined;
+      });
+      const refused = { projectionRejected: 'unsupported Unicode escape sequence' };
+      assert.deepEqual(run.output, refused);
+      assert.deepEqual(
+        run.steps.map((s) => [s.stepInstance, s.attempt, s.status, s.output]),
+        [
+          ['call', 1, 'COMPLETED', refused],
+          ['done', 1, 'COMPLETED', refused],
+        ],
+      );
+      for (const kind of ['steps', 'runClosed']) {
+        assert.ok(
+          warned.some((w) => w.includes(`the projection refused a write for run ${started.runId} (${kind}) permanently: unsupported Unicode escape sequence`)),
+          `a ${kind} refusal logged with the run id; logged: ${warned.join(' | ')}`,
+        );
+      }
+    } finally {
+      console.warn = warn;
+    }
   });
 
   it('a wait step whose index row the projection refuses fails that step (catchable by onError) instead of retrying openWait forever', async () => {

@@ -3,11 +3,12 @@
  * workflow plus the RPC and projection activities.
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type WaitHooks } from '../activities';
+import { createActivities, createProjectionWriter, type ActivityHooks } from '../activities';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { TASK_QUEUE } from '../graph/terminology';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
+import type { ProjectionWriter } from '../projection/writer';
 import { hasPrebuiltBundle, workflowBundlePath, workflowsEntry } from './bundle';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 
@@ -26,8 +27,14 @@ export interface CreateWorkerOptions {
    * @default false
    */
   production?: boolean;
+  /**
+   * The bounded path of the worker's projection writes (projection/writer.ts),
+   * ideally on its own small pool. Whoever passes one drains and closes it.
+   * @default a writer on `store`'s pool, drained (up to 10 s) and closed when `run()` ends
+   */
+  writer?: ProjectionWriter;
   /** Test hooks inside activities (e.g. widening the mailbox race window). Never set in production. */
-  testHooks?: WaitHooks;
+  testHooks?: ActivityHooks;
   /** Extra Temporal worker options (concurrency limits, identity, ...). */
   tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows' | 'identity' | 'shutdownGraceTime'>;
 }
@@ -42,16 +49,32 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       `production mode requires the prebuilt workflow bundle at ${workflowBundlePath()}; run \`npm run build\` first`,
     );
   } else workflows = { workflowsPath: workflowsEntry() };
-  return Worker.create({
+  const writer = opts.writer ?? createProjectionWriter(opts.store);
+  const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: TASK_QUEUE,
     ...workflows,
-    activities: createActivities({ store: opts.store, ...(opts.catalog ? { catalog: opts.catalog } : {}), registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),
+    activities: createActivities({ store: opts.store, writer, ...(opts.catalog ? { catalog: opts.catalog } : {}), registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),
     shutdownGraceTime: '10s',
     // RPC activities heartbeat every second so cancellation reaches handlers
     // promptly; without a heartbeat timeout the SDK would throttle to 30s.
     defaultHeartbeatThrottleInterval: '1s',
     ...opts.tuning,
   });
+  if (!opts.writer) {
+    // The writer created here is ours to finish: when the worker stops, give
+    // queued projection writes a moment to land, then stop retrying them, so
+    // nothing writes to a pool its owner is about to close.
+    const run = worker.run.bind(worker);
+    worker.run = async () => {
+      try {
+        await run();
+      } finally {
+        await writer.drain(10_000);
+        writer.close();
+      }
+    };
+  }
+  return worker;
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
-import type { WaitHooks } from '../../activities';
+import type { ActivityHooks } from '../../activities';
 import { Pinflow, type PinflowOptions } from '../../client/pinflow';
 import { connectPg, type Db } from '../../db/connection';
 import { migrate } from '../../db/migrate';
@@ -88,7 +88,7 @@ export interface Env {
   client: Client;
   pinflow: Pinflow;
   /** Start an in-process worker with these RPCs; stopped by `stop()`. */
-  startWorker(rpcs: RpcDefinition[], opts?: { testHooks?: WaitHooks }): Promise<Worker>;
+  startWorker(rpcs: RpcDefinition[], opts?: { testHooks?: ActivityHooks }): Promise<Worker>;
   stopWorker(): Promise<void>;
   stop(): Promise<void>;
 }
