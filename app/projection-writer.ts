@@ -18,7 +18,7 @@ export interface ProjectionWriterHandle {
 }
 
 export function openProjectionWriter(config: PinflowConfig, db: Db, log: (line: string) => void): ProjectionWriterHandle {
-  const own = config.databaseUrl && db.kind === 'pg' ? connectPg(config.databaseUrl, { max: config.projection.poolMax }) : undefined;
+  const own = config.databaseUrl && db.kind === 'pg' ? connectPg(config.databaseUrl, { max: config.projection.poolMax, connectTimeoutMs: config.database.connectTimeoutMs }) : undefined;
   const writer = createProjectionWriter(new ProjectionStore(own ?? db), {
     concurrency: config.projection.poolMax,
     maxQueued: config.projection.queueMax,

@@ -17,22 +17,16 @@ import { startPrivatePg, type PrivatePg } from './support/private-pg';
 
 type Child = ChildProcess & { output: string[] };
 
-/**
- * Generous RPC retries: this suite is about the processes surviving and the
- * projection converging. (The RPC activity writes its projection rows itself,
- * so with the default budget of 5 attempts a 30 s outage can fail a step;
- * taking those writes out of the RPC path is a separate part of issue #11.)
- */
-const RETRY = { maximumAttempts: 200, initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s' };
+/** Default retry budgets: a projection that is down must not cost a step its attempts. */
 const RPC_STEPS = ['a', 's1', 'b', 's2', 'c'];
 const loadGraph = {
   entry: 'a',
   steps: [
-    { id: 'a', type: 'rpc', rpc: 'math.add', input: { a: 'input.n', b: '1' }, retry: RETRY, next: 's1' },
-    { id: 's1', type: 'rpc', rpc: 'test.slow', input: { ms: '1500' }, retry: RETRY, next: 'b' },
-    { id: 'b', type: 'rpc', rpc: 'math.add', input: { a: 'steps.a.sum', b: '1' }, retry: RETRY, next: 's2' },
-    { id: 's2', type: 'rpc', rpc: 'test.slow', input: { ms: '1500' }, retry: RETRY, next: 'c' },
-    { id: 'c', type: 'rpc', rpc: 'math.add', input: { a: 'steps.b.sum', b: '1' }, retry: RETRY, next: 'done' },
+    { id: 'a', type: 'rpc', rpc: 'math.add', input: { a: 'input.n', b: '1' }, next: 's1' },
+    { id: 's1', type: 'rpc', rpc: 'test.slow', input: { ms: '1500' }, next: 'b' },
+    { id: 'b', type: 'rpc', rpc: 'math.add', input: { a: 'steps.a.sum', b: '1' }, next: 's2' },
+    { id: 's2', type: 'rpc', rpc: 'test.slow', input: { ms: '1500' }, next: 'c' },
+    { id: 'c', type: 'rpc', rpc: 'math.add', input: { a: 'steps.b.sum', b: '1' }, next: 'done' },
     { id: 'done', type: 'return', output: { n: 'input.n', sum: 'steps.c.sum' } },
   ],
 };
