@@ -178,8 +178,7 @@ describe('permanent database errors in activities', () => {
 
   it('a connection the server terminated (SQLSTATE 57P01) is rethrown as is, so Temporal retries it', async () => {
     // Every statement is replaced by the server terminating its own backend: a real 57P01.
-    // (Outside a transaction: a pooled client terminated inside one raises an
-    // unhandled 'error' event in db/connection.ts, a separate defect.)
+    // (Outside a transaction; inside one, see test/db-connection.test.ts.)
     const terminating = connectPg(database.url, { max: 1 });
     const recording = new RecordingDb(terminating, () => ({ text: 'SELECT pg_terminate_backend(pg_backend_pid())' }));
     const err = await rejection(activitiesOn(recording).resolveChildVersion({ definition: 'orders', version: undefined }).finally(() => terminating.close()));
