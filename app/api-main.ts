@@ -4,6 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { configureRunLimits } from '../graph/limits';
 import { loadConfig } from './config';
 import { startEventServices } from './event-services';
 import { loadRpcModule } from './rpc-module';
@@ -13,6 +14,7 @@ import { Pinflow } from '../client/pinflow';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  configureRunLimits(config.limits);
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs TEMPORAL_ADDRESS');
   if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs PINFLOW_RPC_MODULE, the module exporting the RPCs');

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { DEFAULT_RUN_LIMITS, RUN_LIMIT_CAPS } from '../graph/limits';
 
 const port = z.coerce.number().int().min(1).max(65_535);
 /** The API may bind port 0 (any free port), which tests use. */
@@ -31,6 +32,18 @@ const envSchema = z.object({
   PINFLOW_EVENTS_GROUP: z.string().min(1).default('pinflow'),
   PINFLOW_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
   PINFLOW_EVENT_SWEEP_MS: z.coerce.number().int().min(0).default(5_000),
+  PINFLOW_EXPRESSION_MAX_STEPS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(RUN_LIMIT_CAPS.maxSteps, `must be at most ${RUN_LIMIT_CAPS.maxSteps}: above it one evaluation can reach the workflow-task deadline`)
+    .default(DEFAULT_RUN_LIMITS.expression.maxSteps),
+  PINFLOW_FOREACH_MAX_ITEMS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(RUN_LIMIT_CAPS.maxForEachItems, `must be at most ${RUN_LIMIT_CAPS.maxForEachItems}: above it one loop can reach the workflow-task deadline or the history limit`)
+    .default(DEFAULT_RUN_LIMITS.maxForEachItems),
   NODE_ENV: z.string().optional(),
 });
 
@@ -71,6 +84,16 @@ export interface PinflowConfig {
     /** How often the sweeper retries failed deliveries; 0 turns it off. @default 5000 */
     sweepIntervalMs: number;
   };
+  /**
+   * The limits new runs start with (carried in each run's start input), and
+   * the budget publish checks and correlation rules use (graph/limits.ts).
+   */
+  limits: {
+    /** Evaluation steps per expression evaluation. @default 5000 (at most 20000) */
+    maxSteps: number;
+    /** Items one forEach accepts. @default 1000 (at most 2000) */
+    maxForEachItems: number;
+  };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
 }
@@ -105,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       claimIdleMs: e.PINFLOW_EVENTS_CLAIM_IDLE_MS,
       sweepIntervalMs: e.PINFLOW_EVENT_SWEEP_MS,
     },
+    limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },
     production: e.NODE_ENV === 'production',
   };
 }
