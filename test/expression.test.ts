@@ -325,6 +325,16 @@ describe('expression: evaluation budget', () => {
 
   it('evaluates unbounded only when asked (replay of runs from before the budget)', async () => {
     assert.equal(await evaluateExpression('$count([1..input.n])', scopeWith({ n: 300_000 }), site, null), 300_000);
+    // A run's guards ask (its patch flag) once a guard trips; "no" evaluates as before the guards.
+    let asked = 0;
+    const old = { budget: DEFAULT_RUN_LIMITS.expression, stored: true, enforce: () => (asked++, false) };
+    assert.equal(await evaluateExpression('$count([1..input.n])', scopeWith({ n: 300_000 }), site, old), 300_000);
+    assert.equal(await evaluateExpression('$decodeUrlComponent("%00")', scopeWith({}), site, old), '\u0000');
+    assert.equal(await evaluateExpression('$contains(input.s, /^(a+)+$/)', scopeWith({ s: 'aaa' }), site, old), true);
+    assert.equal(asked, 3);
+    // Nothing trips, nothing is asked.
+    assert.equal(await evaluateExpression('1 + 1', scopeWith({}), site, old), 2);
+    assert.equal(asked, 3);
     assert.equal((await rejection(evaluate('$count([1..input.n])', { n: 300_000 }))).jsonataCode, 'EXPRESSION_BUDGET_EXCEEDED');
   });
 
