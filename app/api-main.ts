@@ -9,6 +9,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { configureRunLimits } from '../graph/limits';
 import { loadConfig } from './config';
 import { startEventServices } from './event-services';
 import { loadRpcModule } from './rpc-module';
@@ -20,6 +21,7 @@ const log = (line: string) => console.log(`[pinflow] ${line}`);
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  configureRunLimits(config.limits);
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs TEMPORAL_ADDRESS');
   if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs PINFLOW_RPC_MODULE, the module exporting the RPCs');

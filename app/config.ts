@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { durationMs } from '../graph/schema';
+import { DEFAULT_RUN_LIMITS, RUN_LIMIT_CAPS } from '../graph/limits';
 
 const port = z.coerce.number().int().min(1).max(65_535);
 /** The API may bind port 0 (any free port), which tests use. */
@@ -43,6 +44,18 @@ const envSchema = z.object({
   PINFLOW_PROJECTION_QUEUE_MAX: z.coerce.number().int().min(1).default(10_000),
   PINFLOW_PROJECTION_SYNC_WAIT_MS: z.coerce.number().int().min(0).default(2_000),
   PINFLOW_TEST_KILL_AFTER_HANDLER: z.string().min(1).optional(),
+  PINFLOW_EXPRESSION_MAX_STEPS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(RUN_LIMIT_CAPS.maxSteps, `must be at most ${RUN_LIMIT_CAPS.maxSteps}: above it one evaluation can reach the workflow-task deadline`)
+    .default(DEFAULT_RUN_LIMITS.expression.maxSteps),
+  PINFLOW_FOREACH_MAX_ITEMS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(RUN_LIMIT_CAPS.maxForEachItems, `must be at most ${RUN_LIMIT_CAPS.maxForEachItems}: above it one loop can reach the workflow-task deadline or the history limit`)
+    .default(DEFAULT_RUN_LIMITS.maxForEachItems),
   NODE_ENV: z.string().optional(),
 });
 
@@ -114,6 +127,16 @@ export interface PinflowConfig {
    * reaches Temporal (PINFLOW_TEST_KILL_AFTER_HANDLER).
    */
   testHooks: { killAfterHandler: string | undefined };
+  /**
+   * The limits new runs start with (carried in each run's start input), and
+   * the budget publish checks and correlation rules use (graph/limits.ts).
+   */
+  limits: {
+    /** Evaluation steps per expression evaluation. @default 5000 (at most 20000) */
+    maxSteps: number;
+    /** Items one forEach accepts. @default 1000 (at most 2000) */
+    maxForEachItems: number;
+  };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
 }
@@ -153,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     },
     projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
+    limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },
     production: e.NODE_ENV === 'production',
   };
 }

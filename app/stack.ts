@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
+import { configureRunLimits } from '../graph/limits';
 import type { RedisIngress } from '../client/redis-ingress';
 import { Pinflow } from '../client/pinflow';
 import type { CodeRule } from '../client/events';
@@ -51,6 +52,7 @@ export async function startStack(
   options: StackOptions = {},
 ): Promise<Stack> {
   const registry = toRegistry(rpcs);
+  configureRunLimits(config.limits);
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log(`shutdown: ${(err as Error).message}`));

@@ -11,6 +11,7 @@
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { waitForDatabase } from '../db/availability';
+import { configureRunLimits } from '../graph/limits';
 import { loadConfig } from './config';
 import { ensureSearchAttributes } from './namespace';
 import { loadRpcModule } from './rpc-module';
@@ -26,6 +27,8 @@ const log = (line: string) => console.log(`[pinflow] ${line}`);
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // For publish-on-start; the workflow reads each run's own limits.
+  configureRunLimits(config.limits);
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs TEMPORAL_ADDRESS');
   if (!config.databaseUrl) {
     throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs DATABASE_URL (PGlite is single-process; use `npm start` for the embedded stack)');

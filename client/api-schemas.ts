@@ -96,6 +96,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   URL_TOO_LONG: 414,
   HEADERS_TOO_LARGE: 431,
   MANIFEST_INVALID: 400,
+  REGEX_UNSAFE: 422,
   INTERNAL: 500,
 };
 
@@ -642,7 +643,7 @@ export const ROUTES = {
           mayStall: z.number(),
           impacts: z.array(open({ runId: z.string(), stepInstance: z.string(), rpc: z.string(), reason: z.string(), certain: z.boolean(), message: z.string() })),
         }),
-        ...errorResponses({ body: true }, 'MANIFEST_INVALID'),
+        ...errorResponses({ body: true }, 'MANIFEST_INVALID', 'REGEX_UNSAFE'),
       },
     },
   },

@@ -15,6 +15,7 @@
  */
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
+import { REGEX_ALLOWED, regexProblem } from '../graph/regex-guard';
 import { allSteps, type PinnedContracts } from '../graph/schema';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore, RunSummary } from '../projection/store';
@@ -68,6 +69,34 @@ function remoteRef(schema: unknown): { path: string; ref: unknown } | undefined 
 }
 
 /**
+ * The first regular expression in a schema that can backtrack
+ * catastrophically: a `pattern` value or a `patternProperties` key. Ajv would
+ * run them on caller data in the API process, where one slow match freezes
+ * every request; they are refused instead (graph/regex-guard.ts). Iterative.
+ */
+function unsafePattern(schema: unknown): { path: string; pattern: string; problem: string } | undefined {
+  const stack: Array<[unknown, string]> = [[schema, '']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    for (const [k, c] of Object.entries(v as Record<string, unknown>)) {
+      if (k === 'pattern' && typeof c === 'string') {
+        const problem = regexProblem(c);
+        if (problem) return { path: `${path}/pattern`, pattern: c, problem };
+      }
+      if (k === 'patternProperties' && c !== null && typeof c === 'object') {
+        for (const key of Object.keys(c)) {
+          const problem = regexProblem(key);
+          if (problem) return { path: `${path}/patternProperties`, pattern: key, problem };
+        }
+      }
+      stack.push([c, `${path}/${k}`]);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Check every schema of a manifest before anything is compiled: each must be
  * a valid JSON Schema (2020-12) whose references are all local (`#...`), so
  * nothing is ever fetched or resolved from elsewhere. Throws MANIFEST_INVALID
@@ -91,6 +120,16 @@ export function validateManifest(manifest: ContractManifest): Map<string, Valida
       if (typeof schema !== 'boolean' && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) refuse(`is ${schema === undefined ? 'missing' : Array.isArray(schema) ? 'an array' : schema === null ? 'null' : `a ${typeof schema}`}, not a JSON Schema`);
       const remote = remoteRef(schema);
       if (remote) refuse(`has a non-local reference ${JSON.stringify(remote.ref)} at ${remote.path}`);
+      const unsafe = unsafePattern(schema);
+      if (unsafe) {
+        throw new InvalidRequestError(ERROR_CODES.REGEX_UNSAFE, `${field} has the pattern ${JSON.stringify(unsafe.pattern)} at ${unsafe.path}, which is refused: ${unsafe.problem}`, {
+          field,
+          rpc,
+          path: unsafe.path,
+          received: unsafe.pattern,
+          allowed: REGEX_ALLOWED,
+        });
+      }
       let valid: boolean;
       try {
         valid = ajv.validateSchema(schema as object) as boolean;

@@ -8,6 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
+import { currentRunLimits } from '../graph/limits';
 import { SA } from '../graph/search-attributes';
 import { DEFAULT_TENANT, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
@@ -253,6 +254,8 @@ export class Pinflow {
       input: opts.input === undefined ? {} : opts.input,
       tenant,
       metadata: opts.metadata ?? {},
+      // The run keeps the limits of the deployment that started it (graph/limits.ts).
+      limits: currentRunLimits(),
     };
     const seq = versionOf(version, definition)?.seq;
     let handle;

@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
   /** A contract manifest holds a JSON Schema that is invalid, or a `$ref` that is not local (`#...`). */
   MANIFEST_INVALID: 'MANIFEST_INVALID',
+  /** A `pattern` (or `patternProperties` key) in a contract manifest can backtrack catastrophically; it is never run. */
+  REGEX_UNSAFE: 'REGEX_UNSAFE',
   /** Anything unexpected; the body carries an `errorId` that is in the server log, never the internal message. */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -81,6 +83,8 @@ export const GRAPH_ISSUE_CODES = {
   UNKNOWN_CHILD_DEFINITION: 'UNKNOWN_CHILD_DEFINITION',
   UNKNOWN_CHILD_VERSION: 'UNKNOWN_CHILD_VERSION',
   GRAPH_TOO_LARGE: 'GRAPH_TOO_LARGE',
+  /** A regex literal in an expression can backtrack catastrophically. */
+  REGEX_UNSAFE: 'REGEX_UNSAFE',
 } as const;
 export type GraphIssueCode = (typeof GRAPH_ISSUE_CODES)[keyof typeof GRAPH_ISSUE_CODES];
 
@@ -93,6 +97,20 @@ export const FAILURE_TYPES = {
   RPC_OUTPUT_INVALID: 'RpcOutputInvalid',
   RPC_HANDLER_ERROR: 'RpcHandlerError',
   EXPRESSION_ERROR: 'ExpressionError',
+  /**
+   * An expression ran over the run's evaluation budget (steps, depth, items,
+   * string length, regex input; see graph/limits.ts). Non-retryable: a replay
+   * would count the same. details: the ExpressionError (stepId, field,
+   * expression, jsonataCode EXPRESSION_BUDGET_EXCEEDED).
+   */
+  EXPRESSION_BUDGET_EXCEEDED: 'ExpressionBudgetExceeded',
+  /**
+   * An expression produced, in a value pinflow stores, a string Postgres
+   * cannot store (NUL, lone surrogate). details: stepId, field, path.
+   */
+  VALUE_NOT_STORABLE: 'ValueNotStorable',
+  /** A forEach has more items than the run's maxForEachItems; checked before its first item. */
+  FOREACH_TOO_MANY_ITEMS: 'ForEachTooManyItems',
   FOREACH_ITEMS_NOT_ARRAY: 'ForEachItemsNotArray',
   ITEM_FAILED: 'ItemFailed',
   BRANCH_FAILED: 'BranchFailed',

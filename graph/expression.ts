@@ -21,6 +21,9 @@
  * constant expressions, so an oversized constant is refused before it runs.
  */
 import jsonata from 'jsonata';
+import { findJsonProblem } from './json-guard';
+import { currentRunLimits, type ExpressionBudget } from './limits';
+import { regexProblem } from './regex-guard';
 import type { Mapping } from './schema';
 
 /** What an expression sees: `input`, `steps.<id>`, `vars.<name>`, `run`. */
@@ -52,6 +55,9 @@ export class ExpressionError extends Error {
     this.name = 'ExpressionError';
   }
 
+  /** VALUE_NOT_STORABLE: the JSON path of the string that cannot be stored, e.g. `set.note.lines[2]`. */
+  path?: string;
+
   toJSON(): Record<string, unknown> {
     return {
       message: this.message,
@@ -60,6 +66,7 @@ export class ExpressionError extends Error {
       expression: this.expression,
       jsonataCode: this.jsonataCode,
       position: this.position,
+      ...(this.path !== undefined ? { path: this.path } : {}),
     };
   }
 }
@@ -80,6 +87,16 @@ export const EXPRESSION_ERROR_CODES = {
   NOT_JSON: 'NOT_JSON',
   /** Publish only: a constant expression exceeded the publish-time evaluation budget. */
   EVALUATION_TOO_EXPENSIVE: 'EVALUATION_TOO_EXPENSIVE',
+  /**
+   * An evaluation exceeded its budget ({@link ExpressionBudget}: steps,
+   * depth, items, string length, regex input length). Counted, never timed,
+   * so every replay reaches the same verdict.
+   */
+  EXPRESSION_BUDGET_EXCEEDED: 'EXPRESSION_BUDGET_EXCEEDED',
+  /** A regex literal can backtrack catastrophically (graph/regex-guard.ts). */
+  REGEX_UNSAFE: 'REGEX_UNSAFE',
+  /** The result holds a string Postgres cannot store (a NUL character, a lone UTF-16 surrogate). */
+  VALUE_NOT_STORABLE: 'VALUE_NOT_STORABLE',
 } as const;
 
 /** Static and evaluation bounds. Sizes are UTF-8 bytes of the JSON text. */
@@ -146,9 +163,12 @@ interface AstNode {
 }
 
 interface Compiled {
+  /** Compiled as before 0.6.0 (no budget): only for replaying runs that started before FLAGS.EXPRESSION_BUDGET. */
   expr: jsonata.Expression;
   /** Reads nothing from the scope: its value (and size) is known at publish. */
   constant: boolean;
+  /** The first regex literal that can backtrack catastrophically, if any. */
+  unsafeRegex?: { pattern: string; problem: string; position: number | undefined };
 }
 
 const compiled = new Map<string, Compiled>();
@@ -189,7 +209,8 @@ function isAstNode(value: object): value is AstNode {
  * predicate, group, body, terms, update, ...), so a new jsonata node shape
  * cannot hide a call; cycles are guarded.
  */
-function analyse(ast: AstNode, source: string, site: ExpressionSite): { constant: boolean } {
+function analyse(ast: AstNode, source: string, site: ExpressionSite): { constant: boolean; unsafeRegex?: Compiled['unsafeRegex'] } {
+  let unsafeRegex: Compiled['unsafeRegex'];
   let nodes = 0;
   let maxDepth = 0;
   let tooDeepAt: number | undefined;
@@ -254,6 +275,17 @@ function analyse(ast: AstNode, source: string, site: ExpressionSite): { constant
           // `x ~> $f` calls $f.
           if (node.rhs?.type === 'variable') callees.add(node.rhs);
           break;
+        case 'regex': {
+          const re = node.value;
+          if (Object.prototype.toString.call(re) === '[object RegExp]') {
+            const problem = regexProblem((re as RegExp).source);
+            // Report the first in source order.
+            if (problem && (unsafeRegex === undefined || (node.position ?? 0) < (unsafeRegex.position ?? 0))) {
+              unsafeRegex = { pattern: String(re), problem, position: node.position };
+            }
+          }
+          break;
+        }
         default:
           break;
       }
@@ -324,7 +356,7 @@ function analyse(ast: AstNode, source: string, site: ExpressionSite): { constant
     // An unbound non-function variable: undefined at run time, but not constant.
     constant = false;
   }
-  return { constant };
+  return { constant, ...(unsafeRegex ? { unsafeRegex } : {}) };
 }
 
 function registerHelpers(expr: jsonata.Expression): void {
@@ -365,22 +397,37 @@ function compile(source: string, site: ExpressionSite): Compiled {
     }
     throw syntaxError(err, source, site);
   }
-  const { constant } = analyse(expr.ast() as AstNode, source, site);
+  const { constant, unsafeRegex } = analyse(expr.ast() as AstNode, source, site);
   registerHelpers(expr);
-  const entry: Compiled = { expr, constant };
+  const entry: Compiled = { expr, constant, ...(unsafeRegex ? { unsafeRegex } : {}) };
   if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);
   compiled.set(source, entry);
   return entry;
 }
 
+function assertSafeRegex(entry: Compiled, source: string, site: ExpressionSite): void {
+  const unsafe = entry.unsafeRegex;
+  if (!unsafe) return;
+  throw fail(
+    site,
+    source,
+    EXPRESSION_ERROR_CODES.REGEX_UNSAFE,
+    `expression ${preview(source)} uses the regular expression ${unsafe.pattern}, which is refused: ${unsafe.problem}`,
+    unsafe.position,
+  );
+}
+
 /**
  * Compile (and cache) an expression; throws {@link ExpressionError} for a
  * syntax error (jsonata code), a function outside the allowlist
- * (`FUNCTION_NOT_ALLOWED`) or a syntax tree over the bounds
- * (`AST_TOO_LARGE`, `AST_TOO_DEEP`).
+ * (`FUNCTION_NOT_ALLOWED`), a syntax tree over the bounds
+ * (`AST_TOO_LARGE`, `AST_TOO_DEEP`) or a regex literal that can backtrack
+ * catastrophically (`REGEX_UNSAFE`).
  */
 export function compileExpression(source: string, site: ExpressionSite): jsonata.Expression {
-  return compile(source, site).expr;
+  const entry = compile(source, site);
+  assertSafeRegex(entry, source, site);
+  return entry.expr;
 }
 
 /** UTF-8 length of a string without encoding it (lone surrogates count as U+FFFD). */
@@ -451,6 +498,12 @@ function toJson(value: unknown, site: ExpressionSite, source: string): unknown {
   if (isFunctionValue(value)) {
     throw new ExpressionError(`${describe(site)}: expression ${JSON.stringify(source)} produced a function, not JSON`, site, source, 'NOT_JSON', undefined);
   }
+  // A value built by sharing can be exponentially long as text: refuse it
+  // before serialising it (past four times the cap, so the exact check below
+  // still reports the size of anything near it).
+  if (jsonLengthOver(value, 4 * EXPRESSION_LIMITS.maxOutputBytes)) {
+    throw fail(site, source, EXPRESSION_ERROR_CODES.OUTPUT_TOO_LARGE, `expression ${preview(source)} produced more than ${EXPRESSION_LIMITS.maxOutputBytes} bytes of JSON, over the limit`);
+  }
   let text: string | undefined;
   try {
     text = JSON.stringify(value, (_key, v: unknown) => {
@@ -495,128 +548,349 @@ function toJson(value: unknown, site: ExpressionSite, source: string): unknown {
 
 const evaluationError = (err: unknown, source: string, site: ExpressionSite) => jsonataError('failed', err, source, site);
 
-/** Evaluate one expression against a scope; the result is plain JSON within {@link EXPRESSION_LIMITS}. */
-export async function evaluateExpression(source: string, scope: ExpressionScope, site: ExpressionSite): Promise<unknown> {
-  const { expr } = compile(source, site);
-  checkInput(scope, site, source);
-  let value: unknown;
-  try {
-    value = await expr.evaluate(scope);
-  } catch (err) {
-    throw evaluationError(err, source, site);
+/**
+ * Thrown inside an evaluation that ran over its budget. A plain Error, so
+ * jsonata passes it through untouched.
+ */
+class BudgetExceeded extends Error {}
+
+/** What one evaluation has spent, against its budget. */
+interface Meter {
+  steps: number;
+  budget: ExpressionBudget;
+}
+
+function charge(meter: Meter, steps: number): void {
+  meter.steps += steps;
+  if (meter.steps > meter.budget.maxSteps) throw new BudgetExceeded(`it took more than ${meter.budget.maxSteps} evaluation steps`);
+}
+
+function checkStringArgs(meter: Meter, name: string, args: unknown[]): void {
+  for (const a of args) {
+    if (typeof a === 'string' && a.length > meter.budget.maxStringLength) {
+      throw new BudgetExceeded(`$${name} was given a string of ${a.length} characters, over the string budget of ${meter.budget.maxStringLength}`);
+    }
   }
-  return toJson(value, site, source);
 }
 
 /**
- * Publish-time evaluation budget for constant expressions. Runs on the API,
- * not in the sandbox, so a wall-clock timeout is usable as a backstop; the
- * step count keeps the verdict independent of machine speed.
+ * A lower bound of the JSON text length of a value (UTF-16 units), walked
+ * iteratively and abandoned once over `limit`: a value built by sharing
+ * (`[$x, $x]` twenty times over) is walked at most `limit` units far instead
+ * of serialised in full. UTF-8 bytes are never fewer than UTF-16 units, so a
+ * value over the limit here is over it as JSON bytes too.
  */
-const PUBLISH_BUDGET = Object.freeze({
-  maxSteps: 1_000_000,
-  maxStack: 1_000,
-  maxSequence: 1_000_000,
-  /** Longest intermediate string, in UTF-16 units. */
-  maxStringLength: EXPRESSION_LIMITS.maxInputBytes,
-  /**
-   * Backstop only, far above what the step budget allows: a verdict must not
-   * depend on how loaded the machine is (it did at 5s under a busy test run).
-   */
-  timeoutMs: 120_000,
-});
-
-class PublishBudgetExceeded extends Error {}
-
-type NativeFunction = (this: jsonata.Focus, ...args: unknown[]) => unknown;
-let builtinPad: Promise<NativeFunction> | undefined;
-
-/** jsonata's own `$pad`, to wrap with a width check (it allocates before any other check could run). */
-function originalPad(): Promise<NativeFunction> {
-  builtinPad ??= jsonata('$pad')
-    .evaluate(undefined)
-    .then((fn: { implementation: NativeFunction }) => fn.implementation);
-  return builtinPad;
-}
-
-async function evaluateForPublish(source: string): Promise<unknown> {
-  const expr = jsonata(source, { timeout: PUBLISH_BUDGET.timeoutMs, stack: PUBLISH_BUDGET.maxStack, sequence: PUBLISH_BUDGET.maxSequence });
-  registerHelpers(expr);
-  const pad = await originalPad();
-  expr.registerFunction(
-    'pad',
-    function (this: jsonata.Focus, str: unknown, width: unknown, char: unknown) {
-      if (typeof width === 'number' && Math.abs(width) > PUBLISH_BUDGET.maxStringLength) {
-        throw new PublishBudgetExceeded(`$pad to width ${width} exceeds the publish-time string budget of ${PUBLISH_BUDGET.maxStringLength}`);
+function jsonLengthOver(value: unknown, limit: number): boolean {
+  let length = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') length += v.length + 2;
+    else if (typeof v === 'number') length += 1;
+    else if (typeof v === 'boolean' || v === null) length += 4;
+    else if (Array.isArray(v)) {
+      length += 1 + v.length;
+      for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]);
+    } else if (typeof v === 'object' && !isFunctionValue(v)) {
+      const keys = Object.keys(v);
+      length += 1 + keys.length;
+      for (const k of keys) {
+        length += k.length + 3;
+        stack.push((v as Record<string, unknown>)[k]);
       }
-      return pad.call(this, str, width, char);
-    },
-    '<s-ns?:s>',
-  );
-  let steps = 0;
-  // jsonata looks these hooks up by symbol; its typings only admit string names.
-  const assign = expr.assign.bind(expr) as (name: string | symbol, value: unknown) => void;
-  assign(Symbol.for('jsonata.__evaluate_entry'), () => {
-    if (++steps > PUBLISH_BUDGET.maxSteps) throw new PublishBudgetExceeded(`more than ${PUBLISH_BUDGET.maxSteps} evaluation steps`);
-  });
-  assign(Symbol.for('jsonata.__evaluate_exit'), (_expr: unknown, _input: unknown, _env: unknown, result: unknown) => {
-    if (typeof result === 'string' && result.length > PUBLISH_BUDGET.maxStringLength) {
-      throw new PublishBudgetExceeded(`an intermediate string of ${result.length} characters exceeds the publish-time budget of ${PUBLISH_BUDGET.maxStringLength}`);
     }
-  });
-  // A constant reads nothing from its scope, so an empty one stands in for any.
-  return expr.evaluate({});
+    if (length > limit) return true;
+  }
+  return false;
 }
 
-/** jsonata's own guardrails, tripped by the publish budget options. */
-const BUDGET_CODES = new Set(['D1011', 'D1012', 'D2015']);
+/**
+ * Guards on built-ins, checked before each call: strings they are given are
+ * within the string budget (a string built by `&` is a cheap rope until a
+ * built-in flattens it), and the ones that allocate or work more than their
+ * arguments' size refuse first.
+ */
+const BUILTIN_GUARDS: Record<string, { signature: string; guard?: (meter: Meter, args: unknown[]) => void }> = {
+  // jsonata's $pad allocates the whole padding before anything else could check.
+  pad: {
+    signature: '<s-ns?:s>',
+    guard: (m, [, width]) => {
+      if (typeof width === 'number' && Math.abs(width) > m.budget.maxStringLength) throw new BudgetExceeded(`$pad to width ${width} is over the string budget of ${m.budget.maxStringLength} characters`);
+    },
+  },
+  // Array.prototype.join allocates the joined string flat.
+  join: {
+    signature: '<a<s>s?:s>',
+    guard: (m, [strs, separator]) => {
+      if (!Array.isArray(strs)) return;
+      let total = typeof separator === 'string' ? separator.length * Math.max(0, strs.length - 1) : 0;
+      for (const s of strs) total += typeof s === 'string' ? s.length : 0;
+      if (total > m.budget.maxStringLength) throw new BudgetExceeded(`$join would build ${total} characters, over the string budget of ${m.budget.maxStringLength}`);
+    },
+  },
+  // JSON.stringify of a value built by sharing can be exponentially long.
+  string: {
+    signature: '<x-b?:s>',
+    guard: (m, [arg]) => {
+      if (jsonLengthOver(arg, m.budget.maxStringLength)) throw new BudgetExceeded(`$string would build more than ${m.budget.maxStringLength} characters`);
+    },
+  },
+  // Pairwise deep comparison: quadratic in the number of items.
+  distinct: {
+    signature: '<x:x>',
+    guard: (m, [arg]) => {
+      if (Array.isArray(arg)) charge(m, Math.floor((arg.length * arg.length) / 64));
+    },
+  },
+  replace: { signature: '<s-(sf)(sf)n?:s>' },
+  split: { signature: '<s-(sf)n?:a<s>>' },
+  substring: { signature: '<s-nn?:s>' },
+  substringBefore: { signature: '<s-s:s>' },
+  substringAfter: { signature: '<s-s:s>' },
+  uppercase: { signature: '<s-:s>' },
+  lowercase: { signature: '<s-:s>' },
+  trim: { signature: '<s-:s>' },
+  encodeUrlComponent: { signature: '<s-:s>' },
+  encodeUrl: { signature: '<s-:s>' },
+  decodeUrlComponent: { signature: '<s-:s>' },
+  decodeUrl: { signature: '<s-:s>' },
+};
+
+type NativeFunction = (this: unknown, ...args: unknown[]) => unknown;
+
+/**
+ * jsonata's own implementations of the guarded built-ins, to call after the
+ * guard. jsonata hands them out only through an (asynchronous) evaluation, so
+ * they are fetched when this module loads and are there, resolved, before
+ * any expression runs. The guard wrappers call them synchronously, as
+ * jsonata calls a built-in: an asynchronous wrapper would add microtasks to
+ * every call, and concurrent branches of a run interleave by microtasks
+ * (a recorded history must replay with the same schedule).
+ */
+const originals = new Map<string, NativeFunction>();
+const originalsLoaded: Promise<void> = Promise.all(
+  Object.keys(BUILTIN_GUARDS).map(async (name) => {
+    const fn = (await jsonata(`$${name}`).evaluate(undefined)) as { implementation: NativeFunction };
+    originals.set(name, fn.implementation);
+  }),
+).then(() => undefined);
+
+/** A RegExp whose `exec` (all jsonata regex matching goes through it) refuses inputs over the budget. */
+function boundedRegExp(maxInput: number): RegExpConstructor {
+  class BoundedRegExp extends RegExp {
+    override exec(input: string): RegExpExecArray | null {
+      if (input.length > maxInput) throw new BudgetExceeded(`a regular expression would run on ${input.length} characters, over the regex input budget of ${maxInput}`);
+      return super.exec(input);
+    }
+  }
+  return BoundedRegExp as unknown as RegExpConstructor;
+}
+
+/**
+ * The expression compiled for one evaluation under a budget. Counting uses
+ * jsonata's own guardrail: it calls `guardrails()` synchronously once per
+ * evaluation step, which reads `options.timeout`; that read is a getter that
+ * charges one step (and answers 0, so jsonata never looks at the clock). No
+ * evaluate hooks: each hook is an `await`, a promise per step, and in the
+ * workflow sandbox every promise records a stack trace, which made a step
+ * several times dearer. jsonata keeps `options` per compiled expression, so
+ * each evaluation compiles its own (parsing is synchronous and cheap; the
+ * checks of {@link analyse} stay cached).
+ */
+function budgetedExpression(source: string, meter: Meter): jsonata.Expression {
+  const budget = meter.budget;
+  const options = {
+    // jsonata's own guardrails: evaluation depth (D1011) and items in one sequence (D2015).
+    stack: budget.maxDepth,
+    sequence: budget.maxItems,
+    RegexEngine: boundedRegExp(budget.maxRegexInput),
+    get timeout(): number {
+      charge(meter, 1);
+      return 0;
+    },
+  };
+  // Its typings know only `RegexEngine` and `recover`.
+  const expr = jsonata(source, options as unknown as jsonata.JsonataOptions);
+  registerHelpers(expr);
+  for (const [name, { signature, guard }] of Object.entries(BUILTIN_GUARDS)) {
+    expr.registerFunction(
+      name,
+      function (this: unknown, ...args: unknown[]) {
+        checkStringArgs(meter, name, args);
+        guard?.(meter, args);
+        const original = originals.get(name);
+        // Only before this module's own start-up microtasks ran (never in practice).
+        if (!original) return originalsLoaded.then(() => originals.get(name)!.apply(this, args));
+        return original.apply(this, args);
+      },
+      signature,
+    );
+  }
+  return expr;
+}
+
+/** jsonata's guardrail codes: evaluation too deep, a sequence too long, a range over 10^7 items. */
+const JSONATA_BUDGET_CODES: Record<string, string> = {
+  D1011: 'it recursed deeper than the depth budget',
+  D2015: 'it built a sequence over the item budget',
+  D2014: 'it built a range of more than 10,000,000 items',
+};
+
+/** Why an evaluation failure is a budget verdict, or undefined when it is an ordinary failure. */
+function budgetReason(err: unknown, budget: ExpressionBudget): string | undefined {
+  if (err instanceof BudgetExceeded) return err.message;
+  // The JS stack or the string length ran out before a counted bound did.
+  if (err instanceof RangeError) return `it ran out of room (${err.message})`;
+  const code = (err as JsonataFailure | undefined)?.code;
+  if (typeof code === 'string' && code in JSONATA_BUDGET_CODES) {
+    if (code === 'D1011') return `${JSONATA_BUDGET_CODES[code]!} (${budget.maxDepth})`;
+    if (code === 'D2015') return `${JSONATA_BUDGET_CODES[code]!} (${budget.maxItems})`;
+    return JSONATA_BUDGET_CODES[code];
+  }
+  return undefined;
+}
+
+/** How a run evaluates: under its budget, and what to do when a guard trips. */
+export interface EvaluationGuards {
+  budget: ExpressionBudget;
+  /**
+   * Asked once a guard trips (over budget, an unsafe regex, an unstorable
+   * stored value): true fails the evaluation; false evaluates as before the
+   * guards (unbounded, value unchecked), for replaying a run that started
+   * before them. Omitted: always true.
+   */
+  enforce?: () => boolean;
+  /** The value is stored by the projection: a NUL or lone surrogate in it fails with VALUE_NOT_STORABLE. */
+  stored?: boolean;
+}
+
+function budgetExceeded(err: unknown, source: string, site: ExpressionSite, reason: string): ExpressionError {
+  return fail(site, source, EXPRESSION_ERROR_CODES.EXPRESSION_BUDGET_EXCEEDED, `expression ${preview(source)} ran over its evaluation budget: ${reason}`, (err as JsonataFailure).position);
+}
+
+/**
+ * Evaluate one expression against a scope; the result is plain JSON within
+ * {@link EXPRESSION_LIMITS}. The evaluation runs under the guards' budget
+ * (by default this process's; a run passes the one in its start input): over
+ * it, `EXPRESSION_BUDGET_EXCEEDED`; a regex literal that can backtrack
+ * catastrophically is refused with `REGEX_UNSAFE` before anything runs.
+ * `null` evaluates as before 0.6.0, unbounded.
+ *
+ * One async function with one await on the way to a result, as before the
+ * budget: a run's concurrent branches interleave by microtasks.
+ */
+export async function evaluateExpression(
+  source: string,
+  scope: ExpressionScope,
+  site: ExpressionSite,
+  guards: EvaluationGuards | null = { budget: currentRunLimits().expression },
+): Promise<unknown> {
+  const entry = compile(source, site);
+  checkInput(scope, site, source);
+  const enforce = () => guards?.enforce?.() ?? true;
+  let unbounded = guards === null;
+  if (!unbounded && entry.unsafeRegex) {
+    if (enforce()) assertSafeRegex(entry, source, site);
+    unbounded = true;
+  }
+  const meter: Meter | undefined = unbounded ? undefined : { steps: 0, budget: guards!.budget };
+  let value: unknown;
+  try {
+    value = await (meter ? budgetedExpression(source, meter) : entry.expr).evaluate(scope);
+  } catch (err) {
+    const reason = meter ? budgetReason(err, meter.budget) : undefined;
+    if (reason === undefined) throw evaluationError(err, source, site);
+    if (enforce()) throw budgetExceeded(err, source, site, reason);
+    unbounded = true;
+    try {
+      value = await entry.expr.evaluate(scope);
+    } catch (again) {
+      throw evaluationError(again, source, site);
+    }
+  }
+  const json = toJson(value, site, source);
+  if (guards?.stored && !unbounded) {
+    const problem = unstorableValue(json, site);
+    if (problem && enforce()) throw problem;
+  }
+  return json;
+}
+
+/**
+ * Why a value cannot be stored by the projection (a NUL character or a lone
+ * UTF-16 surrogate in a string or key, at any depth), as an
+ * `ExpressionError` with code `VALUE_NOT_STORABLE` naming the step, the field
+ * and the JSON path; undefined when it can.
+ */
+export function unstorableValue(value: unknown, site: ExpressionSite): ExpressionError | undefined {
+  const p = findJsonProblem(value, site.field, Number.POSITIVE_INFINITY);
+  if (!p || p.code !== 'STRING_INVALID') return undefined;
+  const error = new ExpressionError(
+    `${describe(site)}: the value produced at ${p.field} cannot be stored: ${p.message.slice(p.field.length + 1)}; allowed: ${p.allowed}`,
+    site,
+    '',
+    EXPRESSION_ERROR_CODES.VALUE_NOT_STORABLE,
+    undefined,
+  );
+  error.path = p.field;
+  return error;
+}
 
 /**
  * The publish-time check of one expression: compiles it (syntax, function
- * allowlist, AST bounds) and, when the expression is constant (reads no
- * input, steps, vars or run), evaluates it and applies the output cap, so an
- * oversized constant such as `$pad("", 300000)` is refused before any run.
- * Evaluation failures of a constant are otherwise left to run time (they may
- * be deliberate, e.g. `$error()`), except a result that is not JSON and a
- * constant too expensive to evaluate at publish (`EVALUATION_TOO_EXPENSIVE`).
+ * allowlist, AST bounds, regex literals) and, when the expression is constant
+ * (reads no input, steps, vars or run), evaluates it under this process's
+ * budget and applies the output cap, so an oversized constant such as
+ * `$pad("", 300000)` is refused before any run. Evaluation failures of a
+ * constant are otherwise left to run time (they may be deliberate, e.g.
+ * `$error()`), except a result that is not JSON and a constant over the
+ * budget (`EVALUATION_TOO_EXPENSIVE`).
  */
 export async function checkExpression(source: string, site: ExpressionSite): Promise<void> {
-  const { constant } = compile(source, site);
-  if (!constant) return;
+  const entry = compile(source, site);
+  assertSafeRegex(entry, source, site);
+  if (!entry.constant) return;
   let value: unknown;
   try {
-    value = await evaluateForPublish(source);
+    // A constant reads nothing from its scope, so an empty one stands in for any.
+    value = await evaluateExpression(source, {} as ExpressionScope, site);
   } catch (err) {
-    const code = (err as JsonataFailure | undefined)?.code;
-    if (err instanceof PublishBudgetExceeded || err instanceof RangeError || (typeof code === 'string' && BUDGET_CODES.has(code))) {
+    if (err instanceof ExpressionError && err.jsonataCode === EXPRESSION_ERROR_CODES.EXPRESSION_BUDGET_EXCEEDED) {
       throw fail(
         site,
         source,
         EXPRESSION_ERROR_CODES.EVALUATION_TOO_EXPENSIVE,
-        `constant expression ${preview(source)} is too expensive to evaluate at publish: ${(err as Error).message ?? String(err)}`,
-        (err as JsonataFailure).position,
+        `constant expression ${preview(source)} is too expensive to evaluate at publish: ${err.message.replace(/^.*ran over its evaluation budget: /, '')}`,
+        err.position,
       );
     }
+    // The result's own checks (size, JSON) stand; other failures may be deliberate (`$error`).
+    if (err instanceof ExpressionError && (err.jsonataCode === EXPRESSION_ERROR_CODES.OUTPUT_TOO_LARGE || err.jsonataCode === EXPRESSION_ERROR_CODES.NOT_JSON)) throw err;
     return;
   }
   toJson(value, site, source);
 }
 
 /** Evaluate a mapping: strings are expressions, other leaves are literals. */
-export async function evaluateMapping(mapping: Mapping | undefined, scope: ExpressionScope, site: ExpressionSite): Promise<unknown> {
+export async function evaluateMapping(
+  mapping: Mapping | undefined,
+  scope: ExpressionScope,
+  site: ExpressionSite,
+  guards: EvaluationGuards | null = { budget: currentRunLimits().expression },
+): Promise<unknown> {
   if (mapping === undefined) return null;
-  if (typeof mapping === 'string') return evaluateExpression(mapping, scope, site);
+  if (typeof mapping === 'string') return evaluateExpression(mapping, scope, site, guards);
   if (mapping === null || typeof mapping !== 'object') return mapping;
   if (Array.isArray(mapping)) {
     const out: unknown[] = [];
-    for (let i = 0; i < mapping.length; i++) out.push(await evaluateMapping(mapping[i], scope, { ...site, field: `${site.field}[${i}]` }));
+    for (let i = 0; i < mapping.length; i++) out.push(await evaluateMapping(mapping[i], scope, { ...site, field: `${site.field}[${i}]` }, guards));
     return out;
   }
   const out: Record<string, unknown> = {};
   // Sorted keys: evaluation order is part of determinism, independent of how
   // the JSON was written.
   for (const key of Object.keys(mapping).sort()) {
-    out[key] = await evaluateMapping(mapping[key], scope, { ...site, field: `${site.field}.${key}` });
+    out[key] = await evaluateMapping(mapping[key], scope, { ...site, field: `${site.field}.${key}` }, guards);
   }
   return out;
 }

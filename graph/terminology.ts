@@ -58,6 +58,18 @@
  * - **run context**: the interpreter's per-run state in one object
  *   (`workflows/context.ts`); each **step handler** (`workflows/steps/`)
  *   executes one step family against it.
+ * - **evaluation budget**: what one expression evaluation may spend, counted
+ *   (evaluation steps, depth, items, string length, regex input), never
+ *   timed, so every replay reaches the same verdict (`graph/limits.ts`).
+ *   Over it: `EXPRESSION_BUDGET_EXCEEDED`.
+ * - **run limits**: a run's evaluation budget and its largest forEach
+ *   (`maxForEachItems`), set by the client at start from the deployment's
+ *   settings and carried in the run's own start input (`RunInput.limits`).
+ * - **unsafe regex**: a regular expression that can backtrack catastrophically
+ *   (`graph/regex-guard.ts`); refused before it runs (`REGEX_UNSAFE`).
+ * - **unstorable value**: a string Postgres cannot store (a NUL character, a
+ *   lone UTF-16 surrogate); produced by an expression whose value is stored,
+ *   it fails the step (`ValueNotStorable`).
  */
 
 /**

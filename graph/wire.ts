@@ -3,6 +3,7 @@
  * step records it hands to projection activities. Pure types; a change here
  * is a change to recorded histories, so only ever add optional fields.
  */
+import type { RunLimits } from './limits';
 import type { Graph, PinnedContracts } from './schema';
 import type { RunStatus, StallDecisionAction, StallReason, StepStatus } from './terminology';
 
@@ -25,6 +26,13 @@ export interface RunInput {
   resume?: ResumePoint;
   /** The versions this run ran before, and up to which step. */
   lineage?: LineageEntry[];
+  /**
+   * Since 0.6.0: the expression budget and forEach limit this run uses, set
+   * by the client at start from its deployment's settings and carried across
+   * continue-as-new and into child runs. Absent (runs started earlier):
+   * DEFAULT_RUN_LIMITS. Workflow code reads only this, never process config.
+   */
+  limits?: RunLimits;
 }
 
 export interface ResumePoint {

@@ -77,6 +77,17 @@ describe('configuration and the Temporal CLI lookup', () => {
       assert.throws(() => loadConfig({ PINFLOW_TEMPORAL_PORT: '70000' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_TEMPORAL_PORT="70000"'));
     });
 
+    it('reads the run limits (expression steps, forEach items) with their defaults, and refuses values over the caps', () => {
+      assert.deepEqual(loadConfig({}).limits, { maxSteps: 5_000, maxForEachItems: 1_000 });
+      assert.deepEqual(loadConfig({ PINFLOW_EXPRESSION_MAX_STEPS: '20000', PINFLOW_FOREACH_MAX_ITEMS: '2000' }).limits, { maxSteps: 20_000, maxForEachItems: 2_000 });
+      assert.throws(
+        () => loadConfig({ PINFLOW_EXPRESSION_MAX_STEPS: '1000000' }),
+        expectPinflowError('CONFIG_INVALID', 'PINFLOW_EXPRESSION_MAX_STEPS="1000000": must be at most 20000: above it one evaluation can reach the workflow-task deadline'),
+      );
+      assert.throws(() => loadConfig({ PINFLOW_FOREACH_MAX_ITEMS: '20000' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_FOREACH_MAX_ITEMS="20000": must be at most 2000'));
+      assert.throws(() => loadConfig({ PINFLOW_EXPRESSION_MAX_STEPS: 'lots' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_EXPRESSION_MAX_STEPS="lots"'));
+    });
+
     it('rejects a publish-examples flag other than true/false, naming the variable and the value received', () => {
       assert.throws(() => loadConfig({ PINFLOW_PUBLISH_EXAMPLES: 'yes' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_PUBLISH_EXAMPLES="yes"'));
     });

@@ -12,7 +12,9 @@ import {
   PINFLOW_FUNCTIONS,
   type ExpressionScope,
   type ExpressionSite,
+  unstorableValue,
 } from '../graph/expression';
+import { DEFAULT_RUN_LIMITS } from '../graph/limits';
 
 const site: ExpressionSite = { stepId: 'x', field: 'input.a' };
 
@@ -231,9 +233,9 @@ describe('expression: evaluation caps', () => {
 
 describe('expression: publish-time check', () => {
   it('rejects a constant expression whose result is over the output cap', async () => {
-    const joined = await rejection(checkExpression('$join([1..50000].$string(), ",")', site));
+    const joined = await rejection(checkExpression('$join([1..500].$pad("", 600), ",")', site));
     assert.equal(joined.jsonataCode, 'OUTPUT_TOO_LARGE');
-    assert.match(joined.message, /produced 288895 bytes of JSON, over the limit of 262144 bytes$/);
+    assert.match(joined.message, /produced 300501 bytes of JSON, over the limit of 262144 bytes$/);
     const padded = await rejection(checkExpression('$pad("", 300000)', site));
     assert.equal(padded.jsonataCode, 'OUTPUT_TOO_LARGE');
   });
@@ -268,5 +270,82 @@ describe('expression: publish-time check', () => {
       assert.equal(err.jsonataCode, 'EVALUATION_TOO_EXPENSIVE', source);
       assert.match(err.message, /^step "x" field "input\.a": constant expression .* is too expensive to evaluate at publish: /, source);
     }
+  });
+});
+
+describe('expression: evaluation budget', () => {
+  const budget = (maxSteps: number) => ({ budget: { ...DEFAULT_RUN_LIMITS.expression, maxSteps } });
+
+  it('counts evaluation steps, not time: the same verdict and message on every evaluation', async () => {
+    const source = '$sum([1..input.n].($ * 2))';
+    assert.equal(await evaluateExpression(source, scopeWith({ n: 100 }), site, budget(10_000)), 10_100);
+    const messages = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const err = await rejection(evaluateExpression(source, scopeWith({ n: 100 }), site, budget(150)));
+      assert.equal(err.jsonataCode, 'EXPRESSION_BUDGET_EXCEEDED');
+      messages.add(err.message);
+    }
+    assert.deepEqual([...messages], [`step "x" field "input.a": expression "${source}" ran over its evaluation budget: it took more than 150 evaluation steps`]);
+    // One step more or less decides, deterministically.
+    let steps = 1;
+    while (await evaluateExpression(source, scopeWith({ n: 100 }), site, budget(steps)).then(() => false, () => true)) steps++;
+    for (let i = 0; i < 3; i++) await evaluateExpression(source, scopeWith({ n: 100 }), site, budget(steps));
+    assert.equal((await rejection(evaluateExpression(source, scopeWith({ n: 100 }), site, budget(steps - 1)))).jsonataCode, 'EXPRESSION_BUDGET_EXCEEDED');
+  });
+
+  it('stops the hostile forms under the default budget: recursion on input, deep recursion, huge reduce, $pad, items, $distinct, sharing', async () => {
+    for (const [source, input, reason] of [
+      ['($f := function($x){ $f($x) }; $f(input.x))', { x: 1 }, /more than 5000 evaluation steps/],
+      ['($f := function($n){ $n = 0 ? 0 : 1 + $f($n - 1) }; $f(input.n))', { n: 200_000 }, /recursed deeper than the depth budget \(1000\)/],
+      ['$reduce([1..input.n], function($a, $b){ $a + $b })', { n: 3_000_000 }, /over the item budget \(200000\)/],
+      ['$pad("", input.n)', { n: 4e8 }, /\$pad to width 400000000 is over the string budget of 1048576 characters/],
+      ['$distinct(input.xs)', { xs: Array.from({ length: 20_000 }, (_, i) => i) }, /more than 5000 evaluation steps/],
+      ['$join(input.xs.$pad("", 20000), "")', { xs: Array.from({ length: 100 }, (_, i) => i) }, /\$join would build 2000000 characters/],
+      ['$contains(input.s, /ab/)', { s: 'a'.repeat(20_000) }, /regular expression would run on 20000 characters, over the regex input budget of 10000/],
+      ['($f := function($s, $n){ $n = 0 ? $s : $f($s & $s, $n - 1) }; $f("x", input.n))', { n: 40 }, /ran out of room \(Invalid string length\)/],
+    ] as const) {
+      const err = await rejection(evaluate(source, input));
+      assert.equal(err.jsonataCode, 'EXPRESSION_BUDGET_EXCEEDED', source);
+      assert.match(err.message, reason, source);
+    }
+  });
+
+  it('refuses a regex literal that can backtrack catastrophically, at compile, publish and evaluation', async () => {
+    for (const pattern of ['/^(a+)+$/', '/(a|aa)*b/', '/^(\\w+\\s?)*$/']) {
+      const source = `$match(input.s, ${pattern})`;
+      assert.equal(compileError(source).jsonataCode, 'REGEX_UNSAFE', source);
+      assert.equal((await rejection(checkExpression(source, site))).jsonataCode, 'REGEX_UNSAFE', source);
+      const err = await rejection(evaluate(source, { s: `${'a'.repeat(40)}!` }));
+      assert.equal(err.jsonataCode, 'REGEX_UNSAFE', source);
+      assert.match(err.message, /^step "x" field "input\.a": expression .* uses the regular expression \/.*\/g?, which is refused: /);
+    }
+    assert.deepEqual(await evaluate('$match(input.s, /[a-z]+@[a-z]+\\.com/).match', { s: 'mail ada@example.com' }), 'ada@example.com');
+    assert.equal(await evaluate('$contains(input.s, /(foo|bar)+/)', { s: 'xxbarfoo' }), true);
+  });
+
+  it('evaluates unbounded only when asked (replay of runs from before the budget)', async () => {
+    assert.equal(await evaluateExpression('$count([1..input.n])', scopeWith({ n: 300_000 }), site, null), 300_000);
+    // A run's guards ask (its patch flag) once a guard trips; "no" evaluates as before the guards.
+    let asked = 0;
+    const old = { budget: DEFAULT_RUN_LIMITS.expression, stored: true, enforce: () => (asked++, false) };
+    assert.equal(await evaluateExpression('$count([1..input.n])', scopeWith({ n: 300_000 }), site, old), 300_000);
+    assert.equal(await evaluateExpression('$decodeUrlComponent("%00")', scopeWith({}), site, old), '\u0000');
+    assert.equal(await evaluateExpression('$contains(input.s, /^(a+)+$/)', scopeWith({ s: 'aaa' }), site, old), true);
+    assert.equal(asked, 3);
+    // Nothing trips, nothing is asked.
+    assert.equal(await evaluateExpression('1 + 1', scopeWith({}), site, old), 2);
+    assert.equal(asked, 3);
+    assert.equal((await rejection(evaluate('$count([1..input.n])', { n: 300_000 }))).jsonataCode, 'EXPRESSION_BUDGET_EXCEEDED');
+  });
+
+  it('names the JSON path of a value Postgres cannot store', async () => {
+    const value = await evaluate('{"a": [1, $decodeUrlComponent("%00")]}');
+    const err = unstorableValue(value, { stepId: 'prep', field: 'set.note' });
+    assert.ok(err);
+    assert.equal(err.jsonataCode, 'VALUE_NOT_STORABLE');
+    assert.equal(err.path, 'set.note.a[1]');
+    assert.equal(err.message, 'step "prep" field "set.note": the value produced at set.note.a[1] cannot be stored: contains a NUL character; allowed: a string without NUL characters and without lone UTF-16 surrogates');
+    assert.equal(unstorableValue({ a: ['fine', 'é'] }, site), undefined);
+    assert.equal(unstorableValue('\ud800', site)?.path, 'input.a');
   });
 });

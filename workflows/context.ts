@@ -11,7 +11,9 @@
  * order the interpreter did before it was split up; keep it that way.
  */
 import { CancellationScope, condition, patched, upsertSearchAttributes, type WorkflowInfo } from '@temporalio/workflow';
-import type { ExpressionScope } from '../graph/expression';
+import { evaluateExpression, evaluateMapping, type EvaluationGuards, type ExpressionScope, type ExpressionSite } from '../graph/expression';
+import { DEFAULT_RUN_LIMITS, type RunLimits } from '../graph/limits';
+import type { Mapping } from '../graph/schema';
 import type { Step } from '../graph/schema';
 import { SA } from '../graph/search-attributes';
 import { STALL_DECISION_ACTIONS, type StallDecisionAction } from '../graph/terminology';
@@ -76,6 +78,11 @@ export interface Migration {
 /** The answer to a between-steps migration, once the next step boundary has decided it. */
 export type MigrationSummary = { accepted: true; at: string; carried: string[]; dropped: string[] };
 export type BoundaryOutcome = { result: MigrationSummary } | { refused: string };
+
+/** How the run uses an expression's value: `stored` values must be storable by the projection. */
+export interface EvaluateOptions {
+  stored?: boolean;
+}
 
 /** Unconsumed event signals kept at most (oldest dropped first); carried at continue-as-new. */
 const INBOX_LIMIT = 100;
@@ -172,6 +179,34 @@ export class RunContext {
   /** Record one attempt of a step instance, finished now. */
   record(step: Step, at: StepAt, fields: Partial<StepRecord> & Pick<StepRecord, 'status'>): void {
     this.trail.push({ stepInstance: at.instance, attempt: 1, stepId: step.id, stepType: step.type, seq: at.seq, startedAt: at.startedAt, finishedAt: this.now(), ...fields });
+  }
+
+  /** The limits this run started with (its start input); runs started before 0.6.0 have the defaults. */
+  get limits(): RunLimits {
+    return this.run.limits ?? DEFAULT_RUN_LIMITS;
+  }
+
+  /** Evaluate one expression of a step under the run's guards (FLAGS.EXPRESSION_GUARDS). */
+  evaluate(source: string, scope: ExpressionScope, site: ExpressionSite, opts: EvaluateOptions = {}): Promise<unknown> {
+    return evaluateExpression(source, scope, site, this.guards(opts));
+  }
+
+  /** Evaluate a mapping of a step (its leaves are expressions) under the run's guards. */
+  evaluateMapping(mapping: Mapping | undefined, scope: ExpressionScope, site: ExpressionSite, opts: EvaluateOptions = {}): Promise<unknown> {
+    return evaluateMapping(mapping, scope, site, this.guards(opts));
+  }
+
+  /**
+   * The run's evaluation guards: its budget, and whether a tripped guard
+   * (over budget, an unsafe regex, an unstorable stored value) fails the
+   * step. That is decided by FLAGS.EXPRESSION_GUARDS, asked only when a guard
+   * trips: replaying a run from before the flag, the expression is evaluated
+   * unbounded and unchecked, as it ran then. The promise handed back is the
+   * evaluation's own (no extra await), so the microtask schedule of
+   * concurrent branches is the one recorded histories have.
+   */
+  private guards(opts: EvaluateOptions): EvaluationGuards {
+    return { budget: this.limits.expression, enforce: () => patched(FLAGS.EXPRESSION_GUARDS), ...(opts.stored ? { stored: true } : {}) };
   }
 
   /** The expression scope of a frame: input, steps, vars, run, and item/index/error where set. */

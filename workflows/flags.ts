@@ -51,6 +51,32 @@ export const FLAGS = {
    */
   CORRELATION_KEY_RULE: 'pinflow-5-correlation-key-rule',
   /**
+   * 6. Since 0.6.0: every expression runs under the run's evaluation budget
+   * (RunInput.limits: steps, depth, items, string length, regex input) and
+   * refuses a regex literal that can backtrack catastrophically; a value
+   * Postgres cannot store (NUL, lone surrogate) produced by an expression
+   * that is stored (assign, inputs, return output, if value, fail message,
+   * idempotency key) fails the step too. Over budget the step fails with
+   * ExpressionBudgetExceeded, an unsafe regex with ExpressionError
+   * (REGEX_UNSAFE), an unstorable value with ValueNotStorable, all
+   * non-retryable. Before: no budget (an expensive expression ran into the
+   * SDK's 5 s workflow-task deadline, was retried forever and could abort the
+   * worker), and an unstorable value wedged the run on a projection write.
+   * Checked (and its marker recorded) only when an evaluation breaks a guard;
+   * without the marker (replay of an earlier run) the expression is evaluated
+   * unbounded as before, which is what that run did.
+   */
+  EXPRESSION_GUARDS: 'pinflow-6-expression-guards',
+  /**
+   * 7. Since 0.6.0: a forEach whose items number more than the run's
+   * maxForEachItems fails before its first item with ForEachTooManyItems,
+   * non-retryable. Before: the loop ran, and a large control-only loop ran
+   * into the workflow-task deadline (retried forever) while a large RPC loop
+   * ran towards the history limit. Checked (and its marker recorded) only
+   * when a loop is over the limit.
+   */
+  FOREACH_LIMIT: 'pinflow-7-foreach-limit',
+  /**
    * 8. Since 0.6.0: a wait that opens may consume a buffered event (sent with
    * a time to live before the run reached the wait, routed to no wait): the
    * openWait activity offers them, the run checks its match filter on each

@@ -7,13 +7,25 @@
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../graph/errors';
-import { ExpressionError } from '../graph/expression';
+import { EXPRESSION_ERROR_CODES, ExpressionError } from '../graph/expression';
 import type { Step, Subgraph } from '../graph/schema';
 import { ContinueNow, MigrateNow, StepFailure, type Frame, type RunContext } from './context';
 import { continueAsNewDue, migrateAtBoundary } from './migration';
 import { STEP_HANDLERS } from './steps';
 import { errorFromActivity } from './steps/rpc';
 import type { StepHandler } from './steps/types';
+
+/** The failure type of an expression error: the guards of FLAGS.EXPRESSION_GUARDS have their own. */
+function failureTypeOf(err: ExpressionError): string {
+  switch (err.jsonataCode) {
+    case EXPRESSION_ERROR_CODES.EXPRESSION_BUDGET_EXCEEDED:
+      return FAILURE_TYPES.EXPRESSION_BUDGET_EXCEEDED;
+    case EXPRESSION_ERROR_CODES.VALUE_NOT_STORABLE:
+      return FAILURE_TYPES.VALUE_NOT_STORABLE;
+    default:
+      return FAILURE_TYPES.EXPRESSION_ERROR;
+  }
+}
 
 /** Walk one (sub)graph from its entry. Returns its `return` output, else the last step's output. */
 export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): Promise<{ value: unknown; returned: boolean }> {
@@ -85,7 +97,7 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       if (err instanceof MigrateNow || err instanceof ContinueNow) throw err;
       if (err instanceof StepFailure) failure = err;
       else if (err instanceof ExpressionError) {
-        failure = new StepFailure({ type: FAILURE_TYPES.EXPRESSION_ERROR, message: err.message, stepId: step.id, stepInstance: at.instance, details: err.toJSON() });
+        failure = new StepFailure({ type: failureTypeOf(err), message: err.message, stepId: step.id, stepInstance: at.instance, details: err.toJSON() });
       } else if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === FAILURE_TYPES.PROJECTION_WRITE_REJECTED) {
         // A projection or wait activity of this step hit a permanent database error
         // (it fails once, non-retryably): the step fails with it, catchable by onError.

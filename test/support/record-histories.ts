@@ -281,6 +281,31 @@ async function main(): Promise<void> {
       save('event-buffer', run.runId, run.temporalRunId);
     }
 
+    // Expression guards (0.6.0): an expression over the run's budget and a value
+    // Postgres cannot store each fail their step, behind their patch marker;
+    // a forEach over the run's item limit fails before its first item.
+    const guardCases: Array<[string, unknown, unknown]> = [
+      ['expression-budget', { entry: 'compute', steps: [
+        { id: 'compute', type: 'assign', set: { x: '($f := function($x){ $f($x) }; $f(input.x))' }, next: 'done' },
+        { id: 'done', type: 'return', output: 'vars.x' },
+      ] }, { x: 1 }],
+      ['value-not-storable', { entry: 'compute', steps: [
+        { id: 'compute', type: 'assign', set: { note: '{"lines": ["ok", $decodeUrlComponent(input.code)]}' }, next: 'done' },
+        { id: 'done', type: 'return', output: 'vars.note' },
+      ] }, { code: '%00' }],
+      ['foreach-too-many-items', { entry: 'each', steps: [
+        { id: 'each', type: 'forEach', items: '[1..input.n]', body: { entry: 'b', steps: [{ id: 'b', type: 'assign', set: { y: 'item' } }] }, next: 'done' },
+        { id: 'done', type: 'return', output: "'unreachable'" },
+      ] }, { n: 20_000 }],
+    ];
+    for (const [name, graph, input] of guardCases) {
+      if (recorded.has(name)) continue;
+      await env.pinflow.publish(name, graph);
+      const run = await env.pinflow.start({ definition: name, input, runId: `h-${name}` });
+      await env.pinflow.result(run.runId).catch(() => undefined);
+      save(name, run.runId, run.temporalRunId);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);

@@ -4,7 +4,6 @@
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild, isCancellation, ParentClosePolicy } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
-import { evaluateMapping } from '../../graph/expression';
 import { SA } from '../../graph/search-attributes';
 import { TASK_QUEUE, WORKFLOW_TYPE } from '../../graph/terminology';
 import type { ErrorInfo, RunInput } from '../../graph/wire';
@@ -15,7 +14,7 @@ import type { StepHandler, StepOf, StepOutcome } from './types';
 async function runChild(ctx: RunContext, step: StepOf<'child'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const run = ctx.run;
   const instance = at.instance;
-  const input = step.input === undefined ? {} : await evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' });
+  const input = step.input === undefined ? {} : await ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
   const target = await projection.resolveChildVersion({ definition: step.definition, version: step.version === 'latest' ? undefined : step.version });
   const childRunId = `${run.runId}:${instance.replace(/\[/g, '.').replace(/\]/g, '').replace(/#/g, ':')}`;
   try {
@@ -33,6 +32,8 @@ async function runChild(ctx: RunContext, step: StepOf<'child'>, f: Frame, at: St
           tenant: run.tenant,
           metadata: { ...run.metadata, parentRunId: run.runId, parentStep: instance },
           parent: { runId: run.runId, stepInstance: instance },
+          // A child inherits its parent's limits (runs from before 0.6.0 have none to pass).
+          ...(run.limits ? { limits: run.limits } : {}),
         } satisfies RunInput,
       ],
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,

@@ -2,16 +2,16 @@
  * Fan-out steps: forEach (a body per item, in lanes) and parallel (named
  * branches). Each iteration and branch walks its subgraph in its own frame.
  */
-import { CancellationScope, isCancellation } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
-import { evaluateExpression } from '../../graph/expression';
 import type { ErrorInfo } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
+import { FLAGS } from '../flags';
 import { runSubgraph } from '../run-graph';
 import type { StepHandler, StepOf, StepOutcome } from './types';
 
 async function runForEach(ctx: RunContext, step: StepOf<'forEach'>, f: Frame, at: StepAt): Promise<StepOutcome> {
-  const raw = await evaluateExpression(step.items, ctx.scope(f), { stepId: step.id, field: 'items' });
+  const raw = await ctx.evaluate(step.items, ctx.scope(f), { stepId: step.id, field: 'items' });
   const items = raw === null ? [] : raw;
   if (!Array.isArray(items)) {
     throw new StepFailure({
@@ -19,6 +19,18 @@ async function runForEach(ctx: RunContext, step: StepOf<'forEach'>, f: Frame, at
       message: `step "${step.id}": "items" evaluated to ${typeof items}, not an array`,
       stepId: step.id,
       stepInstance: at.instance,
+    });
+  }
+  // Checked before the first item: a loop runs in workflow tasks and history
+  // that one run shares, so it is bounded up front rather than cut midway.
+  const limit = ctx.limits.maxForEachItems;
+  if (items.length > limit && patched(FLAGS.FOREACH_LIMIT)) {
+    throw new StepFailure({
+      type: FAILURE_TYPES.FOREACH_TOO_MANY_ITEMS,
+      message: `step "${step.id}": "items" has ${items.length} items; allowed: at most ${limit} (this run's maxForEachItems); split the work across child runs or batches`,
+      stepId: step.id,
+      stepInstance: at.instance,
+      details: { field: 'items', received: items.length, allowed: limit },
     });
   }
   const results: unknown[] = items.map(() => null);

@@ -6,7 +6,6 @@
  */
 import { ActivityFailure, ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
-import { evaluateExpression, evaluateMapping } from '../../graph/expression';
 import type { ErrorInfo, StallReason } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
@@ -31,8 +30,8 @@ export function errorFromActivity(err: ActivityFailure, stepId: string, stepInst
 async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const run = ctx.run;
   const instance = at.instance;
-  const input = step.input === undefined ? {} : await evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' });
-  const key = step.idempotencyKey ? await evaluateExpression(step.idempotencyKey, ctx.scope(f), { stepId: step.id, field: 'idempotencyKey' }) : undefined;
+  const input = step.input === undefined ? {} : await ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
+  const key = step.idempotencyKey ? await ctx.evaluate(step.idempotencyKey, ctx.scope(f), { stepId: step.id, field: 'idempotencyKey' }, { stored: true }) : undefined;
   const contract = run.contracts[step.rpc];
   for (let dispatch = ctx.nextDispatch.get(instance) ?? 1; ; dispatch++) {
     const pending = ctx.takeTrail();

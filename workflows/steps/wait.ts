@@ -7,7 +7,7 @@
 import { CancellationScope, condition, patched, sleep } from '@temporalio/workflow';
 import { checkCorrelationKey } from '../../graph/correlation';
 import { FAILURE_TYPES } from '../../graph/errors';
-import { evaluateExpression, isTruthy, type ExpressionScope } from '../../graph/expression';
+import { isTruthy, type ExpressionScope } from '../../graph/expression';
 import { durationMs } from '../../graph/schema';
 import type { ActiveWaitState, EventSignal, WaitOutput } from '../../graph/wire';
 import { MigrateNow, StepFailure, type ActiveWait, type Frame, type RunContext, type StepAt } from '../context';
@@ -22,7 +22,7 @@ export const sleepStep: StepHandler<'sleep'> = function* (ctx, step, f, at) {
   let ms: number;
   if (step.duration !== undefined) ms = durationMs(step.duration);
   else {
-    const until: unknown = yield evaluateExpression(step.until!, ctx.scope(f), { stepId: step.id, field: 'until' });
+    const until: unknown = yield ctx.evaluate(step.until!, ctx.scope(f), { stepId: step.id, field: 'until' });
     const when = typeof until === 'string' ? Date.parse(until) : Number.NaN;
     if (Number.isNaN(when)) {
       throw new StepFailure({ type: FAILURE_TYPES.SLEEP_UNTIL_INVALID, message: `step "${step.id}": "until" is not a timestamp: ${JSON.stringify(until)}`, stepId: step.id, stepInstance: at.instance });
@@ -83,7 +83,7 @@ function noteIgnored(w: ActiveWait, e: EventSignal, reason: string): void {
  */
 function evaluateMatch(ctx: RunContext, step: StepOf<'wait'>, f: Frame, e: EventSignal): Promise<unknown> {
   const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
-  return evaluateExpression(step.match!, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
+  return ctx.evaluate(step.match!, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
 }
 
 /** The first inbox entry this wait accepts (checks, then the match filter), consumed; else undefined. */
@@ -159,7 +159,8 @@ interface WaitResult {
 async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: StepAt): Promise<WaitResult> {
   const { run, state, inbox } = ctx;
   const instance = at.instance;
-  const key = await evaluateExpression(step.correlationKey, ctx.scope(f), { stepId: step.id, field: 'correlationKey' });
+  // The key has its own rule (FLAGS.CORRELATION_KEY_RULE) for what it may hold.
+  const key = await ctx.evaluate(step.correlationKey, ctx.scope(f), { stepId: step.id, field: 'correlationKey' });
   if (!((typeof key === 'string' && key.length > 0) || (typeof key === 'number' && Number.isFinite(key)))) {
     throw new StepFailure({
       type: FAILURE_TYPES.WAIT_KEY_INVALID,
@@ -182,7 +183,7 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
   }
   let untilMs: number | undefined;
   if (step.timeoutUntil !== undefined) {
-    const until = await evaluateExpression(step.timeoutUntil, ctx.scope(f), { stepId: step.id, field: 'timeoutUntil' });
+    const until = await ctx.evaluate(step.timeoutUntil, ctx.scope(f), { stepId: step.id, field: 'timeoutUntil' });
     untilMs = typeof until === 'string' ? Date.parse(until) : Number.NaN;
     if (Number.isNaN(untilMs)) {
       throw new StepFailure({ type: FAILURE_TYPES.SLEEP_UNTIL_INVALID, message: `step "${step.id}": timeoutUntil is not a timestamp: ${JSON.stringify(until)}`, stepId: step.id, stepInstance: instance });
