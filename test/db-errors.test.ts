@@ -27,7 +27,6 @@ import { migrate } from '../db/migrate';
 import { VersionStore } from '../catalog/versions';
 import { ProjectionStore } from '../projection/store';
 import { defineRpc, RpcRegistry } from '../rpc/registry';
-import { singleRpcGraph } from './fixtures/graphs';
 import { createDatabase, createEnv, eventually, type Env } from './support/harness';
 
 const VERSION = 'a'.repeat(64);
@@ -300,60 +299,69 @@ describe('permanent database errors in a run on a real Temporal server', functio
   });
   after(async () => env?.stop());
 
-  it('an RPC step whose output the projection refuses completes anyway: the step row and the run close without the payload, the handler ran once, and the refusal is logged with the run id', async () => {
-    await env.pinflow.publish('nul-output', singleRpcGraph('test.nulOutput'));
+  it('an RPC step whose output the projection refuses completes anyway: the step row lands without the payload, the handler ran once, and the refusal is logged with the run id', async () => {
+    // The handler's output holds a NUL; the graph returns only its length (a
+    // NUL produced by an expression that is stored fails its step instead:
+    // ValueNotStorable, the hostile-input suite).
+    await env.pinflow.publish('nul-output', {
+      entry: 'call',
+      steps: [
+        { id: 'call', type: 'rpc', rpc: 'test.nulOutput', input: {}, next: 'done' },
+        { id: 'done', type: 'return', output: { length: '$length(steps.call.text)' } },
+      ],
+    });
     const warned: string[] = [];
     const warn = console.warn;
     console.warn = (...args: unknown[]) => void warned.push(args.map(String).join(' '));
     try {
       const started = await env.pinflow.start({ definition: 'nul-output' });
       // The run's outcome is the handler's: the projection decides nothing.
-      assert.deepEqual(await env.pinflow.result(started.runId), { text: 'a\u0000b' });
+      assert.deepEqual(await env.pinflow.result(started.runId), { length: 3 });
       assert.equal(calls, 1, 'the handler ran once: no retry');
       const run = await eventually(async () => {
         const r = await env.pinflow.getRun(started.runId);
         return r.status === 'COMPLETED' ? r : undefined;
       });
       const refused = { projectionRejected: 'unsupported Unicode escape sequence' };
-      assert.deepEqual(run.output, refused);
+      assert.deepEqual(run.output, { length: 3 });
       assert.deepEqual(
         run.steps.map((s) => [s.stepInstance, s.attempt, s.status, s.output]),
         [
           ['call', 1, 'COMPLETED', refused],
-          ['done', 1, 'COMPLETED', refused],
+          ['done', 1, 'COMPLETED', { length: 3 }],
         ],
       );
-      for (const kind of ['steps', 'runClosed']) {
-        assert.ok(
-          warned.some((w) => w.includes(`the projection refused a write for run ${started.runId} (${kind}) permanently: unsupported Unicode escape sequence`)),
-          `a ${kind} refusal logged with the run id; logged: ${warned.join(' | ')}`,
-        );
-      }
+      await eventually(() =>
+        Promise.resolve(warned.some((w) => w.includes(`the projection refused a write for run ${started.runId} (steps) permanently: unsupported Unicode escape sequence`))),
+        { what: `the steps refusal logged with the run id; logged: ${warned.join(' | ')}` },
+      );
     } finally {
       console.warn = warn;
     }
   });
 
-  it('a wait step whose index row the projection refuses fails that step (catchable by onError) instead of retrying openWait forever', async () => {
-    // The assign's record (a NUL in its output) rides along with openWait, whose write Postgres refuses (22P05).
+  it('a NUL produced before a wait never reaches openWait: the assign fails with ValueNotStorable (catchable by onError) and no wait is opened', async () => {
+    // Before 0.6.0 the assign's record (a NUL in its output) rode along with
+    // openWait, whose write Postgres refused (22P05) on every retry.
     await env.pinflow.publish('nul-before-wait', {
       entry: 'make',
       steps: [
-        { id: 'make', type: 'assign', set: { bad: '$decodeUrlComponent("a%00b")' }, next: 'w' },
-        { id: 'w', type: 'wait', event: 'never.sent', correlationKey: "'k-1'", timeout: '1h', onError: 'handled', next: 'done' },
+        { id: 'make', type: 'assign', set: { bad: '$decodeUrlComponent("a%00b")' }, onError: 'handled', next: 'w' },
+        { id: 'w', type: 'wait', event: 'never.sent', correlationKey: "'k-1'", timeout: '1h', next: 'done' },
         { id: 'done', type: 'return', output: "'resumed'" },
-        { id: 'handled', type: 'return', output: { type: 'error.type', step: 'error.stepId', sqlstate: 'error.details.sqlstate' } },
+        { id: 'handled', type: 'return', output: { type: 'error.type', step: 'error.stepId' } },
       ],
     });
     const started = await env.pinflow.start({ definition: 'nul-before-wait' });
-    assert.deepEqual(await env.pinflow.result(started.runId), { type: 'ProjectionWriteRejected', step: 'w', sqlstate: '22P05' });
+    assert.deepEqual(await env.pinflow.result(started.runId), { type: 'ValueNotStorable', step: 'make' });
     const history = await env.client.workflow.getHandle(started.runId).fetchHistory();
-    const failedOpenWaits = (history.events ?? []).filter((e) => e.activityTaskFailedEventAttributes).length;
-    assert.equal(failedOpenWaits, 1, 'openWait failed once, not retried');
+    const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType?.name);
+    assert.ok(!scheduled.includes('openWait'), `no openWait was scheduled; scheduled: ${scheduled.join(', ')}`);
     const run = await eventually(async () => {
       const r = await env.pinflow.getRun(started.runId);
       return r.status === 'COMPLETED' ? r : undefined;
     });
     assert.equal(run.steps.find((st) => st.stepInstance === 'handled')?.status, 'COMPLETED');
+    assert.equal(run.steps.find((st) => st.stepInstance === 'w'), undefined, 'the wait was never reached');
   });
 });

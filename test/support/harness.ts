@@ -164,9 +164,11 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
   }
 }
 
-/** A real worker process (`node dist/app/worker-main.js`, as production runs it) on an env, loading an RPC module from dist/test/fixtures. */
-export function spawnWorkerProcess(env: Env, fixtureModule: string, extraEnv: Record<string, string> = {}): ChildProcess & { output: string[] } {
-  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'app', 'worker-main.js')], {
+type Spawned = ChildProcess & { output: string[] };
+
+/** A pinflow entry point (`dist/app/<main>.js`) as a child process on an env, its output collected. */
+function spawnPinflowProcess(main: 'worker-main' | 'api-main', env: Env, fixtureModule: string, extraEnv: Record<string, string>): Spawned {
+  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'app', `${main}.js`)], {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress(),
@@ -177,11 +179,16 @@ export function spawnWorkerProcess(env: Env, fixtureModule: string, extraEnv: Re
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
-  }) as ChildProcess & { output: string[] };
+  }) as Spawned;
   child.output = [];
   child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
   return child;
+}
+
+/** A real worker process (`node dist/app/worker-main.js`, as production runs it) on an env, loading an RPC module from dist/test/fixtures. */
+export function spawnWorkerProcess(env: Env, fixtureModule: string, extraEnv: Record<string, string> = {}): Spawned {
+  return spawnPinflowProcess('worker-main', env, fixtureModule, extraEnv);
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1 (for child processes and private servers). */
@@ -207,24 +214,8 @@ export async function spawnApiProcessUnready(
   extraEnv: Record<string, string> = {},
 ): Promise<ChildProcess & { output: string[]; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'app', 'api-main.js')], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: temporalAddress(),
-      TEMPORAL_NAMESPACE: env.namespace,
-      DATABASE_URL: env.databaseUrl,
-      PINFLOW_RPC_MODULE: join(projectRoot(), 'dist', 'test', 'fixtures', `${fixtureModule}.js`),
-      PINFLOW_API_HOST: '127.0.0.1',
-      PINFLOW_API_PORT: String(port),
-      NODE_ENV: 'production',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }) as ChildProcess & { output: string[]; url: string };
-  child.output = [];
+  const child = spawnPinflowProcess('api-main', env, fixtureModule, { PINFLOW_API_HOST: '127.0.0.1', PINFLOW_API_PORT: String(port), ...extraEnv }) as Spawned & { url: string };
   child.url = `http://127.0.0.1:${port}`;
-  child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
   return child;
 }
 
