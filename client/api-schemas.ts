@@ -70,6 +70,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   DEFINITION_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
   RUN_NOT_FOUND: 404,
+  RUN_CLOSED: 409,
   NOT_FOUND: 404,
   RUN_ALREADY_EXISTS: 409,
   REQUEST_INVALID: 400,
@@ -583,7 +584,7 @@ export const ROUTES = {
       body: decisionBody,
       response: {
         200: open({ stallId: z.string(), action: z.string() }),
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_NOT_STALLED', 'DECISION_REJECTED', 'SKIP_OUTPUT_INVALID'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_STALLED', 'DECISION_REJECTED', 'SKIP_OUTPUT_INVALID'),
       },
     },
   },
@@ -597,7 +598,7 @@ export const ROUTES = {
       body: migrateBody,
       response: {
         200: open({ at: z.string(), carried: z.array(z.string()), dropped: z.array(z.string()) }),
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE'),
       },
     },
   },
@@ -609,7 +610,7 @@ export const ROUTES = {
       tags: ['operator'],
       params: idParams,
       body: cancelBody,
-      response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND') },
+      response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED') },
     },
   },
   resolveStalled: {
@@ -622,8 +623,17 @@ export const ROUTES = {
       response: {
         200: open({
           results: z.array(
-            open({ runId: z.string(), ok: z.boolean(), stallId: z.string().optional(), action: z.string().optional(), error: open({ code: z.string(), message: z.string() }).optional() }),
+            open({
+              runId: z.string(),
+              ok: z.boolean(),
+              stallId: z.string().optional(),
+              action: z.string().optional(),
+              error: open({ code: z.string(), message: z.string() }).optional(),
+              skipped: z.boolean().optional().describe('the run closed (RUN_CLOSED) or vanished (RUN_NOT_FOUND) between the listing and the decision; passed over, not failed'),
+              reason: z.string().optional().describe('why the run was skipped'),
+            }),
           ),
+          summary: open({ applied: z.number().int(), skipped: z.number().int(), failed: z.number().int() }).describe('how many results were applied, skipped (closed or gone meanwhile) and failed'),
         }),
         ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID'),
       },
@@ -655,7 +665,7 @@ export const ROUTES = {
       tags: ['runs'],
       params: idParams,
       querystring: empty,
-      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ params: true, db: false }, 'RUN_NOT_FOUND') },
+      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ params: true, db: false }, 'RUN_NOT_FOUND', 'RUN_CLOSED') },
     },
   },
   submitEvent: {

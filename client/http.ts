@@ -289,7 +289,9 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       handler: async (req) => {
         const { rpc, reason, note, ...decision } = req.body;
         const results = await pinflow.resolveStalled({ rpc, ...(reason ? { reason } : {}) }, { ...decision, ...(note ? { reason: note } : {}) });
-        return { results };
+        const skipped = results.filter((x) => x.skipped).length;
+        const applied = results.filter((x) => x.ok).length;
+        return { results, summary: { applied, skipped, failed: results.length - applied - skipped } };
       },
     });
     /** Pre-deploy impact analysis; the body is what `pinflow contracts --rpcs <module>` prints. Changes nothing. */

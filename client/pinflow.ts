@@ -4,7 +4,7 @@
  * changes a run; the projection follows what Temporal accepted.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
@@ -24,6 +24,7 @@ import { checkDeploy, type ContractManifest, type DeployReport } from './check-d
 import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from '../catalog/publish';
+import { mapRunError, requireOpenRun } from './run-gate';
 
 
 export interface DecisionInput {
@@ -43,6 +44,13 @@ export interface DecisionResult {
   stallId?: string;
   action?: string;
   error?: { code: string; message: string };
+  /**
+   * True when the run was passed over, not failed: it closed (RUN_CLOSED) or
+   * vanished (RUN_NOT_FOUND) between the listing and the decision. `error`
+   * says which, and `reason` says why in words.
+   */
+  skipped?: boolean;
+  reason?: string;
 }
 
 export { RUN_ID_PATTERN, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS };
@@ -401,11 +409,12 @@ export class Pinflow {
   /** The live interpreter state, from the running workflow. */
   async state(runId: string): Promise<InterpreterState> {
     parseInput(idParams, { id: runId }, 'params');
+    const handle = this.client.workflow.getHandle(runId);
     try {
-      return await this.client.workflow.getHandle(runId).query(stateQuery);
+      return await handle.query(stateQuery);
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist in Temporal`, { runId });
-      throw err;
+      // A closed run's state is still answered while Temporal can replay it; when it cannot, RUN_CLOSED says why.
+      throw await mapRunError(handle, err, 'the state query');
     }
   }
 
@@ -418,10 +427,13 @@ export class Pinflow {
     const { id } = parseInput(idParams, { id: runId }, 'params');
     const input: DecisionInput = parseInput(decisionBody, request, 'body');
     const handle = this.client.workflow.getHandle(id);
+    // Temporal decides whether the run exists and is open (404 RUN_NOT_FOUND, 409 RUN_CLOSED), whatever fields are given.
+    const description = await requireOpenRun(handle, 'a stall decision');
     let stallId = input.stallId;
     if (!stallId) {
-      const state = await handle.query(stateQuery).catch(() => undefined);
-      if (!state) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
+      const state = await handle.query(stateQuery).catch(async (err: unknown) => {
+        throw await mapRunError(handle, err, 'a stall decision');
+      });
       if (!state.stall) throw new PinflowError(ERROR_CODES.RUN_NOT_STALLED, `run ${JSON.stringify(runId)} is not stalled (status ${state.status})`, { runId, status: state.status });
       stallId = state.stall.id;
     }
@@ -430,7 +442,8 @@ export class Pinflow {
         throw new InvalidRequestError(ERROR_CODES.SKIP_OUTPUT_INVALID, 'skip needs an "output" for the skipped step', { field: 'output' });
       }
       // The run's version from Temporal (its search attribute), the contract from the catalog.
-      const version = await this.pinnedVersionOf(handle);
+      const hash = description.typedSearchAttributes.get(SA.version);
+      const version = hash ? await this.catalog.getVersion(hash) : undefined;
       const check = version ? checkSkipOutput(version, stallId, input.output) : undefined;
       if (check && !check.ok) {
         throw new InvalidRequestError(
@@ -444,8 +457,10 @@ export class Pinflow {
     try {
       const res = await handle.executeUpdate(resolveStallUpdate, { args: [decision] });
       return { stallId: res.stallId, action: res.action };
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
+    } catch (caught) {
+      // The run may have closed (or vanished) since the check above.
+      const err = await mapRunError(handle, caught, 'a stall decision');
+      if (err instanceof PinflowError) throw err;
       if (err instanceof WorkflowUpdateFailedError) {
         const message = (err.cause)?.message ?? err.message;
         const code = message.startsWith('RUN_NOT_STALLED') ? ERROR_CODES.RUN_NOT_STALLED : ERROR_CODES.DECISION_REJECTED;
@@ -453,16 +468,6 @@ export class Pinflow {
       }
       throw err;
     }
-  }
-
-  /** The version a run is pinned to now, as Temporal says (its search attribute, updated by migrations), from the catalog. */
-  private async pinnedVersionOf(handle: WorkflowHandle): Promise<VersionRecord | undefined> {
-    const description = await handle.describe().catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(handle.workflowId)} is not open in Temporal`, { runId: handle.workflowId });
-      throw err;
-    });
-    const hash = description.typedSearchAttributes.get(SA.version);
-    return hash ? this.catalog.getVersion(hash) : undefined;
   }
 
   /** Bulk: resolve every run stalled on `rpc` (and `reason`), reporting each run's result. */
@@ -475,6 +480,11 @@ export class Pinflow {
         results.push({ runId: r.id, ok: true, stallId: res.stallId, action: res.action });
       } catch (err) {
         const e = err as PinflowError;
+        // The projection listed it, Temporal says it is over: passed over, not a failure of the batch.
+        if (e instanceof PinflowError && (e.code === ERROR_CODES.RUN_CLOSED || e.code === ERROR_CODES.RUN_NOT_FOUND)) {
+          results.push({ runId: r.id, ok: false, skipped: true, reason: e.message, stallId: r.stallId, error: { code: e.code, message: e.message } });
+          continue;
+        }
         results.push({ runId: r.id, ok: false, stallId: r.stallId, error: { code: e.code ?? ERROR_CODES.INTERNAL, message: e.message } });
       }
     }
@@ -491,6 +501,8 @@ export class Pinflow {
   async migrate(runId: string, request: { targetVersion: string; mapping?: Record<string, string>; by: string; reason?: string }): Promise<{ at: string; carried: string[]; dropped: string[] }> {
     parseInput(idParams, { id: runId }, 'params');
     const input = parseInput(migrateBody, request, 'body');
+    const handle = this.client.workflow.getHandle(runId);
+    await requireOpenRun(handle, 'a migration');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
     const target = await this.getVersion(input.targetVersion);
@@ -498,9 +510,9 @@ export class Pinflow {
       throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `version ${input.targetVersion} is not a version of ${JSON.stringify(run.definition)}`, { runId });
     }
     // What the run would carry, from the run itself (the live state query), not from projected steps.
-    const handle = this.client.workflow.getHandle(runId);
-    const state = await handle.query(stateQuery).catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
+    const state = await handle.query(stateQuery).catch(async (caught: unknown) => {
+      const err = await mapRunError(handle, caught, 'a migration');
+      if (err instanceof PinflowError) throw err;
       // The pre-check reads the run itself, which needs a worker to answer.
       throw new PinflowError(
         ERROR_CODES.TEMPORAL_UNAVAILABLE,
@@ -515,8 +527,9 @@ export class Pinflow {
         args: [{ targetVersion: target.hash, graph: target.graph, contracts: target.contracts, ...(input.mapping ? { mapping: input.mapping } : {}), by: input.by, ...(input.reason ? { reason: input.reason } : {}) }],
       });
       return { at: res.at, carried: res.carried, dropped: res.dropped };
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
+    } catch (caught) {
+      const err = await mapRunError(handle, caught, 'a migration');
+      if (err instanceof PinflowError) throw err;
       if (err instanceof WorkflowUpdateFailedError) {
         const message = (err.cause)?.message ?? err.message;
         throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, message.replace(/^[A-Z_]+: /, ''), { runId });
@@ -529,13 +542,15 @@ export class Pinflow {
   async cancel(runId: string, request: { by: string; reason?: string }): Promise<void> {
     parseInput(idParams, { id: runId }, 'params');
     const input = parseInput(cancelBody, request, 'body');
+    const handle = this.client.workflow.getHandle(runId);
+    // A closed run is not cancelled and nothing is recorded: 409 RUN_CLOSED (Temporal says so, not the projection).
+    await requireOpenRun(handle, 'cancel');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
     try {
-      await this.client.workflow.getHandle(runId).cancel();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} is not open in Temporal`, { runId });
-      throw err;
+      await handle.cancel();
+    } catch (caught) {
+      throw await mapRunError(handle, caught, 'cancel');
     }
     await this.store.recordDecision({
       runId,

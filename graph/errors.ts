@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   DEFINITION_NOT_FOUND: 'DEFINITION_NOT_FOUND',
   VERSION_NOT_FOUND: 'VERSION_NOT_FOUND',
   RUN_NOT_FOUND: 'RUN_NOT_FOUND',
+  /** An operator call (decision, migrate, cancel, bulk resolve) on a run that Temporal says is closed; `details.status` is its Temporal status. */
+  RUN_CLOSED: 'RUN_CLOSED',
   RUN_ALREADY_EXISTS: 'RUN_ALREADY_EXISTS',
   REQUEST_INVALID: 'REQUEST_INVALID',
   MALFORMED_JSON: 'MALFORMED_JSON',
