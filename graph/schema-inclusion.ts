@@ -525,7 +525,8 @@ function branchIncluded(a: Branch, b: Side, path: string): Result {
     return new Miss(keyPath(path, key), `${value} is accepted by the pinned schema, by no alternative of the new one`, [base]);
   }
   if (overlapping.length === 0) {
-    const names = [...new Set(bs.flatMap((x) => { const t = branchTypes(x); return t === 'all' ? [] : [...t]; }))];
+    const all = new Set(bs.flatMap((x) => { const t = branchTypes(x); return t === 'all' ? [] : [...t]; }));
+    const names = [...all].filter((t) => !(t === 'integer' && all.has('number')));
     return new Miss(path, `the pinned schema accepts ${a.type === 'number' ? 'numbers' : `${a.type}s`}, the new one ${names.length ? `only ${names.join(', ')}` : 'nothing'}`, [base]);
   }
   const misses: Miss[] = [];
