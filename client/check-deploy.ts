@@ -29,6 +29,7 @@ import { evaluateExpression, evaluateMapping } from '../graph/expression';
 import { parseInstance, reachableFrom, reachableUnknown, type Reachability, type Reached } from '../graph/reachability';
 import { allSteps, type Graph, type PinnedContracts, type RpcStep } from '../graph/schema';
 import { stepExpressions } from '../graph/validate';
+import { requiredFieldsMissing, schemaIncludes } from '../graph/schema-inclusion';
 import type { InterpreterState } from '../graph/wire';
 import type { Client } from '@temporalio/client';
 import { stateQuery } from '../workflows/definitions';
@@ -196,17 +197,22 @@ export interface CheckDeployDeps {
 
 const errorsText = (validate: ValidateFunction) => (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ');
 
-/** The keys a pinned input mapping supplies for sure: its literal object keys (undefined: not an object mapping). */
-function mappingKeys(mapping: unknown): Set<string> | undefined {
-  if (mapping === null || typeof mapping !== 'object' || Array.isArray(mapping)) return undefined;
-  return new Set(Object.keys(mapping));
+/** The keys a pinned input mapping supplies for sure: its literal object keys ('unknown': not an object mapping). */
+function mappingKeys(mapping: unknown): string[] | 'unknown' {
+  if (mapping === null || typeof mapping !== 'object' || Array.isArray(mapping)) return 'unknown';
+  return Object.keys(mapping);
 }
 
-/** Required top-level fields of an object schema that the supplied keys leave out. */
-function requiredNotSupplied(schema: unknown, supplied: Set<string>): string[] {
-  if (schema === null || typeof schema !== 'object') return [];
-  const required = (schema as { required?: unknown }).required;
-  return Array.isArray(required) ? required.filter((f): f is string => typeof f === 'string' && !supplied.has(f)) : [];
+/**
+ * The inputs a run can send: the pinned input schema, limited to the keys of
+ * the pinned mapping when it is an object mapping (no other key is ever sent).
+ */
+function sentInput(pinned: unknown, keys: string[] | 'unknown'): unknown {
+  if (keys === 'unknown' || pinned === null || typeof pinned !== 'object' || (pinned as { type?: unknown }).type !== 'object') return pinned;
+  const p = pinned as { properties?: Record<string, unknown>; required?: unknown };
+  const properties = Object.fromEntries(keys.map((k) => [k, p.properties?.[k] ?? {}]));
+  const required = Array.isArray(p.required) ? p.required.filter((r) => keys.includes(r as string)) : undefined;
+  return { ...pinned, properties, ...(required ? { required } : {}), additionalProperties: false };
 }
 
 /** Top-level fields of `steps.<stepId>.<field>` (or `steps."<stepId>".<field>`) that expressions of the graph read. */
@@ -357,8 +363,7 @@ export async function checkDeploy(deps: CheckDeployDeps, manifest: ContractManif
         }
         // Its input passes: the input side is safe; the output side is decided below.
       } else {
-        const keys = mappingKeys(step.input);
-        const missing = keys ? requiredNotSupplied(live.input, keys) : [];
+        const missing = requiredFieldsMissing(live.input, mappingKeys(step.input));
         if (missing.length > 0) {
           push('input_incompatible', r.certain, `the new input schema requires ${missing.map((m) => JSON.stringify(m)).join(', ')}, which the pinned input mapping never supplies`, { field: missing[0] });
           continue;
@@ -378,7 +383,20 @@ export async function checkDeploy(deps: CheckDeployDeps, manifest: ContractManif
         push('contract_changed', false, `the new output schema no longer guarantees ${unread.map((f) => JSON.stringify(f)).join(', ')}, which the pinned graph reads as steps.${step.id}.${unread[0]}`, { field: unread[0] });
         continue;
       }
-      push('contract_changed', false, `the contract of ${JSON.stringify(step.rpc)} changed (${pinned.hash.slice(0, 12)} → ${live.hash.slice(0, 12)}); the data at dispatch decides`, {});
+      // Safe when every input the run can send is valid under the new schema (known and valid, or a widened
+      // schema) and every output the new schema allows is valid under the pinned one. 'unknown' is never safe.
+      const inputInclusion = actual !== undefined ? ({ verdict: 'yes' } as const) : schemaIncludes(sentInput(pinned.input, mappingKeys(step.input)), live.input);
+      const outputInclusion = schemaIncludes(live.output, pinned.output);
+      if (inputInclusion.verdict === 'yes' && outputInclusion.verdict === 'yes') continue;
+      const open = inputInclusion.verdict !== 'yes' ? { side: 'input', ...inputInclusion } : outputInclusion.verdict !== 'yes' ? { side: 'output', ...outputInclusion } : undefined;
+      if (!open) continue;
+      const field = `${open.side}${open.path.slice(1)}`;
+      push(
+        'contract_changed',
+        false,
+        `the contract of ${JSON.stringify(step.rpc)} changed (${pinned.hash.slice(0, 12)} → ${live.hash.slice(0, 12)}); ${open.side === 'input' ? 'a value the pinned input allows' : 'a value the new output allows'} may not pass at ${field}: ${open.reason}; the data at dispatch decides`,
+        { field },
+      );
     }
   };
 

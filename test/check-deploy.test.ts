@@ -20,6 +20,12 @@ const compatible = defineRpc('contract.add', {
   output: z.object({ sum: z.number() }),
   handler: ({ a, b }) => ({ sum: a + b }),
 });
+/** The output widened: a string sum would fail the pinned output contract, if the handler ever returned one. */
+const looser = defineRpc('contract.add', {
+  input: z.object({ a: z.number(), b: z.number() }),
+  output: z.object({ sum: z.union([z.number(), z.string()]) }),
+  handler: ({ a, b }) => ({ sum: a + b }),
+});
 
 describe('pre-deploy impact analysis (check-deploy)', function () {
   this.timeout(120_000);
@@ -56,11 +62,13 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
     );
   });
 
-  it('reports a changed contract as a possible stall, and an unchanged registry as safe', async () => {
-    const changed = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, compatible])));
+  it('reports a widened input as safe, a widened output as a possible stall, and an unchanged registry as safe', async () => {
+    const widened = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, compatible])));
+    assert.deepEqual([widened.wouldStall, widened.mayStall, widened.impacts.length, widened.liveRuns], [0, 0, 0, 1]);
+    const changed = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, looser])));
     assert.deepEqual(
-      changed.impacts.map((i) => [i.stepInstance, i.reason, i.certain]),
-      [['call', 'contract_changed', false]],
+      changed.impacts.map((i) => [i.stepInstance, i.reason, i.certain, i.verdict, i.evidence.field]),
+      [['call', 'contract_changed', false, 'possible', 'output.sum']],
     );
     assert.equal(changed.mayStall, 1);
     const same = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, v1])));
