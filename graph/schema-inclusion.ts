@@ -49,6 +49,8 @@ const NARROWING = new Set(['allOf', 'not', 'uniqueItems', 'contains', 'minContai
 const STRUCTURAL = new Set(['type', 'enum', 'const', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions']);
 /** Ref expansions along one path before giving up (recursive schemas). */
 const REF_DEPTH = 8;
+/** Comparisons (pairs of sub-schemas) one call may make before it answers unknown. */
+const STEP_BUDGET = 20_000;
 /** Longest string a pattern is evaluated on by the witness check. */
 const PATTERN_VALUE_MAX = 256;
 
@@ -197,7 +199,7 @@ function validate(schema: unknown, value: unknown, ctx: Ctx): Tri {
           else if (k === 'maximum') results.push(value <= kv);
           else if (k === 'exclusiveMinimum') results.push(value > kv);
           else if (k === 'exclusiveMaximum') results.push(value < kv);
-          else results.push(kv > 0 && Number.isInteger(value / kv) ? true : 'unknown');
+          else results.push(kv > 0 && Number.isInteger(value / kv) ? true : Number.isInteger(value) && Number.isInteger(kv) ? false : 'unknown');
         }
         break;
       case 'minItems':
@@ -321,7 +323,8 @@ function discriminator(b: Branch, key: string): unknown[] | undefined {
   return has(p, 'const') ? [p.const] : Array.isArray(p.enum) ? p.enum : undefined;
 }
 
-function disjoint(x: Branch, y: Branch): boolean {
+/** Whether no value is valid under both branches (as far as types, finite sets and discriminator properties show): the discriminating key, or true, or false. */
+function disjoint(x: Branch, y: Branch): string | boolean {
   const tx = branchTypes(x);
   const ty = branchTypes(y);
   if (tx !== 'all' && ty !== 'all' && ![...tx].some((t) => ty.has(t))) return true;
@@ -330,7 +333,7 @@ function disjoint(x: Branch, y: Branch): boolean {
     for (const key of Object.keys(x.schema.properties)) {
       const dx = discriminator(x, key);
       const dy = discriminator(y, key);
-      if (dx && dy && !dx.some((v) => dy.some((w) => jsonEqual(v, w)))) return true;
+      if (dx && dy && !dx.some((v) => dy.some((w) => jsonEqual(v, w)))) return key;
     }
   }
   return false;
@@ -504,7 +507,7 @@ function branchIncluded(a: Branch, b: Side, path: string): Result {
   }
   if (bs.some((x) => x.kind === 'any' && Object.keys(x.schema).every((k) => ANNOTATIONS.has(k)))) return true;
   const aTypes = branchTypes(a);
-  const candidates = bs.filter((x) => {
+  const overlapping = bs.filter((x) => {
     const t = branchTypes(x);
     return t === 'all' || aTypes === 'all' || [...aTypes].some((y) => t.has(y));
   });
@@ -513,8 +516,17 @@ function branchIncluded(a: Branch, b: Side, path: string): Result {
     return new Miss(path, 'the pinned schema accepts any value, the new one does not', probes);
   }
   const base = example(a, path);
-  if (candidates.length === 0) {
-    const names = [...new Set(bs.flatMap((x) => { const t = branchTypes(x); return t === 'all' ? [] : [...t]; }))];
+  // Alternatives of the new schema that a discriminator property rules out (a discriminated union).
+  const keys = overlapping.map((x) => disjoint(a, x));
+  const candidates = overlapping.filter((_, i) => keys[i] === false);
+  if (overlapping.length > 0 && candidates.length === 0 && typeof keys[0] === 'string' && keys.every((k) => k === keys[0])) {
+    const key = keys[0];
+    const value = isObj(base) ? JSON.stringify(base[key]) : 'its value';
+    return new Miss(keyPath(path, key), `${value} is accepted by the pinned schema, by no alternative of the new one`, [base]);
+  }
+  if (overlapping.length === 0) {
+    const all = new Set(bs.flatMap((x) => { const t = branchTypes(x); return t === 'all' ? [] : [...t]; }));
+    const names = [...all].filter((t) => !(t === 'integer' && all.has('number')));
     return new Miss(path, `the pinned schema accepts ${a.type === 'number' ? 'numbers' : `${a.type}s`}, the new one ${names.length ? `only ${names.join(', ')}` : 'nothing'}`, [base]);
   }
   const misses: Miss[] = [];
@@ -531,6 +543,7 @@ function branchIncluded(a: Branch, b: Side, path: string): Result {
   }
   if (unknowns.length > 0 && misses.length === 0) throw unknowns[0]!;
   const first = misses[0]!;
+  if (candidates.length === 0) return new Miss(path, 'no alternative of the new schema accepts values of the pinned one', [base]);
   if (candidates.length > 1) {
     return new Miss(first.path, `${first.reason} (and no other alternative of the new schema covers it)`, misses.flatMap((m) => m.candidates));
   }
@@ -726,6 +739,7 @@ function objectIncluded(a: Branch & { kind: 'type' }, b: Branch & { kind: 'type'
 
 /** a ⊆ b, or a Miss to confirm. Throws Unknown. */
 function included(a: Side, b: Side, path: string): Result {
+  if (++steps > STEP_BUDGET) throw new Unknown(path, `the schemas are too large to compare (more than ${STEP_BUDGET} comparisons)`);
   // Recursive schemas: a pair of schemas met again at a deeper path is
   // assumed included (the values there are strictly smaller, so the
   // assumption is an induction on the value's depth). Same path: no progress.
@@ -758,6 +772,8 @@ function includedBranches(a: Side, b: Side, path: string): Result {
 
 /** The pairs (pinned, new) being compared on the current path, with the path they were entered at. One call at a time (synchronous). */
 let visiting = new Map<object, Map<object, string>>();
+/** Comparisons made by the current call, against STEP_BUDGET. */
+let steps = 0;
 
 /**
  * Is every value valid under `a` (the pinned schema) also valid under `b`
@@ -767,12 +783,22 @@ let visiting = new Map<object, Map<object, string>>();
  * schemaIncludes(z.toJSONSchema(z.object({ n: z.number() })), z.toJSONSchema(z.object({ n: z.number(), note: z.string().optional() })))
  * // { verdict: 'yes' }
  */
-export function schemaIncludes(a: unknown, b: unknown): InclusionVerdict {
+export function schemaIncludes(pinned: unknown, next: unknown): InclusionVerdict {
+  let a: unknown;
+  let b: unknown;
+  try {
+    // As stored: plain JSON (a key set to undefined is no key).
+    a = JSON.parse(JSON.stringify(pinned ?? null));
+    b = JSON.parse(JSON.stringify(next ?? null));
+  } catch (e) {
+    return { verdict: 'unknown', path: '$', reason: `a schema is not JSON (${(e as Error).message})` };
+  }
   if (jsonEqual(a, b)) return { verdict: 'yes' };
   const ca: Ctx = { root: a, refs: 0 };
   const cb: Ctx = { root: b, refs: 0 };
   let r: Result;
   visiting = new Map();
+  steps = 0;
   try {
     r = included({ schema: a, ctx: ca }, { schema: b, ctx: cb }, '$');
   } catch (e) {
