@@ -176,12 +176,12 @@ export function validateManifest(manifest: ContractManifest): Map<string, Valida
   return inputValidators;
 }
 
-/** Where the run is, from the `pinflow.state` query; rejects when the run cannot answer. */
-export type StateReader = (runId: string) => Promise<InterpreterState>;
+/** Where the run is, from the `pinflow.state` query; rejects when the run cannot answer, or once `signal` aborts. */
+export type StateReader = (runId: string, signal: AbortSignal) => Promise<InterpreterState>;
 
-/** The state reader over a Temporal client. */
+/** The state reader over a Temporal client: an aborted query stops its gRPC call and retries. */
 export function temporalStateReader(client: Client): StateReader {
-  return (runId) => client.workflow.getHandle(runId).query(stateQuery);
+  return (runId, signal) => client.withAbortSignal(signal, () => client.workflow.getHandle(runId).query(stateQuery));
 }
 
 export interface CheckDeployDeps {
@@ -281,12 +281,19 @@ export async function checkDeploy(deps: CheckDeployDeps, manifest: ContractManif
     let state: InterpreterState | undefined;
     if (deps.queryState) {
       try {
+        // Bounded: a run whose query does not answer in time counts as position unknown, and its call is aborted.
+        const abort = new AbortController();
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('state query timed out')), deps.queryTimeoutMs ?? 5_000);
+          timer = setTimeout(() => {
+            abort.abort();
+            reject(new Error('state query timed out'));
+          }, deps.queryTimeoutMs ?? 5_000);
         });
+        const query = deps.queryState(run.id, abort.signal);
+        query.catch(() => undefined);
         try {
-          state = await Promise.race([deps.queryState(run.id), timeout]);
+          state = await Promise.race([query, timeout]);
         } finally {
           clearTimeout(timer);
         }
