@@ -19,9 +19,12 @@
  *     first given, so an event already submitted is deduplicated.
  *
  * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
+ * check-deploy asks each open run where it is through TEMPORAL_ADDRESS (and
+ * TEMPORAL_NAMESPACE) when set, else analyses every run with its position unknown;
  * the events commands read REDIS_URL and PINFLOW_EVENTS_STREAM.
  */
-import { checkDeploy, manifestOf, type DeployReport } from '../client/check-deploy';
+import { Client, Connection } from '@temporalio/client';
+import { checkDeploy, manifestOf, temporalStateReader, type DeployReport } from '../client/check-deploy';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { loadConfig } from '../app/config';
 import { loadRpcModule } from '../app/rpc-module';
@@ -68,8 +71,9 @@ async function deadLetters(rest: string[]): Promise<number> {
 
 function printReport(report: DeployReport): void {
   console.log(`checked ${report.checkedRuns} open run(s): ${report.wouldStall} would stall, ${report.mayStall} may stall`);
+  console.log(`  positions: ${report.liveRuns} live, ${report.unknownPositionRuns} unknown; ${report.durationMs} ms`);
   for (const i of report.impacts) {
-    console.log(`  ${i.certain ? 'WOULD STALL' : 'may stall  '}  ${i.runId}  ${i.definition}@${i.version.slice(0, 12)}  step ${i.stepInstance}  ${i.reason}: ${i.message}`);
+    console.log(`  ${i.certain ? 'WOULD STALL' : 'may stall  '}  ${i.runId}  ${i.definition}@${i.version.slice(0, 12)}  step ${i.stepInstance}  ${i.reason}: ${i.message}${i.position === 'unknown' ? ' (position unknown)' : ''}`);
   }
 }
 
@@ -92,7 +96,15 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const report = await checkDeploy({ store, catalog }, manifest);
+    // With TEMPORAL_ADDRESS each run is asked where it is; without, every position is unknown.
+    const connection = config.temporal.address ? await Connection.connect({ address: config.temporal.address }) : undefined;
+    const client = connection ? new Client({ connection, namespace: config.temporal.namespace }) : undefined;
+    let report: DeployReport;
+    try {
+      report = await checkDeploy({ store, catalog, ...(client ? { queryState: temporalStateReader(client) } : {}) }, manifest);
+    } finally {
+      await connection?.close();
+    }
     if (flag('--json')) console.log(JSON.stringify(report, null, 2));
     else printReport(report);
     return report.wouldStall > 0 || (!flag('--certain-only') && report.mayStall > 0) ? 1 : 0;

@@ -649,9 +649,24 @@ export const ROUTES = {
       response: {
         200: open({
           checkedRuns: z.number(),
+          liveRuns: z.number(),
+          unknownPositionRuns: z.number(),
+          durationMs: z.number(),
           wouldStall: z.number(),
           mayStall: z.number(),
-          impacts: z.array(open({ runId: z.string(), stepInstance: z.string(), rpc: z.string(), reason: z.string(), certain: z.boolean(), message: z.string() })),
+          impacts: z.array(
+            open({
+              runId: z.string(),
+              stepInstance: z.string(),
+              rpc: z.string(),
+              reason: z.string(),
+              certain: z.boolean(),
+              verdict: z.enum(['certain', 'possible']),
+              position: z.enum(['live', 'unknown']),
+              message: z.string(),
+              evidence: open({ field: z.string().optional(), input: z.unknown().optional(), decidedBy: z.string().optional() }),
+            }),
+          ),
         }),
         ...errorResponses({ body: true }, 'MANIFEST_INVALID', 'REGEX_UNSAFE'),
       },

@@ -3,20 +3,36 @@
  * registry about to be deployed, and why. Reads the projection and the
  * pinned versions; changes nothing.
  *
- * For each open run, every `rpc` step that has not completed yet (nested
- * steps included; forEach bodies count until the loop completes) is checked
- * against the new registry's contract manifest:
- * - the RPC is absent → `rpc_missing` (certain);
- * - the contract hash differs and the step's actual input is known (the run
- *   is at that step) and fails the new input schema → `input_incompatible`
- *   (certain);
+ * Each open run is asked where it is (the `pinflow.state` query; the
+ * projection lags for control steps), a bounded number at once, and the `rpc`
+ * steps still reachable from that position over its pinned graph are checked
+ * (graph/reachability.ts: forEach bodies until the loop completes, only the
+ * branch taken, onError edges, parallel branches, child graphs ahead) against
+ * the new registry's contract manifest:
+ * - the RPC is absent → `rpc_missing`: certain when every path from the
+ *   position reaches the step, else possible, naming the branch that decides;
+ * - the contract hash differs and the step is the run's next RPC (dispatched,
+ *   or right after the wait or sleep the run is in): its actual input is
+ *   validated against the new input schema: `input_incompatible` (certain)
+ *   or nothing (safe on the input side);
+ * - a required field of the new input schema that the pinned mapping never
+ *   supplies → `input_incompatible`;
  * - the contract hash differs otherwise → `contract_changed` (possible: the
  *   actual data decides at dispatch).
+ * A run whose query fails is analysed with its position unknown: every step
+ * not completed counts, and nothing is certain.
  */
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import { REGEX_ALLOWED, regexProblem } from '../graph/regex-guard';
-import { allSteps, type PinnedContracts } from '../graph/schema';
+import { evaluateExpression, evaluateMapping } from '../graph/expression';
+import { parseInstance, reachableFrom, reachableUnknown, type Reachability, type Reached } from '../graph/reachability';
+import { allSteps, type Graph, type PinnedContracts, type RpcStep } from '../graph/schema';
+import { stepExpressions } from '../graph/validate';
+import { requiredFieldsMissing, schemaIncludes } from '../graph/schema-inclusion';
+import type { InterpreterState } from '../graph/wire';
+import type { Client } from '@temporalio/client';
+import { stateQuery } from '../workflows/definitions';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore, RunSummary } from '../projection/store';
 import type { RpcRegistry } from '../rpc/registry';
@@ -31,13 +47,25 @@ export interface DeployImpact {
   status: RunSummary['status'];
   stepInstance: string;
   rpc: string;
-  reason: 'rpc_missing' | 'input_incompatible' | 'contract_changed';
+  reason: 'rpc_missing' | 'input_incompatible' | 'output_incompatible' | 'contract_changed';
   certain: boolean;
+  /** `certain`: the run stalls at this step if it is deployed; `possible`: a branch, the items or the data decide. */
+  verdict: 'certain' | 'possible';
+  /** `live`: from the run's position (the state query); `unknown`: the query failed, every step not completed counts. */
+  position: 'live' | 'unknown';
   message: string;
+  /** Why: the failing field, the actual input, the branch or item count that decides. */
+  evidence: { field?: string; input?: unknown; decidedBy?: string };
 }
 
 export interface DeployReport {
   checkedRuns: number;
+  /** Runs analysed from their live position (the state query answered). */
+  liveRuns: number;
+  /** Runs analysed with their position unknown (the query failed): every step not completed counts, as possible. */
+  unknownPositionRuns: number;
+  /** How long the analysis took. */
+  durationMs: number;
   /** Runs that would stall for certain. */
   wouldStall: number;
   /** Runs that may stall, depending on the data they carry. */
@@ -148,51 +176,254 @@ export function validateManifest(manifest: ContractManifest): Map<string, Valida
   return inputValidators;
 }
 
-export async function checkDeploy(deps: { store: ProjectionStore; catalog: VersionStore }, manifest: ContractManifest): Promise<DeployReport> {
+/** Where the run is, from the `pinflow.state` query; rejects when the run cannot answer, or once `signal` aborts. */
+export type StateReader = (runId: string, signal: AbortSignal) => Promise<InterpreterState>;
+
+/** The state reader over a Temporal client: an aborted query stops its gRPC call and retries. */
+export function temporalStateReader(client: Client): StateReader {
+  return (runId, signal) => client.withAbortSignal(signal, () => client.workflow.getHandle(runId).query(stateQuery));
+}
+
+export interface CheckDeployDeps {
+  store: ProjectionStore;
+  catalog: VersionStore;
+  /** The live position of a run. Without it every run is analysed with its position unknown. */
+  queryState?: StateReader;
+  /** State queries in flight at once. @default 16 */
+  concurrency?: number;
+  /** How long one state query may take before the run counts as position unknown. @default 5000 */
+  queryTimeoutMs?: number;
+}
+
+const errorsText = (validate: ValidateFunction) => (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ');
+
+/** The keys a pinned input mapping supplies for sure: its literal object keys ('unknown': not an object mapping). */
+function mappingKeys(mapping: unknown): string[] | 'unknown' {
+  if (mapping === null || typeof mapping !== 'object' || Array.isArray(mapping)) return 'unknown';
+  return Object.keys(mapping);
+}
+
+/**
+ * The inputs a run can send: the pinned input schema, limited to the keys of
+ * the pinned mapping when it is an object mapping (no other key is ever sent).
+ */
+function sentInput(pinned: unknown, keys: string[] | 'unknown'): unknown {
+  if (keys === 'unknown' || pinned === null || typeof pinned !== 'object' || (pinned as { type?: unknown }).type !== 'object') return pinned;
+  const p = pinned as { properties?: Record<string, unknown>; required?: unknown };
+  const properties = Object.fromEntries(keys.map((k) => [k, p.properties?.[k] ?? {}]));
+  const required = Array.isArray(p.required) ? p.required.filter((r) => keys.includes(r as string)) : undefined;
+  return { ...pinned, properties, ...(required ? { required } : {}), additionalProperties: false };
+}
+
+/** Top-level fields of `steps.<stepId>.<field>` (or `steps."<stepId>".<field>`) that expressions of the graph read. */
+function readFields(graph: Graph, stepId: string): Set<string> {
+  const out = new Set<string>();
+  const esc = stepId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`steps\\.(?:${esc}|"${esc}"|\`${esc}\`)\\.([A-Za-z_][A-Za-z0-9_]*)`, 'g');
+  for (const { step } of allSteps(graph)) for (const { source } of stepExpressions(step)) for (const m of source.matchAll(re)) out.add(m[1]!);
+  return out;
+}
+
+/** Required top-level fields of an object schema (none when it is not one). */
+function requiredOf(schema: unknown): string[] {
+  if (schema === null || typeof schema !== 'object') return [];
+  const required = (schema as { required?: unknown }).required;
+  return Array.isArray(required) ? required.filter((f): f is string => typeof f === 'string') : [];
+}
+
+/** Fields in `relied` that the new (object) output schema does not require. */
+function notGuaranteed(live: unknown, relied: Iterable<string>): string[] {
+  if (live === null || typeof live !== 'object' || (live as { type?: unknown }).type !== 'object') return [];
+  const liveRequired = new Set(requiredOf(live));
+  return [...new Set(relied)].filter((f) => !liveRequired.has(f)).sort();
+}
+
+/** Run `fn` over `items` with at most `limit` in flight. */
+async function boundedMap<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  return out;
+}
+
+export async function checkDeploy(deps: CheckDeployDeps, manifest: ContractManifest): Promise<DeployReport> {
+  const started = Date.now();
   const inputValidators = validateManifest(manifest);
   const { store, catalog } = deps;
-  const versions = new Map<string, { graph: Parameters<typeof allSteps>[0]; contracts: PinnedContracts } | undefined>();
+  const versions = new Map<string, Promise<{ graph: Graph; contracts: PinnedContracts } | undefined>>();
+  const versionOf = (hash: string) => {
+    let v = versions.get(hash);
+    if (!v) versions.set(hash, (v = catalog.getVersion(hash)));
+    return v;
+  };
+  const latest = new Map<string, Promise<string | undefined>>();
+  const latestOf = (definition: string) => {
+    let v = latest.get(definition);
+    if (!v) latest.set(definition, (v = catalog.getDefinition(definition).then((d) => d?.latestVersion)));
+    return v;
+  };
   const impacts: DeployImpact[] = [];
   let checkedRuns = 0;
-  await store.forEachOpenRun(async (runs) => {
-    for (const run of runs) {
-      checkedRuns++;
-      if (!versions.has(run.version)) versions.set(run.version, await catalog.getVersion(run.version));
-      const version = versions.get(run.version);
-      if (!version) continue;
-      const detail = await store.getRun(run.id);
-      const completed = new Set((detail?.steps ?? []).filter((s) => s.status === 'COMPLETED').map((s) => s.stepId));
-      const lastInput = new Map<string, unknown>();
-      for (const s of detail?.steps ?? []) if (s.stepType === 'rpc' && s.input !== undefined) lastInput.set(s.stepInstance, s.input);
-      for (const { step } of allSteps(version.graph)) {
-        if (step.type !== 'rpc' || completed.has(step.id)) continue;
-        const pinned = version.contracts[step.rpc];
-        const live = manifest[step.rpc];
-        const base = { runId: run.id, definition: run.definition, version: run.version, status: run.status, stepInstance: step.id, rpc: step.rpc };
-        if (!live) {
-          impacts.push({ ...base, reason: 'rpc_missing', certain: true, message: `RPC ${JSON.stringify(step.rpc)} is not in the new registry` });
-          continue;
+  let liveRuns = 0;
+  let unknownPositionRuns = 0;
+
+  const analyse = async (run: RunSummary) => {
+    checkedRuns++;
+    const version = await versionOf(run.version);
+    if (!version) return;
+    const detail = await store.getRun(run.id);
+    let state: InterpreterState | undefined;
+    if (deps.queryState) {
+      try {
+        // Bounded: a run whose query does not answer in time counts as position unknown, and its call is aborted.
+        const abort = new AbortController();
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            abort.abort();
+            reject(new Error('state query timed out'));
+          }, deps.queryTimeoutMs ?? 5_000);
+        });
+        const query = deps.queryState(run.id, abort.signal);
+        query.catch(() => undefined);
+        try {
+          state = await Promise.race([query, timeout]);
+        } finally {
+          clearTimeout(timer);
         }
-        if (!pinned || pinned.hash === live.hash) continue;
-        // The actual input is known when the run already dispatched this step (e.g. it is stalled there).
-        const actual = lastInput.get(step.id);
-        if (actual !== undefined) {
-          const validate = inputValidators.get(step.rpc)!;
-          if (!validate(actual)) {
-            impacts.push({
-              ...base,
-              reason: 'input_incompatible',
-              certain: true,
-              message: `the step's actual input fails the new input schema: ${(validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ')}`,
-            });
-            continue;
-          }
-        }
-        impacts.push({ ...base, reason: 'contract_changed', certain: false, message: `the contract of ${JSON.stringify(step.rpc)} changed (${pinned.hash.slice(0, 12)} → ${live.hash.slice(0, 12)}); the data at dispatch decides` });
+      } catch {
+        state = undefined;
       }
     }
+    const position: DeployImpact['position'] = state && state.status !== 'COMPLETED' && state.status !== 'FAILED' && state.status !== 'CANCELLED' ? 'live' : 'unknown';
+    if (position === 'live') liveRuns++;
+    else unknownPositionRuns++;
+    const scope = { input: detail?.input ?? null, steps: state?.steps ?? {}, vars: state?.vars ?? {}, run: { runId: run.id, tenant: run.tenant, version: run.version, definition: run.definition, startedAt: String(run.startedAt ?? '') } };
+
+    let reach: Reachability;
+    if (position === 'live') {
+      // Item counts of the active top-level forEach steps: their items, evaluated on the run's state.
+      const forEachItems: Record<string, number | undefined> = {};
+      for (const instance of state!.active) {
+        const p = parseInstance(instance);
+        const step = p && p.suffix === '' ? version.graph.steps.find((s) => s.id === p.id) : undefined;
+        if (step?.type !== 'forEach') continue;
+        try {
+          const items = await evaluateExpression(step.items, scope, { stepId: step.id, field: 'items' });
+          forEachItems[instance] = items === null ? 0 : Array.isArray(items) ? items.length : undefined;
+        } catch {
+          forEachItems[instance] = undefined;
+        }
+      }
+      reach = reachableFrom(version.graph, { active: state!.active, completed: state!.completed, forEachItems });
+    } else {
+      const completed = new Set((detail?.steps ?? []).filter((s) => s.status === 'COMPLETED' && !s.stepInstance.includes('[')).map((s) => s.stepId));
+      reach = reachableUnknown(version.graph, completed);
+    }
+    const lastInput = new Map<string, unknown>();
+    for (const s of detail?.steps ?? []) if (s.stepType === 'rpc' && s.input !== undefined) lastInput.set(s.stepInstance, s.input);
+
+    // Child steps ahead: their pinned graphs, resolved as the interpreter would (a hash, else the definition's latest).
+    const reached: Array<Reached<RpcStep> & { contracts: PinnedContracts; via?: string }> = reach.rpcs.map((r) => ({ ...r, certain: r.certain && position === 'live', contracts: version.contracts }));
+    for (const c of reach.children) {
+      const hash = c.step.version && c.step.version !== 'latest' ? c.step.version : await latestOf(c.step.definition);
+      const child = hash ? await versionOf(hash) : undefined;
+      if (!child) continue;
+      for (const r of reachableUnknown(child.graph, new Set()).rpcs) {
+        reached.push({ ...r, certain: false, decidedBy: `child "${c.step.id}" (${c.step.definition}): inside the child run`, contracts: child.contracts, via: c.step.id });
+      }
+    }
+
+    for (const r of reached) {
+      const step = r.step;
+      const pinned = r.contracts[step.rpc];
+      const live = manifest[step.rpc];
+      const stepInstance = r.activeInstance ?? (r.via ? `${r.via}/${step.id}` : step.id);
+      const base = { runId: run.id, definition: run.definition, version: run.version, status: run.status, stepInstance, rpc: step.rpc, position };
+      const push = (reason: DeployImpact['reason'], certain: boolean, message: string, evidence: DeployImpact['evidence']) =>
+        impacts.push({ ...base, reason, certain, verdict: certain ? 'certain' : 'possible', message: certain || !r.decidedBy ? message : `${message}; decided by ${r.decidedBy}`, evidence: { ...evidence, ...(certain || !r.decidedBy ? {} : { decidedBy: r.decidedBy }) } });
+      if (!live) {
+        push('rpc_missing', r.certain, `RPC ${JSON.stringify(step.rpc)} is not in the new registry`, {});
+        continue;
+      }
+      if (!pinned || pinned.hash === live.hash) continue;
+      const validate = inputValidators.get(step.rpc)!;
+      // The run's next RPC: its actual input is known (dispatched), or computable now (the step right after a wait or sleep).
+      let actual = r.activeInstance ? lastInput.get(r.activeInstance) : undefined;
+      if (actual === undefined && position === 'live' && r.certain && !r.via && version.graph.steps.some((s) => s.id === step.id) && isNextRpc(version.graph, state!, step.id)) {
+        try {
+          actual = await evaluateMapping(step.input, scope, { stepId: step.id, field: 'input' });
+        } catch {
+          actual = undefined;
+        }
+      }
+      if (actual !== undefined) {
+        if (!validate(actual)) {
+          push('input_incompatible', r.certain, `the step's input fails the new input schema: ${errorsText(validate)}`, { field: validate.errors?.[0]?.instancePath || '(root)', input: actual });
+          continue;
+        }
+        // Its input passes: the input side is safe; the output side is decided below.
+      } else {
+        const missing = requiredFieldsMissing(live.input, mappingKeys(step.input));
+        if (missing.length > 0) {
+          push('input_incompatible', r.certain, `the new input schema requires ${missing.map((m) => JSON.stringify(m)).join(', ')}, which the pinned input mapping never supplies`, { field: missing[0] });
+          continue;
+        }
+      }
+      // Output: a field the pinned output contract requires, or that an expression of the pinned graph
+      // reads (`steps.<id>.<field>`), which the new output schema no longer guarantees.
+      // The activity checks an output against the pinned output contract after the new schema strips it:
+      // a pinned required field the new schema does not require makes the run stall.
+      const lost = notGuaranteed(live.output, requiredOf(pinned.output));
+      if (lost.length > 0) {
+        push('output_incompatible', r.certain, `the new output schema no longer guarantees ${lost.map((f) => JSON.stringify(f)).join(', ')}, which the run's pinned output contract requires`, { field: lost[0] });
+        continue;
+      }
+      const unread = notGuaranteed(live.output, readFields(version.graph, step.id));
+      if (unread.length > 0) {
+        push('contract_changed', false, `the new output schema no longer guarantees ${unread.map((f) => JSON.stringify(f)).join(', ')}, which the pinned graph reads as steps.${step.id}.${unread[0]}`, { field: unread[0] });
+        continue;
+      }
+      // Safe when every input the run can send is valid under the new schema (known and valid, or a widened
+      // schema) and every output the new schema allows is valid under the pinned one. 'unknown' is never safe.
+      const inputInclusion = actual !== undefined ? ({ verdict: 'yes' } as const) : schemaIncludes(sentInput(pinned.input, mappingKeys(step.input)), live.input);
+      const outputInclusion = schemaIncludes(live.output, pinned.output);
+      if (inputInclusion.verdict === 'yes' && outputInclusion.verdict === 'yes') continue;
+      const open = inputInclusion.verdict !== 'yes' ? { side: 'input', ...inputInclusion } : outputInclusion.verdict !== 'yes' ? { side: 'output', ...outputInclusion } : undefined;
+      if (!open) continue;
+      const field = `${open.side}${open.path.slice(1)}`;
+      push(
+        'contract_changed',
+        false,
+        `the contract of ${JSON.stringify(step.rpc)} changed (${pinned.hash.slice(0, 12)} → ${live.hash.slice(0, 12)}); ${open.side === 'input' ? 'a value the pinned input allows' : 'a value the new output allows'} may not pass at ${field}: ${open.reason}; the data at dispatch decides`,
+        { field },
+      );
+    }
+  };
+
+  await store.forEachOpenRun(async (runs) => {
+    await boundedMap(runs, deps.concurrency ?? 16, analyse);
   });
   const certainRuns = new Set(impacts.filter((i) => i.certain).map((i) => i.runId));
   const possibleRuns = new Set(impacts.filter((i) => !i.certain && !certainRuns.has(i.runId)).map((i) => i.runId));
-  return { checkedRuns, wouldStall: certainRuns.size, mayStall: possibleRuns.size, impacts };
+  return { checkedRuns, liveRuns, unknownPositionRuns, durationMs: Date.now() - started, wouldStall: certainRuns.size, mayStall: possibleRuns.size, impacts };
+}
+
+/** Whether `stepId` (top level) is the run's next step: the target of an active wait or sleep, or the step just entered. */
+function isNextRpc(graph: Graph, state: InterpreterState, stepId: string): boolean {
+  for (const instance of state.active) {
+    const p = parseInstance(instance);
+    if (!p || p.suffix !== '') continue;
+    const step = graph.steps.find((s) => s.id === p.id);
+    if (!step || (step.type !== 'wait' && step.type !== 'sleep')) continue;
+    const targets = [step.next, step.type === 'wait' ? step.onTimeout : undefined].filter((t) => t !== undefined);
+    if (targets.length > 0 && targets.every((t) => t === stepId)) return true;
+  }
+  return false;
 }

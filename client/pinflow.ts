@@ -20,7 +20,7 @@ import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
-import { checkDeploy, type ContractManifest, type DeployReport } from './check-deploy';
+import { checkDeploy, temporalStateReader, type ContractManifest, type DeployReport } from './check-deploy';
 import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from '../catalog/publish';
@@ -566,7 +566,7 @@ export class Pinflow {
   /** Which open runs would stall under the given contract manifest (the registry about to be deployed). */
   checkDeploy(manifest: ContractManifest): Promise<DeployReport> {
     const { contracts } = parseInput(manifestBody, { contracts: manifest }, 'body');
-    return checkDeploy({ store: this.store, catalog: this.catalog }, contracts);
+    return checkDeploy({ store: this.store, catalog: this.catalog, queryState: temporalStateReader(this.client) }, contracts);
   }
 
   /** Temporal reachable, database reachable, and a worker polling the task queue. */

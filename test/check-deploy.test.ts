@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { manifestOf } from '../client/check-deploy';
@@ -7,7 +8,7 @@ import { createApi } from '../client/http';
 import { projectRoot } from '../db/paths';
 import { defineRpc, RpcRegistry } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, type Env } from './support/harness';
+import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
 
 const v1 = defineRpc('contract.add', {
   input: z.object({ a: z.number(), b: z.number() }),
@@ -17,6 +18,12 @@ const v1 = defineRpc('contract.add', {
 const compatible = defineRpc('contract.add', {
   input: z.object({ a: z.number(), b: z.number(), c: z.number().optional() }),
   output: z.object({ sum: z.number() }),
+  handler: ({ a, b }) => ({ sum: a + b }),
+});
+/** The output widened: a string sum would fail the pinned output contract, if the handler ever returned one. */
+const looser = defineRpc('contract.add', {
+  input: z.object({ a: z.number(), b: z.number() }),
+  output: z.object({ sum: z.union([z.number(), z.string()]) }),
   handler: ({ a, b }) => ({ sum: a + b }),
 });
 
@@ -55,11 +62,13 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
     );
   });
 
-  it('reports a changed contract as a possible stall, and an unchanged registry as safe', async () => {
-    const changed = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, compatible])));
+  it('reports a widened input as safe, a widened output as a possible stall, and an unchanged registry as safe', async () => {
+    const widened = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, compatible])));
+    assert.deepEqual([widened.wouldStall, widened.mayStall, widened.impacts.length, widened.liveRuns], [0, 0, 0, 1]);
+    const changed = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, looser])));
     assert.deepEqual(
-      changed.impacts.map((i) => [i.stepInstance, i.reason, i.certain]),
-      [['call', 'contract_changed', false]],
+      changed.impacts.map((i) => [i.stepInstance, i.reason, i.certain, i.verdict, i.evidence.field]),
+      [['call', 'contract_changed', false, 'possible', 'output.sum']],
     );
     assert.equal(changed.mayStall, 1);
     const same = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, v1])));
@@ -77,12 +86,17 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
     await api.close();
   });
 
-  it('exits non-zero from the CLI when a run would stall, and prints why', () => {
+  it('exits non-zero from the CLI when a run would stall, and prints why', async () => {
     const cli = join(projectRoot(), 'dist', 'cli', 'pinflow.js');
-    const env2 = { ...process.env, DATABASE_URL: env.databaseUrl };
-    const res = spawnSync(process.execPath, [cli, 'check-deploy', '--rpcs', join(projectRoot(), 'dist', 'test', 'fixtures', 'rpcs.js')], { env: env2, encoding: 'utf8' });
+    const env2 = { ...process.env, DATABASE_URL: env.databaseUrl, TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_NAMESPACE: env.namespace };
+    // Not spawnSync: the CLI asks the run where it is, and this process's worker answers.
+    const res = await promisify(execFile)(process.execPath, [cli, 'check-deploy', '--rpcs', join(projectRoot(), 'dist', 'test', 'fixtures', 'rpcs.js')], { env: env2, encoding: 'utf8' }).then(
+      (r) => ({ ...r, status: 0 }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ status: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
     assert.equal(res.status, 1, res.stderr);
     assert.match(res.stdout, /checked 1 open run\(s\): 1 would stall, 0 may stall/);
+    assert.match(res.stdout, /positions: 1 live, 0 unknown; \d+ ms/);
     assert.match(res.stdout, new RegExp(`WOULD STALL  ${runId}  gated@[0-9a-f]{12}  step call  rpc_missing`));
     const usage = spawnSync(process.execPath, [cli, 'check-deploy'], { env: env2, encoding: 'utf8' });
     assert.equal(usage.status, 64);
