@@ -14,8 +14,9 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import type { DeployReport } from '../client/check-deploy';
-import { manifestOf } from '../client/check-deploy';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { manifestOf, type DeployReport } from '../client/check-deploy';
 import { RpcRegistry } from '../rpc/registry';
 import { matrixRegistries } from './fixtures/matrix-rpcs';
 import { createEnv, eventually, exitOf, spawnWorkerProcess, type Env } from './support/harness';
@@ -132,7 +133,7 @@ const MATRIX = process.env.PINFLOW_TEST_MATRIX === '1';
               const state = await env.pinflow.state(subjectOf(pos)).catch((e: unknown) => String(e));
               if (process.env.PINFLOW_TEST_DUMP_DIR) {
                 const h = await env.client.workflow.getHandle(subjectOf(pos)).fetchHistory();
-                (await import('node:fs')).writeFileSync(`${process.env.PINFLOW_TEST_DUMP_DIR}/${subjectOf(pos)}.json`, JSON.stringify(h));
+                writeFileSync(join(process.env.PINFLOW_TEST_DUMP_DIR, `${subjectOf(pos)}.json`), JSON.stringify(h));
               }
               throw new Error(`${(err as Error).message}; state: ${JSON.stringify(state).slice(0, 1000)}; worker (exit ${String(next.exitCode ?? next.signalCode)}): ${next.output.join('').slice(-3000)}`);
             }
