@@ -18,7 +18,7 @@ import type { Step } from '../graph/schema';
 import { SA } from '../graph/search-attributes';
 import { STALL_DECISION_ACTIONS, type StallDecisionAction } from '../graph/terminology';
 import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StepRecord } from '../graph/wire';
-import { FLAGS } from './flags';
+import { FLAGS, ON_WITH_FLAGS_AT_START, type FlagId } from './flags';
 import { localProjection, projection } from './proxies';
 
 /** A step failed: catchable by `onError`, or it fails the enclosing (sub)graph. */
@@ -144,6 +144,8 @@ export class RunContext {
   private readonly trail: StepRecord[] = [];
   /** The run-level projection writes: activities, or local activities since FLAGS.LOCAL_RUN_PROJECTION. */
   private runProjection: typeof projection = projection;
+  /** Set by decideFlags: the run recorded FLAGS.FLAGS_AT_START, so flags 1 to 8 are on without asking. */
+  private flagsAtStart = false;
 
   constructor(
     readonly run: RunInput,
@@ -206,7 +208,7 @@ export class RunContext {
    * concurrent branches is the one recorded histories have.
    */
   private guards(opts: EvaluateOptions): EvaluationGuards {
-    return { budget: this.limits.expression, enforce: () => patched(FLAGS.EXPRESSION_GUARDS), ...(opts.stored ? { stored: true } : {}) };
+    return { budget: this.limits.expression, enforce: () => this.flag(FLAGS.EXPRESSION_GUARDS), ...(opts.stored ? { stored: true } : {}) };
   }
 
   /** The expression scope of a frame: input, steps, vars, run, and item/index/error where set. */
@@ -250,10 +252,26 @@ export class RunContext {
     this.leaveStep(instance);
   }
 
+  /**
+   * The run's first command (FLAGS.FLAGS_AT_START): it decides, before the
+   * run-started local activity, how the run behaves. A history recorded
+   * before 0.7.0 has no such marker at its start, so this is false on its
+   * replay and each flag is asked where it always was.
+   */
+  decideFlags(): void {
+    this.flagsAtStart = patched(FLAGS.FLAGS_AT_START);
+  }
+
+  /** Whether the behaviour change `id` (flags.ts) is on for this run. Workflow code asks this, never `patched()`. */
+  flag(id: FlagId): boolean {
+    if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
+    return patched(id);
+  }
+
   /** Project the run's start. Decides once per execution whether run-level writes are local activities. */
   async projectStarted(): Promise<void> {
     // A run started before 0.4.0 keeps its activities on replay.
-    this.runProjection = patched(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
+    this.runProjection = this.flag(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
     const run = this.run;
     await this.runProjection.projectRunStarted({
       runId: run.runId,

@@ -5,6 +5,12 @@
  * earlier release replay unchanged (see test/histories and replay.test.ts).
  * Never rename or reuse an id: it is recorded in histories as a marker.
  *
+ * Since flag 9 a new run asks `patched()` once, as its very first command
+ * (RunContext.decideFlags), and never again: flags 1 to 8 are on for it
+ * without a marker of their own. A flag added later must be asked there too,
+ * before the run-started local activity, never at the step that uses it (see
+ * flag 9 for why). Workflow code asks `ctx.flag(FLAGS.x)`, never `patched()`.
+ *
  * Retiring a flag follows the SDK's rule for its own flags: `patched(id)` →
  * `deprecatePatch(id)` → removed. A flag may become `deprecatePatch(id)` (its
  * old branch deleted, with the corpus histories recorded before it) once no
@@ -87,4 +93,34 @@ export const FLAGS = {
    * first, so runs that never meet a buffered event record no marker.
    */
   EVENT_BUFFER: 'pinflow-8-event-buffer',
+  /**
+   * 9. Since 0.7.0: a run decides its behaviour once, with this one marker
+   * as its first command, before the run-started local activity; flags 1 to 8
+   * are on without markers of their own. Before: each flag was asked where
+   * its behaviour begins, and that broke replay after a split first task. A
+   * query that reaches a run before its first workflow task is delivered with
+   * that task, and the SDK may then complete the task with the local
+   * activity's marker before the run has seen the activity's result; the run
+   * goes on in a forced second task. A full replay resolves the activity
+   * inside the first task, so the next `patched()` call (pinflow-3 at the
+   * first wait) was evaluated against the first task's markers, returned
+   * false, and the run failed every workflow task on a new worker with
+   * TMPRL1100 (test/findings/nde-local-activity-forced-task.json). With no
+   * `patched()` call after the local activity, no task boundary is consulted.
+   */
+  FLAGS_AT_START: 'pinflow-9-flags-at-start',
 } as const;
+
+export type FlagId = (typeof FLAGS)[keyof typeof FLAGS];
+
+/** The flags a run that recorded FLAGS_AT_START has on without asking. */
+export const ON_WITH_FLAGS_AT_START: ReadonlySet<FlagId> = new Set<FlagId>([
+  FLAGS.STALL_ON_CONTRACT_MISMATCH,
+  FLAGS.CONTINUE_AS_NEW_WHEN_SUGGESTED,
+  FLAGS.EVENT_WAITS,
+  FLAGS.LOCAL_RUN_PROJECTION,
+  FLAGS.CORRELATION_KEY_RULE,
+  FLAGS.EXPRESSION_GUARDS,
+  FLAGS.FOREACH_LIMIT,
+  FLAGS.EVENT_BUFFER,
+]);

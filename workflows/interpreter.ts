@@ -36,6 +36,7 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   setHandler(eventSignal, (e) => ctx.receiveEvent(e));
   setHandler(migrateUpdate, (request) => handleMigrate(ctx, request), { validator: (request) => validateMigrate(ctx, request) });
 
+  ctx.decideFlags();
   await ctx.projectStarted();
 
   let output: unknown;

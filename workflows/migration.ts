@@ -7,7 +7,7 @@
  * Determinism: the order of conditions, activities, search-attribute
  * upserts and continue-as-new here is part of every recorded history.
  */
-import { ApplicationFailure, condition, continueAsNew, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, continueAsNew, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { carriedOutputs, carriedSteps, checkMigrationPosition } from '../graph/compat';
 import { SA } from '../graph/search-attributes';
 import type { MigrateRequest, RunInput } from '../graph/wire';
@@ -96,7 +96,7 @@ export function migrateAtBoundary(ctx: RunContext, cursor: string): { settled: P
 
 /** At a top-level boundary with no open stall: has Temporal suggested continue-as-new? */
 export function continueAsNewDue(ctx: RunContext): boolean {
-  return ctx.openStalls.size === 0 && workflowInfo().continueAsNewSuggested && patched(FLAGS.CONTINUE_AS_NEW_WHEN_SUGGESTED);
+  return ctx.openStalls.size === 0 && workflowInfo().continueAsNewSuggested && ctx.flag(FLAGS.CONTINUE_AS_NEW_WHEN_SUGGESTED);
 }
 
 /** Continue as new at `err.at`, carrying the state (and moving version when the policy says so). */

@@ -306,6 +306,51 @@ async function main(): Promise<void> {
       save(name, run.runId, run.temporalRunId);
     }
 
+    // Flags decided at start (0.7.0): one marker first, then no patched() call
+    // at all. The first case is a run queried before its first workflow task
+    // (no worker polls yet) so that the task may be split after the
+    // run-started local activity: up to 12 tries for a split one, else the
+    // last run is kept (its commands are the same either way).
+    if (!recorded.has('flags-at-start-split')) {
+      await env.pinflow.publish('flags-at-start', { entry: 'gate', steps: [
+        { id: 'gate', type: 'wait', event: 'gate.open', correlationKey: 'input.ticket', timeout: '1h', next: 'add' },
+        { id: 'add', type: 'rpc', rpc: 'math.add', input: { a: 'input.n', b: '1' }, next: 'done' },
+        { id: 'done', type: 'return', output: 'steps.add.sum' },
+      ] });
+      for (let i = 0; i < 12; i++) {
+        await env.stopWorker();
+        const run = await env.pinflow.start({ definition: 'flags-at-start', input: { ticket: `T-S${i}`, n: i }, runId: `h-flags-at-start-split-${i}` });
+        let querying = true;
+        const hammer = (async () => {
+          while (querying) await env.pinflow.state(run.runId).catch(() => undefined);
+        })();
+        await env.startWorker(rpcs);
+        await waitingOn(run.runId, 1);
+        querying = false;
+        await hammer;
+        await env.pinflow.submitEvent({ name: 'gate.open', correlationKey: `T-S${i}`, eventId: `h-s${i}` });
+        await env.pinflow.result(run.runId);
+        const history = await env.client.workflow.getHandle(run.runId).fetchHistory();
+        const firstTask = (history.events ?? []).slice(3, 8).map((e) => e.markerRecordedEventAttributes?.markerName ?? String(e.eventType));
+        const split = firstTask[2] === 'core_local_activity' && /WORKFLOW_TASK_SCHEDULED|^5$/.test(firstTask[3] ?? '');
+        if (split || i === 11) {
+          console.log(`flags-at-start-split: try ${i + 1}, first task ${split ? 'split' : 'not split'} after the local activity`);
+          save('flags-at-start-split', run.runId, run.temporalRunId);
+          break;
+        }
+      }
+    }
+    if (!recorded.has('flags-at-start-stall-retry')) {
+      await env.startWorker(rpcs);
+      const run = await env.pinflow.start({ version: v1.version, runId: 'h-flags-at-start-stall-retry' });
+      await stalled(run.runId);
+      await env.startWorker([...rpcs, contractAdd]);
+      await env.pinflow.resolveStall(run.runId, { action: 'retry', by: 'recorder' });
+      await env.pinflow.result(run.runId);
+      save('flags-at-start-stall-retry', run.runId, run.temporalRunId);
+      await env.startWorker(rpcs);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);

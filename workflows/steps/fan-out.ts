@@ -2,7 +2,7 @@
  * Fan-out steps: forEach (a body per item, in lanes) and parallel (named
  * branches). Each iteration and branch walks its subgraph in its own frame.
  */
-import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
+import { CancellationScope, isCancellation } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
 import type { ErrorInfo } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
@@ -24,7 +24,7 @@ async function runForEach(ctx: RunContext, step: StepOf<'forEach'>, f: Frame, at
   // Checked before the first item: a loop runs in workflow tasks and history
   // that one run shares, so it is bounded up front rather than cut midway.
   const limit = ctx.limits.maxForEachItems;
-  if (items.length > limit && patched(FLAGS.FOREACH_LIMIT)) {
+  if (items.length > limit && ctx.flag(FLAGS.FOREACH_LIMIT)) {
     throw new StepFailure({
       type: FAILURE_TYPES.FOREACH_TOO_MANY_ITEMS,
       message: `step "${step.id}": "items" has ${items.length} items; allowed: at most ${limit} (this run's maxForEachItems); split the work across child runs or batches`,

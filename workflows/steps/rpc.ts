@@ -4,7 +4,7 @@
  * contract the live deployment cannot serve stalls the run until an operator
  * decides (FLAGS.STALL_ON_CONTRACT_MISMATCH).
  */
-import { ActivityFailure, ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
 import type { ErrorInfo, StallReason } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
@@ -60,7 +60,7 @@ async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt
       }
       if (!(err instanceof ActivityFailure)) throw err;
       const info = errorFromActivity(err, step.id, instance);
-      if (info.type === FAILURE_TYPES.RPC_STALL && patched(FLAGS.STALL_ON_CONTRACT_MISMATCH)) {
+      if (info.type === FAILURE_TYPES.RPC_STALL && ctx.flag(FLAGS.STALL_ON_CONTRACT_MISMATCH)) {
         const d = (info.details ?? {}) as { reason?: StallReason; detail?: unknown };
         const decision = await ctx.stallFor({
           id: `${instance}/${dispatch}`,

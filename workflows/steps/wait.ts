@@ -4,7 +4,7 @@
  * the correlation index (openWait, which also hands over the mailbox), takes
  * the first matching event from the run's inbox, and closes its index row.
  */
-import { CancellationScope, condition, patched, sleep } from '@temporalio/workflow';
+import { CancellationScope, condition, sleep } from '@temporalio/workflow';
 import { checkCorrelationKey } from '../../graph/correlation';
 import { FAILURE_TYPES } from '../../graph/errors';
 import { isTruthy, type ExpressionScope } from '../../graph/expression';
@@ -169,11 +169,11 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
       stepInstance: instance,
     });
   }
-  // The shared correlation-key rule (too long, NUL, lone surrogate). patched()
-  // only on this path: a run whose keys keep the rule records no marker, so
-  // every earlier history's commands are unchanged.
+  // The shared correlation-key rule (too long, NUL, lone surrogate). The flag
+  // is asked only on this path: a run from before 0.7.0 whose keys keep the
+  // rule records no marker, so every earlier history's commands are unchanged.
   const rule = checkCorrelationKey(key);
-  if (!rule.ok && patched(FLAGS.CORRELATION_KEY_RULE)) {
+  if (!rule.ok && ctx.flag(FLAGS.CORRELATION_KEY_RULE)) {
     throw new StepFailure({
       type: FAILURE_TYPES.WAIT_KEY_INVALID,
       message: `step "${step.id}": ${rule.problem.replace(/^the key /, 'correlation key ')}`,
@@ -189,7 +189,7 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
       throw new StepFailure({ type: FAILURE_TYPES.SLEEP_UNTIL_INVALID, message: `step "${step.id}": timeoutUntil is not a timestamp: ${JSON.stringify(until)}`, stepId: step.id, stepInstance: instance });
     }
   }
-  if (!patched(FLAGS.EVENT_WAITS)) {
+  if (!ctx.flag(FLAGS.EVENT_WAITS)) {
     // Before 0.4.0: no correlation index; the wait ended only by its timeout.
     const timeoutMs = step.timeout !== undefined ? durationMs(step.timeout) : untilMs !== undefined ? Math.max(0, untilMs - Date.now()) : undefined;
     state.waiting = { stepInstance: instance, event: step.event, correlationKey: key };
@@ -250,7 +250,7 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
       if (ctx.migration) throw new MigrateNow();
       taken = await takeEvent(ctx, step, w, f);
       // Nothing in the mailbox or the inbox: the oldest buffered event this wait accepts, if it wins it.
-      if (!taken && offered.length > 0 && step.acceptBuffered !== false && patched(FLAGS.EVENT_BUFFER)) taken = await takeBuffered(ctx, step, w, f, offered.splice(0));
+      if (!taken && offered.length > 0 && step.acceptBuffered !== false && ctx.flag(FLAGS.EVENT_BUFFER)) taken = await takeBuffered(ctx, step, w, f, offered.splice(0));
       if (taken) {
         outcome = 'RESOLVED';
         break;
