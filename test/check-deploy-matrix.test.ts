@@ -8,9 +8,12 @@
  * stalls or completes. Per cell: the run is listed as certain exactly when it
  * stalls, and a run that completes is not listed at all (safe).
  *
- * Positions: before the changed step (another RPC in between), at it (parked
- * at the gate right before it: its input is computable now), after it, on the
- * branch not taken, inside a forEach with item 0 done, inside a child run.
+ * Positions: before the changed step (another RPC in between), right before
+ * it (parked at a gate: its input is computable now), parked at it (the old
+ * deployment's handler fails it retryably, so the run sits at the step
+ * between attempts and its next attempt runs on the new deployment), after
+ * it, on the branch not taken, inside a forEach with item 0 done, inside a
+ * child run.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -27,7 +30,11 @@ const end = { id: 'end', type: 'return', output: { v: 'steps.call.v' } };
 
 const GRAPHS: Record<string, unknown> = {
   'mx-before': { entry: 'gate', steps: [gate('gate', 'input.key', 'mid'), { id: 'mid', type: 'rpc', rpc: 'mx.ok', input: { n: 'input.n' }, next: 'call' }, callStep('end'), end] },
-  'mx-at': { entry: 'gate', steps: [gate('gate', 'input.key', 'call'), callStep('end'), end] },
+  'mx-right-before': { entry: 'gate', steps: [gate('gate', 'input.key', 'call'), callStep('end'), end] },
+  'mx-at': {
+    entry: 'call',
+    steps: [{ ...callStep('end'), retry: { maximumAttempts: 1000, initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '2s' } }, end],
+  },
   'mx-after': { entry: 'call', steps: [callStep('gate'), gate('gate', 'input.key', 'end'), end] },
   'mx-branch': { entry: 'pick', steps: [{ id: 'pick', type: 'if', condition: 'input.flag', then: 'call', else: 'gate' }, callStep('end'), gate('gate', 'input.key', 'end'), end] },
   'mx-loop': {
@@ -41,13 +48,21 @@ const GRAPHS: Record<string, unknown> = {
   'mx-parent': { entry: 'kid', steps: [{ id: 'kid', type: 'child', definition: 'mx-kid', input: { key: 'input.key', n: 'input.n' }, next: 'end' }, { id: 'end', type: 'return', output: { v: 'steps.kid.v' } }] },
 };
 
-type Position = 'before' | 'at' | 'after' | 'branch-not-taken' | 'forEach' | 'child';
-const POSITIONS: Position[] = ['forEach', 'branch-not-taken', 'before', 'at', 'after', 'child'];
-const DEFINITION: Record<Position, string> = { before: 'mx-before', at: 'mx-at', after: 'mx-after', 'branch-not-taken': 'mx-branch', forEach: 'mx-loop', child: 'mx-parent' };
+type Position = 'before' | 'right-before' | 'at' | 'after' | 'branch-not-taken' | 'forEach' | 'child';
+const POSITIONS: Position[] = ['forEach', 'branch-not-taken', 'before', 'right-before', 'at', 'after', 'child'];
+const DEFINITION: Record<Position, string> = {
+  before: 'mx-before',
+  'right-before': 'mx-right-before',
+  at: 'mx-at',
+  after: 'mx-after',
+  'branch-not-taken': 'mx-branch',
+  forEach: 'mx-loop',
+  child: 'mx-parent',
+};
 type Change = 'removed' | 'widened' | 'narrowed' | 'output' | 'behaviour';
 /** What the deploy does to a run at each position: the runs that reach `mx.call` stall unless the change is safe. */
 const STALLS: Record<Change, boolean> = { removed: true, widened: false, narrowed: true, output: true, behaviour: false };
-const REACHES: Record<Position, boolean> = { before: true, at: true, after: false, 'branch-not-taken': false, forEach: true, child: true };
+const REACHES: Record<Position, boolean> = { before: true, 'right-before': true, at: true, after: false, 'branch-not-taken': false, forEach: true, child: true };
 const CHANGES: Array<[Change, string]> = [
   ['removed', 'RPC removed'],
   ['narrowed', 'input narrowed'],
@@ -96,13 +111,23 @@ const MATRIX = process.env.PINFLOW_TEST_MATRIX === '1';
         workers.push(old);
         try {
           for (const pos of POSITIONS) {
-            await env.pinflow.start({ definition: DEFINITION[pos], runId: runOf(pos), input: { key: key(pos), n: 1, flag: false, items: [1, 2] } });
+            // n = -1 parks the "at" run at mx.call: the old deployment refuses it, retryably.
+            await env.pinflow.start({ definition: DEFINITION[pos], runId: runOf(pos), input: { key: key(pos), n: pos === 'at' ? -1 : 1, flag: false, items: [1, 2] } });
           }
           for (const pos of POSITIONS) {
             if (pos === 'forEach') {
               await waitingAt(runOf(pos), 'gate[0]');
               await env.pinflow.submitEvent({ name: 'mx.go', correlationKey: `${key(pos)}-0` });
               await waitingAt(runOf(pos), 'gate[1]');
+            } else if (pos === 'at') {
+              // Parked: at least one attempt failed on the old deployment, and the step is still in flight.
+              await eventually(
+                async () => {
+                  const [state, run] = await Promise.all([env.pinflow.state(runOf(pos)), env.pinflow.getRun(runOf(pos))]);
+                  return state.active.includes('call') && run.steps.some((s) => s.stepId === 'call' && s.status === 'FAILED');
+                },
+                { timeoutMs: 90_000, what: `${runOf(pos)} parked at call` },
+              );
             } else await waitingAt(subjectOf(pos), 'gate');
           }
           report = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry(matrixRegistries[change])));
@@ -117,7 +142,9 @@ const MATRIX = process.env.PINFLOW_TEST_MATRIX === '1';
         const next = spawnWorkerProcess(env, `matrix-${change}`);
         workers.push(next);
         try {
-          for (const pos of POSITIONS) await env.pinflow.submitEvent({ name: 'mx.go', correlationKey: pos === 'forEach' ? `${key(pos)}-1` : key(pos) });
+          for (const pos of POSITIONS) {
+            if (pos !== 'at') await env.pinflow.submitEvent({ name: 'mx.go', correlationKey: pos === 'forEach' ? `${key(pos)}-1` : key(pos) });
+          }
           for (const pos of POSITIONS) {
             try {
               const status = await eventually(

@@ -20,6 +20,7 @@ import { singleRpcGraph, sumGraph } from '../fixtures/graphs';
 import { Pinflow } from '../../client/pinflow';
 import { contractAdd, rpcs } from '../fixtures/rpcs';
 import { createEnv, setTemporalAddress, TEST_NAMESPACES } from './harness';
+import { firstTaskSplitAfterLocalActivity } from './task-split';
 
 const RELEASE = process.env.PINFLOW_HISTORY_RELEASE ?? `v${(require(join(projectRoot(), 'package.json')) as { version: string }).version}`;
 
@@ -331,8 +332,7 @@ async function main(): Promise<void> {
         await env.pinflow.submitEvent({ name: 'gate.open', correlationKey: `T-S${i}`, eventId: `h-s${i}` });
         await env.pinflow.result(run.runId);
         const history = await env.client.workflow.getHandle(run.runId).fetchHistory();
-        const firstTask = (history.events ?? []).slice(3, 8).map((e) => e.markerRecordedEventAttributes?.markerName ?? String(e.eventType));
-        const split = firstTask[2] === 'core_local_activity' && /WORKFLOW_TASK_SCHEDULED|^5$/.test(firstTask[3] ?? '');
+        const split = firstTaskSplitAfterLocalActivity(history);
         if (split || i === 11) {
           console.log(`flags-at-start-split: try ${i + 1}, first task ${split ? 'split' : 'not split'} after the local activity`);
           save('flags-at-start-split', run.runId, run.temporalRunId);
