@@ -72,16 +72,13 @@ const CHANGES: Array<[Change, string]> = [
 ];
 
 /**
- * Opt-in (PINFLOW_TEST_MATRIX=1) until the replay defect it found is fixed: in about one full matrix run in
- * four, a run's workflow task fails on the new worker with TMPRL1100 "Non-deprecated patch marker
- * encountered for change pinflow-3-event-waits, but there is no corresponding change command!": the
- * original execution recorded the run-started local activity's marker in the first workflow task and
- * reached the wait only in a second one (a forced new task), which a full replay does not reproduce.
- * The run then never moves. Set PINFLOW_TEST_DUMP_DIR to keep the history of a run that fails.
+ * This matrix found the replay failure that flag 9 (pinflow-9-flags-at-start)
+ * fixed: a run queried during its first workflow task could fail every task on
+ * the new worker with TMPRL1100 (test/findings/, test/replay-boundaries.test.ts).
+ * Set PINFLOW_TEST_DUMP_DIR to keep the history of a run whose wait fails.
  */
-const MATRIX = process.env.PINFLOW_TEST_MATRIX === '1';
 
-(MATRIX ? describe : describe.skip)('check-deploy matrix: certain equals what stalls after a real deploy', function () {
+describe('check-deploy matrix: certain equals what stalls after a real deploy', function () {
   this.timeout(600_000);
   let env: Env;
   const workers: ChildProcess[] = [];

@@ -112,7 +112,7 @@ describe('workflow-task boundaries after the run-started local activity', functi
     // A fresh worker replays every run from its history (no sticky cache), then the runs finish.
     await env.stopWorker();
     await env.startWorker(rpcs);
-    for (const [i, runId] of ids.entries()) await env.pinflow.submitEvent({ name: 'boundary.go', correlationKey: `k${i}` });
+    for (const i of ids.keys()) await env.pinflow.submitEvent({ name: 'boundary.go', correlationKey: `k${i}` });
     for (const [i, runId] of ids.entries()) assert.deepEqual(await env.pinflow.result(runId), { sum: i + 1 });
   });
 });
