@@ -71,6 +71,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   VERSION_NOT_FOUND: 404,
   RUN_NOT_FOUND: 404,
   RUN_CLOSED: 409,
+  RUN_NOT_PROJECTED: 503,
   NOT_FOUND: 404,
   RUN_ALREADY_EXISTS: 409,
   REQUEST_INVALID: 400,
@@ -610,7 +611,7 @@ export const ROUTES = {
       tags: ['operator'],
       params: idParams,
       body: cancelBody,
-      response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED') },
+      response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_PROJECTED') },
     },
   },
   resolveStalled: {

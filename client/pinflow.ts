@@ -4,7 +4,7 @@
  * changes a run; the projection follows what Temporal accepted.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
@@ -24,7 +24,7 @@ import { checkDeploy, temporalStateReader, type ContractManifest, type DeployRep
 import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from '../catalog/publish';
-import { mapRunError, requireOpenRun } from './run-gate';
+import { definitionFromMemo, mapRunError, requireOpenRun } from './run-gate';
 
 
 export interface DecisionInput {
@@ -167,6 +167,8 @@ function describeValue(v: unknown): string {
 
 /** How long /health waits for the database's answer. */
 const HEALTH_DB_TIMEOUT_MS = 3_000;
+/** How long cancel waits for the row of a run Temporal runs but the projection does not list yet. */
+const PROJECTION_CATCH_UP_MS = 5_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -502,12 +504,12 @@ export class Pinflow {
     parseInput(idParams, { id: runId }, 'params');
     const input = parseInput(migrateBody, request, 'body');
     const handle = this.client.workflow.getHandle(runId);
-    await requireOpenRun(handle, 'a migration');
-    const run = await this.store.getRun(runId);
-    if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
+    const description = await requireOpenRun(handle, 'a migration');
+    // The projection may not have the run's row yet (a child just started, a late run-started write): Temporal's memo says the definition.
+    const definition = (await this.store.getRun(runId))?.definition ?? definitionFromMemo(description);
     const target = await this.getVersion(input.targetVersion);
-    if (!versionOf(target, run.definition)) {
-      throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `version ${input.targetVersion} is not a version of ${JSON.stringify(run.definition)}`, { runId });
+    if (!versionOf(target, definition)) {
+      throw new PinflowError(ERROR_CODES.MIGRATION_REFUSED, `version ${input.targetVersion} is not a version of ${JSON.stringify(definition)}`, { runId });
     }
     // What the run would carry, from the run itself (the live state query), not from projected steps.
     const state = await handle.query(stateQuery).catch(async (caught: unknown) => {
@@ -544,9 +546,9 @@ export class Pinflow {
     const input = parseInput(cancelBody, request, 'body');
     const handle = this.client.workflow.getHandle(runId);
     // A closed run is not cancelled and nothing is recorded: 409 RUN_CLOSED (Temporal says so, not the projection).
-    await requireOpenRun(handle, 'cancel');
-    const run = await this.store.getRun(runId);
-    if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
+    const description = await requireOpenRun(handle, 'cancel');
+    // The decision is recorded against the run's row: wait a moment for a row that is late, and refuse (doing nothing) if it stays away.
+    const run = (await this.store.getRun(runId)) ?? (await this.projectedRunSoon(runId, description));
     try {
       await handle.cancel();
     } catch (caught) {
@@ -561,6 +563,29 @@ export class Pinflow {
       decidedAt: new Date().toISOString(),
       outcome: 'cancellation requested in Temporal',
     });
+  }
+
+  /**
+   * The projected row of a run Temporal runs but the projection does not
+   * list yet: its own run-started write lands within moments unless the
+   * database is behind. Waits up to PROJECTION_CATCH_UP_MS, then answers 503
+   * RUN_NOT_PROJECTED, having done nothing.
+   */
+  private async projectedRunSoon(runId: string, description: WorkflowExecutionDescription): Promise<RunDetail> {
+    definitionFromMemo(description); // 404 for a workflow that is not a pinflow run
+    const deadline = Date.now() + PROJECTION_CATCH_UP_MS;
+    for (;;) {
+      const run = await this.store.getRun(runId);
+      if (run) return run;
+      if (Date.now() > deadline) {
+        throw new PinflowError(
+          ERROR_CODES.RUN_NOT_PROJECTED,
+          `run ${JSON.stringify(runId)} is running in Temporal but its row has not reached the projection within ${PROJECTION_CATCH_UP_MS} ms; nothing was done: retry shortly`,
+          { runId },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Which open runs would stall under the given contract manifest (the registry about to be deployed). */

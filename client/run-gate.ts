@@ -22,6 +22,19 @@ export function runClosed(runId: string, status: string, what: string): PinflowE
   return new PinflowError(ERROR_CODES.RUN_CLOSED, `run ${JSON.stringify(runId)} is closed (status ${status}); ${what} applies only to an open run`, { runId, status });
 }
 
+/**
+ * The definition a run was started with, from its Temporal memo (the client
+ * and the child step set it at start): the answer when the projection has
+ * no row for the run yet. A workflow without it is not a pinflow run: 404.
+ */
+export function definitionFromMemo(description: WorkflowExecutionDescription): string {
+  const definition = (description.memo as { definition?: unknown } | undefined)?.definition;
+  if (typeof definition !== 'string') {
+    throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `workflow ${JSON.stringify(description.workflowId)} is not a pinflow run (no definition in its memo)`, { runId: description.workflowId });
+  }
+  return definition;
+}
+
 /** RUNNING (or PAUSED, on servers that have it) is open; every other status is over. */
 function isOpen(status: TemporalRunStatus): boolean {
   return status === 'RUNNING' || status === 'PAUSED';

@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   /** An operator call (decision, migrate, cancel, bulk resolve) on a run that Temporal says is closed; `details.status` is its Temporal status. */
   RUN_CLOSED: 'RUN_CLOSED',
   RUN_ALREADY_EXISTS: 'RUN_ALREADY_EXISTS',
+  /** Temporal runs it, but its row has not reached the projection yet (the run-started write is late); nothing was done: retry shortly. */
+  RUN_NOT_PROJECTED: 'RUN_NOT_PROJECTED',
   REQUEST_INVALID: 'REQUEST_INVALID',
   MALFORMED_JSON: 'MALFORMED_JSON',
   CURSOR_INVALID: 'CURSOR_INVALID',

@@ -163,4 +163,50 @@ describe('closed and unknown runs: operator calls answer 404 RUN_NOT_FOUND / 409
     assert.deepEqual([mine?.ok, mine?.skipped, mine?.error?.code], [false, true, 'RUN_CLOSED']);
     assert.equal(await decisionsOf(gone), 0, 'nothing recorded for the skipped run');
   });
+
+  it('a run Temporal runs but the projection does not list yet: migrate reads its definition from Temporal, cancel waits for the row or refuses with 503 RUN_NOT_PROJECTED, doing nothing', async () => {
+    const publisher = new Pinflow({ client: env.client, store: env.store, rpcs: [...rpcs, add] });
+    await publisher.publish('closed-gate', { entry: 'gate', steps: [{ id: 'gate', type: 'wait', event: 'closed.go', correlationKey: 'input.key', timeout: '1h', next: 'done' }, { id: 'done', type: 'return', output: "'done'" }] });
+    const other = (await publisher.publish('closed-other', v1)).version;
+    await env.stopWorker();
+    const runId = (await env.pinflow.start({ definition: 'closed-gate', input: { key: 'late-row' } })).runId;
+    // As if the client's write was lost (the database blinked): only the run's own run-started write, not yet run, would add it.
+    await env.db.query({ text: 'DELETE FROM runs WHERE id = $1', values: [runId] });
+
+    // migrate: the definition comes from Temporal's memo, so the answer is the real refusal, not 404.
+    await assert.rejects(env.pinflow.migrate(runId, { targetVersion: other, by: 'ops' }), (err: unknown) => {
+      assert.ok(err instanceof PinflowError && err.code === 'MIGRATION_REFUSED', String(err));
+      assert.match(err.message, /is not a version of "closed-gate"/);
+      return true;
+    });
+
+    // cancel: the row does not come (no worker runs the run's first task): refused, nothing done.
+    await assert.rejects(env.pinflow.cancel(runId, { by: 'ops' }), rejectsWith('RUN_NOT_PROJECTED'));
+    const res = await post(`/runs/${runId}/cancel`, { by: 'ops' });
+    assert.equal(res.status, 503);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'RUN_NOT_PROJECTED');
+    assert.equal((await env.client.workflow.getHandle(runId).describe()).status.name, 'RUNNING');
+
+    // A worker runs the first task: the run-started write adds the row, and cancel goes through.
+    await env.startWorker([...rpcs, add]);
+    await eventually(async () => (await env.store.getRun(runId)) !== null, { timeoutMs: 60_000, what: 'the run-started write' });
+    await env.pinflow.cancel(runId, { by: 'ops', reason: 'late row' });
+    await eventually(async () => (await env.client.workflow.getHandle(runId).describe()).status.name === 'CANCELLED', { timeoutMs: 60_000, what: 'cancelled in Temporal' });
+    assert.equal(await decisionsOf(runId), 1);
+  });
+
+  it('a Temporal workflow that is not a pinflow run: cancel answers 404 RUN_NOT_FOUND and leaves it alone', async () => {
+    const handle = await env.client.workflow.start('notPinflow', { taskQueue: 'closed-runs-elsewhere', workflowId: 'closed-runs-foreign', args: [] });
+    try {
+      await assert.rejects(env.pinflow.cancel(handle.workflowId, { by: 'ops' }), (err: unknown) => {
+        assert.ok(err instanceof PinflowError && err.code === 'RUN_NOT_FOUND', String(err));
+        assert.match(err.message, /is not a pinflow run/);
+        return true;
+      });
+      assert.equal((await post(`/runs/${handle.workflowId}/cancel`, { by: 'ops' })).status, 404);
+      assert.equal((await handle.describe()).status.name, 'RUNNING');
+    } finally {
+      await handle.terminate('test cleanup');
+    }
+  });
 });
