@@ -71,7 +71,7 @@ async function deadLetters(rest: string[]): Promise<number> {
 
 function printReport(report: DeployReport): void {
   console.log(`checked ${report.checkedRuns} open run(s): ${report.wouldStall} would stall, ${report.mayStall} may stall`);
-  console.log(`  positions: ${report.liveRuns} live, ${report.unknownPositionRuns} unknown; ${report.durationMs} ms`);
+  console.log(`  positions: ${report.liveRuns} live, ${report.unknownPositionRuns} unknown, ${report.unaffectedRuns} not asked (their version calls no changed RPC); ${report.durationMs} ms`);
   for (const i of report.impacts) {
     console.log(`  ${i.certain ? 'WOULD STALL' : 'may stall  '}  ${i.runId}  ${i.definition}@${i.version.slice(0, 12)}  step ${i.stepInstance}  ${i.reason}: ${i.message}${i.position === 'unknown' ? ' (position unknown)' : ''}`);
   }

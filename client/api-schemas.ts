@@ -652,6 +652,7 @@ export const ROUTES = {
           checkedRuns: z.number(),
           liveRuns: z.number(),
           unknownPositionRuns: z.number(),
+          unaffectedRuns: z.number().describe('runs whose pinned version calls no RPC the manifest removes or changes (and starts no child): safe, not asked'),
           durationMs: z.number(),
           wouldStall: z.number(),
           mayStall: z.number(),

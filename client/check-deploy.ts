@@ -20,7 +20,10 @@
  * - the contract hash differs otherwise → `contract_changed` (possible: the
  *   actual data decides at dispatch).
  * A run whose query fails is analysed with its position unknown: every step
- * not completed counts, and nothing is certain.
+ * not completed counts, and nothing is certain. A query that does not answer
+ * within the timeout is asked once more, with four times the time, after
+ * every other run. Runs of a version that calls no RPC the manifest removes
+ * or changes (and starts no child) are not asked at all: they are safe.
  */
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
@@ -64,6 +67,12 @@ export interface DeployReport {
   liveRuns: number;
   /** Runs analysed with their position unknown (the query failed): every step not completed counts, as possible. */
   unknownPositionRuns: number;
+  /**
+   * Runs whose pinned version calls no RPC the manifest removes or changes and starts no child run: safe
+   * wherever they are, so not asked. checkedRuns = liveRuns + unknownPositionRuns + unaffectedRuns (+ runs
+   * whose version is not in the catalog).
+   */
+  unaffectedRuns: number;
   /** How long the analysis took. */
   durationMs: number;
   /** Runs that would stall for certain. */
@@ -272,35 +281,72 @@ export async function checkDeploy(deps: CheckDeployDeps, manifest: ContractManif
   let checkedRuns = 0;
   let liveRuns = 0;
   let unknownPositionRuns = 0;
+  let unaffectedRuns = 0;
+  /** Runs whose state query timed out in the first pass: asked once more, after every other run. */
+  const late: RunSummary[] = [];
 
-  const analyse = async (run: RunSummary) => {
-    checkedRuns++;
+  // A version that calls no RPC the manifest removes or changes, and starts no child, is safe wherever its
+  // runs are: they are not asked (a state query on a run the worker has not cached replays its history).
+  const exposure = new Map<string, Promise<boolean>>();
+  const exposed = (hash: string) => {
+    let e = exposure.get(hash);
+    if (!e) {
+      exposure.set(
+        hash,
+        (e = versionOf(hash).then((version) => {
+          if (!version) return false;
+          return allSteps(version.graph).some(({ step }) => {
+            if (step.type === 'child') return true;
+            if (step.type !== 'rpc') return false;
+            const live = manifest[step.rpc];
+            const pinned = version.contracts[step.rpc];
+            return !live || (pinned !== undefined && pinned.hash !== live.hash);
+          });
+        })),
+      );
+    }
+    return e;
+  };
+
+  /** The run's state, or undefined when the query failed; 'late' when it did not answer in time. */
+  const askState = async (runId: string, timeoutMs: number): Promise<InterpreterState | undefined | 'late'> => {
+    if (!deps.queryState) return undefined;
+    // Bounded: a query that does not answer in time is aborted (its gRPC call and retries stop).
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        resolve('late');
+      }, timeoutMs);
+    });
+    const query = deps.queryState(runId, abort.signal);
+    query.catch(() => undefined);
+    try {
+      return await Promise.race([query, timeout]);
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const analyse = async (run: RunSummary, pass: 1 | 2 = 1) => {
+    if (pass === 1) checkedRuns++;
     const version = await versionOf(run.version);
     if (!version) return;
-    const detail = await store.getRun(run.id);
-    let state: InterpreterState | undefined;
-    if (deps.queryState) {
-      try {
-        // Bounded: a run whose query does not answer in time counts as position unknown, and its call is aborted.
-        const abort = new AbortController();
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            abort.abort();
-            reject(new Error('state query timed out'));
-          }, deps.queryTimeoutMs ?? 5_000);
-        });
-        const query = deps.queryState(run.id, abort.signal);
-        query.catch(() => undefined);
-        try {
-          state = await Promise.race([query, timeout]);
-        } finally {
-          clearTimeout(timer);
-        }
-      } catch {
-        state = undefined;
-      }
+    if (!(await exposed(run.version))) {
+      unaffectedRuns++;
+      return;
     }
+    const timeoutMs = deps.queryTimeoutMs ?? 5_000;
+    const asked = await askState(run.id, pass === 1 ? timeoutMs : timeoutMs * 4);
+    if (asked === 'late' && pass === 1) {
+      late.push(run);
+      return;
+    }
+    const state = asked === 'late' ? undefined : asked;
+    const detail = await store.getRun(run.id);
     const position: DeployImpact['position'] = state && state.status !== 'COMPLETED' && state.status !== 'FAILED' && state.status !== 'CANCELLED' ? 'live' : 'unknown';
     if (position === 'live') liveRuns++;
     else unknownPositionRuns++;
@@ -408,11 +454,13 @@ export async function checkDeploy(deps: CheckDeployDeps, manifest: ContractManif
   };
 
   await store.forEachOpenRun(async (runs) => {
-    await boundedMap(runs, deps.concurrency ?? 16, analyse);
+    await boundedMap(runs, deps.concurrency ?? 16, (run) => analyse(run));
   });
+  // A busy worker answers late (each query on a run it has not cached replays that run): one more try, with more time.
+  await boundedMap(late, deps.concurrency ?? 16, (run) => analyse(run, 2));
   const certainRuns = new Set(impacts.filter((i) => i.certain).map((i) => i.runId));
   const possibleRuns = new Set(impacts.filter((i) => !i.certain && !certainRuns.has(i.runId)).map((i) => i.runId));
-  return { checkedRuns, liveRuns, unknownPositionRuns, durationMs: Date.now() - started, wouldStall: certainRuns.size, mayStall: possibleRuns.size, impacts };
+  return { checkedRuns, liveRuns, unknownPositionRuns, unaffectedRuns, durationMs: Date.now() - started, wouldStall: certainRuns.size, mayStall: possibleRuns.size, impacts };
 }
 
 /** Whether `stepId` (top level) is the run's next step: the target of an active wait or sleep, or the step just entered. */

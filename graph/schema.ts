@@ -422,12 +422,5 @@ export function allSteps(graph: Subgraph, path = ''): Array<{ step: Step; path: 
   });
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Milliseconds of a {@link Duration}. Pure: the interpreter uses it. */
-export function durationMs(d: Duration): number {
-  if (typeof d === 'number') return d;
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(d);
-  if (!m) throw new Error(`invalid duration ${JSON.stringify(d)}`);
-  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
-}
+/** Milliseconds of a {@link Duration}: in graph/duration.ts, which the interpreter imports without zod. */
+export { durationMs } from './duration';

@@ -3,7 +3,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { manifestOf } from '../client/check-deploy';
+import { checkDeploy, manifestOf, temporalStateReader, type StateReader } from '../client/check-deploy';
 import { createApi } from '../client/http';
 import { projectRoot } from '../db/paths';
 import { defineRpc, RpcRegistry } from '../rpc/registry';
@@ -73,6 +73,8 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
     assert.equal(changed.mayStall, 1);
     const same = await env.pinflow.checkDeploy(manifestOf(new RpcRegistry([...rpcs, v1])));
     assert.deepEqual([same.wouldStall, same.mayStall, same.impacts.length], [0, 0, 0]);
+    // Nothing the run's version calls changed: it is not asked where it is.
+    assert.deepEqual([same.checkedRuns, same.unaffectedRuns, same.liveRuns, same.unknownPositionRuns], [1, 1, 0, 0]);
   });
 
   it('serves the analysis over HTTP from a contract manifest', async () => {
@@ -96,10 +98,30 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
     );
     assert.equal(res.status, 1, res.stderr);
     assert.match(res.stdout, /checked 1 open run\(s\): 1 would stall, 0 may stall/);
-    assert.match(res.stdout, /positions: 1 live, 0 unknown; \d+ ms/);
+    assert.match(res.stdout, /positions: 1 live, 0 unknown, 0 not asked \(their version calls no changed RPC\); \d+ ms/);
     assert.match(res.stdout, new RegExp(`WOULD STALL  ${runId}  gated@[0-9a-f]{12}  step call  rpc_missing`));
     const usage = spawnSync(process.execPath, [cli, 'check-deploy'], { env: env2, encoding: 'utf8' });
     assert.equal(usage.status, 64);
     assert.match(usage.stderr, /^usage: pinflow check-deploy --rpcs <module>/);
+  });
+
+  it('a state query that answers late is asked once more after the others; one that never answers in time leaves the position unknown', async () => {
+    const real = temporalStateReader(env.client);
+    const delayed = (ms: number[]): StateReader => {
+      let call = 0;
+      return async (id, signal) => {
+        // The real query, delayed: a worker busy replaying other runs.
+        await new Promise((r) => setTimeout(r, ms[Math.min(call++, ms.length - 1)]));
+        return real(id, signal);
+      };
+    };
+    const manifest = manifestOf(new RpcRegistry(rpcs));
+    const deps = { store: env.store, catalog: env.pinflow.catalog, queryTimeoutMs: 300 };
+    const second = await checkDeploy({ ...deps, queryState: delayed([1_000, 0]) }, manifest);
+    assert.deepEqual([second.liveRuns, second.unknownPositionRuns, second.wouldStall], [1, 0, 1]);
+    assert.equal(second.impacts[0]?.position, 'live');
+    const never = await checkDeploy({ ...deps, queryState: delayed([1_000, 5_000]) }, manifest);
+    assert.deepEqual([never.liveRuns, never.unknownPositionRuns, never.wouldStall, never.mayStall], [0, 1, 0, 1]);
+    assert.equal(never.impacts[0]?.position, 'unknown');
   });
 });

@@ -5,7 +5,8 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FAILURE_TYPES } from '../graph/errors';
-import { durationMs, type PinnedContract, type RpcStep } from '../graph/schema';
+import { durationMs } from '../graph/duration';
+import type { PinnedContract, RpcStep } from '../graph/schema';
 
 /**
  * Projection activities are idempotent upserts, so Temporal may retry them

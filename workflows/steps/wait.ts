@@ -8,7 +8,7 @@ import { CancellationScope, condition, sleep } from '@temporalio/workflow';
 import { checkCorrelationKey } from '../../graph/correlation';
 import { FAILURE_TYPES } from '../../graph/errors';
 import { isTruthy, type ExpressionScope } from '../../graph/expression';
-import { durationMs } from '../../graph/schema';
+import { durationMs } from '../../graph/duration';
 import type { ActiveWaitState, EventSignal, WaitOutput } from '../../graph/wire';
 import { MigrateNow, StepFailure, type ActiveWait, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
