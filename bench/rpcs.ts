@@ -26,4 +26,11 @@ export const mark = defineRpc('bench.mark', {
   },
 });
 
-export const benchRpcs = [noop, mark];
+/** The RPC the deploy scenario's runs call after their wait; its check-deploy removes it from the manifest. */
+export const deployed = defineRpc('bench.deployed', {
+  input: z.object({ k: z.string() }),
+  output: z.object({ ok: z.boolean() }),
+  handler: () => ({ ok: true }),
+});
+
+export const benchRpcs = [noop, mark, deployed];

@@ -1,13 +1,14 @@
 /**
- * `npm run bench [-- --quick] [-- --only=overhead,throughput,...]`
+ * `npm run bench [-- --quick] [-- --only=overhead,throughput,...] [-- --merge]`
  *
  * Measures pinflow against its physical limit, the same work written by hand
  * as Temporal workflows, on a real Temporal dev server (started here, on its
  * own port and SQLite file) and the real Postgres of this machine (a fresh
- * `pinflow_bench` database). Comparisons run side by side in one process,
+ * `pinflow_bench` database, or `PINFLOW_BENCH_DB`). Comparisons run side by side in one process,
  * interleaved, and are reported as ratios: absolute times on a shared
  * machine are noisy. Writes bench/results/latest.json and the results block
- * of BENCHMARKS.md.
+ * of BENCHMARKS.md; a run with --only writes its own file, and with --merge
+ * also merges its scenarios into both, keeping every other scenario's figures.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,23 +31,25 @@ import { startDevServer } from '../app/dev-server';
 import { ensureSearchAttributes } from '../app/namespace';
 import { projectRoot } from '../db/paths';
 import { findConfiguredTemporalCli } from '../app/temporal-cli';
-import { toRegistry } from '../rpc/registry';
-import { benchRpcs, noopHandler, whenMarked } from './rpcs';
+import { toRegistry, type RpcRegistry } from '../rpc/registry';
+import { manifestOf, type DeployReport } from '../client/check-deploy';
+import { benchRpcs, deployed, noopHandler, whenMarked } from './rpcs';
 import { median, percentile, pool, round } from './stats';
 
-const SCENARIOS = ['overhead', 'throughput', 'control', 'events', 'projection', 'replay'] as const;
+const SCENARIOS = ['overhead', 'throughput', 'control', 'events', 'projection', 'replay', 'deploy'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
+const MERGE = argv.includes('--merge');
 const onlyArg = argv.find((a) => a.startsWith('--only='));
 const ONLY = new Set<Scenario>(onlyArg ? (onlyArg.slice('--only='.length).split(',') as Scenario[]) : SCENARIOS);
 for (const s of ONLY) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
 
 /** Sizes: the issue's numbers in a full run; smaller in --quick (under 5 minutes). */
 const SIZE = QUICK
-  ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 12, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3 }
-  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 12, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5 };
+  ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 12, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3, deployRuns: 500 }
+  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 12, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5, deployRuns: 10_000 };
 
 const OVERHEAD_STEPS = 20;
 const OVERHEAD_CONCURRENCY = 4;
@@ -94,8 +97,20 @@ const waitGraph = {
   ],
 };
 
+/** Parked at a wait, then an rpc step calling bench.deployed: the RPC the deploy scenario removes. */
+const deployGraph = {
+  entry: 'await',
+  steps: [
+    // Long enough that no wait times out while 10,000 runs start and are checked.
+    { id: 'await', type: 'wait', event: 'bench.deploy', correlationKey: 'input.k', timeout: '24h', next: 'call' },
+    { id: 'call', type: 'rpc', rpc: 'bench.deployed', input: { k: 'input.k' }, next: 'done' },
+    { id: 'done', type: 'return', output: 'true' },
+  ],
+};
+
 interface Env {
   serverPid: number;
+  registry: RpcRegistry;
   client: Client;
   pinflow: Pinflow;
   store: ProjectionStore;
@@ -338,15 +353,15 @@ function rssMb(): number {
   return process.memoryUsage().rss / MB;
 }
 
-async function openWaits(db: Db): Promise<number> {
-  const [r] = await db.query<{ n: string }>({ text: `SELECT count(*) AS n FROM run_waits WHERE event_name = 'bench.event' AND status = 'OPEN'` });
+async function openWaits(db: Db, event: string): Promise<number> {
+  const [r] = await db.query<{ n: string }>({ text: `SELECT count(*) AS n FROM run_waits WHERE event_name = $1 AND status = 'OPEN'`, values: [event] });
   return Number(r!.n);
 }
 
-async function waitForOpen(db: Db, n: number): Promise<void> {
+async function waitForOpen(db: Db, n: number, event = 'bench.event'): Promise<void> {
   const deadline = Date.now() + 30 * 60_000;
-  while ((await openWaits(db)) < n) {
-    if (Date.now() > deadline) throw new Error(`only ${await openWaits(db)} of ${n} waits opened`);
+  while ((await openWaits(db, event)) < n) {
+    if (Date.now() > deadline) throw new Error(`only ${await openWaits(db, event)} of ${n} ${event} waits opened`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -465,19 +480,104 @@ async function replay(env: Env) {
   return { steps, historyEvents: history.events?.length ?? 0, thousandStepMs: round((median(times) * 1_000) / steps, 1), repeats: SIZE.replayRepeats };
 }
 
+/**
+ * Check-deploy over N open runs parked at a wait, with the RPC their next step calls removed from the
+ * manifest: the report must list every run as certain to stall, from its live position. Runs before
+ * the synthetic rows exist, so the open runs are this scenario's only.
+ */
+async function deploy(env: Env) {
+  const n = SIZE.deployRuns;
+  await env.pinflow.publish('bench-deploy', deployGraph);
+  const runId = (i: number) => `bench-deploy-${i}`;
+  const ids = Array.from({ length: n }, (_, i) => runId(i));
+  let started = 0;
+  try {
+    const t0 = performance.now();
+    // In waves, as in events: a burst of first workflow tasks swamps one worker on a small machine.
+    for (let from = 0; from < n; from += 500) {
+      const to = Math.min(n, from + 500);
+      await pool(ids.slice(from, to), 50, async (id, j) => {
+        await env.pinflow.start({ definition: 'bench-deploy', input: { k: `deploy-${from + j}` }, runId: id });
+        started++;
+      });
+      await waitForOpen(env.db, to, 'bench.deploy');
+    }
+    const startSecs = (performance.now() - t0) / 1000;
+    log(`${n} runs waiting at 'await' (${round(startSecs, 1)} s)`);
+
+    // The plain projection listing check-deploy pages through: the floor under its time.
+    const listTimes: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      let listed = 0;
+      const list = () =>
+        env.store.forEachOpenRun((page) => {
+          listed += page.length;
+          return Promise.resolve();
+        });
+      listTimes.push(await timed(list));
+      if (listed !== n) throw new Error(`deploy: the projection lists ${listed} open runs, expected ${n}`);
+    }
+
+    const removed = manifestOf(toRegistry(benchRpcs.filter((r) => r.name !== deployed.name)));
+    const unchanged = manifestOf(env.registry);
+    let report!: DeployReport;
+    const checkMs = await timed(async () => (report = await env.pinflow.checkDeploy(removed)));
+    log(`check-deploy, ${deployed.name} removed: ${round(checkMs / 1000, 1)} s; checked ${report.checkedRuns}, live ${report.liveRuns}, unknown ${report.unknownPositionRuns}, would stall ${report.wouldStall}, may stall ${report.mayStall}`);
+    const stalling = new Set(report.impacts.filter((i) => i.certain && i.reason === 'rpc_missing' && i.rpc === deployed.name && i.position === 'live').map((i) => i.runId));
+    const missed = ids.filter((id) => !stalling.has(id));
+    if (report.unknownPositionRuns !== 0) throw new Error(`deploy: ${report.unknownPositionRuns} runs with their position unknown (state query failed or timed out)`);
+    if (missed.length > 0) throw new Error(`deploy: ${missed.length} of ${n} runs not listed as certain to stall, e.g. ${missed.slice(0, 3).join(', ')}`);
+    if (report.checkedRuns !== n || report.wouldStall !== n) throw new Error(`deploy: checked ${report.checkedRuns}, would stall ${report.wouldStall}; expected ${n} each`);
+
+    let same!: DeployReport;
+    const checkUnchangedMs = await timed(async () => (same = await env.pinflow.checkDeploy(unchanged)));
+    log(`check-deploy, unchanged: ${round(checkUnchangedMs / 1000, 1)} s; checked ${same.checkedRuns}, impacts ${same.impacts.length}, unknown ${same.unknownPositionRuns}`);
+    if (same.impacts.length !== 0) throw new Error(`deploy: the unchanged manifest lists ${same.impacts.length} impacts, e.g. ${JSON.stringify(same.impacts[0])}`);
+    if (same.checkedRuns !== n) throw new Error(`deploy: the unchanged check saw ${same.checkedRuns} runs, expected ${n}`);
+
+    const listMs = median(listTimes);
+    return {
+      openRuns: n,
+      startSecs: round(startSecs, 1),
+      checkMs: round(checkMs, 0),
+      reportDurationMs: report.durationMs,
+      checkUnchangedMs: round(checkUnchangedMs, 0),
+      runsPerSecond: round(n / (checkMs / 1000), 1),
+      unchangedRunsPerSecond: round(n / (checkUnchangedMs / 1000), 1),
+      liveRuns: report.liveRuns,
+      wouldStall: report.wouldStall,
+      unknownPositionRuns: report.unknownPositionRuns,
+      listMs: round(listMs, 1),
+      checkToListRatio: round(checkMs / listMs, 1),
+    };
+  } finally {
+    // Terminated, not cancelled: a cancellation is a workflow task per run (a replay for an evicted
+    // one); termination is the server's alone. Their projection rows stay RUNNING, their waits OPEN
+    // under bench.deploy, which no other scenario reads.
+    const t = performance.now();
+    await pool(ids.slice(0, started), 50, (id) => env.client.workflow.getHandle(id).terminate('bench: deploy scenario done').catch(() => undefined));
+    log(`terminated ${started} deploy runs (${round((performance.now() - t) / 1000, 1)} s)`);
+  }
+}
+
+const ADMIN_URL = process.env.PINFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The bench database: `PINFLOW_BENCH_DB`, default pinflow_bench. It is dropped and recreated: never name a database you keep. */
+const BENCH_DB = process.env.PINFLOW_BENCH_DB ?? 'pinflow_bench';
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(BENCH_DB)) throw new Error(`PINFLOW_BENCH_DB must be a plain lower-case identifier, got ${JSON.stringify(BENCH_DB)}`);
+
 function benchDbUrl(): string {
-  const u = new URL(process.env.PINFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  u.pathname = '/pinflow_bench';
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${BENCH_DB}`;
   return u.toString();
 }
 
 async function freshDatabase(): Promise<Db> {
-  const admin = new PgClient({ connectionString: process.env.PINFLOW_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+  const admin = new PgClient({ connectionString: ADMIN_URL });
   admin.on('error', () => undefined); // as above
   await admin.connect();
   try {
-    await admin.query('DROP DATABASE IF EXISTS pinflow_bench WITH (FORCE)');
-    await admin.query('CREATE DATABASE pinflow_bench');
+    await admin.query(`DROP DATABASE IF EXISTS "${BENCH_DB}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${BENCH_DB}"`);
   } finally {
     await admin.end();
   }
@@ -506,22 +606,56 @@ function get(results: Record<string, unknown>, path: string): number | undefined
   return typeof v === 'number' ? v : undefined;
 }
 
+/** Every numeric leaf as `scenario.key.subkey`, in order. */
+function flatten(results: Record<string, unknown>): Array<[string, number]> {
+  const flat: Array<[string, number]> = [];
+  const walk = (v: unknown, path: string) => {
+    if (typeof v === 'number') flat.push([path, v]);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const [k, c] of Object.entries(v)) walk(c, `${path}.${k}`);
+  };
+  for (const [scenario, r] of Object.entries(results)) walk(r, scenario);
+  return flat;
+}
+
+const RESULTS_BLOCK = /<!-- results:start[\s\S]*?<!-- results:end -->/;
+
+/**
+ * --only --merge: this run's scenarios replace theirs in latest.json and in the results block's key
+ * table; every other scenario's figures, and the block's prose, stay as they are.
+ */
+function mergeReport(dir: string, results: Record<string, unknown>, meta: Record<string, unknown>): void {
+  const latestFile = join(dir, 'latest.json');
+  const latest = existsSync(latestFile) ? (JSON.parse(readFileSync(latestFile, 'utf8')) as Record<string, unknown>) : {};
+  const prevMeta = (latest.meta ?? {}) as Record<string, unknown>;
+  const partial = { ...((prevMeta.partialRuns ?? {}) as Record<string, unknown>), ...Object.fromEntries(Object.keys(results).map((s) => [s, meta])) };
+  writeFileSync(latestFile, `${JSON.stringify({ ...latest, meta: { ...prevMeta, partialRuns: partial }, ...results }, null, 2)}\n`);
+  const file = join(projectRoot(), 'BENCHMARKS.md');
+  const current = readFileSync(file, 'utf8');
+  const block = RESULTS_BLOCK.exec(current)?.[0];
+  if (!block) throw new Error('--merge: BENCHMARKS.md has no results block');
+  const mine = (line: string) => Object.keys(results).some((s) => line.startsWith(`| \`${s}.`));
+  const kept = block.split('\n').filter((line) => !mine(line));
+  const end = kept.length - 1; // the results:end marker
+  const rows = flatten(results).map(([k, v]) => `| \`${k}\` | ${v} |`);
+  const merged = [...kept.slice(0, end), ...rows, kept[end]!].join('\n');
+  writeFileSync(file, current.replace(RESULTS_BLOCK, () => merged));
+  log(`merged ${Object.keys(results).join(', ')} into bench/results/latest.json and the results block of BENCHMARKS.md`);
+}
+
 function writeReport(results: Record<string, unknown>, meta: Record<string, unknown>): void {
   const dir = join(projectRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   if (onlyArg) {
-    // A partial run never replaces the full picture: it gets its own file.
+    // A partial run never replaces the full picture: it gets its own file, and is merged in only when asked.
     const file = join(dir, `${QUICK ? 'quick' : 'full'}-${[...ONLY].join('-')}.json`);
     writeFileSync(file, `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
-    log(`wrote ${file} (--only: latest.json and BENCHMARKS.md are left as they are)`);
+    if (MERGE) mergeReport(dir, results, meta);
+    else log(`wrote ${file} (--only without --merge: latest.json and BENCHMARKS.md are left as they are)`);
     return;
   }
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
 
-  const flat: Array<[string, number]> = [];
-  for (const [scenario, r] of Object.entries(results)) {
-    for (const [k, v] of Object.entries(r as Record<string, unknown>)) if (typeof v === 'number') flat.push([`${scenario}.${k}`, v]);
-  }
+  const flat = flatten(results);
   const lines = [
     '<!-- results:start (written by npm run bench; edit outside these markers) -->',
     `Measured ${meta.date} with \`${meta.command}\`${meta.quick ? ' (quick sizes)' : ''}.`,
@@ -545,8 +679,7 @@ function writeReport(results: Record<string, unknown>, meta: Record<string, unkn
   const file = join(projectRoot(), 'BENCHMARKS.md');
   const block = lines.join('\n');
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n<!-- results:start --><!-- results:end -->\n';
-  const re = /<!-- results:start[\s\S]*?<!-- results:end -->/;
-  writeFileSync(file, re.test(current) ? current.replace(re, block) : `${current.trimEnd()}\n\n${block}\n`);
+  writeFileSync(file, RESULTS_BLOCK.test(current) ? current.replace(RESULTS_BLOCK, () => block) : `${current.trimEnd()}\n\n${block}\n`);
   log(`wrote bench/results/latest.json and the results block of BENCHMARKS.md`);
 }
 
@@ -556,6 +689,7 @@ async function main(): Promise<void> {
   const cli = await findConfiguredTemporalCli(config, log);
   const tmp = mkdtempSync(join(tmpdir(), 'pinflow-bench-'));
   const port = Number(process.env.PINFLOW_BENCH_TEMPORAL_PORT ?? 17633);
+  const uiPort = Number(process.env.PINFLOW_BENCH_UI_PORT ?? port + 1);
   const server = await startDevServer({
     cliPath: cli.path,
     dbFile: join(tmp, 'temporal.sqlite'),
@@ -563,7 +697,7 @@ async function main(): Promise<void> {
     // second here, and that, not the interpreter, is what would be measured.
     inMemory: process.env.PINFLOW_BENCH_TEMPORAL_DB !== 'file',
     port,
-    uiPort: port + 1,
+    uiPort,
     headless: true,
     // The 1000-step replay case needs one execution; nothing else comes near this.
     dynamicConfig: ['limit.historyCount.suggestContinueAsNew=100000'],
@@ -606,7 +740,7 @@ async function main(): Promise<void> {
     });
     const client = new Client({ connection, namespace: 'default' });
     const pinflow = new Pinflow({ client, store, rpcs: registry, events: { signalConcurrency: 16 } });
-    const env: Env = { serverPid: server.pid, client, pinflow, store, db, workflowBundle, worker };
+    const env: Env = { serverPid: server.pid, registry, client, pinflow, store, db, workflowBundle, worker };
 
     const results: Record<string, unknown> = {};
     const runScenario = async (name: Scenario, fn: () => Promise<unknown>) => {
@@ -620,6 +754,8 @@ async function main(): Promise<void> {
     await runScenario('throughput', () => throughput(env));
     await runScenario('control', () => control(env));
     await runScenario('replay', () => replay(env));
+    // Before the synthetic rows: check-deploy reads every open run, and 160,000 synthetic ones would be checked too.
+    await runScenario('deploy', () => deploy(env));
     if (ONLY.has('events') || ONLY.has('projection')) await synthesize(db, SIZE.syntheticRows);
     await runScenario('projection', () => projection(env, SIZE.syntheticRows));
     if (ONLY.has('events')) {
@@ -634,7 +770,7 @@ async function main(): Promise<void> {
     const [pgVersion] = await db.query<{ v: string }>({ text: `SELECT current_setting('server_version') AS v` });
     const meta = {
       date: new Date().toISOString(),
-      command: `npm run bench${QUICK ? ' -- --quick' : ''}${onlyArg ? ` -- ${onlyArg}` : ''}`,
+      command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
       quick: QUICK,
       cpuModel: cpus()[0]?.model ?? 'unknown',
       cpus: cpus().length,
