@@ -70,7 +70,7 @@
  * - **unstorable value**: a string Postgres cannot store (a NUL character, a
  *   lone UTF-16 surrogate); produced by an expression whose value is stored,
  *   it fails the step (`ValueNotStorable`).
- * - **reconciler** (`projection/reconcile.ts`): compares the open runs of the
+ * - **reconciler** (`client/reconcile.ts`): compares the open runs of the
  *   projection with Temporal (`describe`) and closes what Temporal closed
  *   without the run's own projection write (terminated, cancelled, timed out
  *   or deleted from Temporal): status, closed-at, open waits leave the

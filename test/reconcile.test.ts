@@ -11,7 +11,7 @@ import { Reconciler, totalCorrected, type ReconcileTotals } from '../client/reco
 import { projectRoot } from '../db/paths';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
+import { createEnv, eventually, exitOf, spawnApiProcess, temporalAddress, type Env } from './support/harness';
 
 // Runs changed from Temporal (terminate, cancel, reset, delete) and the
 // reconciler that makes the projection and the correlation index follow.
@@ -297,5 +297,20 @@ describe('reconciler: runs changed from Temporal are closed in the projection', 
     );
     assert.equal(noTemporal.code, 70);
     assert.match(noTemporal.stderr, /CONFIG_INVALID: pinflow reconcile needs TEMPORAL_ADDRESS/);
+  });
+  it('the API process reconciles on its own every PINFLOW_RECONCILE_INTERVAL_MS, logging each correction', async () => {
+    const api = await spawnApiProcess(env, 'rpcs', { PINFLOW_RECONCILE_INTERVAL_MS: '1000' });
+    try {
+      assert.match(api.output.join(''), /reconciler: a pass over the open runs every 1000 ms/);
+      const runId = await startWaiting(uniq('T-periodic'));
+      await env.client.workflow.getHandle(runId).terminate('ops: periodic');
+      await eventually(async () => (await env.pinflow.getRun(runId)).status === 'TERMINATED', { what: 'the API process to reconcile the run', timeoutMs: 60_000 });
+      assert.equal(await waitsOf(runId, 'OPEN'), 0);
+      await eventually(() => Promise.resolve(api.output.join('').includes(`reconciler: run ${runId}: RUNNING → TERMINATED (terminated)`)), { what: 'the correction logged' });
+      assert.equal((await env.pinflow.getRun(bystander)).status, 'RUNNING');
+    } finally {
+      api.kill('SIGTERM');
+      await exitOf(api);
+    }
   });
 });
