@@ -18,7 +18,9 @@
  * - CANCELLED, COMPLETED, FAILED → the same status: the run writes these
  *   itself, so the reconciler only fills in a write that was lost, and only
  *   once the close is older than the grace period (a write on its way lands
- *   first, with the output the reconciler does not have);
+ *   first, with the output the reconciler does not have; one landing later
+ *   still overwrites the reconciler's close). Its step rows are left to its
+ *   own writes;
  * - RUNNING or PAUSED on another execution than the row's → the row's
  *   temporal run id follows it (a reset); nothing else changes.
  */
@@ -67,7 +69,8 @@ export interface ReconcilerOptions {
   /**
    * A run closed COMPLETED, FAILED or CANCELLED in Temporal (closes the run
    * writes itself), or a run Temporal does not know, is corrected only once
-   * its close (its start) is this old. @default 30000
+   * its close (its start) is this old: the worker's projection writer may
+   * still be retrying the run's own writes (a database outage). @default 300000
    */
   graceMs?: number;
   /** One line per correction and per error. */
@@ -95,7 +98,7 @@ export class Reconciler {
   constructor(private readonly opts: ReconcilerOptions) {
     this.concurrency = opts.concurrency ?? 16;
     this.pageSize = opts.pageSize ?? 200;
-    this.graceMs = opts.graceMs ?? 30_000;
+    this.graceMs = opts.graceMs ?? 300_000;
     this.log = opts.log ?? (() => undefined);
   }
 
@@ -170,7 +173,9 @@ export class Reconciler {
         detail: `Temporal runs execution ${verdict.temporalRunId} (was ${run.temporalRunId ?? 'unknown'}): the run was reset (or continued as new)`,
       };
     }
-    const closed = await this.opts.store.reconcileClose({ runId: run.id, status: verdict.status, error: verdict.error, closedAt: verdict.closedAt, temporalRunId: verdict.temporalRunId });
+    // The runs Temporal ended without their graph have nothing more on its way: their open attempts end too.
+    const closeAttempts = verdict.kind === 'terminated' || verdict.kind === 'timedOut' || verdict.kind === 'notFound';
+    const closed = await this.opts.store.reconcileClose({ runId: run.id, status: verdict.status, error: verdict.error, closedAt: verdict.closedAt, temporalRunId: verdict.temporalRunId, closeAttempts });
     // The row closed meanwhile (the run's own write): it stays as written.
     if (!closed) return undefined;
     return {

@@ -196,10 +196,13 @@ export class ProjectionStore {
    * only while the row is still open (a close the run wrote itself is newer
    * and kept). In one transaction: the status and closed-at, the stall
    * cleared, the error (unless one is recorded), the open waits leave the
-   * correlation index (CANCELLED), the open step attempts end CANCELLED.
-   * Returns false when the row was no longer open (nothing written).
+   * correlation index (CANCELLED), and with `closeAttempts` the open step
+   * attempts end CANCELLED. Only for a run Temporal ended without its graph
+   * (terminated, timed out, deleted): a run that closed itself may still
+   * have its step writes on their way, and a CANCELLED attempt would refuse
+   * them. Returns false when the row was no longer open (nothing written).
    */
-  async reconcileClose(c: { runId: string; status: RunStatus; error: ErrorInfo | null; closedAt: string; temporalRunId: string | null }): Promise<boolean> {
+  async reconcileClose(c: { runId: string; status: RunStatus; error: ErrorInfo | null; closedAt: string; temporalRunId: string | null; closeAttempts: boolean }): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       // Serialised with the run's own step writes (sql.lockRunSteps), so no attempt is written RUNNING after this.
       await tx.query(sql.lockRunSteps(c.runId));
@@ -207,7 +210,7 @@ export class ProjectionStore {
       if (!closed.length) return false;
       if (c.error) await tx.query(sql.reconcileRunError(c.runId, c.error));
       await tx.query(eventSql.cancelRunWaits(c.runId, c.closedAt));
-      await tx.query(sql.reconcileCloseAttempts(c.runId, c.closedAt));
+      if (c.closeAttempts) await tx.query(sql.reconcileCloseAttempts(c.runId, c.closedAt));
       return true;
     });
   }

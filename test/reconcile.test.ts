@@ -175,6 +175,8 @@ describe('reconciler: runs changed from Temporal are closed in the projection', 
     await env.db.query({ text: `UPDATE runs SET status = 'RUNNING', closed_at = NULL, error_summary = NULL WHERE id = $1`, values: [runId] });
     await env.db.query({ text: `UPDATE run_details SET error = NULL WHERE run_id = $1`, values: [runId] });
     await env.db.query({ text: `UPDATE run_waits SET status = 'OPEN', closed_at = NULL WHERE run_id = $1`, values: [runId] });
+    // Its step writes too may still be on their way: the wait step's row is back to RUNNING.
+    await env.db.query({ text: `UPDATE run_steps SET status = 'RUNNING', finished_at = NULL WHERE run_id = $1 AND step_id = 'closed'`, values: [runId] });
     // Inside the grace period a write may be on its way: left alone.
     const early = await env.pinflow.reconcile();
     assert.deepEqual(corrected(early, runId), []);
@@ -186,6 +188,7 @@ describe('reconciler: runs changed from Temporal are closed in the projection', 
     assert.equal(fixed.status, 'CANCELLED');
     assert.ok(fixed.closedAt);
     assert.equal(await waitsOf(runId, 'OPEN'), 0);
+    assert.equal(fixed.steps.find((s) => s.stepId === 'closed')?.status, 'RUNNING', "a run that closed itself keeps its step rows for its own writes (a CANCELLED row would refuse them)");
     assert.equal(totalCorrected(await prompt.pass()), 0);
   });
 
