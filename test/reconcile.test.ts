@@ -157,6 +157,11 @@ describe('reconciler: runs changed from Temporal are closed in the projection', 
     assert.equal(totalCorrected(totals), 0, JSON.stringify(totals));
     assert.equal(totals.errors, 0);
     assert.equal((await env.pinflow.getRun(bystander)).status, 'RUNNING');
+    // In pages of one, two describes at a time: every open run is checked once.
+    const open = (await env.db.query<{ n: number }>({ text: `SELECT count(*)::int AS n FROM runs WHERE status IN ('RUNNING', 'STALLED')` }))[0]!.n;
+    const paged = await new Reconciler({ client: env.client, store: env.store, pageSize: 1, concurrency: 2 }).pass();
+    assert.equal(paged.checked, open);
+    assert.equal(totalCorrected(paged), 0);
   });
 
   it('a run cancelled from Temporal closes itself CANCELLED; a lost close write is filled in after the grace period, never before', async () => {
