@@ -40,6 +40,13 @@ const envSchema = z.object({
     .regex(/^(\d+|\d+(\.\d+)?\s*(ms|s|m|h|d))$/, "must be milliseconds or a duration such as '1h', '7d'")
     .default('7d'),
   PINFLOW_EVENTS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(10),
+  PINFLOW_RECONCILE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (off) or at least 1000 ms: each pass describes every open run in Temporal')
+    .default(60_000),
+  PINFLOW_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   PINFLOW_PROJECTION_POOL_MAX: z.coerce.number().int().min(1).max(100).default(4),
   PINFLOW_PROJECTION_QUEUE_MAX: z.coerce.number().int().min(1).default(10_000),
   PINFLOW_PROJECTION_SYNC_WAIT_MS: z.coerce.number().int().min(0).default(2_000),
@@ -111,6 +118,13 @@ export interface PinflowConfig {
     /** Attempts of a stream message failing with a transient error before it is dead-lettered (PINFLOW_EVENTS_MAX_ATTEMPTS). @default 10 */
     streamMaxAttempts: number;
   };
+  /** The reconciler (client/reconcile.ts), run by the process that serves the API. */
+  reconcile: {
+    /** Milliseconds between passes; 0 turns the periodic pass off (`pinflow reconcile` and `POST /reconcile` still work). @default 60000 */
+    intervalMs: number;
+    /** Temporal describes in flight at once during a pass. @default 16 */
+    concurrency: number;
+  };
   /** The worker's projection writes (projection/writer.ts). */
   projection: {
     /** Connections of the writer's own pool (Postgres only; PGlite is one connection). @default 4 */
@@ -174,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       ttlMaxMs: /^\d+$/.test(e.PINFLOW_EVENT_TTL_MAX) ? Number(e.PINFLOW_EVENT_TTL_MAX) : durationMs(e.PINFLOW_EVENT_TTL_MAX),
       streamMaxAttempts: e.PINFLOW_EVENTS_MAX_ATTEMPTS,
     },
+    reconcile: { intervalMs: e.PINFLOW_RECONCILE_INTERVAL_MS, concurrency: e.PINFLOW_RECONCILE_CONCURRENCY },
     projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },

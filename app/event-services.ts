@@ -1,7 +1,15 @@
 /**
- * The background parts of event ingress, for whichever process serves the
- * API (the embedded stack or the standalone API): the sweeper that retries
- * failed deliveries, and the Redis stream door when REDIS_URL is set.
+ * The background services of whichever process serves the API (the embedded
+ * stack or the standalone API): the sweeper that retries failed deliveries,
+ * the Redis stream door when REDIS_URL is set, and the reconciler's periodic
+ * pass (PINFLOW_RECONCILE_INTERVAL_MS; 0 turns it off).
+ *
+ * The reconciler runs here and not in the worker: it needs what this process
+ * already has (a Temporal client and the projection, through `Pinflow`),
+ * there is one such process per deployment in `npm start` and usually few
+ * API replicas, while workers are scaled out (each would describe every open
+ * run again). Several API replicas each reconciling are safe (every write is
+ * conditional), only redundant: set the interval to 0 on all but one.
  */
 import type { Pinflow } from '../client/pinflow';
 import { RedisIngress } from '../client/redis-ingress';
@@ -15,6 +23,11 @@ export interface EventServices {
 
 export async function startEventServices(config: PinflowConfig, pinflow: Pinflow, log: (line: string) => void): Promise<EventServices> {
   if (config.events.sweepIntervalMs > 0) pinflow.events.startSweeper(config.events.sweepIntervalMs, log);
+  const stopReconciler = () => pinflow.reconciler.stop();
+  if (config.reconcile.intervalMs > 0) {
+    pinflow.reconciler.start(config.reconcile.intervalMs);
+    log(`reconciler: a pass over the open runs every ${config.reconcile.intervalMs} ms`);
+  }
   let stream: RedisIngress | undefined;
   if (config.events.redisUrl) {
     stream = new RedisIngress({
@@ -29,6 +42,7 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
     try {
       await stream.start();
     } catch (err) {
+      await stopReconciler();
       await pinflow.events.stopSweeper();
       throw err;
     }
@@ -38,6 +52,7 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
     stream,
     async stop() {
       await stream?.stop();
+      await stopReconciler();
       await pinflow.events.stopSweeper();
     },
   };

@@ -97,6 +97,7 @@ export async function startStack(
       temporalUiUrl: temporal.uiUrl,
       events: { ttlMaxMs: config.events.ttlMaxMs },
       projectionLag: () => projection.writer.lag(),
+      reconcile: { concurrency: config.reconcile.concurrency, log },
       ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),
     });
     const events = await startEventServices(config, pinflow, log);

@@ -7,6 +7,9 @@
  * (logging each attempt; PINFLOW_DB_STARTUP_TIMEOUT_MS bounds the wait), and
  * once running, a lost connection fails only the statement on it (the
  * activity is retried by Temporal), never the process.
+ *
+ * It does not run the reconciler: the API process does (app/event-services.ts
+ * says why), so scaling workers out adds no describe calls.
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { ERROR_CODES, PinflowError } from '../graph/errors';

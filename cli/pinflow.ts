@@ -18,6 +18,14 @@
  *     running stream door submits them again. Each keeps the eventId it was
  *     first given, so an event already submitted is deduplicated.
  *
+ *   pinflow reconcile [--json]
+ *     One reconcile pass: every open run of the projection is compared with
+ *     Temporal, and what Temporal closed (terminated, cancelled, timed out,
+ *     deleted) is closed in the projection; a reset run's row follows its new
+ *     execution. Prints one line per correction and the totals (checked,
+ *     corrected by kind, errors). Needs TEMPORAL_ADDRESS. Exit 0 once the
+ *     pass ran (runs it could not compare are counted in `errors`).
+ *
  * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
  * check-deploy asks each open run where it is through TEMPORAL_ADDRESS (and
  * TEMPORAL_NAMESPACE) when set, else analyses every run with its position unknown;
@@ -29,6 +37,7 @@ import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { loadConfig } from '../app/config';
 import { loadRpcModule } from '../app/rpc-module';
 import { openStore } from '../app/store';
+import { describeTotals, Reconciler } from '../client/reconcile';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 
 function usage(): never {
@@ -36,6 +45,7 @@ function usage(): never {
     [
       'usage: pinflow check-deploy --rpcs <module> [--json] [--certain-only]',
       '       pinflow contracts --rpcs <module>',
+      '       pinflow reconcile [--json]',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
     ].join('\n'),
@@ -77,9 +87,32 @@ function printReport(report: DeployReport): void {
   }
 }
 
+/** `pinflow reconcile`: one pass, its corrections and totals printed. */
+async function reconcile(rest: string[]): Promise<number> {
+  const json = rest.includes('--json');
+  const config = loadConfig();
+  if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'pinflow reconcile needs TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE unless it is "default"): it asks Temporal about every open run');
+  const { store, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const connection = await Connection.connect({ address: config.temporal.address });
+    try {
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const reconciler = new Reconciler({ client, store, concurrency: config.reconcile.concurrency, ...(json ? {} : { log: (line: string) => console.log(line) }) });
+      const totals = await reconciler.pass();
+      console.log(json ? JSON.stringify(totals, null, 2) : `reconciler: ${describeTotals(totals)}`);
+      return 0;
+    } finally {
+      await connection.close();
+    }
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'events') return deadLetters(rest);
+  if (command === 'reconcile') return reconcile(rest);
   const flag = (name: string) => rest.includes(name);
   const value = (name: string) => {
     const i = rest.indexOf(name);

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { decodeCursor } from '../projection/cursor';
+import { MAX_LISTED_CORRECTIONS, RECONCILE_KINDS, type ReconcileKind } from './reconcile';
 import { assertCleanJson, JSON_DEPTH_MAX, JSON_KEY_LENGTH_MAX } from '../graph/json-guard';
 import { ERROR_CODES, InvalidRequestError, type ErrorCode } from '../graph/errors';
 import {
@@ -671,6 +672,38 @@ export const ROUTES = {
           ),
         }),
         ...errorResponses({ body: true }, 'MANIFEST_INVALID', 'REGEX_UNSAFE'),
+      },
+    },
+  },
+  reconcile: {
+    method: 'POST',
+    url: '/reconcile',
+    schema: {
+      summary: 'One reconcile pass: close in the projection the open runs Temporal closed (terminated, cancelled, timed out, deleted); follow reset runs',
+      tags: ['operator'],
+      querystring: empty,
+      response: {
+        200: open({
+          checked: z.number().int().describe('open runs of the projection compared with Temporal'),
+          corrected: open(Object.fromEntries(RECONCILE_KINDS.map((k) => [k, z.number().int()])) as Record<ReconcileKind, z.ZodNumber>).describe(
+            'corrections by kind: terminated, timedOut and notFound close the run TERMINATED; cancelled, completed, failed fill in a close the run did not write; followed: the row follows a reset run\'s new execution',
+          ),
+          errors: z.number().int().describe('runs that could not be compared or corrected; tried again next pass'),
+          corrections: z
+            .array(
+              open({
+                runId: z.string(),
+                kind: z.enum(RECONCILE_KINDS),
+                from: z.enum(RUN_STATUSES),
+                to: z.enum(RUN_STATUSES),
+                temporalRunId: z.string().nullable(),
+                detail: z.string(),
+              }),
+            )
+            .describe(`the corrections of this pass (at most ${MAX_LISTED_CORRECTIONS}; the counts are complete)`),
+          durationMs: z.number(),
+        }),
+        ...errorResponses({}),
       },
     },
   },

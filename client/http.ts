@@ -296,6 +296,8 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     });
     /** Pre-deploy impact analysis; the body is what `pinflow contracts --rpcs <module>` prints. Changes nothing. */
     r.route({ ...ROUTES.checkDeploy, handler: async (req) => pinflow.checkDeploy(req.body.contracts) });
+    /** One reconcile pass now (the API process also runs one every PINFLOW_RECONCILE_INTERVAL_MS). */
+    r.route({ ...ROUTES.reconcile, handler: async () => pinflow.reconcile() });
     r.route({ ...ROUTES.state, handler: async (req) => (await pinflow.state(req.params.id)) as unknown as Record<string, unknown> });
 
     // Events: the HTTP door, the event log, the correlation index and correlation rules.

@@ -23,6 +23,7 @@ import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, temporalStateReader, type ContractManifest, type DeployReport } from './check-deploy';
 import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
+import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { definitionFromMemo, mapRunError, requireOpenRun } from './run-gate';
 
@@ -75,6 +76,8 @@ export interface PinflowOptions {
    * process (`npm start`): `/health` then shows it as `projection`.
    */
   projectionLag?: () => ProjectionLag;
+  /** Reconciler tuning and its log (one line per correction). */
+  reconcile?: Pick<ReconcilerOptions, 'concurrency' | 'pageSize' | 'graceMs' | 'log'>;
 }
 
 
@@ -192,6 +195,8 @@ export class Pinflow {
   readonly temporalUiUrl: string;
   /** Event ingress, the correlation index and correlation rules. */
   readonly events: EventIngress;
+  /** Closes in the projection the runs Temporal closed without their own write (terminate, reset, retention). */
+  readonly reconciler: Reconciler;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
 
   constructor(opts: PinflowOptions) {
@@ -203,6 +208,12 @@ export class Pinflow {
     this.temporalUiUrl = (opts.temporalUiUrl ?? 'http://localhost:8233').replace(/\/+$/, '');
     this.events = new EventIngress({ client: this.client, db: this.store.db, ...(opts.correlationRules ? { rules: opts.correlationRules } : {}), ...opts.events });
     this.projectionLag = opts.projectionLag;
+    this.reconciler = new Reconciler({ client: this.client, store: this.store, ...opts.reconcile });
+  }
+
+  /** One reconcile pass over every open run: what Temporal closed is closed in the projection. Returns the totals. */
+  reconcile(): Promise<ReconcileTotals> {
+    return this.reconciler.pass();
   }
 
   /**

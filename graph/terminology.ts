@@ -70,6 +70,14 @@
  * - **unstorable value**: a string Postgres cannot store (a NUL character, a
  *   lone UTF-16 surrogate); produced by an expression whose value is stored,
  *   it fails the step (`ValueNotStorable`).
+ * - **reconciler** (`client/reconcile.ts`): compares the open runs of the
+ *   projection with Temporal (`describe`) and closes what Temporal closed
+ *   without the run's own projection write (terminated, cancelled, timed out
+ *   or deleted from Temporal): status, closed-at, open waits leave the
+ *   correlation index, stalls and open step attempts end. A run Temporal says
+ *   is running is never closed; a reset run's row follows its new execution.
+ *   One **reconcile pass** returns its totals (checked, corrected by kind,
+ *   errors).
  */
 
 /**
@@ -90,8 +98,12 @@ export const SEARCH_ATTRIBUTES = {
   status: 'PinflowStatus',
 } as const;
 
-/** Run statuses as the projection shows them. */
-export const RUN_STATUSES = ['RUNNING', 'STALLED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+/**
+ * Run statuses as the projection shows them. `TERMINATED` is written only by
+ * the reconciler: Temporal ended the run without its graph (terminated from
+ * the Temporal UI or CLI, a workflow timeout, or deleted by retention).
+ */
+export const RUN_STATUSES = ['RUNNING', 'STALLED', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /**

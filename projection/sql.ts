@@ -285,3 +285,39 @@ export const migrateRun = (runId: string, version: string, lineage: unknown): Qu
          UPDATE run_details SET lineage = $3::jsonb WHERE run_id IN (SELECT id FROM r)`,
   values: [runId, version, json(lineage)],
 });
+
+/**
+ * The reconciler closes a run Temporal closed without the run's own
+ * projection write. Conditional: only a row still open (RUNNING or STALLED)
+ * is touched, so a close the run wrote itself (newer, with its output) is
+ * never overwritten. The stall, if any, is cleared; the row follows the
+ * execution Temporal closed. Returns a row when it closed it.
+ */
+export const reconcileCloseRun = (r: { runId: string; status: string; errorSummary: string | null; closedAt: string; temporalRunId: string | null }): Query => ({
+  text: `UPDATE runs SET status = $2, error_summary = COALESCE($3, error_summary), closed_at = $4, updated_at = now(), current_step = NULL,
+           stall_id = NULL, stall_reason = NULL, stall_rpc = NULL, stall_step = NULL, stall_details = NULL, stalled_at = NULL,
+           temporal_run_id = COALESCE($5, temporal_run_id)
+         WHERE id = $1 AND status IN ('RUNNING', 'STALLED')
+         RETURNING id`,
+  values: [r.runId, r.status, r.errorSummary, r.closedAt, r.temporalRunId],
+});
+
+/** The error of a run the reconciler closed, unless the run wrote one itself. */
+export const reconcileRunError = (runId: string, error: unknown): Query => ({
+  text: `UPDATE run_details SET error = $2::jsonb WHERE run_id = $1 AND error IS NULL`,
+  values: [runId, json(error)],
+});
+
+/** The open step attempts of a run the reconciler closed end CANCELLED at its close. */
+export const reconcileCloseAttempts = (runId: string, closedAt: string): Query => ({
+  text: `UPDATE run_steps SET status = 'CANCELLED', finished_at = COALESCE(finished_at, $2) WHERE run_id = $1 AND status = 'RUNNING'`,
+  values: [runId, closedAt],
+});
+
+/** An open run whose latest Temporal execution is another one (a reset): the row follows it. */
+export const followExecution = (runId: string, temporalRunId: string): Query => ({
+  text: `UPDATE runs SET temporal_run_id = $2, updated_at = now()
+         WHERE id = $1 AND status IN ('RUNNING', 'STALLED') AND temporal_run_id IS DISTINCT FROM $2
+         RETURNING temporal_run_id AS "temporalRunId"`,
+  values: [runId, temporalRunId],
+});

@@ -191,6 +191,35 @@ export class ProjectionStore {
     }
   }
 
+  /**
+   * The reconciler closes a run Temporal closed without the run's own write:
+   * only while the row is still open (a close the run wrote itself is newer
+   * and kept). In one transaction: the status and closed-at, the stall
+   * cleared, the error (unless one is recorded), the open waits leave the
+   * correlation index (CANCELLED), and with `closeAttempts` the open step
+   * attempts end CANCELLED. Only for a run Temporal ended without its graph
+   * (terminated, timed out, deleted): a run that closed itself may still
+   * have its step writes on their way, and a CANCELLED attempt would refuse
+   * them. Returns false when the row was no longer open (nothing written).
+   */
+  async reconcileClose(c: { runId: string; status: RunStatus; error: ErrorInfo | null; closedAt: string; temporalRunId: string | null; closeAttempts: boolean }): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      // Serialised with the run's own step writes (sql.lockRunSteps), so no attempt is written RUNNING after this.
+      await tx.query(sql.lockRunSteps(c.runId));
+      const closed = await tx.query(sql.reconcileCloseRun({ runId: c.runId, status: c.status, errorSummary: summarise(c.error ?? undefined), closedAt: c.closedAt, temporalRunId: c.temporalRunId }));
+      if (!closed.length) return false;
+      if (c.error) await tx.query(sql.reconcileRunError(c.runId, c.error));
+      await tx.query(eventSql.cancelRunWaits(c.runId, c.closedAt));
+      if (c.closeAttempts) await tx.query(sql.reconcileCloseAttempts(c.runId, c.closedAt));
+      return true;
+    });
+  }
+
+  /** An open run's row follows its latest Temporal execution (a reset). True when it changed. */
+  async followExecution(runId: string, temporalRunId: string): Promise<boolean> {
+    return (await this.db.query(sql.followExecution(runId, temporalRunId))).length > 0;
+  }
+
   async recordMigration(m: MigrationRecord): Promise<void> {
     await this.db.transaction(async (tx) => {
       await writeSteps(tx, m.runId, m.trail);

@@ -88,6 +88,21 @@ describe('configuration and the Temporal CLI lookup', () => {
       assert.throws(() => loadConfig({ PINFLOW_EXPRESSION_MAX_STEPS: 'lots' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_EXPRESSION_MAX_STEPS="lots"'));
     });
 
+    it('reads the reconciler interval (default 60 s, 0 turns it off) and concurrency, refusing bad values by name', () => {
+      assert.deepEqual(loadConfig({}).reconcile, { intervalMs: 60_000, concurrency: 16 });
+      assert.deepEqual(loadConfig({ PINFLOW_RECONCILE_INTERVAL_MS: '0', PINFLOW_RECONCILE_CONCURRENCY: '4' }).reconcile, { intervalMs: 0, concurrency: 4 });
+      assert.equal(loadConfig({ PINFLOW_RECONCILE_INTERVAL_MS: '1000' }).reconcile.intervalMs, 1_000);
+      assert.throws(() => loadConfig({ PINFLOW_RECONCILE_INTERVAL_MS: 'hourly' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_RECONCILE_INTERVAL_MS="hourly"'));
+      assert.throws(() => loadConfig({ PINFLOW_RECONCILE_INTERVAL_MS: '-5' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_RECONCILE_INTERVAL_MS="-5"'));
+      assert.throws(() => loadConfig({ PINFLOW_RECONCILE_INTERVAL_MS: '1.5' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_RECONCILE_INTERVAL_MS="1.5"'));
+      assert.throws(
+        () => loadConfig({ PINFLOW_RECONCILE_INTERVAL_MS: '10' }),
+        expectPinflowError('CONFIG_INVALID', 'PINFLOW_RECONCILE_INTERVAL_MS="10": must be 0 (off) or at least 1000 ms'),
+      );
+      assert.throws(() => loadConfig({ PINFLOW_RECONCILE_CONCURRENCY: '0' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_RECONCILE_CONCURRENCY="0"'));
+      assert.throws(() => loadConfig({ PINFLOW_RECONCILE_CONCURRENCY: '1000' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_RECONCILE_CONCURRENCY="1000"'));
+    });
+
     it('rejects a publish-examples flag other than true/false, naming the variable and the value received', () => {
       assert.throws(() => loadConfig({ PINFLOW_PUBLISH_EXAMPLES: 'yes' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_PUBLISH_EXAMPLES="yes"'));
     });
