@@ -25,6 +25,7 @@ import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOpt
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { definitionFromMemo, mapRunError, requireOpenRun } from './run-gate';
+import { runsStarted, safely, shortVersion } from '../observability/metrics';
 
 
 export interface DecisionInput {
@@ -291,6 +292,7 @@ export class Pinflow {
       throw err;
     }
     const temporalRunId = handle.firstExecutionRunId;
+    safely(() => runsStarted.inc({ definition, version: shortVersion(version.hash) }));
     // Temporal accepted the run; mirror it now so lists show it at once.
     try {
       await this.store.recordRunStarted({
