@@ -43,7 +43,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export const runsStarted = new Counter({
   name: 'pinflow_runs_started_total',
-  help: 'Runs started through the pinflow client (HTTP, library, start-by-event), once Temporal accepted them.',
+  help: 'Runs started: by the pinflow client once Temporal accepted them; child runs by the worker when their start is projected.',
   labelNames: ['definition', 'version'] as const,
   registers: [registry],
 });

@@ -38,7 +38,7 @@ import type { RunStatus } from '../graph/terminology';
 import type { ErrorInfo, MigrationRecord, StepRecord } from '../graph/wire';
 import type { DecisionAction } from '../graph/terminology';
 import type { ProjectionStore } from './store';
-import { projectionWriteDuration, projectionWriteFailures, runsClosed, safely, secondsSince, shortVersion, stepDuration } from '../observability/metrics';
+import { projectionWriteDuration, projectionWriteFailures, runsClosed, runsStarted, safely, secondsSince, shortVersion, stepDuration } from '../observability/metrics';
 
 type StallRow = Parameters<ProjectionStore['recordStall']>[1];
 type RunStartedRow = Parameters<ProjectionStore['recordRunStarted']>[0];
@@ -154,6 +154,22 @@ export function stripPayloads(w: ProjectionWrite, reason: string): ProjectionWri
       const never: never = w;
       throw new Error(`unknown projection write ${JSON.stringify(never)}`);
     }
+  }
+}
+
+/** The step records a write carries. */
+function stepsOf(w: ProjectionWrite): StepRecord[] {
+  switch (w.kind) {
+    case 'steps':
+      return w.steps;
+    case 'runClosed':
+      return w.closed.trail;
+    case 'stall':
+      return w.trail;
+    case 'migration':
+      return w.migration.trail;
+    default:
+      return [];
   }
 }
 
@@ -305,8 +321,13 @@ export class ProjectionWriter {
    * activity) is observed once per process. Never awaited, never throws.
    */
   private observeApplied(write: ProjectionWrite): void {
-    const steps = write.kind === 'steps' ? write.steps : write.kind === 'runClosed' ? write.closed.trail : write.kind === 'stall' || write.kind === 'migration' ? (write.kind === 'stall' ? write.trail : write.migration.trail) : [];
-    if (write.kind === 'runStarted') this.remember(write.runId, { definition: write.run.definition, version: write.run.version });
+    const steps = stepsOf(write);
+    if (write.kind === 'runStarted') {
+      this.remember(write.runId, { definition: write.run.definition, version: write.run.version });
+      // A child run is started by its parent's workflow, not by the client (which counts the others).
+      const run = write.run;
+      if (run.parent && this.firstSight(`started|${write.runId}`)) safely(() => runsStarted.inc({ definition: run.definition, version: shortVersion(run.version) }));
+    }
     const finished = steps.filter((s) => s.finishedAt !== undefined && s.status !== 'RUNNING' && this.firstSight(`${write.runId}|${s.stepInstance}|${s.dispatch ?? 1}|${s.attempt}|${s.status}`));
     if (!finished.length && write.kind !== 'runClosed') {
       if (write.kind === 'migration') this.labels.delete(write.runId);

@@ -108,6 +108,21 @@ const waitGraph = {
     { id: 'late', type: 'return', output: { timedOut: true } },
   ],
 };
+/** A parent whose child step starts a run of the kid definition. */
+const kidGraph = {
+  entry: 'add',
+  steps: [
+    { id: 'add', type: 'rpc', rpc: 'metrics.add', input: { a: 'input.a', b: 'input.b' }, next: 'done' },
+    { id: 'done', type: 'return', output: { v: 'steps.add.sum' } },
+  ],
+};
+const parentGraph = (kid: string) => ({
+  entry: 'kid',
+  steps: [
+    { id: 'kid', type: 'child', definition: kid, input: { a: 'input.a', b: 'input.b' }, next: 'end' },
+    { id: 'end', type: 'return', output: 'steps.kid.v' },
+  ],
+});
 const plainSumGraph = {
   entry: 'add',
   steps: [
@@ -140,13 +155,15 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
     await env?.stop();
   });
 
-  it('counts a completed run, a stalled run, a routed and an unmatched event exactly, over HTTP from the API', async () => {
+  it('counts a completed run, a child run, a stalled run, a routed, an unmatched and a rejected event exactly, over HTTP from the API', async () => {
     await env.startWorker(workerRpcs);
-    const defs = { sum: uniq('m-sum'), stall: uniq('m-stall'), wait: uniq('m-wait') };
+    const defs = { sum: uniq('m-sum'), stall: uniq('m-stall'), wait: uniq('m-wait'), kid: uniq('m-kid'), parent: uniq('m-parent') };
     const versions = {
       sum: (await env.pinflow.publish(defs.sum, sumGraph)).version.slice(0, 12),
       stall: (await env.pinflow.publish(defs.stall, stallGraph)).version.slice(0, 12),
       wait: (await env.pinflow.publish(defs.wait, waitGraph)).version.slice(0, 12),
+      kid: (await env.pinflow.publish(defs.kid, kidGraph)).version.slice(0, 12),
+      parent: (await env.pinflow.publish(defs.parent, parentGraph(defs.kid))).version.slice(0, 12),
     };
     const before = await scrape(url);
     // The gauges read this suite's own database: nothing is stalled or waiting yet.
@@ -159,6 +176,9 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
     // A completed run: metrics.flaky fails once (retry), then ok; metrics.add ok.
     const done = await env.pinflow.start({ definition: defs.sum, input: { a: 2, b: 3 } });
     assert.equal(await env.pinflow.result(done.runId), 5);
+    // A run with a child run: the client counts the parent's start, the worker the child's.
+    const parent = await env.pinflow.start({ definition: defs.parent, input: { a: 4, b: 5 } });
+    assert.equal(await env.pinflow.result(parent.runId), 9);
     // A stalled run.
     const stalled = await env.pinflow.start({ definition: defs.stall, input: {} });
     await eventually(async () => (await env.pinflow.getRun(stalled.runId)).status === 'STALLED', { what: 'the run to stall' });
@@ -189,20 +209,21 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
     const after = await eventually(
       async () => {
         const s = await scrape(url);
-        return closed(s, 'sum', 'COMPLETED') === 1 && closed(s, 'wait', 'COMPLETED') === 1 && closed(s, 'stall', 'CANCELLED') === 1 ? s : undefined;
+        const all = closed(s, 'sum', 'COMPLETED') + closed(s, 'wait', 'COMPLETED') + closed(s, 'stall', 'CANCELLED') + closed(s, 'kid', 'COMPLETED') + closed(s, 'parent', 'COMPLETED');
+        return all === 5 ? s : undefined;
       },
-      { what: 'the three closes to be counted' },
+      { what: 'the five closes to be counted' },
     );
     const delta = (name: string, labels: Record<string, string> = {}) => value(after, name, labels) - value(before, name, labels);
 
-    for (const def of ['sum', 'stall', 'wait'] as const) {
+    for (const def of ['sum', 'stall', 'wait', 'kid', 'parent'] as const) {
       assert.equal(delta('pinflow_runs_started_total', { definition: defs[def], version: versions[def] }), 1, `one ${def} run started`);
     }
     assert.equal(closed(after, 'sum', 'FAILED') + closed(after, 'stall', 'COMPLETED'), 0, 'no other close');
 
     assert.equal(delta('pinflow_rpc_dispatches_total', { rpc: 'metrics.flaky', outcome: 'retry' }), 1);
     assert.equal(delta('pinflow_rpc_dispatches_total', { rpc: 'metrics.flaky', outcome: 'ok' }), 1);
-    assert.equal(delta('pinflow_rpc_dispatches_total', { rpc: 'metrics.add', outcome: 'ok' }), 1);
+    assert.equal(delta('pinflow_rpc_dispatches_total', { rpc: 'metrics.add', outcome: 'ok' }), 2, 'the sum run and the child run');
     assert.equal(delta('pinflow_rpc_dispatches_total', { rpc: 'metrics.gone', outcome: 'rpc_missing' }), 1);
     assert.equal(delta('pinflow_rpc_dispatches_total', { rpc: 'metrics.record', outcome: 'ok' }), 1);
     assert.equal(delta('pinflow_rpc_dispatches_total', { rpc: 'metrics.gone', outcome: 'failed' }), 0);
@@ -214,6 +235,7 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
     assert.equal(stepCount('sum', 'rpc', 'FAILED'), 1);
     assert.equal(stepCount('wait', 'wait', 'COMPLETED'), 1, 'the resolved wait is one step');
     assert.equal(stepCount('wait', 'rpc', 'COMPLETED'), 1);
+    assert.equal(stepCount('kid', 'rpc', 'COMPLETED'), 1);
     assert.ok(value(after, 'pinflow_step_duration_seconds_bucket', { definition: defs.sum, step_type: 'rpc', status: 'COMPLETED', le: '+Inf' }) === 2);
     assert.ok(value(after, 'pinflow_step_duration_seconds_sum', { definition: defs.sum, step_type: 'rpc', status: 'COMPLETED' }) >= 0);
 
@@ -224,8 +246,8 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
     assert.equal(delta('pinflow_event_routing_duration_seconds_count', { status: 'unmatched' }), 1);
 
     // Every run wrote its start and its close through the writer (other suites' writers may add more).
-    assert.ok(delta('pinflow_projection_write_duration_seconds_count', { kind: 'runStarted', outcome: 'written' }) >= 3);
-    assert.ok(delta('pinflow_projection_write_duration_seconds_count', { kind: 'runClosed', outcome: 'written' }) >= 3);
+    assert.ok(delta('pinflow_projection_write_duration_seconds_count', { kind: 'runStarted', outcome: 'written' }) >= 5);
+    assert.ok(delta('pinflow_projection_write_duration_seconds_count', { kind: 'runClosed', outcome: 'written' }) >= 5);
     assert.ok(delta('pinflow_projection_write_duration_seconds_count', { kind: 'stall', outcome: 'written' }) >= 1);
 
     // The gauges went back down: nothing stalled, nothing waiting.
@@ -234,7 +256,7 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
 
     // No run id, event id or correlation key is ever a label.
     const text = await (await fetch(url)).text();
-    for (const secret of [done.runId, stalled.runId, waiting.runId, ticket]) assert.ok(!text.includes(secret), `${secret} appears in /metrics`);
+    for (const secret of [done.runId, stalled.runId, waiting.runId, parent.runId, ticket]) assert.ok(!text.includes(secret), `${secret} appears in /metrics`);
     assert.ok(text.includes('# HELP pinflow_reconciler_corrections_total'), 'the reconciler counter is defined');
   });
 
