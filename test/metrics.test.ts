@@ -11,7 +11,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { createClient } from 'redis';
 import { createApi } from '../client/http';
+import { RedisIngress } from '../client/redis-ingress';
 import { defineRpc } from '../rpc/registry';
 import { add } from './fixtures/rpcs';
 import { createEnv, eventually, exitOf, freePort, spawnWorkerProcess, type Env } from './support/harness';
@@ -83,6 +85,7 @@ const mRecord = defineRpc('metrics.record', {
 const workerRpcs = [mAdd, mFlaky, mRecord, add];
 
 const EVENT = 'metrics.closed';
+const REDIS_URL = process.env.PINFLOW_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const sumGraph = {
   entry: 'flaky',
@@ -258,6 +261,36 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
     const text = await (await fetch(url)).text();
     for (const secret of [done.runId, stalled.runId, waiting.runId, parent.runId, ticket]) assert.ok(!text.includes(secret), `${secret} appears in /metrics`);
     assert.ok(text.includes('# HELP pinflow_reconciler_corrections_total'), 'the reconciler counter is defined');
+  });
+
+  it('counts the Redis stream door: a routed message, an unmatched one and an unreadable one', async () => {
+    await env.startWorker(workerRpcs);
+    const def = uniq('m-wait');
+    await env.pinflow.publish(def, waitGraph);
+    const stream = uniq('pf-metrics-stream');
+    const redis = createClient({ url: REDIS_URL });
+    await redis.connect();
+    const door = new RedisIngress({ url: REDIS_URL, ingress: env.pinflow.events, stream, group: 'pinflow', consumer: 'metrics', blockMs: 200 });
+    try {
+      await door.start();
+      const ticket = uniq('R');
+      const run = await env.pinflow.start({ definition: def, input: { ticket } });
+      await eventually(async () => (await env.pinflow.events.listWaits({ runId: run.runId })).length === 1, { what: 'the wait to open' });
+      const before = await scrape(url);
+      await redis.xAdd(stream, '*', { event: JSON.stringify({ name: EVENT, correlationKey: ticket, payload: {} }) });
+      await env.pinflow.result(run.runId);
+      await redis.xAdd(stream, '*', { event: JSON.stringify({ name: EVENT, correlationKey: uniq('nobody'), payload: {} }) });
+      await redis.xAdd(stream, '*', { event: '{not json' });
+      await eventually(async () => (await redis.xLen(`${stream}:dead`)) === 1 && Number((await redis.xPending(stream, 'pinflow')).pending) === 0, { what: 'all three messages handled' });
+      const after = await scrape(url);
+      const delta = (status: string) => value(after, 'pinflow_events_ingested_total', { door: 'redis', status }) - value(before, 'pinflow_events_ingested_total', { door: 'redis', status });
+      assert.deepEqual({ routed: delta('routed'), unmatched: delta('unmatched'), invalid: delta('invalid'), rejected: delta('rejected') }, { routed: 1, unmatched: 1, invalid: 1, rejected: 0 });
+      assert.equal(value(after, 'pinflow_events_ingested_total', { door: 'http', status: 'routed' }) - value(before, 'pinflow_events_ingested_total', { door: 'http', status: 'routed' }), 0);
+    } finally {
+      await door.stop();
+      await redis.del([stream, `${stream}:dead`]);
+      await redis.quit();
+    }
   });
 
   it('serves /metrics and the Temporal SDK metrics from a standalone worker process', async () => {
