@@ -297,7 +297,12 @@ export class ProjectionWriter {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.size > 0) this.log(`projection writer closed with ${this.size} writes queued (runs: ${[...this.runs.keys()].slice(0, 10).join(', ')}); the projection misses them until it is rebuilt`);
-    for (const q of this.runs.values()) for (const e of q) e.settle('dropped');
+    for (const q of this.runs.values()) {
+      for (const e of q) {
+        safely(() => projectionWriteFailures.inc({ kind: e.write.kind, reason: 'dropped' }));
+        e.settle('dropped');
+      }
+    }
     this.runs.clear();
     this.ready.length = 0;
     this.size = 0;
@@ -432,7 +437,7 @@ export class ProjectionWriter {
     queue.shift();
     this.size--;
     safely(() => projectionWriteDuration.observe({ kind: entry.write.kind, outcome }, secondsSince(entry.enqueuedAt)));
-    if (outcome !== 'dropped') this.observeApplied(entry.write);
+    if (outcome !== 'dropped') safely(() => this.observeApplied(entry.write));
     entry.settle(outcome);
     if (queue.length) this.ready.push(runId);
     else this.runs.delete(runId);
