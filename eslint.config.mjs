@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
-const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify', 'fastify/*', 'undici', 'axios', 'node-fetch', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'];
+const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify', 'fastify/*', 'undici', 'axios', 'node-fetch', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', 'prom-client'];
 
 /**
  * Folder directions. Library folders depend only downward:
@@ -14,6 +14,7 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  *   graph  <-  workflows
  *   graph  <-  db  <-  catalog / projection  <-  activities  <-  worker
  *   graph  <-  rpc <-  catalog
+ *   observability (metrics) is a leaf: projection, activities, worker and client use it; workflows never.
  *   client uses graph, db, rpc, catalog, projection and the workflow's message
  *          definitions (workflows/definitions); app/, cli/, scripts/ use everything.
  *
@@ -22,17 +23,19 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  * (no Node builtins, no I/O modules). One rule per folder, because a later
  * flat-config block would replace an earlier one's options, not merge them.
  */
-const FOLDERS = ['graph', 'workflows', 'db', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
+const FOLDERS = ['graph', 'workflows', 'observability', 'db', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
 const LAYERS = {
   graph: { may: [], sandbox: true },
+  // Metrics (observability/metrics.ts): a leaf every non-workflow folder may use; workflows may not.
+  observability: { may: [] },
   workflows: { may: ['graph'], typesFrom: ['activities'], sandbox: true },
   db: { may: ['graph'] },
   rpc: { may: ['graph'] },
-  projection: { may: ['graph', 'db'] },
+  projection: { may: ['graph', 'db', 'observability'] },
   catalog: { may: ['graph', 'db', 'rpc'] },
-  activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection'] },
-  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities'] },
-  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection'], only: { workflows: ['definitions'] } },
+  activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'] },
+  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities', 'observability'] },
+  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'], only: { workflows: ['definitions'] } },
 };
 
 function layers() {

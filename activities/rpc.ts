@@ -20,6 +20,7 @@ import type { VersionRecord, VersionStore } from '../catalog/versions';
 import type { ProjectionWriter } from '../projection/writer';
 import type { RpcError, RpcRegistry } from '../rpc/registry';
 import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../graph/wire';
+import { rpcDispatches, safely, type RpcOutcome } from '../observability/metrics';
 
 
 function zodIssues(error: { issues: Array<{ path: PropertyKey[]; message: string; code: string }> }) {
@@ -57,14 +58,22 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
     // catalog): its answer carries a timeout or cancellation to this attempt.
     ctx.heartbeat();
     const heartbeat = setInterval(() => ctx.heartbeat(), 1_000);
+    const seen = { drift: false };
+    let outcome: RpcOutcome = 'retry';
     try {
-      return await attemptRpc(ctx, call, Date.now());
+      const value = await attemptRpc(ctx, call, Date.now(), seen);
+      outcome = seen.drift ? 'contract_drift' : 'ok';
+      return value;
+    } catch (err) {
+      outcome = dispatchOutcome(err, ctx.cancellationSignal.aborted);
+      throw err;
     } finally {
       clearInterval(heartbeat);
+      safely(() => rpcDispatches.inc({ rpc: call.rpc, outcome }));
     }
   };
 
-  async function attemptRpc(ctx: Context, call: RpcCall, startedLocally: number): Promise<unknown> {
+  async function attemptRpc(ctx: Context, call: RpcCall, startedLocally: number, seen: { drift: boolean }): Promise<unknown> {
     const attempt = ctx.info.attempt;
     const startedAt = new Date(startedLocally).toISOString();
     const base: Omit<StepRecord, 'status'> = {
@@ -107,6 +116,7 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
     }
     // The contract check: the live contract against the one the run was pinned with.
     const drift = call.pinnedContractHash !== '' && rpc.contract.hash !== call.pinnedContractHash;
+    seen.drift = drift;
     const notes = drift ? [{ kind: 'contract_drift', rpc: call.rpc, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash }] : undefined;
     const input = rpc.input.safeParse(call.input);
     if (!input.success && drift) {
@@ -194,6 +204,19 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
       return value;
     }
   }
+}
+
+/** The `outcome` label of pinflow_rpc_dispatches_total for an attempt that threw `err`. */
+function dispatchOutcome(err: unknown, cancelled: boolean): RpcOutcome {
+  if (cancelled) return 'cancelled';
+  if (err instanceof ApplicationFailure) {
+    if (err.type === FAILURE_TYPES.RPC_STALL) {
+      const reason = ((err.details?.[0] as ErrorInfo | undefined)?.details as { reason?: StallReason } | undefined)?.reason;
+      return reason ?? 'failed';
+    }
+    return err.nonRetryable ? 'failed' : 'retry';
+  }
+  return 'retry';
 }
 
 /**

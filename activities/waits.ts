@@ -7,6 +7,7 @@
  */
 import { EventStore } from '../projection/events';
 import type { ProjectionStore } from '../projection/store';
+import type { ProjectionWriter } from '../projection/writer';
 import type { BufferedConsume, EventSignal, WaitClosing, WaitOpening } from '../graph/wire';
 
 export interface WaitHooks {
@@ -17,12 +18,15 @@ export interface WaitHooks {
   beforeOpenWait?: (w: WaitOpening) => Promise<void>;
 }
 
-export function createWaitActivities({ store, hooks = {} }: { store: ProjectionStore; hooks?: WaitHooks }) {
+/** Their step records are written with the index rows, not through the writer; the writer observes their metrics. */
+export function createWaitActivities({ store, writer, hooks = {} }: { store: ProjectionStore; writer?: ProjectionWriter; hooks?: WaitHooks }) {
   const events = new EventStore(store.db);
   return {
     async openWait(w: WaitOpening): Promise<EventSignal[]> {
       await hooks.beforeOpenWait?.(w);
-      return events.openWait(w);
+      const signals = await events.openWait(w);
+      writer?.observeSteps(w.runId, w.trail);
+      return signals;
     },
     /** True when this wait won the buffered event (only one wait can); idempotent for a retried attempt. */
     async consumeBuffered(c: BufferedConsume): Promise<boolean> {
@@ -30,6 +34,7 @@ export function createWaitActivities({ store, hooks = {} }: { store: ProjectionS
     },
     async closeWait(c: WaitClosing): Promise<void> {
       await events.closeWait(c);
+      writer?.observeSteps(c.runId, c.trail);
     },
   };
 }

@@ -63,6 +63,16 @@ const envSchema = z.object({
     .min(1)
     .max(RUN_LIMIT_CAPS.maxForEachItems, `must be at most ${RUN_LIMIT_CAPS.maxForEachItems}: above it one loop can reach the workflow-task deadline or the history limit`)
     .default(DEFAULT_RUN_LIMITS.maxForEachItems),
+  PINFLOW_METRICS_PORT: apiPort.default(0),
+  PINFLOW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  PINFLOW_SDK_METRICS_ADDRESS: z
+    .string()
+    .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. '0.0.0.0:9464'")
+    .refine((a) => {
+      const p = Number(a.slice(a.lastIndexOf(':') + 1));
+      return p >= 1 && p <= 65_535;
+    }, 'the port must be 1 to 65535')
+    .optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -151,6 +161,15 @@ export interface PinflowConfig {
     /** Items one forEach accepts. @default 1000 (at most 2000) */
     maxForEachItems: number;
   };
+  /** Prometheus metrics (observability/metrics.ts; README "Metrics"). */
+  metrics: {
+    /** Port of the standalone worker's `/metrics` server; 0 (the default) turns it off. The API serves `/metrics` on its own port. */
+    port: number;
+    /** Interface the worker's metrics server binds. @default '127.0.0.1' */
+    host: string;
+    /** `host:port` where the Temporal SDK runtime serves its own Prometheus metrics (worker processes); off when unset. */
+    sdkAddress: string | undefined;
+  };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
 }
@@ -192,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },
+    metrics: { port: e.PINFLOW_METRICS_PORT, host: e.PINFLOW_METRICS_HOST, sdkAddress: e.PINFLOW_SDK_METRICS_ADDRESS },
     production: e.NODE_ENV === 'production',
   };
 }

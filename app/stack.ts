@@ -1,7 +1,8 @@
 /**
  * The whole pinflow stack in one process: Temporal (embedded or external),
  * the projection store, the worker, the library client and the HTTP API.
- * `npm start` runs this; so does the PGlite smoke test.
+ * `npm start` runs this; so does the PGlite smoke test. Its metrics (worker
+ * and API alike, one registry) are served by the API at `GET /metrics`.
  */
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -20,6 +21,7 @@ import type { PinflowConfig } from './config';
 import { startEventServices } from './event-services';
 import { openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
+import { installRuntime } from './metrics-server';
 import { resolveTemporal, type TemporalHandle } from './temporal';
 
 export interface Stack {
@@ -77,6 +79,8 @@ export async function startStack(
     const projection = openProjectionWriter(config, db, log);
     cleanups.push(() => projection.close());
 
+    // The SDK's own Prometheus metrics (PINFLOW_SDK_METRICS_ADDRESS): the runtime is installed before the first NativeConnection.
+    installRuntime(config.metrics.sdkAddress, {}, log);
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanups.push(() => nativeConnection.close());
     const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });

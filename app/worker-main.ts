@@ -10,12 +10,15 @@
  *
  * It does not run the reconciler: the API process does (app/event-services.ts
  * says why), so scaling workers out adds no describe calls.
+ * Metrics: `GET /metrics` on PINFLOW_METRICS_PORT (off when 0 or unset), and
+ * the Temporal SDK's own on PINFLOW_SDK_METRICS_ADDRESS (off when unset).
  */
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { waitForDatabase } from '../db/availability';
 import { configureRunLimits } from '../graph/limits';
 import { loadConfig } from './config';
+import { installRuntime, startMetricsServer, type MetricsServer } from './metrics-server';
 import { ensureSearchAttributes } from './namespace';
 import { loadRpcModule } from './rpc-module';
 import { describeLag, openProjectionWriter } from './projection-writer';
@@ -59,9 +62,15 @@ async function main(): Promise<void> {
       if (line) console.warn(`[pinflow] ${line}`);
     }, 10_000);
     lagLog.unref();
+    let metrics: MetricsServer | undefined;
     try {
-      // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
-      Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+      // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully;
+      // with PINFLOW_SDK_METRICS_ADDRESS it also exports the SDK's own Prometheus metrics.
+      installRuntime(config.metrics.sdkAddress, { shutdownSignals: ['SIGINT', 'SIGTERM'] }, log);
+      if (config.metrics.port > 0) {
+        metrics = await startMetricsServer(config.metrics.host, config.metrics.port);
+        log(`metrics on ${metrics.url}`);
+      }
       const connection = await NativeConnection.connect({ address: config.temporal.address });
       try {
         const worker = await createWorker({
@@ -81,6 +90,7 @@ async function main(): Promise<void> {
       }
     } finally {
       clearInterval(lagLog);
+      await metrics?.close();
       await projection.close();
     }
   } finally {

@@ -30,6 +30,7 @@ import type { Db } from '../db/connection';
 import { eventSignal } from '../workflows/definitions';
 import { decodeCursor, encodeCursor } from '../projection/cursor';
 import type { EventSignal } from '../graph/wire';
+import { eventsIngested, routingDuration, safely, secondsSince, type EventDoor } from '../observability/metrics';
 
 /** What a door hands to the ingress. */
 export interface SubmitEventInput {
@@ -169,8 +170,27 @@ export class EventIngress {
     }
   }
 
-  /** The one ingress function: validate, resolve the key, record, deduplicate, route. */
+  /**
+   * The one ingress function: validate, resolve the key, record, deduplicate,
+   * route. Each submission is counted in pinflow_events_ingested_total by its
+   * door and outcome (observability/metrics.ts).
+   */
   async submit(input: SubmitEventInput, opts: { source?: EventSource } = {}): Promise<EventOutcome> {
+    const door: EventDoor = opts.source === 'api' ? 'http' : opts.source === 'stream' ? 'redis' : 'library';
+    let status = 'error';
+    try {
+      const outcome = await this.submitOnce(input, opts);
+      status = outcome.duplicate ? 'duplicate' : outcome.status.toLowerCase();
+      return outcome;
+    } catch (err) {
+      status = ingressFailure(err);
+      throw err;
+    } finally {
+      safely(() => eventsIngested.inc({ door, status }));
+    }
+  }
+
+  private async submitOnce(input: SubmitEventInput, opts: { source?: EventSource }): Promise<EventOutcome> {
     const source = opts.source ?? 'library';
     const env = this.validateEnvelope(input);
     const explicit = input.correlationKey === undefined || input.correlationKey === null ? undefined : input.correlationKey;
@@ -193,7 +213,7 @@ export class EventIngress {
     let duplicate = false;
     if (!(await this.store.insertEvent(record))) {
       const existing = await this.store.getEventRow(env.tenant, env.eventId);
-      if (!existing) return this.submit(input, opts); // deleted in between (a rejected event resubmitted elsewhere)
+      if (!existing) return this.submitOnce(input, opts); // deleted in between (a rejected event resubmitted elsewhere)
       if (existing.fingerprint !== fingerprint) {
         throw new PinflowError(
           ERROR_CODES.EVENT_ID_CONFLICT,
@@ -204,7 +224,7 @@ export class EventIngress {
       if (existing.status === 'REJECTED' && 'key' in resolved) {
         // Nothing was ever signalled for a rejected event: resolve it anew (a rule may exist now).
         await this.store.deleteRejectedEvent(env.tenant, env.eventId);
-        return this.submit(input, opts);
+        return this.submitOnce(input, opts);
       }
       duplicate = true;
       if (existing.status === 'REJECTED') throw this.rejection(existing);
@@ -450,6 +470,13 @@ export class EventIngress {
    * A delivery another routing holds (SENDING) is left to it.
    */
   private async route(tenant: string, eventId: string): Promise<EventStatus> {
+    const started = Date.now();
+    const status = await this.routeOnce(tenant, eventId);
+    safely(() => routingDuration.observe({ status: status.toLowerCase() }, secondsSince(started)));
+    return status;
+  }
+
+  private async routeOnce(tenant: string, eventId: string): Promise<EventStatus> {
     await this.store.recordCandidates(tenant, eventId);
     const event = await this.store.getEventRow(tenant, eventId);
     if (!event || event.correlationKey === null) return event?.status ?? 'REJECTED';
@@ -488,6 +515,16 @@ export class EventIngress {
     const runIds = [...new Set(e.deliveries.filter((d) => d.status === 'DELIVERED').map((d) => d.runId))];
     return { ...e, runIds, duplicate };
   }
+}
+
+/** The `status` label of a submission that threw. */
+function ingressFailure(err: unknown): string {
+  if (err instanceof EventRejectedError) return 'rejected';
+  if (err instanceof PinflowError) {
+    if (err.code === ERROR_CODES.EVENT_ID_CONFLICT) return 'conflict';
+    if (err instanceof InvalidRequestError || /INVALID|TOO_LARGE|TOO_DEEP/.test(err.code)) return 'invalid';
+  }
+  return 'error';
 }
 
 /** Milliseconds of a ttl (a positive integer, or a graph-language duration), or undefined when it is neither. */

@@ -10,6 +10,9 @@
  * goes through one recursive check: no NUL, no lone surrogate, bounded depth.
  * A 500 never echoes an internal message: it carries an `errorId` that is
  * logged with the real error.
+ *
+ * `GET /metrics` (Prometheus text format, outside the OpenAPI document) serves
+ * this process's metrics (observability/metrics.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -23,6 +26,8 @@ import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availabil
 import { findJsonProblem, jsonProblemError } from '../graph/json-guard';
 import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
 import type { Pinflow } from './pinflow';
+import { metricsText, refreshProjectionGauges } from '../observability/metrics';
+import { STALL_REASONS } from '../graph/terminology';
 
 /** A query-parameter error in the same shape schema validation gives. */
 function queryInvalid(field: string, message: string): PinflowError {
@@ -220,6 +225,17 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     }
     if (req.body === undefined && req.routeOptions.schema?.body !== undefined && (req.method === 'POST' || req.method === 'PUT')) req.body = {};
     next();
+  });
+
+  // Prometheus metrics of this process (observability/metrics.ts; the README's "Metrics" lists them).
+  // Not part of the JSON API: absent from the OpenAPI document, answered in the text format.
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    await refreshProjectionGauges(
+      { stallsByReason: () => pinflow.store.countStallsByReason(), openWaitsByEvent: () => pinflow.store.countOpenWaitsByEvent() },
+      STALL_REASONS,
+    );
+    const { contentType, body } = await metricsText();
+    return reply.header('content-type', contentType).send(body);
   });
 
   void app.register(swagger, {

@@ -26,6 +26,7 @@ import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcom
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { definitionFromMemo, mapRunError, requireOpenRun } from './run-gate';
+import { runsStarted, safely, shortVersion } from '../observability/metrics';
 
 
 export interface DecisionInput {
@@ -302,6 +303,7 @@ export class Pinflow {
       throw err;
     }
     const temporalRunId = handle.firstExecutionRunId;
+    safely(() => runsStarted.inc({ definition, version: shortVersion(version.hash) }));
     // Temporal accepted the run; mirror it now so lists show it at once.
     try {
       await this.store.recordRunStarted({

@@ -24,12 +24,16 @@
  * - RUNNING or PAUSED on another execution than the row's → the row's
  *   temporal run id follows it (a reset); nothing else changes.
  */
+import { countReconcilerCorrection } from '../observability/metrics';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import type { ErrorInfo } from '../graph/wire';
 import type { RunStatus } from '../graph/terminology';
 import type { ProjectionStore, RunSummary } from '../projection/store';
 
 /** What a correction did. */
+/** At least this many runs unknown to Temporal, and more than half of a pass: the pass closes none of them. */
+export const NOT_FOUND_GUARD_MIN = 10;
+
 export const RECONCILE_KINDS = ['terminated', 'timedOut', 'notFound', 'cancelled', 'completed', 'failed', 'followed'] as const;
 export type ReconcileKind = (typeof RECONCILE_KINDS)[number];
 
@@ -135,6 +139,18 @@ export class Reconciler {
   private async runPass(): Promise<ReconcileTotals> {
     const began = Date.now();
     const totals: ReconcileTotals = { checked: 0, corrected: emptyCounts(), errors: 0, corrections: [], durationMs: 0 };
+    const unknown: Array<{ run: RunSummary; verdict: Verdict }> = [];
+    const record = (run: RunSummary, correction: ReconcileCorrection | undefined) => {
+      if (!correction) return;
+      totals.corrected[correction.kind]++;
+      countReconcilerCorrection(correction.kind);
+      if (totals.corrections.length < MAX_LISTED_CORRECTIONS) totals.corrections.push(correction);
+      this.log(`reconciler: run ${run.id}: ${correction.from} → ${correction.to} (${correction.kind}): ${correction.detail}`);
+    };
+    const failed = (run: RunSummary, err: unknown) => {
+      totals.errors++;
+      this.log(`reconciler: run ${run.id}: not reconciled: ${(err as Error).message}`);
+    };
     await this.opts.store.forEachOpenRun(async (page) => {
       let next = 0;
       const lane = async () => {
@@ -142,25 +158,47 @@ export class Reconciler {
           const run = page[next++]!;
           totals.checked++;
           try {
-            const correction = await this.reconcileRun(run);
-            if (!correction) continue;
-            totals.corrected[correction.kind]++;
-            if (totals.corrections.length < MAX_LISTED_CORRECTIONS) totals.corrections.push(correction);
-            this.log(`reconciler: run ${run.id}: ${correction.from} → ${correction.to} (${correction.kind}): ${correction.detail}`);
+            record(run, await this.reconcileRun(run, unknown));
           } catch (err) {
-            totals.errors++;
-            this.log(`reconciler: run ${run.id}: not reconciled: ${(err as Error).message}`);
+            failed(run, err);
           }
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.concurrency, page.length) }, lane));
     }, this.pageSize);
+    // A pass in which most open runs are unknown to Temporal is far likelier a wrong namespace or server
+    // than a retention sweep: closing them all would be a disaster that looks like success. Refuse.
+    if (unknown.length >= NOT_FOUND_GUARD_MIN && unknown.length * 2 > totals.checked) {
+      totals.errors += unknown.length;
+      this.log(
+        `reconciler: ${unknown.length} of ${totals.checked} open runs are unknown to Temporal; not closing them: ` +
+          `is this process pointed at the right Temporal server and namespace (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE)?`,
+      );
+    } else {
+      for (const { run, verdict } of unknown) {
+        try {
+          record(run, await this.apply(run, verdict));
+        } catch (err) {
+          failed(run, err);
+        }
+      }
+    }
     totals.durationMs = Date.now() - began;
     return totals;
   }
 
-  private async reconcileRun(run: RunSummary): Promise<ReconcileCorrection | undefined> {
+  private async reconcileRun(run: RunSummary, unknown?: Array<{ run: RunSummary; verdict: Verdict }>): Promise<ReconcileCorrection | undefined> {
     const verdict = await this.judge(run);
+    if (verdict.action === 'none') return undefined;
+    // Runs Temporal does not know are closed at the end of the pass, if they are not most of it (see runPass).
+    if (unknown && verdict.action === 'close' && verdict.kind === 'notFound') {
+      unknown.push({ run, verdict });
+      return undefined;
+    }
+    return this.apply(run, verdict);
+  }
+
+  private async apply(run: RunSummary, verdict: Verdict): Promise<ReconcileCorrection | undefined> {
     if (verdict.action === 'none') return undefined;
     if (verdict.action === 'follow') {
       if (!(await this.opts.store.followExecution(run.id, verdict.temporalRunId))) return undefined;

@@ -30,6 +30,7 @@ import { hostname } from 'node:os';
 import { createClient } from 'redis';
 import { ERROR_CODES, InvalidRequestError, PinflowError } from '../graph/errors';
 import { EventRejectedError, type EventIngress, type SubmitEventInput } from './events';
+import { eventsIngested, safely } from '../observability/metrics';
 
 export interface RedisIngressOptions {
   url: string;
@@ -267,6 +268,8 @@ export class RedisIngress {
       envelope = parseMessage(fields);
       envelope.eventId ??= `${this.stream}/${id}`;
     } catch (err) {
+      // Never reaches the ingress, which counts every other submission.
+      safely(() => eventsIngested.inc({ door: 'redis', status: 'invalid' }));
       await this.deadLetter(id, fields, ERROR_CODES.EVENT_INVALID, (err as Error).message, 1);
       return 'done';
     }

@@ -335,3 +335,9 @@ export const deleteRule = (eventName: string): Query => ({
   text: `DELETE FROM correlation_rules WHERE event_name = $1 RETURNING event_name`,
   values: [eventName],
 });
+
+/** Open waits by event name, for the pinflow_waits_open gauge; reads the partial index run_waits_open_idx only. */
+export const countOpenWaitsByEvent = (): Query => ({
+  text: `SELECT event_name AS event, count(*)::int AS count FROM run_waits WHERE status = 'OPEN' GROUP BY event_name`,
+  values: [],
+});

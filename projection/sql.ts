@@ -225,6 +225,18 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
 export const ping = (): Query => ({ text: 'SELECT 1 AS ok' });
 
 /** The run stalled: what the live deployment cannot serve, and since when. */
+/** A run's metric labels (observability/metrics.ts). */
+export const selectRunLabels = (runId: string): Query => ({
+  text: `SELECT definition, version FROM runs WHERE id = $1`,
+  values: [runId],
+});
+
+/** Runs STALLED now by reason, for the pinflow_stalls_open gauge; reads the partial index runs_stalls_idx only. */
+export const countStallsByReason = (): Query => ({
+  text: `SELECT stall_reason AS reason, count(*)::int AS count FROM runs WHERE status = 'STALLED' GROUP BY stall_reason`,
+  values: [],
+});
+
 export const markStalled = (runId: string, st: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string }): Query => ({
   text: `UPDATE runs SET status = 'STALLED', stall_id = $2, stall_reason = $3, stall_rpc = $4, stall_step = $5,
            stall_details = $6::jsonb, stalled_at = $7, current_step = $5, updated_at = now()

@@ -146,6 +146,21 @@ export class ProjectionStore {
     });
   }
 
+  /** The definition and version of a run (the labels of its metrics), or undefined when it is not projected. */
+  async runLabels(runId: string): Promise<{ definition: string; version: string } | undefined> {
+    return (await this.db.query<{ definition: string; version: string }>(sql.selectRunLabels(runId)))[0];
+  }
+
+  /** Runs STALLED now, by stall reason (the partial index runs_stalls_idx). */
+  async countStallsByReason(): Promise<Array<{ reason: string; count: number }>> {
+    return this.db.query<{ reason: string; count: number }>(sql.countStallsByReason());
+  }
+
+  /** Open waits in the correlation index, by event name (the partial index run_waits_open_idx). */
+  async countOpenWaitsByEvent(): Promise<Array<{ event: string; count: number }>> {
+    return this.db.query<{ event: string; count: number }>(eventSql.countOpenWaitsByEvent());
+  }
+
   /** Upsert step records and point the run at its current step, in one transaction. */
   async recordSteps(runId: string, steps: StepRecord[], currentStep?: string): Promise<void> {
     if (!steps.length && currentStep === undefined) return;

@@ -38,6 +38,7 @@ import type { RunStatus } from '../graph/terminology';
 import type { ErrorInfo, MigrationRecord, StepRecord } from '../graph/wire';
 import type { DecisionAction } from '../graph/terminology';
 import type { ProjectionStore } from './store';
+import { projectionWriteDuration, projectionWriteFailures, runsClosed, runsStarted, safely, secondsSince, shortVersion, stepDuration } from '../observability/metrics';
 
 type StallRow = Parameters<ProjectionStore['recordStall']>[1];
 type RunStartedRow = Parameters<ProjectionStore['recordRunStarted']>[0];
@@ -103,6 +104,10 @@ interface Entry {
   done: Promise<WriteOutcome>;
 }
 
+/** Runs whose metric labels the writer keeps, and step attempts it remembers as observed. */
+const LABELS_MAX = 10_000;
+const SEEN_MAX = 50_000;
+
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** Marker stored in place of a payload the projection refused. */
@@ -149,6 +154,22 @@ export function stripPayloads(w: ProjectionWrite, reason: string): ProjectionWri
       const never: never = w;
       throw new Error(`unknown projection write ${JSON.stringify(never)}`);
     }
+  }
+}
+
+/** The step records a write carries. */
+function stepsOf(w: ProjectionWrite): StepRecord[] {
+  switch (w.kind) {
+    case 'steps':
+      return w.steps;
+    case 'runClosed':
+      return w.closed.trail;
+    case 'stall':
+      return w.trail;
+    case 'migration':
+      return w.migration.trail;
+    default:
+      return [];
   }
 }
 
@@ -206,6 +227,7 @@ export class ProjectionWriter {
   async submit(write: ProjectionWrite, opts: { waitMs?: number; signal?: AbortSignal } = {}): Promise<WriteOutcome> {
     if (this.closed || this.size >= this.maxQueued) {
       this.dropped++;
+      safely(() => projectionWriteFailures.inc({ kind: write.kind, reason: 'dropped' }));
       this.log(`projection write dropped for run ${write.runId} (${write.kind}): ${this.closed ? 'the writer is closed' : `${this.maxQueued} writes are already queued`}; the projection misses it until it is rebuilt`);
       return 'dropped';
     }
@@ -275,10 +297,87 @@ export class ProjectionWriter {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.size > 0) this.log(`projection writer closed with ${this.size} writes queued (runs: ${[...this.runs.keys()].slice(0, 10).join(', ')}); the projection misses them until it is rebuilt`);
-    for (const q of this.runs.values()) for (const e of q) e.settle('dropped');
+    for (const q of this.runs.values()) {
+      for (const e of q) {
+        safely(() => projectionWriteFailures.inc({ kind: e.write.kind, reason: 'dropped' }));
+        e.settle('dropped');
+      }
+    }
     this.runs.clear();
     this.ready.length = 0;
     this.size = 0;
+  }
+
+  /**
+   * Observe the finished step attempts of records written to the projection
+   * elsewhere (the wait activities write theirs in the correlation index's
+   * transaction): the same metrics and dedup as writes through this writer.
+   */
+  observeSteps(runId: string, steps: StepRecord[]): void {
+    safely(() => this.observeApplied({ kind: 'steps', runId, steps }));
+  }
+
+  /**
+   * Metrics of a write the projection took (observability/metrics.ts): the
+   * duration of every finished step attempt it carries and, for a close, the
+   * closed run. Labels need the run's definition and version: cached per run
+   * (from its runStarted write, or one primary-key read), bounded. A step
+   * attempt re-submitted (a control-step trail riding along a retried
+   * activity) is observed once per process. Never awaited, never throws.
+   */
+  private observeApplied(write: ProjectionWrite): void {
+    const steps = stepsOf(write);
+    if (write.kind === 'runStarted') {
+      this.remember(write.runId, { definition: write.run.definition, version: write.run.version });
+      // A child run is started by its parent's workflow, not by the client (which counts the others).
+      const run = write.run;
+      if (run.parent && this.firstSight(`started|${write.runId}`)) safely(() => runsStarted.inc({ definition: run.definition, version: shortVersion(run.version) }));
+    }
+    const finished = steps.filter((s) => s.finishedAt !== undefined && s.status !== 'RUNNING' && this.firstSight(`${write.runId}|${s.stepInstance}|${s.dispatch ?? 1}|${s.attempt}|${s.status}`));
+    if (!finished.length && write.kind !== 'runClosed') {
+      if (write.kind === 'migration') this.labels.delete(write.runId);
+      return;
+    }
+    void this.runLabels(write.runId)
+      .then((labels) => {
+        for (const s of finished) {
+          const seconds = (Date.parse(s.finishedAt!) - Date.parse(s.startedAt)) / 1000;
+          if (Number.isFinite(seconds)) safely(() => stepDuration.observe({ definition: labels.definition, step_type: s.stepType, status: s.status }, Math.max(0, seconds)));
+        }
+        if (write.kind === 'runClosed') {
+          safely(() => runsClosed.inc({ definition: labels.definition, version: shortVersion(labels.version), status: write.closed.status }));
+          this.labels.delete(write.runId);
+        }
+        // After a migration the run has another version: read it again next time.
+        if (write.kind === 'migration') this.labels.delete(write.runId);
+      })
+      .catch(() => undefined);
+  }
+
+  /** Runs' metric labels, most recent last; at most LABELS_MAX. */
+  private readonly labels = new Map<string, { definition: string; version: string }>();
+  /** Step attempts already observed, oldest first; at most SEEN_MAX. */
+  private readonly seen = new Set<string>();
+
+  private remember(runId: string, labels: { definition: string; version: string }): void {
+    this.labels.delete(runId);
+    this.labels.set(runId, labels);
+    if (this.labels.size > LABELS_MAX) this.labels.delete(this.labels.keys().next().value!);
+  }
+
+  private firstSight(key: string): boolean {
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.values().next().value!);
+    return true;
+  }
+
+  private async runLabels(runId: string): Promise<{ definition: string; version: string }> {
+    const cached = this.labels.get(runId);
+    if (cached) return cached;
+    const found = (await this.store.runLabels(runId)) ?? { definition: 'unknown', version: 'unknown' };
+    this.remember(runId, found);
+    return found;
   }
 
   private pump(): void {
@@ -298,8 +397,12 @@ export class ProjectionWriter {
       await apply(this.store, entry.write);
     } catch (err) {
       this.lastError = { at: new Date().toISOString(), runId, message: `${entry.write.kind}: ${errorText(err)}` };
-      if (!this.isPermanent(err, entry.attempt)) next = 'retry';
-      else if (!entry.degraded) {
+      const kind = entry.write.kind;
+      if (!this.isPermanent(err, entry.attempt)) {
+        next = 'retry';
+        safely(() => projectionWriteFailures.inc({ kind, reason: 'transient' }));
+      } else if (!entry.degraded) {
+        safely(() => projectionWriteFailures.inc({ kind, reason: 'rejected' }));
         // Refused for good: once more without its payloads, at once.
         this.rejected++;
         const reason = errorText(err).slice(0, 200);
@@ -310,6 +413,7 @@ export class ProjectionWriter {
         next = 'retry';
       } else {
         this.log(`the projection refused a write for run ${runId} (${entry.write.kind}) even without its payloads: ${errorText(err)}; dropped`);
+        safely(() => projectionWriteFailures.inc({ kind, reason: 'dropped' }));
         outcome = 'dropped';
       }
     } finally {
@@ -332,6 +436,8 @@ export class ProjectionWriter {
     const queue = this.runs.get(runId)!;
     queue.shift();
     this.size--;
+    safely(() => projectionWriteDuration.observe({ kind: entry.write.kind, outcome }, secondsSince(entry.enqueuedAt)));
+    if (outcome !== 'dropped') safely(() => this.observeApplied(entry.write));
     entry.settle(outcome);
     if (queue.length) this.ready.push(runId);
     else this.runs.delete(runId);

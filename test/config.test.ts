@@ -113,6 +113,33 @@ describe('configuration and the Temporal CLI lookup', () => {
       assert.throws(() => loadConfig({ PINFLOW_DB_STARTUP_TIMEOUT_MS: '-1' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_DB_STARTUP_TIMEOUT_MS="-1"'));
       assert.throws(() => loadConfig({ PINFLOW_DB_CONNECT_TIMEOUT_MS: 'soon' }), expectPinflowError('CONFIG_INVALID', 'PINFLOW_DB_CONNECT_TIMEOUT_MS="soon"'));
     });
+
+    it('turns the worker metrics server and the SDK metrics off by default, and reads their port, host and address', () => {
+      assert.deepEqual(loadConfig({}).metrics, { port: 0, host: '127.0.0.1', sdkAddress: undefined });
+      assert.deepEqual(loadConfig({ PINFLOW_METRICS_PORT: '0' }).metrics.port, 0);
+      assert.deepEqual(
+        loadConfig({ PINFLOW_METRICS_PORT: '9100', PINFLOW_METRICS_HOST: '0.0.0.0', PINFLOW_SDK_METRICS_ADDRESS: '0.0.0.0:9464' }).metrics,
+        { port: 9100, host: '0.0.0.0', sdkAddress: '0.0.0.0:9464' },
+      );
+      assert.equal(loadConfig({ PINFLOW_SDK_METRICS_ADDRESS: '[::1]:9464' }).metrics.sdkAddress, '[::1]:9464');
+      assert.equal(loadConfig({ PINFLOW_SDK_METRICS_ADDRESS: 'worker-1.local:65535' }).metrics.sdkAddress, 'worker-1.local:65535');
+    });
+
+    for (const bad of ['metrics', '-1', '65536', '1.5', '9100abc', '0x']) {
+      it(`rejects PINFLOW_METRICS_PORT=${JSON.stringify(bad)} with CONFIG_INVALID, naming the variable and the value`, () => {
+        assert.throws(() => loadConfig({ PINFLOW_METRICS_PORT: bad }), expectPinflowError('CONFIG_INVALID', 'invalid environment: ', `PINFLOW_METRICS_PORT=${JSON.stringify(bad)}`));
+      });
+    }
+
+    it('rejects an SDK metrics address that is not host:port with a port in range, naming the variable', () => {
+      for (const bad of ['9464', 'localhost', ':9464', 'localhost:', 'localhost:0', 'localhost:99999', 'http://localhost:9464', 'a b:9464']) {
+        assert.throws(
+          () => loadConfig({ PINFLOW_SDK_METRICS_ADDRESS: bad }),
+          expectPinflowError('CONFIG_INVALID', `PINFLOW_SDK_METRICS_ADDRESS=${JSON.stringify(bad)}`),
+          `accepted ${JSON.stringify(bad)}`,
+        );
+      }
+    });
   });
 
   describe('findTemporalCli', () => {

@@ -61,6 +61,14 @@ describe('embedded defaults: the whole stack on PGlite (smoke)', function () {
     );
     const health = await fetch(`${stack.apiUrl}/health`);
     assert.equal(health.status, 200);
+    // The embedded stack's one /metrics (the API route) has the worker's metrics too, and reads the gauges from PGlite.
+    const closedLine = new RegExp(`^pinflow_runs_closed_total\\{definition="${ex.definition}",version="[0-9a-f]{12}",status="COMPLETED"\\} [1-9]`, 'm');
+    const metrics = await eventually(async () => {
+      const text = await (await fetch(`${stack!.apiUrl}/metrics`)).text();
+      return closedLine.test(text) ? text : undefined;
+    }, { what: 'the close in the stack /metrics' });
+    assert.match(metrics, /^pinflow_stalls_open\{reason="rpc_missing"\} 0$/m);
+    assert.match(metrics, /^pinflow_rpc_dispatches_total\{rpc="[^"]+",outcome="ok"\} [1-9]/m);
   });
 
   it('rejects an invalid example order with the fail step', async () => {

@@ -3,15 +3,15 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { createApi } from '../client/http';
 import { Pinflow } from '../client/pinflow';
-import { Reconciler, totalCorrected, type ReconcileTotals } from '../client/reconcile';
+import { NOT_FOUND_GUARD_MIN, Reconciler, totalCorrected, type ReconcileTotals } from '../client/reconcile';
 import { projectRoot } from '../db/paths';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, exitOf, spawnApiProcess, temporalAddress, type Env } from './support/harness';
+import { claimNamespace, createEnv, eventually, exitOf, spawnApiProcess, temporalAddress, type Env } from './support/harness';
 
 // Runs changed from Temporal (terminate, cancel, reset, delete) and the
 // reconciler that makes the projection and the correlation index follow.
@@ -260,6 +260,21 @@ describe('reconciler: runs changed from Temporal are closed in the projection', 
     assert.equal(run.error?.type, 'NotFoundInTemporal');
     assert.ok(run.closedAt);
     assert.equal(await waitsOf(runId, 'OPEN'), 0);
+  });
+
+  it('pointed at the wrong namespace (every open run unknown there), a pass closes none of them and says why', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < NOT_FOUND_GUARD_MIN; i++) ids.push(await startWaiting(uniq(`T-wrong-ns-${i}`)));
+    const elsewhere = new Client({ connection: env.client.connection, namespace: claimNamespace() });
+    const lines: string[] = [];
+    const totals = await new Reconciler({ client: elsewhere, store: env.store, graceMs: 0, log: (l) => lines.push(l) }).pass();
+    assert.equal(totalCorrected(totals), 0, JSON.stringify(totals.corrections));
+    assert.ok(totals.errors >= NOT_FOUND_GUARD_MIN, `errors ${totals.errors}`);
+    assert.ok(lines.some((l) => /are unknown to Temporal; not closing them: is this process pointed at the right Temporal server and namespace/.test(l)), lines.join('\n'));
+    for (const id of ids) assert.equal((await env.pinflow.getRun(id)).status, 'RUNNING');
+    // The right namespace: they run, nothing to correct.
+    const right = await new Reconciler({ client: env.client, store: env.store, graceMs: 0 }).pass();
+    assert.deepEqual(ids.flatMap((id) => corrected(right, id)), []);
   });
 
   it('POST /reconcile runs a pass and answers its totals; `pinflow reconcile` prints the corrections and totals and exits 0', async () => {
