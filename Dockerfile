@@ -21,6 +21,7 @@ COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
 COPY projection ./projection
+COPY telemetry ./telemetry
 COPY db ./db
 COPY rpc ./rpc
 COPY catalog ./catalog

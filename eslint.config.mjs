@@ -14,7 +14,8 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  *   graph  <-  workflows
  *   graph  <-  db  <-  catalog / projection  <-  activities  <-  worker
  *   graph  <-  rpc <-  catalog
- *   client uses graph, db, rpc, catalog, projection and the workflow's message
+ *   graph  <-  telemetry (traces, logs)  <-  activities / worker / client
+ *   client uses graph, db, rpc, catalog, projection, telemetry and the workflow's message
  *          definitions (workflows/definitions); app/, cli/, scripts/ use everything.
  *
  * Each folder lists the folders it may import (`only`: the modules it may
@@ -22,7 +23,7 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  * (no Node builtins, no I/O modules). One rule per folder, because a later
  * flat-config block would replace an earlier one's options, not merge them.
  */
-const FOLDERS = ['graph', 'workflows', 'db', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
+const FOLDERS = ['graph', 'workflows', 'db', 'rpc', 'catalog', 'projection', 'telemetry', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
 const LAYERS = {
   graph: { may: [], sandbox: true },
   workflows: { may: ['graph'], typesFrom: ['activities'], sandbox: true },
@@ -30,9 +31,10 @@ const LAYERS = {
   rpc: { may: ['graph'] },
   projection: { may: ['graph', 'db'] },
   catalog: { may: ['graph', 'db', 'rpc'] },
-  activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection'] },
-  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities'] },
-  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection'], only: { workflows: ['definitions'] } },
+  telemetry: { may: ['graph'] },
+  activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'telemetry'] },
+  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities', 'telemetry'] },
+  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'telemetry'], only: { workflows: ['definitions'] } },
 };
 
 function layers() {

@@ -57,6 +57,10 @@ const envSchema = z.object({
     .max(RUN_LIMIT_CAPS.maxForEachItems, `must be at most ${RUN_LIMIT_CAPS.maxForEachItems}: above it one loop can reach the workflow-task deadline or the history limit`)
     .default(DEFAULT_RUN_LIMITS.maxForEachItems),
   NODE_ENV: z.string().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
 });
 
 /** The resolved configuration. Every field is documented in the README's configuration table. */
@@ -139,6 +143,20 @@ export interface PinflowConfig {
   };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
+  /** Logs of every process (telemetry/logging.ts). */
+  log: {
+    /** LOG_LEVEL. @default 'info' */
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    /** LOG_FORMAT: one JSON object per line, or pino-pretty for a terminal. @default 'json' */
+    format: 'json' | 'pretty';
+  };
+  /** OpenTelemetry traces (telemetry/tracing.ts): on only when `otlpEndpoint` is set. */
+  tracing: {
+    /** OTEL_EXPORTER_OTLP_ENDPOINT, the OTLP/HTTP collector (spans go to `<endpoint>/v1/traces`). */
+    otlpEndpoint: string | undefined;
+    /** OTEL_SERVICE_NAME; each process has its own default (pinflow-api, pinflow-worker, pinflow). */
+    serviceName: string | undefined;
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig {
@@ -178,5 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },
     production: e.NODE_ENV === 'production',
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
 import { configureRunLimits } from '../graph/limits';
 import type { RedisIngress } from '../client/redis-ingress';
@@ -21,6 +21,7 @@ import { startEventServices } from './event-services';
 import { openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
 import { resolveTemporal, type TemporalHandle } from './temporal';
+import { clientInterceptors } from '../telemetry/tracing';
 
 export interface Stack {
   pinflow: Pinflow;
@@ -43,6 +44,8 @@ export interface StackOptions {
   correlationRules?: Record<string, CodeRule>;
   /** Abort the start (e.g. SIGTERM while waiting for the database): what started is stopped and the start throws. */
   signal?: AbortSignal;
+  /** The process's pino logger, for the HTTP API's request logs (telemetry/logging.ts). @default no request logs */
+  logger?: FastifyBaseLogger;
 }
 
 export async function startStack(
@@ -88,7 +91,7 @@ export async function startStack(
 
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
     const pinflow = new Pinflow({
       client,
       store,
@@ -102,7 +105,7 @@ export async function startStack(
     const events = await startEventServices(config, pinflow, log);
     cleanups.push(() => events.stop());
 
-    const api = createApi({ pinflow });
+    const api = createApi({ pinflow, ...(options.logger ? { logger: options.logger } : {}) });
     await api.listen({ host: config.api.host, port: config.api.port });
     cleanups.push(() => api.close());
     // Aborted while starting (the waits above end early on it): undo everything.

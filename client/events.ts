@@ -30,6 +30,8 @@ import type { Db } from '../db/connection';
 import { eventSignal } from '../workflows/definitions';
 import { decodeCursor, encodeCursor } from '../projection/cursor';
 import type { EventSignal } from '../graph/wire';
+import type { Span } from '@opentelemetry/api';
+import { inSpan } from '../telemetry/tracing';
 
 /** What a door hands to the ingress. */
 export interface SubmitEventInput {
@@ -169,8 +171,13 @@ export class EventIngress {
     }
   }
 
-  /** The one ingress function: validate, resolve the key, record, deduplicate, route. */
-  async submit(input: SubmitEventInput, opts: { source?: EventSource } = {}): Promise<EventOutcome> {
+  /** The one ingress function: validate, resolve the key, record, deduplicate, route. Traced as `pinflow.event.submit`. */
+  submit(input: SubmitEventInput, opts: { source?: EventSource } = {}): Promise<EventOutcome> {
+    const name = input !== null && typeof input === 'object' && typeof input.name === 'string' ? input.name : '';
+    return inSpan('pinflow.event.submit', { 'pinflow.event.source': opts.source ?? 'library', 'pinflow.event.name': name }, () => this.submitOnce(input, opts));
+  }
+
+  private async submitOnce(input: SubmitEventInput, opts: { source?: EventSource }): Promise<EventOutcome> {
     const source = opts.source ?? 'library';
     const env = this.validateEnvelope(input);
     const explicit = input.correlationKey === undefined || input.correlationKey === null ? undefined : input.correlationKey;
@@ -193,7 +200,7 @@ export class EventIngress {
     let duplicate = false;
     if (!(await this.store.insertEvent(record))) {
       const existing = await this.store.getEventRow(env.tenant, env.eventId);
-      if (!existing) return this.submit(input, opts); // deleted in between (a rejected event resubmitted elsewhere)
+      if (!existing) return this.submitOnce(input, opts); // deleted in between (a rejected event resubmitted elsewhere)
       if (existing.fingerprint !== fingerprint) {
         throw new PinflowError(
           ERROR_CODES.EVENT_ID_CONFLICT,
@@ -204,7 +211,7 @@ export class EventIngress {
       if (existing.status === 'REJECTED' && 'key' in resolved) {
         // Nothing was ever signalled for a rejected event: resolve it anew (a rule may exist now).
         await this.store.deleteRejectedEvent(env.tenant, env.eventId);
-        return this.submit(input, opts);
+        return this.submitOnce(input, opts);
       }
       duplicate = true;
       if (existing.status === 'REJECTED') throw this.rejection(existing);
@@ -449,12 +456,18 @@ export class EventIngress {
    * this way (a buffered event is consumed by a wait that opens, not sent).
    * A delivery another routing holds (SENDING) is left to it.
    */
-  private async route(tenant: string, eventId: string): Promise<EventStatus> {
+  private route(tenant: string, eventId: string): Promise<EventStatus> {
+    // Each signal's client span (SignalWorkflow:pinflow.event) is a child of this one.
+    return inSpan('pinflow.event.route', { 'pinflow.tenant': tenant, 'pinflow.event.id': eventId }, (span) => this.routeOnce(tenant, eventId, span));
+  }
+
+  private async routeOnce(tenant: string, eventId: string, span: Span | undefined): Promise<EventStatus> {
     await this.store.recordCandidates(tenant, eventId);
     const event = await this.store.getEventRow(tenant, eventId);
     if (!event || event.correlationKey === null) return event?.status ?? 'REJECTED';
     const claimedBy = `${this.claimPrefix}-${++this.claims}`;
     const todo = await this.store.claimDeliveries(tenant, eventId, claimedBy, this.claimTimeoutMs);
+    span?.setAttributes({ 'pinflow.event.name': event.name, 'pinflow.event.deliveries': todo.length });
     const queue = [...todo];
     const worker = async () => {
       for (let d = queue.shift(); d; d = queue.shift()) {

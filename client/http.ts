@@ -16,13 +16,14 @@ import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availability';
 import { findJsonProblem, jsonProblemError } from '../graph/json-guard';
 import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
 import type { Pinflow } from './pinflow';
+import { traceHttp } from '../telemetry/http';
 
 /** A query-parameter error in the same shape schema validation gives. */
 function queryInvalid(field: string, message: string): PinflowError {
@@ -75,8 +76,8 @@ const WHERE: Record<string, string> = { body: 'body', querystring: 'query', para
 
 export interface ApiOptions {
   pinflow: Pinflow;
-  /** Fastify logger. @default false */
-  logger?: boolean;
+  /** Fastify logger: `true` for fastify's default pino, or the process's pino logger (telemetry/logging.ts). @default false */
+  logger?: boolean | FastifyBaseLogger;
   /** Maximum request body size in bytes. @default 5 MiB ({@link LIMITS.bodyBytes}) */
   bodyLimit?: number;
   /**
@@ -116,7 +117,7 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
 
 export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError }: ApiOptions): FastifyInstance {
   const app = Fastify({
-    logger,
+    ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit,
     routerOptions: { maxParamLength: LIMITS.paramLength },
     // Bad URL encoding and over-long parameters come back in pinflow's shape.
@@ -128,6 +129,8 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // A server span per request while tracing is on (before any route is registered).
+  traceHttp(app);
 
   const internal = (req: FastifyRequest, reply: FastifyReply, err: unknown) => {
     const errorId = randomUUID();
