@@ -124,12 +124,13 @@ export class TemporalPinoLogger implements TemporalLogger {
   log(level: TemporalLevel, message: string, meta: LogMetadata = {}): void {
     const pinoLevel = LEVELS[level] ?? 'info';
     if (!this.logger.isLevelEnabled(pinoLevel)) return;
-    const { workflowId, runId, error, ...rest } = meta as Record<string, unknown>;
+    // `failure`: the workflow side's summary of a run's failure (workflows/observability.ts), for the error it describes.
+    const { workflowId, runId, error, failure, ...rest } = meta as Record<string, unknown>;
     const fields: Record<string, unknown> = { ...rest };
     if (workflowId !== undefined) fields.runId = workflowId;
     if (runId !== undefined) fields.temporalRunId = runId;
     if (error !== undefined) {
-      const business = businessFailure(error);
+      const business = businessFailure(error) ?? businessFailure(failure);
       if (business) {
         fields.failure = business;
         fields.code = business.code;

@@ -29,6 +29,7 @@
 import type * as otel from '@opentelemetry/api';
 import type * as OtelWorkflow from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import {
+  ApplicationFailure,
   defaultPayloadConverter,
   type ActivityInput,
   type ContinueAsNewInput,
@@ -78,6 +79,8 @@ function load(): Otel {
 /** One run's tracing state, shared by its interceptors. */
 class RunTrace {
   traced = false;
+  /** The run's failure, once its main function failed with an ApplicationFailure (for the "Workflow failed" log line). */
+  failure: Record<string, unknown> | undefined;
   /** The context of the latest traced event: what the run does next is parented to it. */
   cause: otel.Context | undefined;
   private inboundOtel: OtelWorkflow.OpenTelemetryInboundInterceptor | undefined;
@@ -109,13 +112,34 @@ function runLogFields(): Record<string, string> {
   }
 }
 
+/**
+ * What the SDK's "Workflow failed" line should say about a run's failure: the
+ * error object itself reaches the worker's logger as a bare copy (message and
+ * stack, no type), so its type and step ride along as a log attribute.
+ */
+function failureSummary(err: unknown): Record<string, unknown> | undefined {
+  if (!(err instanceof ApplicationFailure) || !err.type) return undefined;
+  const info = err.details?.[0];
+  const step = info !== null && typeof info === 'object' ? (info as Record<string, unknown>) : {};
+  const d = step.details !== null && typeof step.details === 'object' ? (step.details as Record<string, unknown>) : {};
+  return {
+    type: err.type,
+    message: err.message,
+    nonRetryable: err.nonRetryable,
+    details: [{ type: step.type, stepId: step.stepId, stepInstance: step.stepInstance, details: { reason: d.reason, rpc: d.rpc } }],
+  };
+}
+
 class TracingInbound implements WorkflowInboundCallsInterceptor {
   constructor(private readonly run: RunTrace) {}
 
   execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    if (!carriesTrace(input.headers)) return next(input);
-    this.run.traced = true;
-    return this.run.inbound().execute(input, next);
+    const p = carriesTrace(input.headers) ? ((this.run.traced = true), this.run.inbound().execute(input, next)) : next(input);
+    // A side branch, not a link in the chain: the promise returned is `p` itself, so no promise hop is added.
+    p.catch((err: unknown) => {
+      this.run.failure = failureSummary(err);
+    });
+    return p;
   }
 
   handleSignal(input: SignalInput, next: Next<WorkflowInboundCallsInterceptor, 'handleSignal'>): Promise<void> {
@@ -157,7 +181,7 @@ class TracingOutbound implements WorkflowOutboundCallsInterceptor {
   }
 
   getLogAttributes(input: GetLogAttributesInput, next: Next<WorkflowOutboundCallsInterceptor, 'getLogAttributes'>): Record<string, unknown> {
-    const withRun = { ...runLogFields(), ...input };
+    const withRun = { ...runLogFields(), ...(this.run.failure ? { failure: this.run.failure } : {}), ...input };
     if (!this.run.traced) return next(withRun);
     return this.run.outbound().getLogAttributes(withRun, next);
   }
