@@ -125,10 +125,11 @@ export class TemporalPinoLogger implements TemporalLogger {
     const pinoLevel = LEVELS[level] ?? 'info';
     if (!this.logger.isLevelEnabled(pinoLevel)) return;
     // `failure`: the workflow side's summary of a run's failure (workflows/observability.ts), for the error it describes.
-    const { workflowId, runId, error, failure, ...rest } = meta as Record<string, unknown>;
+    const { workflowId, runId, workflowRunId, error, failure, ...rest } = meta as Record<string, unknown>;
     const fields: Record<string, unknown> = { ...rest };
     if (workflowId !== undefined) fields.runId = workflowId;
-    if (runId !== undefined) fields.temporalRunId = runId;
+    // Workflow lines call Temporal's run id `runId`, activity lines `workflowRunId`.
+    if ((runId ?? workflowRunId) !== undefined) fields.temporalRunId = runId ?? workflowRunId;
     if (error !== undefined) {
       const business = businessFailure(error) ?? businessFailure(failure);
       if (business) {
