@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { z } from 'zod';
+import { Worker } from '@temporalio/worker';
 import { createApi } from '../client/http';
+import { workflowBundlePath } from '../worker/bundle';
 import { defineRpc } from '../rpc/registry';
 import { startTracing, stopTracing } from '../telemetry/tracing';
 import { createEnv, eventually, type Env } from './support/harness';
@@ -113,5 +115,12 @@ describe('tracing: one trace from POST /events to the next RPC step (real Tempor
       `the wait's openWait activity is in the start trace: ${startTrace.map((s) => s.name).join(', ')}`,
     );
     assert.ok(!inTrace().some((s) => s.name === 'RunActivity:openWait'), 'nothing before the event is in its trace');
+
+    // The traced history replays on the bundle with no tracing set up (the replay worker has no interceptors or sinks):
+    // the workflow side follows the history's headers, not the worker's setting.
+    const history = await env.client.workflow.getHandle(runId).fetchHistory();
+    const headers = (history.events ?? []).filter((e) => e.workflowExecutionStartedEventAttributes?.header?.fields?.['_tracer-data']);
+    assert.equal(headers.length, 1, 'the start carries the trace header');
+    await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history, runId);
   });
 });
