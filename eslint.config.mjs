@@ -14,8 +14,8 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  *   graph  <-  workflows
  *   graph  <-  db  <-  catalog / projection  <-  activities  <-  worker
  *   graph  <-  rpc <-  catalog
- *   observability (metrics) is a leaf: projection, activities, worker and client use it; workflows never.
- *   client uses graph, db, rpc, catalog, projection and the workflow's message
+ *   graph  <-  observability (metrics, traces, logs)  <-  projection / activities / worker / client; workflows never
+ *   client uses graph, db, rpc, catalog, projection, observability and the workflow's message
  *          definitions (workflows/definitions); app/, cli/, scripts/ use everything.
  *
  * Each folder lists the folders it may import (`only`: the modules it may
@@ -26,13 +26,13 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
 const FOLDERS = ['graph', 'workflows', 'observability', 'db', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
 const LAYERS = {
   graph: { may: [], sandbox: true },
-  // Metrics (observability/metrics.ts): a leaf every non-workflow folder may use; workflows may not.
-  observability: { may: [] },
+  // Metrics, traces and logs (observability/): below every non-workflow folder; workflows may not use it.
   workflows: { may: ['graph'], typesFrom: ['activities'], sandbox: true },
   db: { may: ['graph'] },
   rpc: { may: ['graph'] },
   projection: { may: ['graph', 'db', 'observability'] },
   catalog: { may: ['graph', 'db', 'rpc'] },
+  observability: { may: ['graph'] },
   activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'] },
   worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities', 'observability'] },
   client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'], only: { workflows: ['definitions'] } },

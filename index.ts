@@ -11,3 +11,6 @@ export { migrate } from './db/migrate';
 export { startStack, type Stack } from './app/stack';
 export { loadConfig, type PinflowConfig } from './app/config';
 export * from './graph';
+// Traces and logs (README: Traces, Logs). Start tracing before creating the Temporal client and the worker.
+export { startTracing, stopTracing, clientInterceptors, type TracingOptions } from './observability/tracing';
+export { createLogger, TemporalPinoLogger, type LogOptions } from './observability/logging';

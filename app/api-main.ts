@@ -8,6 +8,8 @@
  * and a request that needs the database answers `503 DATABASE_UNAVAILABLE`.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { createLogger, lineLogger } from '../observability/logging';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { configureRunLimits } from '../graph/limits';
 import { loadConfig } from './config';
@@ -16,11 +18,21 @@ import { loadRpcModule } from './rpc-module';
 import { openStore } from './store';
 import { createApi } from '../client/http';
 import { Pinflow } from '../client/pinflow';
+import { clientInterceptors, startTracing, stopTracing } from '../observability/tracing';
 
-const log = (line: string) => console.log(`[pinflow] ${line}`);
+/** Until the configuration is read: JSON at info. */
+let logger: Logger = createLogger({ level: 'info', format: 'json', name: 'pinflow-api' });
+let log = lineLogger(logger);
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  logger = createLogger({ level: config.log.level, format: config.log.format, name: 'pinflow-api' });
+  log = lineLogger(logger);
+  // Traces only when a collector is configured (OTEL_EXPORTER_OTLP_ENDPOINT); before the Temporal client is created.
+  if (config.tracing.otlpEndpoint) {
+    startTracing({ serviceName: config.tracing.serviceName ?? 'pinflow-api' });
+    log(`tracing: spans go to ${config.tracing.otlpEndpoint} (OTLP/HTTP)`);
+  }
   configureRunLimits(config.limits);
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs TEMPORAL_ADDRESS');
   if (!config.databaseUrl) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone API needs DATABASE_URL');
@@ -34,17 +46,18 @@ async function main(): Promise<void> {
     connectTimeoutMs: config.database.connectTimeoutMs,
   });
   const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
   const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs }, reconcile: { concurrency: config.reconcile.concurrency, log } });
   // The sweeper, the Redis stream door (REDIS_URL) and the reconciler run next to the HTTP door.
   const events = await startEventServices(config, pinflow, log);
-  const api = createApi({ pinflow, logger: true });
+  const api = createApi({ pinflow, logger });
   await api.listen({ host: config.api.host, port: config.api.port });
   const stop = async () => {
     await api.close();
     await events.stop();
     await connection.close();
     await db.close();
+    await stopTracing();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop());
@@ -52,7 +65,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof PinflowError) console.error(`[pinflow] ${err.code}: ${err.message}`);
-  else console.error(err);
+  if (err instanceof PinflowError) logger.fatal({ code: err.code }, `${err.code}: ${err.message}`);
+  else logger.fatal({ err }, 'the API failed');
   process.exit(1);
 });

@@ -74,6 +74,10 @@ const envSchema = z.object({
     }, 'the port must be 1 to 65535')
     .optional(),
   NODE_ENV: z.string().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
 });
 
 /** The resolved configuration. Every field is documented in the README's configuration table. */
@@ -172,6 +176,20 @@ export interface PinflowConfig {
   };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
+  /** Logs of every process (observability/logging.ts). */
+  log: {
+    /** LOG_LEVEL. @default 'info' */
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    /** LOG_FORMAT: one JSON object per line, or pino-pretty for a terminal. @default 'json' */
+    format: 'json' | 'pretty';
+  };
+  /** OpenTelemetry traces (observability/tracing.ts): on only when `otlpEndpoint` is set. */
+  tracing: {
+    /** OTEL_EXPORTER_OTLP_ENDPOINT, the OTLP/HTTP collector (spans go to `<endpoint>/v1/traces`). */
+    otlpEndpoint: string | undefined;
+    /** OTEL_SERVICE_NAME; each process has its own default (pinflow-api, pinflow-worker, pinflow). */
+    serviceName: string | undefined;
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig {
@@ -213,5 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },
     metrics: { port: e.PINFLOW_METRICS_PORT, host: e.PINFLOW_METRICS_HOST, sdkAddress: e.PINFLOW_SDK_METRICS_ADDRESS },
     production: e.NODE_ENV === 'production',
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

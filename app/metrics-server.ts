@@ -50,13 +50,16 @@ export async function startMetricsServer(host: string, port: number): Promise<Me
  * `sdkAddress` when set. Returns false when the runtime was already installed
  * (the exporter could then not be added) and `sdkAddress` was asked for.
  */
-export function installRuntime(sdkAddress: string | undefined, options: Omit<RuntimeOptions, 'telemetryOptions'> = {}, log: (line: string) => void = () => undefined): boolean {
+/** Whether this process already has its Temporal runtime (installed, or created by a first connection). */
+export function runtimeInstalled(): boolean {
+  return Runtime._instance !== undefined;
+}
+
+export function installRuntime(sdkAddress: string | undefined, options: RuntimeOptions = {}, log: (line: string) => void = () => undefined): boolean {
   if (!sdkAddress && Object.keys(options).length === 0) return true;
+  const telemetryOptions = { ...options.telemetryOptions, ...(sdkAddress ? { metrics: { prometheus: { bindAddress: sdkAddress } } } : {}) };
   try {
-    Runtime.install({
-      ...options,
-      ...(sdkAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkAddress } } } } : {}),
-    });
+    Runtime.install({ ...options, ...(Object.keys(telemetryOptions).length ? { telemetryOptions } : {}) });
     if (sdkAddress) log(`Temporal SDK metrics on http://${sdkAddress}/metrics`);
     return true;
   } catch (err) {

@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
 import { configureRunLimits } from '../graph/limits';
 import type { RedisIngress } from '../client/redis-ingress';
@@ -21,8 +21,9 @@ import type { PinflowConfig } from './config';
 import { startEventServices } from './event-services';
 import { openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
-import { installRuntime } from './metrics-server';
+import { installRuntime, runtimeInstalled } from './metrics-server';
 import { resolveTemporal, type TemporalHandle } from './temporal';
+import { clientInterceptors } from '../observability/tracing';
 
 export interface Stack {
   pinflow: Pinflow;
@@ -45,6 +46,8 @@ export interface StackOptions {
   correlationRules?: Record<string, CodeRule>;
   /** Abort the start (e.g. SIGTERM while waiting for the database): what started is stopped and the start throws. */
   signal?: AbortSignal;
+  /** The process's pino logger, for the HTTP API's request logs (observability/logging.ts). @default no request logs */
+  logger?: FastifyBaseLogger;
 }
 
 export async function startStack(
@@ -79,8 +82,9 @@ export async function startStack(
     const projection = openProjectionWriter(config, db, log);
     cleanups.push(() => projection.close());
 
-    // The SDK's own Prometheus metrics (PINFLOW_SDK_METRICS_ADDRESS): the runtime is installed before the first NativeConnection.
-    installRuntime(config.metrics.sdkAddress, {}, log);
+    // The runtime (with the SDK's own Prometheus metrics, PINFLOW_SDK_METRICS_ADDRESS) is installed by the process
+    // before the stack starts (scripts/start.ts); a caller that did not is given one with the metrics only.
+    if (!runtimeInstalled()) installRuntime(config.metrics.sdkAddress, {}, log);
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanups.push(() => nativeConnection.close());
     const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
@@ -92,7 +96,7 @@ export async function startStack(
 
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
     const pinflow = new Pinflow({
       client,
       store,
@@ -107,7 +111,7 @@ export async function startStack(
     const events = await startEventServices(config, pinflow, log);
     cleanups.push(() => events.stop());
 
-    const api = createApi({ pinflow });
+    const api = createApi({ pinflow, ...(options.logger ? { logger: options.logger } : {}) });
     await api.listen({ host: config.api.host, port: config.api.port });
     cleanups.push(() => api.close());
     // Aborted while starting (the waits above end early on it): undo everything.

@@ -13,11 +13,14 @@
  * Metrics: `GET /metrics` on PINFLOW_METRICS_PORT (off when 0 or unset), and
  * the Temporal SDK's own on PINFLOW_SDK_METRICS_ADDRESS (off when unset).
  */
-import { NativeConnection } from '@temporalio/worker';
+import { makeTelemetryFilterString, NativeConnection } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { coreLogLevel, createLogger, lineLogger, TemporalPinoLogger } from '../observability/logging';
+import { startTracing, stopTracing } from '../observability/tracing';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { waitForDatabase } from '../db/availability';
 import { configureRunLimits } from '../graph/limits';
-import { loadConfig } from './config';
+import { loadConfig, type PinflowConfig } from './config';
 import { installRuntime, startMetricsServer, type MetricsServer } from './metrics-server';
 import { ensureSearchAttributes } from './namespace';
 import { loadRpcModule } from './rpc-module';
@@ -29,10 +32,27 @@ import { createWorker } from '../worker/worker';
 import type { ActivityHooks } from '../activities';
 import type { ProjectionWriter } from '../projection/writer';
 
-const log = (line: string) => console.log(`[pinflow] ${line}`);
+/** Until the configuration is read: JSON at info. */
+let logger: Logger = createLogger({ level: 'info', format: 'json', name: 'pinflow-worker' });
+let log = lineLogger(logger);
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  logger = createLogger({ level: config.log.level, format: config.log.format, name: 'pinflow-worker' });
+  log = lineLogger(logger);
+  // Traces only when a collector is configured (OTEL_EXPORTER_OTLP_ENDPOINT); before the worker is created.
+  if (config.tracing.otlpEndpoint) {
+    startTracing({ serviceName: config.tracing.serviceName ?? 'pinflow-worker' });
+    log(`tracing: spans go to ${config.tracing.otlpEndpoint} (OTLP/HTTP)`);
+  }
+  try {
+    await runWorker(config);
+  } finally {
+    await stopTracing();
+  }
+}
+
+async function runWorker(config: PinflowConfig): Promise<void> {
   // For publish-on-start; the workflow reads each run's own limits.
   configureRunLimits(config.limits);
   if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs TEMPORAL_ADDRESS');
@@ -55,18 +75,27 @@ async function main(): Promise<void> {
     // Code definitions are published on start; an unchanged one keeps its hash, so no new version appears.
     const published = await waitForDatabase('publishing code definitions', () => publishAll({ catalog, registry }, definitions), { log, timeoutMs: startupTimeoutMs });
     for (const r of published) log(`published ${r.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
-    const projection = openProjectionWriter(config, db, (line) => console.warn(`[pinflow] ${line}`));
+    const projection = openProjectionWriter(config, db, lineLogger(logger, 'warn'));
     // No HTTP server here: the lag is logged every 10 s while it is non-zero.
     const lagLog = setInterval(() => {
       const line = describeLag(projection.writer.lag());
-      if (line) console.warn(`[pinflow] ${line}`);
+      if (line) logger.warn(line);
     }, 10_000);
     lagLog.unref();
     let metrics: MetricsServer | undefined;
     try {
-      // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully;
+      // Temporal's runtime installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
+      // The SDK's logs (workflow, activity and worker lines, and core's, forwarded) go through the same pino logger;
       // with PINFLOW_SDK_METRICS_ADDRESS it also exports the SDK's own Prometheus metrics.
-      installRuntime(config.metrics.sdkAddress, { shutdownSignals: ['SIGINT', 'SIGTERM'] }, log);
+      installRuntime(
+        config.metrics.sdkAddress,
+        {
+          shutdownSignals: ['SIGINT', 'SIGTERM'],
+          logger: new TemporalPinoLogger(logger),
+          telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: coreLogLevel(config.log.level) }), forward: {} } },
+        },
+        log,
+      );
       if (config.metrics.port > 0) {
         metrics = await startMetricsServer(config.metrics.host, config.metrics.port);
         log(`metrics on ${metrics.url}`);
@@ -105,12 +134,12 @@ async function main(): Promise<void> {
  * completion). Never set in production.
  */
 function killAfterHandler(rpc: string, writer: ProjectionWriter): ActivityHooks {
-  console.warn(`[pinflow] TEST HOOK: this worker kills itself after the first handler of ${rpc} returns`);
+  logger.warn(`TEST HOOK: this worker kills itself after the first handler of ${rpc} returns`);
   return {
     afterHandler: async (call) => {
       if (call.rpc !== rpc) return;
       await writer.drain(30_000);
-      console.warn(`[pinflow] TEST HOOK: ${rpc} returned for run ${call.runId}; SIGKILL before the completion is sent`);
+      logger.warn({ runId: call.runId, rpc }, `TEST HOOK: ${rpc} returned for run ${call.runId}; SIGKILL before the completion is sent`);
       process.kill(process.pid, 'SIGKILL');
     },
   };
@@ -119,8 +148,8 @@ function killAfterHandler(rpc: string, writer: ProjectionWriter): ActivityHooks 
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    if (err instanceof PinflowError) console.error(`[pinflow] ${err.code}: ${err.message}`);
-    else console.error(err);
+    if (err instanceof PinflowError) logger.fatal({ code: err.code }, `${err.code}: ${err.message}`);
+    else logger.fatal({ err }, 'the worker failed');
     process.exit(1);
   },
 );

@@ -39,6 +39,7 @@ import { loadRpcModule } from '../app/rpc-module';
 import { openStore } from '../app/store';
 import { describeTotals, Reconciler } from '../client/reconcile';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
+import { clientInterceptors } from '../observability/tracing';
 
 function usage(): never {
   console.error(
@@ -131,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     // With TEMPORAL_ADDRESS each run is asked where it is; without, every position is unknown.
     const connection = config.temporal.address ? await Connection.connect({ address: config.temporal.address }) : undefined;
-    const client = connection ? new Client({ connection, namespace: config.temporal.namespace }) : undefined;
+    const client = connection ? new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() }) : undefined;
     let report: DeployReport;
     try {
       report = await checkDeploy({ store, catalog, ...(client ? { queryState: temporalStateReader(client) } : {}) }, manifest);

@@ -31,6 +31,8 @@ import { eventSignal } from '../workflows/definitions';
 import { decodeCursor, encodeCursor } from '../projection/cursor';
 import type { EventSignal } from '../graph/wire';
 import { eventsIngested, routingDuration, safely, secondsSince, type EventDoor } from '../observability/metrics';
+import type { Span } from '@opentelemetry/api';
+import { inSpan } from '../observability/tracing';
 
 /** What a door hands to the ingress. */
 export interface SubmitEventInput {
@@ -172,10 +174,15 @@ export class EventIngress {
 
   /**
    * The one ingress function: validate, resolve the key, record, deduplicate,
-   * route. Each submission is counted in pinflow_events_ingested_total by its
-   * door and outcome (observability/metrics.ts).
+   * route. Traced as `pinflow.event.submit`; each submission is counted in
+   * pinflow_events_ingested_total by its door and outcome (observability/metrics.ts).
    */
-  async submit(input: SubmitEventInput, opts: { source?: EventSource } = {}): Promise<EventOutcome> {
+  submit(input: SubmitEventInput, opts: { source?: EventSource } = {}): Promise<EventOutcome> {
+    const name = input !== null && typeof input === 'object' && typeof input.name === 'string' ? input.name : '';
+    return inSpan('pinflow.event.submit', { 'pinflow.event.source': opts.source ?? 'library', 'pinflow.event.name': name }, () => this.countedSubmit(input, opts));
+  }
+
+  private async countedSubmit(input: SubmitEventInput, opts: { source?: EventSource }): Promise<EventOutcome> {
     const door: EventDoor = opts.source === 'api' ? 'http' : opts.source === 'stream' ? 'redis' : 'library';
     let status = 'error';
     try {
@@ -471,17 +478,19 @@ export class EventIngress {
    */
   private async route(tenant: string, eventId: string): Promise<EventStatus> {
     const started = Date.now();
-    const status = await this.routeOnce(tenant, eventId);
+    // Each signal's client span (SignalWorkflow:pinflow.event) is a child of this one.
+    const status = await inSpan('pinflow.event.route', { 'pinflow.tenant': tenant, 'pinflow.event.id': eventId }, (span) => this.routeOnce(tenant, eventId, span));
     safely(() => routingDuration.observe({ status: status.toLowerCase() }, secondsSince(started)));
     return status;
   }
 
-  private async routeOnce(tenant: string, eventId: string): Promise<EventStatus> {
+  private async routeOnce(tenant: string, eventId: string, span: Span | undefined): Promise<EventStatus> {
     await this.store.recordCandidates(tenant, eventId);
     const event = await this.store.getEventRow(tenant, eventId);
     if (!event || event.correlationKey === null) return event?.status ?? 'REJECTED';
     const claimedBy = `${this.claimPrefix}-${++this.claims}`;
     const todo = await this.store.claimDeliveries(tenant, eventId, claimedBy, this.claimTimeoutMs);
+    span?.setAttributes({ 'pinflow.event.name': event.name, 'pinflow.event.deliveries': todo.length });
     const queue = [...todo];
     const worker = async () => {
       for (let d = queue.shift(); d; d = queue.shift()) {

@@ -19,7 +19,7 @@ import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availability';
@@ -28,6 +28,7 @@ import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN
 import type { Pinflow } from './pinflow';
 import { metricsText, refreshProjectionGauges } from '../observability/metrics';
 import { STALL_REASONS } from '../graph/terminology';
+import { traceHttp } from '../observability/http';
 
 /** A query-parameter error in the same shape schema validation gives. */
 function queryInvalid(field: string, message: string): PinflowError {
@@ -80,8 +81,8 @@ const WHERE: Record<string, string> = { body: 'body', querystring: 'query', para
 
 export interface ApiOptions {
   pinflow: Pinflow;
-  /** Fastify logger. @default false */
-  logger?: boolean;
+  /** Fastify logger: `true` for fastify's default pino, or the process's pino logger (observability/logging.ts). @default false */
+  logger?: boolean | FastifyBaseLogger;
   /** Maximum request body size in bytes. @default 5 MiB ({@link LIMITS.bodyBytes}) */
   bodyLimit?: number;
   /**
@@ -121,7 +122,7 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
 
 export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError }: ApiOptions): FastifyInstance {
   const app = Fastify({
-    logger,
+    ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit,
     routerOptions: { maxParamLength: LIMITS.paramLength },
     // Bad URL encoding and over-long parameters come back in pinflow's shape.
@@ -133,6 +134,8 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // A server span per request while tracing is on (before any route is registered).
+  traceHttp(app);
 
   const internal = (req: FastifyRequest, reply: FastifyReply, err: unknown) => {
     const errorId = randomUUID();

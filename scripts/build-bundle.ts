@@ -2,10 +2,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowBundlePath, workflowsEntry } from '../worker/bundle';
+import { workflowBundlePath, workflowInterceptorModules, workflowsEntry } from '../worker/bundle';
 
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: undefined });
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: undefined });
   const out = workflowBundlePath();
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, code);

@@ -8,12 +8,36 @@ import { PinflowError } from '../graph/errors';
 import { loadConfig } from '../app/config';
 import { loadRpcModule } from '../app/rpc-module';
 import { startStack } from '../app/stack';
+import { makeTelemetryFilterString } from '@temporalio/worker';
+import { installRuntime } from '../app/metrics-server';
+import type { Logger } from 'pino';
+import { coreLogLevel, createLogger, lineLogger, TemporalPinoLogger } from '../observability/logging';
+import { startTracing, stopTracing } from '../observability/tracing';
 
-const log = (line: string) => console.log(`[pinflow] ${line}`);
+/** Until the configuration is read: JSON at info. */
+let logger: Logger = createLogger({ level: 'info', format: 'json', name: 'pinflow' });
+let log = lineLogger(logger);
 const starting = new AbortController();
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  logger = createLogger({ level: config.log.level, format: config.log.format, name: 'pinflow' });
+  log = lineLogger(logger);
+  // One Temporal runtime per process, installed before any connection: its logs go through pino.
+  // With PINFLOW_SDK_METRICS_ADDRESS it also exports the SDK's own Prometheus metrics.
+  installRuntime(
+    config.metrics.sdkAddress,
+    {
+      logger: new TemporalPinoLogger(logger),
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: coreLogLevel(config.log.level) }), forward: {} } },
+    },
+    log,
+  );
+  // Traces only when a collector is configured (OTEL_EXPORTER_OTLP_ENDPOINT); before the client and the worker are created.
+  if (config.tracing.otlpEndpoint) {
+    startTracing({ serviceName: config.tracing.serviceName ?? 'pinflow' });
+    log(`tracing: spans go to ${config.tracing.otlpEndpoint} (OTLP/HTTP)`);
+  }
   const mod = config.rpcModule ? loadRpcModule(config.rpcModule) : undefined;
   // A signal while the stack starts (it may be waiting for its database) stops what started and exits.
   const abortStart = (signal: string) => {
@@ -22,7 +46,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', abortStart);
   process.once('SIGTERM', abortStart);
-  const stack = await startStack(config, mod?.registry ?? exampleRpcs, log, { ...(mod?.correlationRules ? { correlationRules: mod.correlationRules } : {}), signal: starting.signal });
+  const stack = await startStack(config, mod?.registry ?? exampleRpcs, log, { ...(mod?.correlationRules ? { correlationRules: mod.correlationRules } : {}), signal: starting.signal, logger });
   process.off('SIGINT', abortStart);
   process.off('SIGTERM', abortStart);
 
@@ -31,13 +55,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${signal} received, stopping...`);
-    stack.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
+    stack
+      .stop()
+      .then(() => stopTracing())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.fatal({ err }, 'stopping failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -64,7 +91,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   if (starting.signal.aborted) process.exit(0);
-  if (err instanceof PinflowError) console.error(`[pinflow] ${err.code}: ${err.message}`);
-  else console.error(err);
+  if (err instanceof PinflowError) logger.fatal({ code: err.code }, `${err.code}: ${err.message}`);
+  else logger.fatal({ err }, 'pinflow failed to start');
   process.exit(1);
 });

@@ -24,6 +24,18 @@ function expectPinflowError(code: string, ...fragments: (string | RegExp)[]) {
 
 describe('configuration and the Temporal CLI lookup', () => {
   describe('loadConfig', () => {
+    it('logs default to JSON at info and tracing to off; LOG_LEVEL, LOG_FORMAT and the OTLP endpoint are validated', () => {
+      const c = loadConfig({});
+      assert.deepEqual(c.log, { level: 'info', format: 'json' });
+      assert.deepEqual(c.tracing, { otlpEndpoint: undefined, serviceName: undefined });
+      const set = loadConfig({ LOG_LEVEL: 'debug', LOG_FORMAT: 'pretty', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'orders' });
+      assert.deepEqual(set.log, { level: 'debug', format: 'pretty' });
+      assert.deepEqual(set.tracing, { otlpEndpoint: 'http://collector:4318', serviceName: 'orders' });
+      assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), expectPinflowError('CONFIG_INVALID', 'LOG_LEVEL="loud"', 'trace'));
+      assert.throws(() => loadConfig({ LOG_FORMAT: 'xml' }), expectPinflowError('CONFIG_INVALID', 'LOG_FORMAT="xml"'));
+      assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' }), expectPinflowError('CONFIG_INVALID', 'OTEL_EXPORTER_OTLP_ENDPOINT'));
+    });
+
     it('falls back to the documented defaults for an empty environment', () => {
       const c = loadConfig({});
       assert.equal(c.temporal.address, undefined);

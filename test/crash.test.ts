@@ -67,7 +67,7 @@ describe('worker crash and restart', function () {
 
     // Code definitions were published when each worker started; the second
     // start found the same hash, so no new version appeared.
-    assert.match(first.output.join(''), /published code-sum v1 \([0-9a-f]{12}\)\n/);
+    assert.match(first.output.join(''), /published code-sum v1 \([0-9a-f]{12}\)"/);
     assert.match(second.output.join(''), /published code-sum v1 \([0-9a-f]{12}, unchanged\)/);
     assert.equal((await env.pinflow.listVersions('code-sum')).length, 1);
     const codeRun = await env.pinflow.start({ definition: 'code-sum', input: { a: 2, b: 40 } });

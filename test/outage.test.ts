@@ -277,7 +277,7 @@ describe('database outage: the worker and the API survive a stopped Postgres', f
     const missing = spawnWorkerProcess(env, 'rpcs', { DATABASE_URL: wrong.toString() });
     own(missing);
     assert.deepEqual(await exitOf(missing), { code: 1, signal: null });
-    assert.match(missing.output.join(''), /CONFIG_INVALID: DATABASE_URL: Postgres refused the connection \(SQLSTATE 3D000: database "pinflow_no_such_database" does not exist\)/);
+    assert.match(missing.output.join(''), /CONFIG_INVALID: DATABASE_URL: Postgres refused the connection \(SQLSTATE 3D000: database \\?"pinflow_no_such_database\\?" does not exist\)/, 'the JSON line carries the message');
     assert.doesNotMatch(missing.output.join(''), /attempt \d+ failed/);
 
     await pg.stop('immediate');

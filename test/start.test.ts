@@ -39,7 +39,7 @@ describe('npm start: the main job on embedded defaults', function () {
     assert.match(out, /published example order-fulfilment v1 \([0-9a-f]{12}\)/);
     assert.match(out, new RegExp(`Temporal UI: http://localhost:${port + 1000}`));
     assert.match(out, new RegExp(`Temporal:    127\\.0\\.0\\.1:${port}`));
-    const apiUrl = /API:\s+(http:\/\/\S+)/.exec(out)?.[1];
+    const apiUrl = /API:\s+(http:\/\/[^\s"]+)/.exec(out)?.[1];
     assert.ok(apiUrl, `API URL printed:\n${out}`);
     assert.ok(existsSync(join(dir, 'temporal.sqlite')), 'dev server persists to .pinflow/temporal.sqlite');
     assert.ok(existsSync(join(dir, 'pglite')), 'PGlite lives in .pinflow/pglite');

@@ -16,6 +16,15 @@ export function workflowsEntry(): string {
   return require.resolve('../workflows');
 }
 
+/**
+ * The workflow interceptor modules baked into the bundle: workflow-side
+ * tracing (workflows/tracing.ts), present in every bundle and active only for
+ * runs whose history carries a trace context.
+ */
+export function workflowInterceptorModules(): string[] {
+  return [require.resolve('../workflows/observability')];
+}
+
 export function hasPrebuiltBundle(): boolean {
   return existsSync(workflowBundlePath());
 }

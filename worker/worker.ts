@@ -9,7 +9,9 @@ import { TASK_QUEUE } from '../graph/terminology';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import type { ProjectionWriter } from '../projection/writer';
-import { hasPrebuiltBundle, workflowBundlePath, workflowsEntry } from './bundle';
+import { hasPrebuiltBundle, workflowBundlePath, workflowInterceptorModules, workflowsEntry } from './bundle';
+import { workerTracingOptions } from '../observability/tracing';
+import { activityLogFields } from '../observability/logging';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 
 export interface CreateWorkerOptions {
@@ -50,6 +52,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     );
   } else workflows = { workflowsPath: workflowsEntry() };
   const writer = opts.writer ?? createProjectionWriter(opts.store);
+  // Activity tracing while tracing is on; the workflow span sink always (observability/tracing.ts).
+  const tracing = workerTracingOptions();
   const worker = await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -60,6 +64,13 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     // RPC activities heartbeat every second so cancellation reaches handlers
     // promptly; without a heartbeat timeout the SDK would throttle to 30s.
     defaultHeartbeatThrottleInterval: '1s',
+    sinks: tracing.sinks,
+    // The workflow modules matter only when bundling at start; the prebuilt bundle has them baked in.
+    interceptors: {
+      // Log fields from the call envelope first, so every later interceptor's logs carry them.
+      activity: [activityLogFields, ...(tracing.interceptors?.activity ?? [])],
+      ...('workflowsPath' in workflows ? { workflowModules: workflowInterceptorModules() } : {}),
+    },
     ...opts.tuning,
   });
   if (!opts.writer) {

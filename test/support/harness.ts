@@ -20,6 +20,7 @@ import { ensureSearchAttributes } from '../../app/namespace';
 import { projectRoot } from '../../db/paths';
 import type { RpcDefinition } from '../../rpc/registry';
 import { createWorker } from '../../worker/worker';
+import { clientInterceptors } from '../../observability/tracing';
 
 /** Admin connection used to create per-suite databases. */
 export const PG_ADMIN_URL = process.env.PINFLOW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -112,7 +113,7 @@ export async function createEnv(
   const store = new ProjectionStore(db);
   const connection = await Connection.connect({ address: temporalAddress() });
   await ensureSearchAttributes(connection, namespace);
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, interceptors: clientInterceptors() });
   const pinflow = new Pinflow({ client, store, rpcs, temporalUiUrl: 'http://localhost:8233', ...pinflowOptions });
   let worker: { worker: Worker; running: Promise<void>; conn: NativeConnection } | undefined;
 
