@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs } });
+  const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, searchableMetadata: config.temporal.searchableMetadata, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs } });
   // The sweeper and the Redis stream door (REDIS_URL) run next to the HTTP door.
   const events = await startEventServices(config, pinflow, log);
   const api = createApi({ pinflow, logger: true });

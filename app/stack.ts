@@ -79,7 +79,7 @@ export async function startStack(
 
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanups.push(() => nativeConnection.close());
-    const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
+    const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, searchableMetadata: config.temporal.searchableMetadata, production: config.production });
     const running = worker.run();
     cleanups.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -95,6 +95,7 @@ export async function startStack(
       catalog,
       rpcs: registry,
       temporalUiUrl: temporal.uiUrl,
+      searchableMetadata: config.temporal.searchableMetadata,
       events: { ttlMaxMs: config.events.ttlMaxMs },
       projectionLag: () => projection.writer.lag(),
       ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),

@@ -13,11 +13,9 @@ import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { waitForDatabase } from '../db/availability';
 import { configureRunLimits } from '../graph/limits';
 import { loadConfig } from './config';
-import { ensureSearchAttributes } from './namespace';
 import { loadRpcModule } from './rpc-module';
 import { describeLag, openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
-import { Connection } from '@temporalio/client';
 import { publishAll } from '../catalog/publish';
 import { createWorker } from '../worker/worker';
 import type { ActivityHooks } from '../activities';
@@ -35,12 +33,7 @@ async function main(): Promise<void> {
   }
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs PINFLOW_RPC_MODULE, the module exporting its RPCs');
   const { registry, definitions } = loadRpcModule(config.rpcModule);
-  const admin = await Connection.connect({ address: config.temporal.address });
-  try {
-    await ensureSearchAttributes(admin, config.temporal.namespace);
-  } finally {
-    await admin.close();
-  }
+  // The namespace and search attributes are ensured by createWorker (or it fails saying how to create them).
   // Until the worker runs, SIGTERM/SIGINT keep their default action (exit), so
   // a worker waiting for its database can be stopped.
   const startupTimeoutMs = config.database.startupTimeoutMs;
@@ -68,6 +61,7 @@ async function main(): Promise<void> {
           writer: projection.writer,
           connection,
           namespace: config.temporal.namespace,
+          searchableMetadata: config.temporal.searchableMetadata,
           production: config.production,
           ...(config.testHooks.killAfterHandler ? { testHooks: killAfterHandler(config.testHooks.killAfterHandler, projection.writer) } : {}),
         });
