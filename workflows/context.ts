@@ -154,7 +154,7 @@ export class RunContext {
   private runStory = false;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
   private readonly told = new Map<string, string | null>();
-  /** The step type of each instance named so far in this execution, for the current details. */
+  /** The step type of each instance in flight, for the current details. */
   readonly stepTypes = new Map<string, string>();
   /** Set when the run has accepted a migration and is about to make it: shown in the current details. */
   migrating: { from: string; to: string; at: string; by: string } | undefined;
@@ -256,6 +256,7 @@ export class RunContext {
   /** The instance is no longer in flight. */
   leaveStep(instance: string): void {
     this.state.active = this.state.active.filter((a) => a !== instance);
+    this.stepTypes.delete(instance);
   }
 
   /** The instance completed. */
