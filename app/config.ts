@@ -9,6 +9,28 @@ import { z } from 'zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { durationMs } from '../graph/schema';
 import { DEFAULT_RUN_LIMITS, RUN_LIMIT_CAPS } from '../graph/limits';
+import { SEARCHABLE_METADATA_KEY, SEARCHABLE_METADATA_MAX } from '../graph/terminology';
+
+/**
+ * PINFLOW_SEARCHABLE_METADATA: comma-separated metadata keys, each a Keyword
+ * search attribute `PinflowMeta_<key>` set at start. Bounded: each one is a
+ * search attribute of the namespace (servers allow a few dozen).
+ */
+const searchableMetadata = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const keys = v
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0);
+    for (const k of keys) {
+      if (!SEARCHABLE_METADATA_KEY.test(k)) ctx.addIssue({ code: 'custom', message: `metadata key ${JSON.stringify(k)} must match ${SEARCHABLE_METADATA_KEY}` });
+    }
+    if (new Set(keys).size !== keys.length) ctx.addIssue({ code: 'custom', message: 'a metadata key is listed twice' });
+    if (keys.length > SEARCHABLE_METADATA_MAX) ctx.addIssue({ code: 'custom', message: `at most ${SEARCHABLE_METADATA_MAX} searchable metadata keys (each is a search attribute of the namespace)` });
+    return keys;
+  });
 
 const port = z.coerce.number().int().min(1).max(65_535);
 /** The API may bind port 0 (any free port), which tests use. */
@@ -18,6 +40,7 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_UI_URL: z.url().optional(),
+  PINFLOW_SEARCHABLE_METADATA: searchableMetadata,
   PINFLOW_TEMPORAL_PORT: port.default(7233),
   PINFLOW_TEMPORAL_UI_PORT: port.default(8233),
   PINFLOW_TEMPORAL_CLI: z.string().min(1).optional(),
@@ -94,6 +117,8 @@ export interface PinflowConfig {
     devServerUiPort: number;
     /** Explicit path to the `temporal` CLI binary. */
     cliPath: string | undefined;
+    /** Metadata keys set as Keyword search attributes `PinflowMeta_<key>` at start (PINFLOW_SEARCHABLE_METADATA). @default [] */
+    searchableMetadata: string[];
   };
   /** Machine-wide cache (the built Temporal CLI). @default ~/.cache/pinflow */
   cacheDir: string;
@@ -208,6 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       devServerPort: e.PINFLOW_TEMPORAL_PORT,
       devServerUiPort: e.PINFLOW_TEMPORAL_UI_PORT,
       cliPath: e.PINFLOW_TEMPORAL_CLI,
+      searchableMetadata: e.PINFLOW_SEARCHABLE_METADATA,
     },
     cacheDir,
     dataDir: resolve(e.PINFLOW_DATA_DIR ?? '.pinflow'),

@@ -87,7 +87,7 @@ export async function startStack(
     if (!runtimeInstalled()) installRuntime(config.metrics.sdkAddress, {}, log);
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanups.push(() => nativeConnection.close());
-    const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, production: config.production });
+    const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, searchableMetadata: config.temporal.searchableMetadata, production: config.production });
     const running = worker.run();
     cleanups.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -103,6 +103,7 @@ export async function startStack(
       catalog,
       rpcs: registry,
       temporalUiUrl: temporal.uiUrl,
+      searchableMetadata: config.temporal.searchableMetadata,
       events: { ttlMaxMs: config.events.ttlMaxMs },
       projectionLag: () => projection.writer.lag(),
       reconcile: { concurrency: config.reconcile.concurrency, log },

@@ -40,7 +40,7 @@ export async function resolveTemporal(config: PinflowConfig, log: (line: string)
   const conn = await Connection.connect({ address });
   try {
     await ensureNamespace(conn, config.temporal.namespace);
-    await ensureSearchAttributes(conn, config.temporal.namespace);
+    await ensureSearchAttributes(conn, config.temporal.namespace, { metadataKeys: config.temporal.searchableMetadata });
   } finally {
     await conn.close();
   }

@@ -22,11 +22,9 @@ import { waitForDatabase } from '../db/availability';
 import { configureRunLimits } from '../graph/limits';
 import { loadConfig, type PinflowConfig } from './config';
 import { installRuntime, startMetricsServer, type MetricsServer } from './metrics-server';
-import { ensureSearchAttributes } from './namespace';
 import { loadRpcModule } from './rpc-module';
 import { describeLag, openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
-import { Connection } from '@temporalio/client';
 import { publishAll } from '../catalog/publish';
 import { createWorker } from '../worker/worker';
 import type { ActivityHooks } from '../activities';
@@ -61,12 +59,7 @@ async function runWorker(config: PinflowConfig): Promise<void> {
   }
   if (!config.rpcModule) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'the standalone worker needs PINFLOW_RPC_MODULE, the module exporting its RPCs');
   const { registry, definitions } = loadRpcModule(config.rpcModule);
-  const admin = await Connection.connect({ address: config.temporal.address });
-  try {
-    await ensureSearchAttributes(admin, config.temporal.namespace);
-  } finally {
-    await admin.close();
-  }
+  // The namespace and search attributes are ensured by createWorker (or it fails saying how to create them).
   // Until the worker runs, SIGTERM/SIGINT keep their default action (exit), so
   // a worker waiting for its database can be stopped.
   const startupTimeoutMs = config.database.startupTimeoutMs;
@@ -109,6 +102,7 @@ async function runWorker(config: PinflowConfig): Promise<void> {
           writer: projection.writer,
           connection,
           namespace: config.temporal.namespace,
+          searchableMetadata: config.temporal.searchableMetadata,
           production: config.production,
           ...(config.testHooks.killAfterHandler ? { testHooks: killAfterHandler(config.testHooks.killAfterHandler, projection.writer) } : {}),
         });

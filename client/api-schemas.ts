@@ -59,6 +59,8 @@ export const LIMITS = {
 
 /** A run id: it becomes the Temporal workflow id. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+/** RUN_ID_PATTERN in words, for the error a bad run id gets. */
+export const RUN_ID_RULE = 'a run id is 1 to 200 characters: letters, digits and . _ : - , starting with a letter or digit';
 /** A metadata key the run list can filter on. */
 export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** At most this many metadata keys per run-list filter. */
@@ -343,7 +345,14 @@ export const startBody = z.strictObject({
   version: text(128).optional().meta({ description: 'Start exactly this version hash.' }),
   input: jsonValue(LIMITS.inputBytes, 'The run input.').optional(),
   tenant: text(128).optional().meta({ description: 'Default `default`.' }),
-  runId: text(256).optional().meta({ description: `Becomes the Temporal workflow id (must match ${RUN_ID_PATTERN}). Default: a random UUID.` }),
+  runId: text(256).optional().meta({ description: `Becomes the Temporal workflow id (must match ${RUN_ID_PATTERN}). Default: \`<definition>-<uuid>\`.` }),
+  ifExists: z
+    .enum(['fail', 'return'])
+    .optional()
+    .meta({
+      description:
+        'When a run with this `runId` already exists: `fail` (default) answers 409 RUN_ALREADY_EXISTS; `return` answers 200 with that run (its definition, version at start and tenant) and `existing: true`, so a caller that retries a start is idempotent.',
+    }),
   metadata: z
     .record(z.string().max(LIMITS.keyLength), z.unknown())
     .superRefine((m, ctx) => {
@@ -534,6 +543,9 @@ export const ROUTES = {
       body: startBody,
       response: {
         201: open({ runId: z.string(), temporalRunId: z.string(), definition: z.string(), version: z.string(), tenant: z.string(), temporalUiUrl: z.string() }),
+        200: open({ runId: z.string(), temporalRunId: z.string(), definition: z.string(), version: z.string(), tenant: z.string(), temporalUiUrl: z.string(), existing: z.literal(true) }).meta({
+          description: 'With `ifExists: "return"`: the run with this id already existed; nothing was started.',
+        }),
         ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'RUN_ALREADY_EXISTS'),
       },
     },

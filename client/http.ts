@@ -272,7 +272,10 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
 
     r.route({
       ...ROUTES.start,
-      handler: async (req, reply) => reply.status(201).send(await pinflow.start(req.body)),
+      handler: async (req, reply) => {
+        const started = await pinflow.start(req.body);
+        return reply.status(started.existing ? 200 : 201).send(started);
+      },
     });
     const metaFilters = new WeakMap<object, Record<string, string>>();
     r.route({

@@ -9,8 +9,8 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { currentRunLimits } from '../graph/limits';
-import { SA } from '../graph/search-attributes';
-import { DEFAULT_TENANT, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
+import { metadataAttribute, SA } from '../graph/search-attributes';
+import { DEFAULT_TENANT, SEARCHABLE_METADATA_KEY, SEARCHABLE_METADATA_MAX, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
 import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
 import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
@@ -21,7 +21,7 @@ import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registr
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, temporalStateReader, type ContractManifest, type DeployReport } from './check-deploy';
-import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, startBody } from './api-schemas';
+import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
 import { publishGraph, type PublishResult } from '../catalog/publish';
@@ -79,6 +79,14 @@ export interface PinflowOptions {
   projectionLag?: () => ProjectionLag;
   /** Reconciler tuning and its log (one line per correction). */
   reconcile?: Pick<ReconcilerOptions, 'concurrency' | 'pageSize' | 'graceMs' | 'log'>;
+  /**
+   * Metadata keys set at start as Keyword search attributes
+   * `PinflowMeta_<key>` (PINFLOW_SEARCHABLE_METADATA; the worker registers
+   * them), for Temporal list queries. A key whose value is not a string,
+   * number or boolean is not set.
+   * @default []
+   */
+  searchableMetadata?: readonly string[];
 }
 
 
@@ -90,8 +98,15 @@ export interface StartOptions {
   input?: unknown;
   /** @default 'default' */
   tenant?: string;
-  /** Becomes the Temporal workflow id. @default a random UUID */
+  /** Becomes the Temporal workflow id (RUN_ID_PATTERN). @default `<definition>-<uuid>` */
   runId?: string;
+  /**
+   * When a run with `runId` already exists: `fail` throws RUN_ALREADY_EXISTS;
+   * `return` returns that run (its definition, version at start, tenant) with
+   * `existing: true` and starts nothing: an idempotent start.
+   * @default 'fail'
+   */
+  ifExists?: 'fail' | 'return';
   metadata?: Record<string, unknown>;
 }
 
@@ -103,6 +118,8 @@ export interface StartedRun {
   tenant: string;
   /** Temporal UI deep link to the run's history. */
   temporalUiUrl: string;
+  /** Set with `ifExists: 'return'` when the run already existed and nothing was started. */
+  existing?: true;
 }
 
 export interface ListRunsOptions {
@@ -199,6 +216,7 @@ export class Pinflow {
   /** Closes in the projection the runs Temporal closed without their own write (terminate, reset, retention). */
   readonly reconciler: Reconciler;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
+  private readonly searchableMetadata: string[];
 
   constructor(opts: PinflowOptions) {
     this.client = opts.client;
@@ -210,6 +228,13 @@ export class Pinflow {
     this.events = new EventIngress({ client: this.client, db: this.store.db, ...(opts.correlationRules ? { rules: opts.correlationRules } : {}), ...opts.events });
     this.projectionLag = opts.projectionLag;
     this.reconciler = new Reconciler({ client: this.client, store: this.store, ...opts.reconcile });
+    this.searchableMetadata = [...(opts.searchableMetadata ?? [])];
+    for (const key of this.searchableMetadata) {
+      if (!SEARCHABLE_METADATA_KEY.test(key)) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `searchable metadata key ${JSON.stringify(key)} must match ${SEARCHABLE_METADATA_KEY}`, { field: 'searchableMetadata', received: key });
+    }
+    if (this.searchableMetadata.length > SEARCHABLE_METADATA_MAX) {
+      throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `at most ${SEARCHABLE_METADATA_MAX} searchable metadata keys`, { field: 'searchableMetadata' });
+    }
   }
 
   /** One reconcile pass over every open run: what Temporal closed is closed in the projection. Returns the totals. */
@@ -255,11 +280,10 @@ export class Pinflow {
         received: tenant,
       });
     }
-    const runId = opts.runId ?? randomUUID();
-    if (!RUN_ID_PATTERN.test(runId)) {
-      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `runId ${JSON.stringify(runId)} is invalid; it must match ${RUN_ID_PATTERN}`, {
+    if (opts.runId !== undefined && !RUN_ID_PATTERN.test(opts.runId)) {
+      throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `runId ${JSON.stringify(opts.runId)} is invalid: ${RUN_ID_RULE} (${RUN_ID_PATTERN})`, {
         field: 'runId',
-        received: runId,
+        received: opts.runId,
       });
     }
     // The catalog (in Postgres) names the version. With the database down
@@ -267,6 +291,8 @@ export class Pinflow {
     const { definition, version } = await this.resolveTarget(opts).catch((err: unknown) => {
       throw asUnavailable(err);
     });
+    // The default id names the definition, so the Temporal UI's list shows what each run is.
+    const runId = opts.runId ?? `${definition}-${randomUUID()}`;
     const runInput: RunInput = {
       runId,
       definition,
@@ -291,6 +317,8 @@ export class Pinflow {
           { key: SA.definition, value: definition },
           { key: SA.version, value: version.hash },
           { key: SA.tenant, value: tenant },
+          { key: SA.status, value: 'RUNNING' },
+          ...this.metadataAttributes(runInput.metadata),
         ],
         memo: { definition, version: version.hash, versionSeq: seq ?? null, tenant },
         staticSummary: `${definition} v${seq ?? '?'} (${version.hash.slice(0, 12)})`,
@@ -298,6 +326,10 @@ export class Pinflow {
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        if (opts.ifExists === 'return') {
+          const existing = await this.existingRun(runId);
+          if (existing) return existing;
+        }
         throw new PinflowError(ERROR_CODES.RUN_ALREADY_EXISTS, `a run with id ${JSON.stringify(runId)} already exists`, { runId });
       }
       throw err;
@@ -329,6 +361,33 @@ export class Pinflow {
       throw err;
     }
     return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
+  }
+
+  /** The search attributes of the run's searchable metadata keys (strings, numbers and booleans only). */
+  private metadataAttributes(metadata: Record<string, unknown>): Array<{ key: ReturnType<typeof metadataAttribute>; value: string }> {
+    const out: Array<{ key: ReturnType<typeof metadataAttribute>; value: string }> = [];
+    for (const key of this.searchableMetadata) {
+      const value = metadata[key];
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out.push({ key: metadataAttribute(key), value: String(value) });
+    }
+    return out;
+  }
+
+  /** The start result of an existing pinflow run with this id (ifExists: 'return'), or undefined when it is not a pinflow run. */
+  private async existingRun(runId: string): Promise<StartedRun | undefined> {
+    const d = await this.client.workflow.getHandle(runId).describe();
+    if (d.type !== WORKFLOW_TYPE) return undefined;
+    const memo = (d.memo ?? {}) as { definition?: string; version?: string; tenant?: string };
+    return {
+      runId,
+      // The execution Temporal runs now (a continued or migrated run has moved on from its first).
+      temporalRunId: d.runId,
+      definition: memo.definition ?? d.typedSearchAttributes.get(SA.definition) ?? '',
+      version: memo.version ?? d.typedSearchAttributes.get(SA.version) ?? '',
+      tenant: memo.tenant ?? d.typedSearchAttributes.get(SA.tenant) ?? '',
+      temporalUiUrl: this.uiLink(runId, d.runId),
+      existing: true,
+    };
   }
 
   private async resolveTarget(opts: StartOptions): Promise<{ definition: string; version: VersionRecord }> {

@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   TEMPORAL_CLI_NOT_FOUND: 'TEMPORAL_CLI_NOT_FOUND',
   TEMPORAL_UNAVAILABLE: 'TEMPORAL_UNAVAILABLE',
+  /** The namespace or pinflow's search attributes are missing and could not be created (no permission); `details.commands` says how. */
+  TEMPORAL_SETUP_MISSING: 'TEMPORAL_SETUP_MISSING',
   DATABASE_VERSION_UNKNOWN: 'DATABASE_VERSION_UNKNOWN',
   /** The database could not be reached (connection refused or lost, server shutting down); retry once it is back. */
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',

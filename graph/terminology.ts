@@ -94,9 +94,29 @@ export const SEARCH_ATTRIBUTES = {
   definition: 'PinflowDefinition',
   version: 'PinflowVersion',
   tenant: 'PinflowTenant',
-  /** `STALLED` while a run waits for an operator decision, `RUNNING` otherwise. */
+  /**
+   * Since 0.7.0 (FLAGS.RUN_STORY): `RUNNING`, `WAITING` (a wait is open),
+   * `STALLED` (waiting for an operator decision), then `COMPLETED`, `FAILED`
+   * or `CANCELLED` at close. Runs started before 0.7.0 have it only after a
+   * stall (`STALLED`, then `RUNNING`).
+   */
   status: 'PinflowStatus',
+  /** Since 0.7.0: the stall reason (graph/terminology STALL_REASONS) while the run is stalled; empty otherwise. */
+  stallReason: 'PinflowStallReason',
+  /** Since 0.7.0: the top-level step instance in flight that takes time (rpc, wait, sleep, child, forEach, parallel). */
+  currentStep: 'PinflowCurrentStep',
 } as const;
+
+/**
+ * The prefix of the Keyword search attribute a searchable metadata key gets
+ * (`PINFLOW_SEARCHABLE_METADATA=orderId` → `PinflowMeta_orderId`), set at
+ * start from the run's metadata.
+ */
+export const SEARCHABLE_METADATA_PREFIX = 'PinflowMeta_' as const;
+/** At most this many searchable metadata keys: each one is a search attribute of the namespace. */
+export const SEARCHABLE_METADATA_MAX = 10;
+/** A searchable metadata key: letters, digits and `_`, starting with a letter (it becomes part of an attribute name). */
+export const SEARCHABLE_METADATA_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 /**
  * Run statuses as the projection shows them. `TERMINATED` is written only by

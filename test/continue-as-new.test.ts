@@ -16,16 +16,22 @@ import { createWorker } from '../worker/worker';
 import { rpcs } from './fixtures/rpcs';
 import { createDatabase, eventually } from './support/harness';
 
-/** A chain of `n` RPC steps ending in a return that names the graph. */
+/**
+ * A chain of `n` RPC steps ending in a return that names the graph. The
+ * return step is `done` for the default prefix and `<prefix>done` otherwise,
+ * so two chains with different prefixes have no step id in common (with a
+ * shared `done`, a continue-as-new that happened to fall on it moved the run).
+ */
 function chain(n: number, label: string, policy: 'pinned' | 'latest', prefix = 's') {
+  const done = prefix === 's' ? 'done' : `${prefix}done`;
   const steps: unknown[] = Array.from({ length: n }, (_, i) => ({
     id: `${prefix}${i}`,
     type: 'rpc',
     rpc: 'math.add',
     input: { a: i === 0 ? '0' : `steps.${prefix}${i - 1}.sum`, b: '1' },
-    next: i === n - 1 ? 'done' : `${prefix}${i + 1}`,
+    next: i === n - 1 ? done : `${prefix}${i + 1}`,
   }));
-  steps.push({ id: 'done', type: 'return', output: { graph: `'${label}'`, total: `steps.${prefix}${n - 1}.sum` } });
+  steps.push({ id: done, type: 'return', output: { graph: `'${label}'`, total: `steps.${prefix}${n - 1}.sum` } });
   return { entry: `${prefix}0`, onContinueAsNew: policy, steps };
 }
 

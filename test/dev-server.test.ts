@@ -44,7 +44,7 @@ describe('embedded Temporal dev server', function () {
       const attrs = await conn.operatorService.listSearchAttributes({ namespace: 'default' });
       assert.deepEqual(
         Object.keys(attrs.customAttributes ?? {}).filter((k) => k.startsWith('Pinflow')).sort(),
-        ['PinflowDefinition', 'PinflowStatus', 'PinflowTenant', 'PinflowVersion'],
+        ['PinflowCurrentStep', 'PinflowDefinition', 'PinflowStallReason', 'PinflowStatus', 'PinflowTenant', 'PinflowVersion'],
       );
     } finally {
       await conn.close();

@@ -191,10 +191,11 @@ describe('hostile input', function () {
     assert.equal(res.body.error.details.field, 'contracts.math.add.input');
   });
 
-  it('kept /health answering within 1 s throughout, and the worker process running', () => {
+  it('kept /health answering within 1 s throughout, and the worker process running', async () => {
+    // A fast machine runs the suite in a few seconds: let the poller reach a meaningful count first.
+    await eventually(() => Promise.resolve(health.answers > 10), { timeoutMs: 60_000, what: 'more than 10 /health answers' });
     console.log(`      /health: ${health.answers} answers, slowest ${health.slowest} ms`);
     assert.deepEqual(health.failures, []);
-    assert.ok(health.answers > 10, `only ${health.answers} /health answers`);
     assert.ok(health.slowest < 1_000, `the slowest /health answer took ${health.slowest} ms`);
     assert.equal(workerExit, undefined, `the worker exited: ${worker.output.join('').slice(-3000)}`);
     assert.equal(api.exitCode, null);

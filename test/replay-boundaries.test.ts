@@ -79,6 +79,21 @@ describe('workflow-task boundaries after the run-started local activity', functi
     }
   });
 
+  it('a 0.7.0 history with the run story (flag 10 asked right after flag 9) replays split or not', async () => {
+    for (const name of ['v0.7.0-run-story-stall', 'v0.7.0-run-story-wait']) {
+      const history = corpus(name);
+      const split = firstTaskSplitAfterLocalActivity(history) ? history : splitFirstTask(history);
+      assert.equal(firstTaskSplitAfterLocalActivity(split), true);
+      await replay(split, `${name}-split`);
+      // Two patch markers, both before the run-started local activity; none later.
+      const events = history.events ?? [];
+      const patches = events.flatMap((e, i) => (e.markerRecordedEventAttributes?.markerName === 'core_patch' ? [i] : []));
+      const firstLocal = events.findIndex((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+      assert.equal(patches.length, 2, name);
+      assert.ok(patches.every((i) => i < firstLocal), `${name}: the patch markers come before the run-started local activity`);
+    }
+  });
+
   it('runs queried before their first workflow task replay cleanly and complete on a fresh worker', async () => {
     const N = 12;
     const ids = Array.from({ length: N }, (_, i) => `boundary-${i}`);

@@ -9,6 +9,7 @@ import { TASK_QUEUE } from '../graph/terminology';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import type { ProjectionWriter } from '../projection/writer';
+import { ensureTemporalSetup } from './temporal-setup';
 import { hasPrebuiltBundle, workflowBundlePath, workflowInterceptorModules, workflowsEntry } from './bundle';
 import { workerTracingOptions } from '../observability/tracing';
 import { activityLogFields } from '../observability/logging';
@@ -23,6 +24,19 @@ export interface CreateWorkerOptions {
   connection: NativeConnection;
   /** @default 'default' */
   namespace?: string;
+  /**
+   * Metadata keys the starters set as `PinflowMeta_<key>` search attributes
+   * (PINFLOW_SEARCHABLE_METADATA): registered with pinflow's own at start.
+   * @default []
+   */
+  searchableMetadata?: readonly string[];
+  /**
+   * Ensure the namespace and the search attributes exist before polling,
+   * creating them when the server allows it, else failing with
+   * TEMPORAL_SETUP_MISSING and the commands that create them.
+   * @default true
+   */
+  ensureSetup?: boolean;
   /**
    * Require the prebuilt bundle (production). When false, the prebuilt bundle
    * is still preferred, and the workflows are bundled at start if it is missing.
@@ -51,12 +65,14 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       `production mode requires the prebuilt workflow bundle at ${workflowBundlePath()}; run \`npm run build\` first`,
     );
   } else workflows = { workflowsPath: workflowsEntry() };
+  const namespace = opts.namespace ?? 'default';
+  if (opts.ensureSetup !== false) await ensureTemporalSetup(opts.connection, namespace, { metadataKeys: opts.searchableMetadata ?? [] });
   const writer = opts.writer ?? createProjectionWriter(opts.store);
   // Activity tracing while tracing is on; the workflow span sink always (observability/tracing.ts).
   const tracing = workerTracingOptions();
   const worker = await Worker.create({
     connection: opts.connection,
-    namespace: opts.namespace ?? 'default',
+    namespace,
     taskQueue: TASK_QUEUE,
     ...workflows,
     activities: createActivities({ store: opts.store, writer, ...(opts.catalog ? { catalog: opts.catalog } : {}), registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),

@@ -10,7 +10,7 @@
  * (activities, timers, search attributes, conditions) do so in exactly the
  * order the interpreter did before it was split up; keep it that way.
  */
-import { CancellationScope, condition, patched, upsertSearchAttributes, type WorkflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, patched, setCurrentDetails, upsertSearchAttributes, type WorkflowInfo } from '@temporalio/workflow';
 import { evaluateExpression, evaluateMapping, type EvaluationGuards, type ExpressionScope, type ExpressionSite } from '../graph/expression';
 import { DEFAULT_RUN_LIMITS, type RunLimits } from '../graph/limits';
 import type { Mapping } from '../graph/schema';
@@ -19,7 +19,8 @@ import { SA } from '../graph/search-attributes';
 import { STALL_DECISION_ACTIONS, type StallDecisionAction } from '../graph/terminology';
 import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StepRecord } from '../graph/wire';
 import { FLAGS, ON_WITH_FLAGS_AT_START, type FlagId } from './flags';
-import { localProjection, projection } from './proxies';
+import { localProjection, projection, projectionWith } from './proxies';
+import { currentDetails } from './story';
 
 /** A step failed: catchable by `onError`, or it fails the enclosing (sub)graph. */
 export class StepFailure extends Error {
@@ -84,6 +85,9 @@ export interface EvaluateOptions {
   stored?: boolean;
 }
 
+/** Step types that take time: a top-level one becomes PinflowCurrentStep (control steps pass in the same task). */
+const DURABLE_STEP_TYPES: ReadonlySet<string> = new Set(['rpc', 'wait', 'sleep', 'child', 'forEach', 'parallel']);
+
 /** Unconsumed event signals kept at most (oldest dropped first); carried at continue-as-new. */
 const INBOX_LIMIT = 100;
 /** Consumed event ids carried at continue-as-new, so a run never consumes one twice. */
@@ -146,6 +150,14 @@ export class RunContext {
   private runProjection: typeof projection = projection;
   /** Set by decideFlags: the run recorded FLAGS.FLAGS_AT_START, so flags 1 to 8 are on without asking. */
   private flagsAtStart = false;
+  /** Set by decideFlags: the run recorded FLAGS.RUN_STORY (asked only after FLAGS_AT_START). */
+  private runStory = false;
+  /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
+  private readonly told = new Map<string, string | null>();
+  /** The step type of each instance in flight, for the current details. */
+  readonly stepTypes = new Map<string, string>();
+  /** Set when the run has accepted a migration and is about to make it: shown in the current details. */
+  migrating: { from: string; to: string; at: string; by: string } | undefined;
 
   constructor(
     readonly run: RunInput,
@@ -244,12 +256,18 @@ export class RunContext {
   /** The instance is no longer in flight. */
   leaveStep(instance: string): void {
     this.state.active = this.state.active.filter((a) => a !== instance);
+    this.stepTypes.delete(instance);
   }
 
   /** The instance completed. */
   completeStep(instance: string): void {
     this.state.completed.push(instance);
     this.leaveStep(instance);
+  }
+
+  /** The projection activities with a summary for the Temporal UI. */
+  private projectionAs(summary: string): typeof projection {
+    return this.runProjection === localProjection ? projectionWith(summary, true) : projectionWith(summary, false);
   }
 
   /**
@@ -260,12 +278,70 @@ export class RunContext {
    */
   decideFlags(): void {
     this.flagsAtStart = patched(FLAGS.FLAGS_AT_START);
+    // Flag 10 is asked right after flag 9, in the same first task, and only by a run that has flag 9.
+    if (this.flagsAtStart) this.runStory = patched(FLAGS.RUN_STORY);
+    for (const key of [SA.status, SA.currentStep, SA.stallReason]) this.told.set(key.name, this.info.typedSearchAttributes.get(key) ?? null);
   }
 
   /** Whether the behaviour change `id` (flags.ts) is on for this run. Workflow code asks this, never `patched()`. */
   flag(id: FlagId): boolean {
+    if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
+  }
+
+  // ---- The story the Temporal UI shows (FLAGS.RUN_STORY; workflows/story.ts) ----
+
+  /** The PinflowStatus of a running run: STALLED over WAITING over RUNNING. */
+  liveStatus(): 'RUNNING' | 'WAITING' | 'STALLED' {
+    if (this.openStalls.size > 0) return 'STALLED';
+    if (this.activeWaits.size > 0 || this.state.waiting) return 'WAITING';
+    return 'RUNNING';
+  }
+
+  /**
+   * Keep the story search attributes current (FLAGS.RUN_STORY): one upsert
+   * command carrying only what changed, none when nothing did.
+   */
+  tell(values: { status?: string; currentStep?: string | null; stallReason?: string | null }): void {
+    if (!this.runStory) return;
+    const updates: Array<{ key: typeof SA.status; value: string | null }> = [];
+    const put = (key: typeof SA.status, value: string | null | undefined) => {
+      if (value === undefined || this.told.get(key.name) === value) return;
+      this.told.set(key.name, value);
+      updates.push({ key, value });
+    };
+    put(SA.status, values.status);
+    put(SA.currentStep, values.currentStep);
+    put(SA.stallReason, values.stallReason);
+    if (updates.length > 0) upsertSearchAttributes(updates);
+  }
+
+  /** The status attribute follows the run's waits and stalls. */
+  tellStatus(): void {
+    this.tell({ status: this.liveStatus(), stallReason: this.state.stall?.reason ?? null });
+    this.refreshDetails();
+  }
+
+  /** Set the run's current details (markdown, not a command: no replay impact). */
+  refreshDetails(): void {
+    setCurrentDetails(
+      currentDetails({
+        runId: this.run.runId,
+        definition: this.run.definition,
+        version: this.run.version,
+        state: this.state,
+        status: this.state.status === 'RUNNING' || this.state.status === 'STALLED' ? this.liveStatus() : this.state.status,
+        types: this.stepTypes,
+        ...(this.migrating ? { migration: this.migrating } : {}),
+      }),
+    );
+  }
+
+  /** A top-level step starts: the current step attribute names it when it takes time (not a control step). */
+  topLevelStep(step: Step, at: StepAt): void {
+    if (DURABLE_STEP_TYPES.has(step.type)) this.tell({ currentStep: at.instance });
+    this.refreshDetails();
   }
 
   /** Project the run's start. Decides once per execution whether run-level writes are local activities. */
@@ -273,7 +349,7 @@ export class RunContext {
     // A run started before 0.4.0 keeps its activities on replay.
     this.runProjection = this.flag(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
     const run = this.run;
-    await this.runProjection.projectRunStarted({
+    await this.projectionAs(`run started · ${run.definition}`).projectRunStarted({
       runId: run.runId,
       temporalRunId: this.info.runId,
       definition: run.definition,
@@ -294,7 +370,9 @@ export class RunContext {
     state.active = [];
     if (fields.output !== undefined) state.output = fields.output;
     if (fields.error) state.error = fields.error;
-    await this.runProjection.projectRunClosed({ runId: this.run.runId, status, ...fields, closedAt: this.now(), trail: this.takeTrail() });
+    this.tell({ status, stallReason: null });
+    this.refreshDetails();
+    await this.projectionAs(`run ${status.toLowerCase()}`).projectRunClosed({ runId: this.run.runId, status, ...fields, closedAt: this.now(), trail: this.takeTrail() });
   }
 
   /** Close the run as cancelled, even though its scope is cancelled. */
@@ -344,8 +422,9 @@ export class RunContext {
     this.openStalls.set(info.id, { info });
     state.stall = info;
     state.status = 'STALLED';
-    upsertSearchAttributes([{ key: SA.status, value: 'STALLED' }]);
-    await projection.projectStall({ runId: this.run.runId, stall: info, trail: this.takeTrail() });
+    if (this.runStory) this.tellStatus();
+    else upsertSearchAttributes([{ key: SA.status, value: 'STALLED' }]);
+    await projectionWith(`stall ${info.stepInstance} · ${info.rpc} · ${info.reason}`).projectStall({ runId: this.run.runId, stall: info, trail: this.takeTrail() });
     await condition(() => this.openStalls.get(info.id)!.decision !== undefined || this.migration !== undefined);
     if (this.migration) throw new MigrateNow();
     const decision = this.openStalls.get(info.id)!.decision!;
@@ -354,11 +433,12 @@ export class RunContext {
     if (next.done) {
       delete state.stall;
       state.status = 'RUNNING';
-      upsertSearchAttributes([{ key: SA.status, value: 'RUNNING' }]);
+      if (!this.runStory) upsertSearchAttributes([{ key: SA.status, value: 'RUNNING' }]);
     } else state.stall = next.value.info;
+    if (this.runStory) this.tellStatus();
     const decidedAt = this.now();
     (state.decisions ??= []).push({ ...decision, decidedAt });
-    await projection.projectDecision({ runId: this.run.runId, decision, decidedAt, outcome: decisionOutcome(decision.action, info.stepInstance) });
+    await projectionWith(`decision ${info.stepInstance} · ${decision.action}`).projectDecision({ runId: this.run.runId, decision, decidedAt, outcome: decisionOutcome(decision.action, info.stepInstance) });
     return decision;
   }
 

@@ -109,6 +109,22 @@ export const FLAGS = {
    * `patched()` call after the local activity, no task boundary is consulted.
    */
   FLAGS_AT_START: 'pinflow-9-flags-at-start',
+  /**
+   * 10. Since 0.7.0 (after flag 9): the run tells its story to the Temporal
+   * UI with search attributes kept current: PinflowStatus (RUNNING, WAITING,
+   * STALLED, then COMPLETED, FAILED or CANCELLED at close),
+   * PinflowCurrentStep (the top-level step instance in flight, for rpc, wait,
+   * sleep, child, forEach and parallel steps) and PinflowStallReason (set
+   * while stalled). Each change is an UpsertWorkflowSearchAttributes command,
+   * so it is gated. Before: PinflowStatus was upserted only on stall, resolve
+   * and migrate (a resolved run kept RUNNING after it completed), and
+   * nothing else. Decided in decideFlags, right after flag 9 and only when
+   * flag 9 is on, so it is asked once, as the run's second command, and
+   * never at a step (see flag 9 for why). Activity and timer summaries and
+   * the current details are user metadata, not commands: they are not
+   * compared on replay and are not gated.
+   */
+  RUN_STORY: 'pinflow-10-run-story',
 } as const;
 
 export type FlagId = (typeof FLAGS)[keyof typeof FLAGS];

@@ -37,6 +37,9 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   setHandler(migrateUpdate, (request) => handleMigrate(ctx, request), { validator: (request) => validateMigrate(ctx, request) });
 
   ctx.decideFlags();
+  // FLAGS.RUN_STORY: the status a starter that predates it did not set (no upsert when it did).
+  ctx.tell({ status: ctx.liveStatus() });
+  ctx.refreshDetails();
   await ctx.projectStarted();
 
   let output: unknown;

@@ -13,7 +13,7 @@ import { SA } from '../graph/search-attributes';
 import type { MigrateRequest, RunInput } from '../graph/wire';
 import { ContinueNow, type MigrationSummary, type RunContext } from './context';
 import { FLAGS } from './flags';
-import { projection } from './proxies';
+import { projectionWith } from './proxies';
 
 /** The interpreter's signature, for continue-as-new. */
 type Interpreter = (run: RunInput) => Promise<unknown>;
@@ -102,7 +102,7 @@ export function continueAsNewDue(ctx: RunContext): boolean {
 /** Continue as new at `err.at`, carrying the state (and moving version when the policy says so). */
 export async function continueAsNewAt(ctx: RunContext, err: ContinueNow): Promise<never> {
   const { run, root } = ctx;
-  const plan = await projection.planContinueAsNew({
+  const plan = await projectionWith(`continue as new at ${err.at}`).planContinueAsNew({
     runId: run.runId,
     definition: run.definition,
     version: run.version,
@@ -128,7 +128,9 @@ export async function migrateNow(ctx: RunContext): Promise<never> {
   const steps = carriedOutputs(m.request.graph, m.request.mapping, root.steps);
   const migratedAt = ctx.now();
   const lineage = [...(run.lineage ?? []), { version: run.version, upTo: m.from, migratedAt, by: m.request.by }];
-  await projection.projectMigration({
+  ctx.migrating = { from: run.version, to: m.request.targetVersion, at: m.at, by: m.request.by };
+  ctx.refreshDetails();
+  await projectionWith(`migrate ${run.version.slice(0, 12)} → ${m.request.targetVersion.slice(0, 12)} at ${m.at}`).projectMigration({
     runId: run.runId,
     from: run.version,
     to: m.request.targetVersion,

@@ -49,6 +49,8 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       throw new StepFailure({ type: 'GraphCorrupt', message: `step ${JSON.stringify(cursor)} is not in the pinned graph`, stepId: cursor });
     }
     const at = ctx.enterStep(step.id, f);
+    ctx.stepTypes.set(at.instance, step.type);
+    if (topLevel) ctx.topLevelStep(step, at);
     try {
       // The table is exhaustive per type; the cast only joins the union back up.
       const handler = STEP_HANDLERS[step.type] as StepHandler<Step['type']> | undefined;

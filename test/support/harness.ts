@@ -30,12 +30,19 @@ export const TEST_NAMESPACES = Array.from({ length: 40 }, (_, i) => `pinflow-tes
 
 interface Shared {
   address: string;
+  uiUrl: string | undefined;
   nextNamespace: number;
 }
-const shared: Shared = { address: '', nextNamespace: 0 };
+const shared: Shared = { address: '', uiUrl: undefined, nextNamespace: 0 };
 
-export function setTemporalAddress(address: string): void {
+export function setTemporalAddress(address: string, uiUrl?: string): void {
   shared.address = address;
+  shared.uiUrl = uiUrl;
+}
+
+/** The Temporal UI of the test server (PINFLOW_TEST_TEMPORAL_UI_URL with an external server), if it serves one. */
+export function temporalUiUrl(): string | undefined {
+  return shared.uiUrl;
 }
 
 export function temporalAddress(): string {
@@ -103,7 +110,7 @@ export interface Env {
 export async function createEnv(
   label: string,
   rpcs: RpcDefinition[],
-  pinflowOptions: Pick<PinflowOptions, 'correlationRules' | 'events'> = {},
+  pinflowOptions: Pick<PinflowOptions, 'correlationRules' | 'events' | 'searchableMetadata'> = {},
   opts: { databaseUrl?: string } = {},
 ): Promise<Env> {
   const namespace = claimNamespace();
@@ -112,7 +119,7 @@ export async function createEnv(
   await migrate(db);
   const store = new ProjectionStore(db);
   const connection = await Connection.connect({ address: temporalAddress() });
-  await ensureSearchAttributes(connection, namespace);
+  await ensureSearchAttributes(connection, namespace, { metadataKeys: pinflowOptions.searchableMetadata ?? [] });
   const client = new Client({ connection, namespace, interceptors: clientInterceptors() });
   const pinflow = new Pinflow({ client, store, rpcs, temporalUiUrl: 'http://localhost:8233', ...pinflowOptions });
   let worker: { worker: Worker; running: Promise<void>; conn: NativeConnection } | undefined;
@@ -135,7 +142,7 @@ export async function createEnv(
     async startWorker(workerRpcs, opts = {}) {
       await stopWorker();
       const conn = await NativeConnection.connect({ address: temporalAddress() });
-      const w = await createWorker({ rpcs: workerRpcs, store, connection: conn, namespace, ...(opts.testHooks ? { testHooks: opts.testHooks } : {}) });
+      const w = await createWorker({ rpcs: workerRpcs, store, connection: conn, namespace, searchableMetadata: pinflowOptions.searchableMetadata ?? [], ...(opts.testHooks ? { testHooks: opts.testHooks } : {}) });
       worker = { worker: w, running: w.run(), conn };
       return w;
     },

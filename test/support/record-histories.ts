@@ -351,6 +351,32 @@ async function main(): Promise<void> {
       await env.startWorker(rpcs);
     }
 
+    // The run's story (0.7.0, flag 10): status, current step and stall reason
+    // upserted as they change; summaries on activities and timers, current
+    // details (user metadata, not compared on replay).
+    if (!recorded.has('run-story-stall')) {
+      await env.startWorker(rpcs);
+      const run = await env.pinflow.start({ version: v1.version, runId: 'h-run-story-stall' });
+      await stalled(run.runId);
+      await env.pinflow.resolveStall(run.runId, { action: 'skip', by: 'recorder', output: { sum: 3 } });
+      await env.pinflow.result(run.runId);
+      save('run-story-stall', run.runId, run.temporalRunId);
+    }
+    if (!recorded.has('run-story-wait')) {
+      await env.pinflow.publish('run-story-wait', { entry: 'nap', steps: [
+        { id: 'nap', type: 'sleep', duration: '50ms', next: 'closed' },
+        { id: 'closed', type: 'wait', event: 'ticket.closed', correlationKey: 'input.ticket', timeout: '1h', saveAs: 'closed', next: 'greet' },
+        { id: 'greet', type: 'rpc', rpc: 'text.greet', input: { name: 'vars.closed.payload.by' }, next: 'reopened' },
+        { id: 'reopened', type: 'wait', event: 'ticket.reopened', correlationKey: 'input.ticket', timeout: '200ms', onTimeout: 'done' },
+        { id: 'done', type: 'return', output: 'steps.greet.greeting' },
+      ] });
+      const run = await env.pinflow.start({ definition: 'run-story-wait', input: { ticket: 'T-RS' }, runId: 'h-run-story-wait' });
+      await waitingOn(run.runId, 1);
+      await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: 'T-RS', payload: { by: 'ada' }, eventId: 'h-rs1' });
+      await env.pinflow.result(run.runId);
+      save('run-story-wait', run.runId, run.temporalRunId);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);

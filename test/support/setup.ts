@@ -19,7 +19,7 @@ export const mochaHooks = {
     this.timeout(15 * 60_000); // a first-ever run builds the Temporal CLI
     const external = process.env.PINFLOW_TEST_TEMPORAL_ADDRESS;
     if (external) {
-      setTemporalAddress(external);
+      setTemporalAddress(external, process.env.PINFLOW_TEST_TEMPORAL_UI_URL);
       return;
     }
     const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
@@ -31,10 +31,10 @@ export const mochaHooks = {
       dbFile: join(dir, 'temporal.sqlite'),
       port,
       uiPort: port + 1000,
-      headless: true,
+      // The UI (port + 1000) is served for the browser test (temporal-ui.test.ts).
       namespaces: TEST_NAMESPACES,
     });
-    setTemporalAddress(server.address);
+    setTemporalAddress(server.address, server.uiUrl);
   },
   async afterAll(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);

@@ -8,14 +8,14 @@ import { SA } from '../../graph/search-attributes';
 import { TASK_QUEUE, WORKFLOW_TYPE } from '../../graph/terminology';
 import type { ErrorInfo, RunInput } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
-import { projection } from '../proxies';
+import { projectionWith } from '../proxies';
 import type { StepHandler, StepOf, StepOutcome } from './types';
 
 async function runChild(ctx: RunContext, step: StepOf<'child'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const run = ctx.run;
   const instance = at.instance;
   const input = step.input === undefined ? {} : await ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
-  const target = await projection.resolveChildVersion({ definition: step.definition, version: step.version === 'latest' ? undefined : step.version });
+  const target = await projectionWith(`child ${at.instance} · ${step.definition}`).resolveChildVersion({ definition: step.definition, version: step.version === 'latest' ? undefined : step.version });
   const childRunId = `${run.runId}:${instance.replace(/\[/g, '.').replace(/\]/g, '').replace(/#/g, ':')}`;
   try {
     const output = await executeChild(WORKFLOW_TYPE, {

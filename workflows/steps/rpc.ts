@@ -10,6 +10,7 @@ import type { ErrorInfo, StallReason } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
 import { rpcActivity } from '../proxies';
+import { rpcSummary } from '../story';
 import type { StepHandler, StepOf, StepOutcome } from './types';
 
 /** The ErrorInfo an activity failure carries (its first detail), placed on the step. */
@@ -36,7 +37,7 @@ async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt
   for (let dispatch = ctx.nextDispatch.get(instance) ?? 1; ; dispatch++) {
     const pending = ctx.takeTrail();
     try {
-      const output = await rpcActivity(contract, step)({
+      const output = await rpcActivity(contract, step, rpcSummary(instance, step.rpc, dispatch))({
         runId: run.runId,
         tenant: run.tenant,
         rpc: step.rpc,

@@ -12,7 +12,8 @@ import { durationMs } from '../../graph/duration';
 import type { ActiveWaitState, EventSignal, WaitOutput } from '../../graph/wire';
 import { MigrateNow, StepFailure, type ActiveWait, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
-import { projection } from '../proxies';
+import { projectionWith } from '../proxies';
+import { sleepSummary, waitSummary } from '../story';
 import type { StepHandler, StepOf } from './types';
 
 /** Ignored events remembered per open wait, for the state query. */
@@ -29,7 +30,7 @@ export const sleepStep: StepHandler<'sleep'> = function* (ctx, step, f, at) {
     }
     ms = Math.max(0, when - Date.now());
   }
-  if (ms > 0) yield sleep(ms);
+  if (ms > 0) yield sleep(ms, { summary: sleepSummary(at.instance) });
   return { kind: 'next', output: { sleptMs: ms }, next: step.next };
 };
 
@@ -37,7 +38,7 @@ export const waitStep: StepHandler<'wait'> = function* (ctx, step, f, at) {
   const result = (yield runWait(ctx, step, f, at)) as WaitResult;
   const closeIndex = async () => {
     if (result.waitId === undefined) return;
-    await projection.closeWait({
+    await projectionWith(waitSummary('close wait', step.event, result.correlationKey ?? '', result.timedOut ? '(timed out)' : '(resolved)')).closeWait({
       runId: ctx.run.runId,
       waitId: result.waitId,
       status: result.timedOut ? 'TIMED_OUT' : 'RESOLVED',
@@ -132,7 +133,7 @@ async function takeBuffered(ctx: RunContext, step: StepOf<'wait'>, w: ActiveWait
       note(e, 'the match filter is false');
       continue;
     }
-    const won = await projection.consumeBuffered({ tenant: e.tenant, eventId: e.eventId, runId: ctx.run.runId, waitId: w.state.waitId });
+    const won = await projectionWith(waitSummary('consume buffered', e.name, e.correlationKey, e.eventId)).consumeBuffered({ tenant: e.tenant, eventId: e.eventId, runId: ctx.run.runId, waitId: w.state.waitId });
     if (!won) {
       note(e, 'consumed by another wait, or expired');
       continue;
@@ -150,6 +151,8 @@ interface WaitResult {
   event?: WaitOutput;
   /** Set when the wait is in the correlation index (since FLAGS.EVENT_WAITS): close it. */
   waitId?: string;
+  /** The wait's correlation key, for the summaries. */
+  correlationKey?: string;
 }
 
 /**
@@ -216,11 +219,12 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
   ctx.activeWaits.set(waitId, w);
   ctx.publishWaits();
   state.waiting = { stepInstance: instance, event: step.event, correlationKey: key };
+  ctx.tellStatus();
   let outcome: 'RESOLVED' | 'TIMED_OUT' | 'CANCELLED' | undefined;
   let taken: EventSignal | undefined;
   const timer = new CancellationScope();
   try {
-    const mailbox = await projection.openWait({
+    const mailbox = await projectionWith(waitSummary('open wait', step.event, correlationKey)).openWait({
       runId: run.runId,
       tenant: run.tenant,
       waitId,
@@ -240,7 +244,7 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
     for (const e of mailbox) if (e.buffered !== true && !ctx.consumed.has(e.eventId) && !inbox.some((x) => x.eventId === e.eventId && x.waitId === e.waitId)) inbox.push(e);
     let timedOut = deadline !== undefined && deadline <= Date.now();
     if (deadline !== undefined && !timedOut) {
-      void timer.run(() => sleep(deadline - Date.now())).then(
+      void timer.run(() => sleep(deadline - Date.now(), { summary: waitSummary('wait', step.event, correlationKey, '(timeout)') })).then(
         () => (timedOut = true),
         () => undefined,
       );
@@ -277,15 +281,17 @@ async function runWait(ctx: RunContext, step: StepOf<'wait'>, f: Frame, at: Step
       if (other) state.waiting = { stepInstance: other.state.stepInstance, event: other.state.event, correlationKey: other.state.correlationKey };
       else delete state.waiting;
     }
+    ctx.tellStatus();
     if (outcome === 'CANCELLED') {
       // Cancelled (a failFast sibling, the run) or failed (the match filter threw): leave the index now.
-      await CancellationScope.nonCancellable(() => projection.closeWait({ runId: run.runId, waitId, status: 'CANCELLED', closedAt: ctx.now(), trail: [] }));
+      await CancellationScope.nonCancellable(() => projectionWith(waitSummary('close wait', step.event, correlationKey, '(cancelled)')).closeWait({ runId: run.runId, waitId, status: 'CANCELLED', closedAt: ctx.now(), trail: [] }));
     }
   }
-  if (!taken) return { timedOut: true, waitId };
+  if (!taken) return { timedOut: true, waitId, correlationKey };
   return {
     timedOut: false,
     waitId,
+    correlationKey,
     event: { eventId: taken.eventId, name: taken.name, correlationKey: taken.correlationKey, payload: taken.payload, receivedAt: taken.receivedAt },
   };
 }
