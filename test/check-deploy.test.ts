@@ -116,11 +116,12 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
       };
     };
     const manifest = manifestOf(new RpcRegistry(rpcs));
-    const deps = { store: env.store, catalog: env.pinflow.catalog, queryTimeoutMs: 300 };
-    const second = await checkDeploy({ ...deps, queryState: delayed([1_000, 0]) }, manifest);
+    // Timeout 1 s (4 s on the second try): the first call is held past it; the second must answer within 4 s on a busy machine.
+    const deps = { store: env.store, catalog: env.pinflow.catalog, queryTimeoutMs: 1_000 };
+    const second = await checkDeploy({ ...deps, queryState: delayed([3_000, 0]) }, manifest);
     assert.deepEqual([second.liveRuns, second.unknownPositionRuns, second.wouldStall], [1, 0, 1]);
     assert.equal(second.impacts[0]?.position, 'live');
-    const never = await checkDeploy({ ...deps, queryState: delayed([1_000, 5_000]) }, manifest);
+    const never = await checkDeploy({ ...deps, queryState: delayed([3_000, 10_000]) }, manifest);
     assert.deepEqual([never.liveRuns, never.unknownPositionRuns, never.wouldStall, never.mayStall], [0, 1, 0, 1]);
     assert.equal(never.impacts[0]?.position, 'unknown');
   });
