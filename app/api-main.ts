@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, searchableMetadata: config.temporal.searchableMetadata, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs }, reconcile: { concurrency: config.reconcile.concurrency, log } });
   // The sweeper, the Redis stream door (REDIS_URL) and the reconciler run next to the HTTP door.
   const events = await startEventServices(config, pinflow, log);
-  const api = createApi({ pinflow, logger });
+  // Auth is always on: every route but /health, /openapi.json, /docs and /metrics needs an API key (`pinflow keys create`).
+  const api = createApi({ pinflow, logger, authCacheMs: config.auth.cacheMs, rateLimit: { max: config.auth.rateLimitPerMinute, timeWindowMs: 60_000 } });
   await api.listen({ host: config.api.host, port: config.api.port });
   const stop = async () => {
     await api.close();

@@ -97,6 +97,9 @@ const envSchema = z.object({
     }, 'the port must be 1 to 65535')
     .optional(),
   NODE_ENV: z.string().optional(),
+  PINFLOW_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+  PINFLOW_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+  PINFLOW_ADMIN_KEY_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
@@ -199,6 +202,15 @@ export interface PinflowConfig {
     /** `host:port` where the Temporal SDK runtime serves its own Prometheus metrics (worker processes); off when unset. */
     sdkAddress: string | undefined;
   };
+  /** API keys (client/keys.ts) and the rate limit per key (client/access.ts). */
+  auth: {
+    /** Requests each key may make per minute (PINFLOW_RATE_LIMIT_PER_MINUTE); over it 429 RATE_LIMITED. @default 1200 */
+    rateLimitPerMinute: number;
+    /** How long a verified key is trusted before its row is read again: a revocation elsewhere takes effect within it (PINFLOW_AUTH_CACHE_MS). @default 10000 */
+    cacheMs: number;
+    /** Where `npm start` keeps the local admin key it created (mode 0600; PINFLOW_ADMIN_KEY_FILE). @default <dataDir>/admin-key */
+    adminKeyFile: string;
+  };
   /** Production mode: the worker requires the prebuilt workflow bundle. */
   production: boolean;
   /** Logs of every process (observability/logging.ts). */
@@ -256,6 +268,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },
     metrics: { port: e.PINFLOW_METRICS_PORT, host: e.PINFLOW_METRICS_HOST, sdkAddress: e.PINFLOW_SDK_METRICS_ADDRESS },
+    auth: {
+      rateLimitPerMinute: e.PINFLOW_RATE_LIMIT_PER_MINUTE,
+      cacheMs: e.PINFLOW_AUTH_CACHE_MS,
+      adminKeyFile: resolve(e.PINFLOW_ADMIN_KEY_FILE ?? join(resolve(e.PINFLOW_DATA_DIR ?? '.pinflow'), 'admin-key')),
+    },
     production: e.NODE_ENV === 'production',
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },

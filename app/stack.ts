@@ -9,6 +9,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
+import { ApiKeys } from '../client/keys';
+import { ensureLocalAdminKey } from './admin-key';
 import { configureRunLimits } from '../graph/limits';
 import type { RedisIngress } from '../client/redis-ingress';
 import { Pinflow } from '../client/pinflow';
@@ -35,6 +37,8 @@ export interface Stack {
   /** The Redis stream door, when REDIS_URL is set. */
   stream: RedisIngress | undefined;
   api: FastifyInstance;
+  /** The local admin API key (created on the first start, kept in PINFLOW_ADMIN_KEY_FILE). */
+  adminKey: string;
   /** Publish code definitions in order (unchanged ones keep their version). */
   publish(definitions: ReadonlyArray<{ definition: string; graph: unknown }>): Promise<PublishResult[]>;
   /** Stops API, worker, connections, store and (if embedded) Temporal, in that order. */
@@ -112,7 +116,10 @@ export async function startStack(
     const events = await startEventServices(config, pinflow, log);
     cleanups.push(() => events.stop());
 
-    const api = createApi({ pinflow, ...(options.logger ? { logger: options.logger } : {}) });
+    // Auth is on: the local admin key is created on the first start (printed once, kept in a 0600 file).
+    const keys = new ApiKeys(db, { cacheMs: config.auth.cacheMs });
+    const admin = await ensureLocalAdminKey(keys, config.auth.adminKeyFile, log);
+    const api = createApi({ pinflow, keys, rateLimit: { max: config.auth.rateLimitPerMinute, timeWindowMs: 60_000 }, ...(options.logger ? { logger: options.logger } : {}) });
     await api.listen({ host: config.api.host, port: config.api.port });
     cleanups.push(() => api.close());
     // Aborted while starting (the waits above end early on it): undo everything.
@@ -128,6 +135,7 @@ export async function startStack(
       worker,
       stream: events.stream,
       api,
+      adminKey: admin.key,
       publish: (defs) => publishAll({ catalog, registry }, defs),
       stop,
     };

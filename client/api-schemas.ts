@@ -102,6 +102,11 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   HEADERS_TOO_LARGE: 431,
   MANIFEST_INVALID: 400,
   REGEX_UNSAFE: 422,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  RATE_LIMITED: 429,
+  REASON_REQUIRED: 400,
+  KEY_NOT_FOUND: 404,
   INTERNAL: 500,
 };
 
@@ -314,6 +319,8 @@ function errorResponse(codes: readonly ErrorCode[]) {
 
 /** Codes every route can answer with (the one recursive check, schema validation, the framework's own refusals). */
 const COMMON_CODES: ErrorCode[] = ['REQUEST_INVALID', 'STRING_INVALID', 'URL_INVALID', 'HEADERS_TOO_LARGE', 'INTERNAL'];
+/** Every route but the public ones: no or a bad key, a missing scope or tenant, over the rate limit. */
+const AUTH_CODES: ErrorCode[] = ['UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED'];
 const BODY_CODES: ErrorCode[] = ['MALFORMED_JSON', 'REQUEST_TOO_DEEP', 'REQUEST_TOO_LARGE', 'CONTENT_TYPE_UNSUPPORTED'];
 
 /**
@@ -321,9 +328,10 @@ const BODY_CODES: ErrorCode[] = ['MALFORMED_JSON', 'REQUEST_TOO_DEEP', 'REQUEST_
  * common ones, and `503 DATABASE_UNAVAILABLE` unless the route never reads
  * the database: `db: false`).
  */
-function errorResponses(opts: { body?: boolean; params?: boolean; db?: false }, ...codes: ErrorCode[]): Record<number, ReturnType<typeof errorResponse>> {
+function errorResponses(opts: { body?: boolean; params?: boolean; db?: false; public?: true }, ...codes: ErrorCode[]): Record<number, ReturnType<typeof errorResponse>> {
   const all = new Set<ErrorCode>([
     ...COMMON_CODES,
+    ...(opts.public ? [] : AUTH_CODES),
     ...(opts.body ? BODY_CODES : []),
     ...(opts.params ? (['URL_TOO_LONG'] as ErrorCode[]) : []),
     ...(opts.db === false ? [] : (['DATABASE_UNAVAILABLE'] as ErrorCode[])),
@@ -461,6 +469,81 @@ export const ruleBody = z.strictObject({
     .meta({ description: "The event name's default time to live: ms, or a duration such as '30s', '5m', '2h', '1d' (at most PINFLOW_EVENT_TTL_MAX)." }),
 });
 
+// ---------------------------------------------------------------------------
+// Access: API keys, their scopes, and the audit log (client/auth.ts, client/audit.ts)
+
+/** What a key may do. `admin` implies every scope; `operate` and `publish` each imply `read`. */
+export const SCOPES = ['read', 'operate', 'publish', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Outcome of an audited request: accepted (2xx), denied (401/403/429: no key, wrong scope or tenant), refused (other 4xx), failed (5xx). */
+export const AUDIT_OUTCOMES = ['accepted', 'denied', 'refused', 'failed'] as const;
+
+/**
+ * What a ROUTES entry declares in `config`: the scope a key needs (or
+ * `public: true`, for the few routes anyone may call), whether a key bound to
+ * one tenant may call it at all (`allTenants: true`: no), and the audit row
+ * it writes. `destructive`: a non-empty reason is required (`'skip'`: only
+ * when the body's `action` is `skip`); the reason is read from
+ * `reasonField` (default `reason`) of the body, else of the query.
+ */
+export interface RouteAccess {
+  scope?: Scope;
+  public?: true;
+  allTenants?: true;
+  audit?: { action: string; target?: string; destructive?: true | 'skip'; reasonField?: string };
+}
+
+const keyView = open({
+  id: z.string(),
+  prefix: z.string().describe('`pf_<id>`: how the key starts; the secret is never stored'),
+  scopes: z.array(z.enum(SCOPES)),
+  tenant: z.string().nullable().describe('null: every tenant'),
+  name: z.string(),
+  createdBy: z.string(),
+  createdAt: timestamp,
+  revokedAt: timestamp.nullable(),
+  lastUsedAt: timestamp.nullable(),
+});
+
+export const createKeyBody = z.strictObject({
+  scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length),
+  tenant: text(128).nullable().optional().meta({ description: 'Bind the key to this tenant; absent or null: every tenant. A tenant key holds only read and operate.' }),
+  name: text(128),
+  by,
+  reason: reason.optional(),
+});
+export const revokeKeyQuery = z.strictObject({ by: text(LIMITS.byLength).optional(), reason: reason.optional() });
+export const listKeysQuery = z.strictObject({ revoked: z.enum(['true', 'false']).optional().meta({ description: 'Include revoked keys. Default false.' }) });
+
+const auditEntry = open({
+  id: z.string(),
+  at: timestamp,
+  keyId: z.string().nullable(),
+  by: z.string().nullable(),
+  action: z.string(),
+  method: z.string().nullable(),
+  route: z.string().nullable(),
+  targetKind: z.string().nullable(),
+  targetIds: z.array(z.string()),
+  runIds: z.array(z.string()),
+  tenant: z.string().nullable(),
+  reason: z.string().nullable(),
+  request: z.unknown(),
+  outcome: z.enum(AUDIT_OUTCOMES),
+  status: z.number().int().nullable(),
+});
+export const listAuditQuery = z.strictObject({
+  action: text().optional(),
+  runId: text().optional(),
+  keyId: text().optional(),
+  outcome: z.enum(AUDIT_OUTCOMES).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  cursor: z.string().regex(/^[0-9]{1,18}$/, 'must be the nextCursor of a previous page').optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+
 const empty = z.strictObject({});
 
 /**
@@ -472,6 +555,7 @@ export const ROUTES = {
   publish: {
     method: 'POST',
     url: '/definitions/:name/versions',
+    config: { scope: 'publish', audit: { action: 'definition.publish', target: 'definition' } },
     schema: {
       summary: 'Publish a graph as a version of a definition',
       tags: ['catalog'],
@@ -483,6 +567,7 @@ export const ROUTES = {
   listDefinitions: {
     method: 'GET',
     url: '/definitions',
+    config: { scope: 'read' },
     schema: {
       summary: 'List definitions',
       tags: ['catalog'],
@@ -500,6 +585,7 @@ export const ROUTES = {
   listVersions: {
     method: 'GET',
     url: '/definitions/:name/versions',
+    config: { scope: 'read' },
     schema: {
       summary: "List a definition's versions",
       tags: ['catalog'],
@@ -517,6 +603,7 @@ export const ROUTES = {
   getVersion: {
     method: 'GET',
     url: '/versions/:hash',
+    config: { scope: 'read' },
     schema: {
       summary: 'Read a version: its graph and pinned contracts',
       tags: ['catalog'],
@@ -537,6 +624,7 @@ export const ROUTES = {
   start: {
     method: 'POST',
     url: '/runs',
+    config: { scope: 'operate', audit: { action: 'run.start', target: 'run' } },
     schema: {
       summary: 'Start a run pinned to one version',
       tags: ['runs'],
@@ -553,6 +641,7 @@ export const ROUTES = {
   listRuns: {
     method: 'GET',
     url: '/runs',
+    config: { scope: 'read' },
     schema: {
       summary: 'List runs, newest first (keyset pages)',
       tags: ['runs'],
@@ -566,6 +655,7 @@ export const ROUTES = {
   getRun: {
     method: 'GET',
     url: '/runs/:id',
+    config: { scope: 'read' },
     schema: {
       summary: 'A run with its steps, waits, decisions, lineage and Temporal UI link',
       tags: ['runs'],
@@ -591,6 +681,7 @@ export const ROUTES = {
   decide: {
     method: 'POST',
     url: '/runs/:id/decisions',
+    config: { scope: 'operate', audit: { action: 'run.decide', target: 'run', destructive: 'skip' } },
     schema: {
       summary: 'Resolve a stalled run: retry or skip',
       tags: ['operator'],
@@ -598,13 +689,14 @@ export const ROUTES = {
       body: decisionBody,
       response: {
         200: open({ stallId: z.string(), action: z.string() }),
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_STALLED', 'DECISION_REJECTED', 'SKIP_OUTPUT_INVALID'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_STALLED', 'DECISION_REJECTED', 'SKIP_OUTPUT_INVALID', 'REASON_REQUIRED'),
       },
     },
   },
   migrate: {
     method: 'POST',
     url: '/runs/:id/migrate',
+    config: { scope: 'operate', audit: { action: 'run.migrate', target: 'run', destructive: true } },
     schema: {
       summary: 'Migrate a stalled or waiting run to another version',
       tags: ['operator'],
@@ -612,24 +704,26 @@ export const ROUTES = {
       body: migrateBody,
       response: {
         200: open({ at: z.string(), carried: z.array(z.string()), dropped: z.array(z.string()) }),
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE', 'REASON_REQUIRED'),
       },
     },
   },
   cancel: {
     method: 'POST',
     url: '/runs/:id/cancel',
+    config: { scope: 'operate', audit: { action: 'run.cancel', target: 'run', destructive: true } },
     schema: {
       summary: 'Cancel a run in Temporal, then record the decision',
       tags: ['operator'],
       params: idParams,
       body: cancelBody,
-      response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_PROJECTED') },
+      response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_PROJECTED', 'REASON_REQUIRED') },
     },
   },
   resolveStalled: {
     method: 'POST',
     url: '/stalls/resolve',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'stalls.resolve', target: 'run', destructive: 'skip', reasonField: 'note' } },
     schema: {
       summary: 'Bulk: resolve every run stalled on an RPC (and reason)',
       tags: ['operator'],
@@ -649,13 +743,14 @@ export const ROUTES = {
           ),
           summary: open({ applied: z.number().int(), skipped: z.number().int(), failed: z.number().int() }).describe('how many results were applied, skipped (closed or gone meanwhile) and failed'),
         }),
-        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID'),
+        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID', 'REASON_REQUIRED'),
       },
     },
   },
   checkDeploy: {
     method: 'POST',
     url: '/deploy/check',
+    config: { scope: 'read', allTenants: true },
     schema: {
       summary: 'Pre-deploy impact analysis: which open runs would stall under a contract manifest',
       tags: ['operator'],
@@ -690,6 +785,7 @@ export const ROUTES = {
   reconcile: {
     method: 'POST',
     url: '/reconcile',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'projection.reconcile', target: 'projection' } },
     schema: {
       summary: 'One reconcile pass: close in the projection the open runs Temporal closed (terminated, cancelled, timed out, deleted); follow reset runs',
       tags: ['operator'],
@@ -722,6 +818,7 @@ export const ROUTES = {
   state: {
     method: 'GET',
     url: '/runs/:id/state',
+    config: { scope: 'read' },
     schema: {
       summary: 'The live interpreter state (the pinflow.state query)',
       tags: ['runs'],
@@ -733,6 +830,7 @@ export const ROUTES = {
   submitEvent: {
     method: 'POST',
     url: '/events',
+    config: { scope: 'operate' },
     schema: {
       summary: 'Submit a business event (the HTTP door)',
       tags: ['events'],
@@ -747,6 +845,7 @@ export const ROUTES = {
   listEvents: {
     method: 'GET',
     url: '/events',
+    config: { scope: 'read' },
     schema: {
       summary: 'The event log, newest first',
       tags: ['events'],
@@ -757,6 +856,7 @@ export const ROUTES = {
   getEvent: {
     method: 'GET',
     url: '/events/:id',
+    config: { scope: 'read' },
     schema: {
       summary: 'One event: its resolved key and deliveries',
       tags: ['events'],
@@ -768,6 +868,7 @@ export const ROUTES = {
   listWaits: {
     method: 'GET',
     url: '/waits',
+    config: { scope: 'read' },
     schema: {
       summary: 'The correlation index: which runs wait on (tenant, event, key)',
       tags: ['events'],
@@ -778,6 +879,7 @@ export const ROUTES = {
   listRules: {
     method: 'GET',
     url: '/correlation-rules',
+    config: { scope: 'read' },
     schema: {
       summary: 'Correlation rules (code rules first)',
       tags: ['events'],
@@ -788,6 +890,7 @@ export const ROUTES = {
   putRule: {
     method: 'PUT',
     url: '/correlation-rules/:name',
+    config: { scope: 'publish', audit: { action: 'rule.put', target: 'rule' } },
     schema: {
       summary: "Set an event name's correlation rule",
       tags: ['events'],
@@ -799,6 +902,7 @@ export const ROUTES = {
   deleteRule: {
     method: 'DELETE',
     url: '/correlation-rules/:name',
+    config: { scope: 'publish', audit: { action: 'rule.delete', target: 'rule' } },
     schema: {
       summary: "Delete an event name's correlation rule",
       tags: ['events'],
@@ -807,24 +911,71 @@ export const ROUTES = {
       response: { 204: z.null().meta({ description: 'Deleted; no body.' }), ...errorResponses({ params: true }, 'NOT_FOUND', 'RULE_DEFINED_IN_CODE') },
     },
   },
+  createKey: {
+    method: 'POST',
+    url: '/keys',
+    config: { scope: 'admin', audit: { action: 'key.create', target: 'key' } },
+    schema: {
+      summary: 'Create an API key; its secret is in this answer only',
+      tags: ['access'],
+      body: createKeyBody,
+      response: { 201: keyView.extend({ key: z.string().describe('`pf_<id>_<secret>`, shown once: send it as `Authorization: Bearer <key>`') }), ...errorResponses({ body: true }) },
+    },
+  },
+  listKeys: {
+    method: 'GET',
+    url: '/keys',
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'API keys (never their secrets)',
+      tags: ['access'],
+      querystring: listKeysQuery,
+      response: { 200: open({ keys: z.array(keyView) }), ...errorResponses({}) },
+    },
+  },
+  revokeKey: {
+    method: 'DELETE',
+    url: '/keys/:id',
+    config: { scope: 'admin', audit: { action: 'key.revoke', target: 'key', destructive: true } },
+    schema: {
+      summary: 'Revoke an API key (a reason is required)',
+      tags: ['access'],
+      params: idParams,
+      querystring: revokeKeyQuery,
+      response: { 200: keyView, ...errorResponses({ params: true }, 'KEY_NOT_FOUND', 'REASON_REQUIRED') },
+    },
+  },
+  listAudit: {
+    method: 'GET',
+    url: '/audit',
+    config: { scope: 'admin' },
+    schema: {
+      summary: 'The audit log, newest first (keyset pages)',
+      tags: ['access'],
+      querystring: listAuditQuery,
+      response: { 200: open({ entries: z.array(auditEntry), nextCursor: z.string().nullable() }), ...errorResponses({}) },
+    },
+  },
   health: {
     method: 'GET',
     url: '/health',
+    config: { public: true },
     schema: {
       summary: 'Temporal and the database reachable, and a worker polling the task queue',
       tags: ['system'],
       querystring: empty,
-      response: { 200: health, 503: health, ...errorResponses({ db: false }) },
+      response: { 200: health, 503: health, ...errorResponses({ db: false, public: true }) },
     },
   },
   openapi: {
     method: 'GET',
     url: '/openapi.json',
+    config: { public: true },
     schema: {
       summary: 'This OpenAPI 3.1 document',
       tags: ['system'],
       querystring: empty,
-      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ db: false }) },
+      response: { 200: z.record(z.string(), z.unknown()), ...errorResponses({ db: false, public: true }) },
     },
   },
 } as const;

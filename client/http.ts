@@ -21,11 +21,14 @@ import swaggerUi from '@fastify/swagger-ui';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { ERROR_CODES, PinflowError } from '../graph/errors';
+import { ERROR_CODES, NotFoundError, PinflowError } from '../graph/errors';
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availability';
 import { findJsonProblem, jsonProblemError } from '../graph/json-guard';
 import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
 import type { Pinflow } from './pinflow';
+import { installAccess, readTenant, writeTenant } from './access';
+import { AuditLog } from './audit';
+import { ApiKeys } from './keys';
 import { metricsText, refreshProjectionGauges } from '../observability/metrics';
 import { STALL_REASONS } from '../graph/terminology';
 import { traceHttp } from '../observability/http';
@@ -90,6 +93,12 @@ export interface ApiOptions {
    * @default the request logger when `logger` is on, else `console.error`
    */
   onInternalError?: (errorId: string, err: unknown) => void;
+  /** The API keys (client/keys.ts). @default the keys of `pinflow.store.db`, verifications cached {@link authCacheMs} */
+  keys?: ApiKeys;
+  /** How long a verified key is trusted without reading its row again (bounds how late a revocation elsewhere takes effect). @default 10 000 ms */
+  authCacheMs?: number;
+  /** Requests per key per window; over it: 429 RATE_LIMITED with Retry-After. @default 1200 per 60 000 ms */
+  rateLimit?: { max: number; timeWindowMs: number };
 }
 
 /** What the framework's own refusals (routing, Node's HTTP parser) become. */
@@ -120,7 +129,7 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   socket.end(`HTTP/1.1 ${f.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError }: ApiOptions): FastifyInstance {
+export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError, keys, authCacheMs, rateLimit }: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit,
@@ -136,6 +145,10 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
   app.setSerializerCompiler(serializerCompiler);
   // A server span per request while tracing is on (before any route is registered).
   traceHttp(app);
+  // Keys, scopes, tenants, rate limit, reasons and the audit log: declared by each ROUTES entry's `config` (client/access.ts).
+  const apiKeys = keys ?? new ApiKeys(pinflow.store.db, authCacheMs !== undefined ? { cacheMs: authCacheMs } : {});
+  const audit = new AuditLog(pinflow.store.db);
+  installAccess(app, { keys: apiKeys, audit, ...(rateLimit ? { rateLimit } : {}) });
 
   const internal = (req: FastifyRequest, reply: FastifyReply, err: unknown) => {
     const errorId = randomUUID();
@@ -273,7 +286,10 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     r.route({
       ...ROUTES.start,
       handler: async (req, reply) => {
-        const started = await pinflow.start(req.body);
+        const tenant = writeTenant(req, req.body.tenant, 'body.tenant');
+        const started = await pinflow.start({ ...req.body, ...(tenant !== undefined ? { tenant } : {}) });
+        req.auditRuns = [started.runId];
+        req.auditTenant = started.tenant;
         return reply.status(started.existing ? 200 : 201).send(started);
       },
     });
@@ -293,7 +309,9 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       },
       handler: async (req) => {
         const metadata = metaFilters.get(req);
-        return pinflow.listRuns({ ...req.query, ...(metadata ? { metadata } : {}) });
+        const tenant = readTenant(req, req.query.tenant);
+        if (tenant === null) return { runs: [], nextCursor: null };
+        return pinflow.listRuns({ ...req.query, ...(tenant !== undefined ? { tenant } : {}), ...(metadata ? { metadata } : {}) });
       },
     });
     r.route({ ...ROUTES.getRun, handler: async (req) => pinflow.getRun(req.params.id) });
@@ -311,6 +329,7 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       handler: async (req) => {
         const { rpc, reason, note, ...decision } = req.body;
         const results = await pinflow.resolveStalled({ rpc, ...(reason ? { reason } : {}) }, { ...decision, ...(note ? { reason: note } : {}) });
+        req.auditRuns = results.filter((x) => x.ok).map((x) => x.runId);
         const skipped = results.filter((x) => x.skipped).length;
         const applied = results.filter((x) => x.ok).length;
         return { results, summary: { applied, skipped, failed: results.length - applied - skipped } };
@@ -326,7 +345,8 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     r.route({
       ...ROUTES.submitEvent,
       handler: async (req, reply) => {
-        const outcome = await pinflow.events.submit(req.body, { source: 'api' });
+        const tenant = writeTenant(req, req.body.tenant, 'body.tenant');
+        const outcome = await pinflow.events.submit({ ...req.body, ...(tenant !== undefined ? { tenant } : {}) }, { source: 'api' });
         // 202: recorded, and some delivery failed (the sweeper retries it), or
         // a duplicate arrived while the first submission is still routing.
         return reply.status(outcome.status === 'FAILED' || outcome.status === 'RECEIVED' ? 202 : 200).send(outcome);
@@ -336,15 +356,30 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       ...ROUTES.listEvents,
       handler: async (req) => {
         const q = req.query;
-        return pinflow.events.listEvents({ tenant: q.tenant, name: q.name, status: q.status, correlationKey: q.key }, { cursor: q.cursor, limit: q.limit });
+        const tenant = readTenant(req, q.tenant);
+        if (tenant === null) return { events: [], nextCursor: null };
+        return pinflow.events.listEvents({ tenant, name: q.name, status: q.status, correlationKey: q.key }, { cursor: q.cursor, limit: q.limit });
       },
     });
-    r.route({ ...ROUTES.getEvent, handler: async (req) => pinflow.events.getEvent(req.query.tenant, req.params.id) });
+    r.route({
+      ...ROUTES.getEvent,
+      handler: async (req) => {
+        // A tenant key reads its own tenant's events (the query's `default` is its tenant); another tenant's event is answered as an unknown one.
+        const own = req.principal?.tenant ?? null;
+        const tenant = own === null || req.query.tenant === 'default' ? (own ?? req.query.tenant) : readTenant(req, req.query.tenant);
+        if (tenant === null || tenant === undefined) {
+          throw new NotFoundError(ERROR_CODES.EVENT_NOT_FOUND, `event ${JSON.stringify(req.params.id)} of tenant ${req.query.tenant} is not in the event log`, { tenant: req.query.tenant, eventId: req.params.id });
+        }
+        return pinflow.events.getEvent(tenant, req.params.id);
+      },
+    });
     r.route({
       ...ROUTES.listWaits,
       handler: async (req) => {
         const q = req.query;
-        const waits = await pinflow.events.listWaits({ tenant: q.tenant, event: q.event, correlationKey: q.key, runId: q.runId, ...(q.status ? { status: q.status } : {}) }, q.limit ?? 100);
+        const tenant = readTenant(req, q.tenant);
+        if (tenant === null) return { waits: [] };
+        const waits = await pinflow.events.listWaits({ tenant, event: q.event, correlationKey: q.key, runId: q.runId, ...(q.status ? { status: q.status } : {}) }, q.limit ?? 100);
         return { waits };
       },
     });
@@ -355,6 +390,25 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       handler: async (req, reply) => {
         await pinflow.events.deleteRule(req.params.name);
         return reply.status(204).send(null);
+      },
+    });
+
+    // Access: keys and the audit log (admin).
+    r.route({
+      ...ROUTES.createKey,
+      handler: async (req, reply) => {
+        const created = await apiKeys.create({ scopes: req.body.scopes, tenant: req.body.tenant ?? null, name: req.body.name, by: req.body.by });
+        req.auditTargets = [created.id];
+        return reply.status(201).send(created);
+      },
+    });
+    r.route({ ...ROUTES.listKeys, handler: async (req) => ({ keys: await apiKeys.list({ revoked: req.query.revoked === 'true' }) }) });
+    r.route({ ...ROUTES.revokeKey, handler: async (req) => apiKeys.revoke(req.params.id, req.query.by ?? req.principal?.keyId ?? 'api', req.query.reason ?? '') });
+    r.route({
+      ...ROUTES.listAudit,
+      handler: async (req) => {
+        const { cursor, limit, ...filter } = req.query;
+        return audit.list(filter, { ...(cursor ? { cursor } : {}), ...(limit ? { limit } : {}) });
       },
     });
 

@@ -67,6 +67,16 @@ export const ERROR_CODES = {
   MANIFEST_INVALID: 'MANIFEST_INVALID',
   /** A `pattern` (or `patternProperties` key) in a contract manifest can backtrack catastrophically; it is never run. */
   REGEX_UNSAFE: 'REGEX_UNSAFE',
+  /** No API key, or an unknown, revoked or malformed one (`Authorization: Bearer pf_<id>_<secret>`). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The key lacks the route's scope, or is bound to a tenant the request is not for; `details` names the scope needed and the scopes held. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The key made more requests than its rate limit allows; `Retry-After` says when to try again. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** A destructive action without a `reason`; `details.field` names the field. */
+  REASON_REQUIRED: 'REASON_REQUIRED',
+  /** No API key with this id. */
+  KEY_NOT_FOUND: 'KEY_NOT_FOUND',
   /** Anything unexpected; the body carries an `errorId` that is in the server log, never the internal message. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -78,12 +78,12 @@ async function main(): Promise<void> {
       log(`published example ${ex.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
     }
   }
-  log(`API:         ${stack.apiUrl}`);
+  log(`API:         ${stack.apiUrl}  (auth on: Authorization: Bearer <the admin key in ${config.auth.adminKeyFile}>)`);
   log(`Temporal UI: ${stack.temporalUiUrl}`);
   log(`Temporal:    ${stack.temporalAddress}`);
   if (config.publishExamples && !config.rpcModule) {
     const ex = examples[0]!;
-    log(`try:  curl -s -X POST ${stack.apiUrl}/runs -H 'content-type: application/json' \\`);
+    log(`try:  curl -s -X POST ${stack.apiUrl}/runs -H "authorization: Bearer $(cat ${config.auth.adminKeyFile})" -H 'content-type: application/json' \\`);
     log(`        -d '${JSON.stringify({ definition: ex.definition, input: ex.sampleInput })}'`);
   }
   log('ready; Ctrl-C stops everything');

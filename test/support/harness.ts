@@ -21,6 +21,8 @@ import { projectRoot } from '../../db/paths';
 import type { RpcDefinition } from '../../rpc/registry';
 import { createWorker } from '../../worker/worker';
 import { clientInterceptors } from '../../observability/tracing';
+import { ApiKeys } from '../../client/keys';
+import type { Scope } from '../../client/api-schemas';
 
 /** Admin connection used to create per-suite databases. */
 export const PG_ADMIN_URL = process.env.PINFLOW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -232,8 +234,8 @@ export async function spawnApiProcess(
   env: Env,
   fixtureModule: string,
   extraEnv: Record<string, string> = {},
-): Promise<ChildProcess & { output: string[]; url: string }> {
-  const child = await spawnApiProcessUnready(env, fixtureModule, extraEnv);
+): Promise<ChildProcess & { output: string[]; url: string; key: string }> {
+  const child = (await spawnApiProcessUnready(env, fixtureModule, extraEnv)) as Awaited<ReturnType<typeof spawnApiProcessUnready>> & { key: string };
   await eventually(
     async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the API process exited: ${child.output.join('')}`);
@@ -242,6 +244,7 @@ export async function spawnApiProcess(
     },
     { timeoutMs: 60_000, what: `the API process on ${child.url} to answer /health` },
   );
+  child.key = await createKey(env);
   return child;
 }
 
@@ -251,4 +254,35 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
     if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+}
+
+// ---------------------------------------------------------------------------
+// API keys (auth is on by default): one key per test API, sent by default.
+
+/** Creates an API key in the env's database (admin, every tenant, unless told) and returns it (`pf_<id>_<secret>`). */
+export async function createKey(env: { db: Db }, opts: { scopes?: Scope[]; tenant?: string | null; name?: string } = {}): Promise<string> {
+  const created = await new ApiKeys(env.db).create({ scopes: opts.scopes ?? ['admin'], tenant: opts.tenant ?? null, name: opts.name ?? 'test', by: 'test harness' });
+  return created.key;
+}
+
+/** Makes `api.inject` send `Authorization: Bearer <key>` unless the request sets its own authorization header. */
+export function withKey<T extends { inject: unknown }>(api: T, key: string): T {
+  const inject = (api.inject as (...a: unknown[]) => unknown).bind(api);
+  (api as { inject: unknown }).inject = (opts?: unknown, cb?: unknown) => {
+    if (opts === undefined) return inject();
+    const o = (typeof opts === 'string' ? { url: opts } : opts) as { headers?: Record<string, unknown> };
+    const headers = o.headers ?? {};
+    const has = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
+    return inject({ ...o, headers: has ? headers : { ...headers, authorization: `Bearer ${key}` } }, ...(cb ? [cb] : []));
+  };
+  return api;
+}
+
+/** `fetch` that sends `Authorization: Bearer <key>` unless the call sets its own authorization header. */
+export function keyFetch(key: string): typeof fetch {
+  return (input, init = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${key}`);
+    return fetch(input, { ...init, headers });
+  };
 }
