@@ -26,6 +26,24 @@
  *     corrected by kind, errors). Needs TEMPORAL_ADDRESS. Exit 0 once the
  *     pass ran (runs it could not compare are counted in `errors`).
  *
+ *   pinflow keys create --scope <read,operate,publish,admin> [--tenant <tenant>] --name <name> [--by <who>] [--json]
+ *     Create an API key and print it once (`pf_<id>_<secret>`; only its scrypt
+ *     hash is stored). The bootstrap path: it needs only the database, so it
+ *     creates the first admin key. A key with --tenant holds read/operate only.
+ *
+ *   pinflow keys list [--revoked] [--json]
+ *     The API keys: id, scopes, tenant, name, created, last used (never a secret).
+ *
+ *   pinflow keys revoke <id> --reason <why> [--by <who>]
+ *     Revoke a key: refused by every API process within PINFLOW_AUTH_CACHE_MS.
+ *
+ *   pinflow audit [--run <runId>] [--action <action>] [--key <keyId>] [--outcome <outcome>] [--since <iso>] [--limit <n>] [--json]
+ *     The audit log, newest first.
+ *
+ * The key and audit commands talk to the database directly (DATABASE_URL, or
+ * PGlite in PINFLOW_DATA_DIR) and write their own audit rows (key id empty,
+ * `by` from --by, default `cli:<OS user>`).
+ *
  * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
  * check-deploy asks each open run where it is through TEMPORAL_ADDRESS (and
  * TEMPORAL_NAMESPACE) when set, else analyses every run with its position unknown;
@@ -40,6 +58,10 @@ import { openStore } from '../app/store';
 import { describeTotals, Reconciler } from '../client/reconcile';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 import { clientInterceptors } from '../observability/tracing';
+import { userInfo } from 'node:os';
+import { AUDIT_OUTCOMES, SCOPES, type Scope } from '../client/api-schemas';
+import { AuditLog, type AuditOutcome } from '../client/audit';
+import { ApiKeys } from '../client/keys';
 
 function usage(): never {
   console.error(
@@ -49,6 +71,10 @@ function usage(): never {
       '       pinflow reconcile [--json]',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
+      '       pinflow keys create --scope <read,operate,publish,admin> [--tenant <tenant>] --name <name> [--by <who>] [--json]',
+      '       pinflow keys list [--revoked] [--json]',
+      '       pinflow keys revoke <id> --reason <why> [--by <who>]',
+      '       pinflow audit [--run <runId>] [--action <action>] [--key <keyId>] [--outcome <outcome>] [--since <iso>] [--limit <n>] [--json]',
     ].join('\n'),
   );
   process.exit(64);
@@ -110,8 +136,90 @@ async function reconcile(rest: string[]): Promise<number> {
   }
 }
 
+/** The value after `name` in `args`. */
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** `pinflow keys create|list|revoke`, on the database directly (the bootstrap path for the first admin key). */
+async function keysCommand(rest: string[]): Promise<number> {
+  const [action, ...args] = rest;
+  if (action !== 'create' && action !== 'list' && action !== 'revoke') usage();
+  const config = loadConfig();
+  const { db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const keys = new ApiKeys(db);
+    const audit = new AuditLog(db);
+    const by = option(args, '--by') ?? `cli:${userInfo().username}`;
+    if (action === 'list') {
+      const list = await keys.list({ revoked: args.includes('--revoked') });
+      if (args.includes('--json')) console.log(JSON.stringify(list, null, 2));
+      else for (const k of list) console.log(`${k.id}  ${k.scopes.join(',').padEnd(22)} ${(k.tenant ?? '*').padEnd(12)} ${k.name}  created ${k.createdAt} by ${k.createdBy}  last used ${k.lastUsedAt ?? 'never'}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ''}`);
+      return 0;
+    }
+    if (action === 'create') {
+      const scopeArg = option(args, '--scope') ?? option(args, '--scopes');
+      const name = option(args, '--name');
+      if (!scopeArg || !name) usage();
+      const scopes = scopeArg.split(',').map((x) => x.trim());
+      const unknown = scopes.filter((x) => !SCOPES.includes(x as Scope));
+      if (unknown.length) throw new PinflowError(ERROR_CODES.REQUEST_INVALID, `unknown scope(s) ${unknown.join(', ')}; allowed: ${SCOPES.join(', ')}`);
+      const created = await keys.create({ scopes: scopes as Scope[], tenant: option(args, '--tenant') ?? null, name, by });
+      await audit.append({ keyId: null, by, action: 'key.create', targetKind: 'key', targetIds: [created.id], tenant: created.tenant, outcome: 'accepted', request: { scopes: created.scopes, tenant: created.tenant, name } });
+      if (args.includes('--json')) console.log(JSON.stringify(created, null, 2));
+      else {
+        console.log(`created key ${created.id} (${created.scopes.join(',')}, tenant ${created.tenant ?? 'all'}, ${created.name})`);
+        console.log('the key, shown once; send it as "Authorization: Bearer <key>":');
+        console.log(created.key);
+      }
+      return 0;
+    }
+    const id = args[0];
+    const reason = option(args, '--reason');
+    if (!id || id.startsWith('--')) usage();
+    if (!reason || reason.trim() === '') throw new PinflowError(ERROR_CODES.REASON_REQUIRED, 'revoking a key is destructive: --reason must say why');
+    const revoked = await keys.revoke(id, by, reason);
+    await audit.append({ keyId: null, by, action: 'key.revoke', targetKind: 'key', targetIds: [id], tenant: revoked.tenant, reason, outcome: 'accepted' });
+    console.log(`revoked key ${id} at ${revoked.revokedAt}; every API process refuses it within PINFLOW_AUTH_CACHE_MS`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `pinflow audit`: the audit log, newest first. */
+async function auditCommand(args: string[]): Promise<number> {
+  const config = loadConfig();
+  const { db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const outcome = option(args, '--outcome');
+    if (outcome !== undefined && !AUDIT_OUTCOMES.includes(outcome as AuditOutcome)) throw new PinflowError(ERROR_CODES.REQUEST_INVALID, `--outcome ${outcome}: allowed ${AUDIT_OUTCOMES.join(', ')}`);
+    const filter = {
+      ...(option(args, '--run') ? { runId: option(args, '--run')! } : {}),
+      ...(option(args, '--action') ? { action: option(args, '--action')! } : {}),
+      ...(option(args, '--key') ? { keyId: option(args, '--key')! } : {}),
+      ...(option(args, '--since') ? { since: option(args, '--since')! } : {}),
+      ...(outcome ? { outcome: outcome as AuditOutcome } : {}),
+    };
+    const { entries } = await new AuditLog(db).list(filter, { limit: Number(option(args, '--limit') ?? 100) });
+    if (args.includes('--json')) console.log(JSON.stringify(entries, null, 2));
+    else {
+      for (const e of entries) {
+        const runs = e.runIds.length ? ` runs ${e.runIds.join(',')}` : '';
+        console.log(`${e.at}  ${e.outcome.padEnd(8)} ${e.action.padEnd(20)} key ${e.keyId ?? '-'} by ${e.by ?? '-'}${e.targetIds.length ? ` on ${e.targetKind ?? ''} ${e.targetIds.join(',')}` : ''}${runs}${e.reason ? `  reason: ${e.reason}` : ''}  (${e.status ?? '-'})`);
+      }
+    }
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'keys') return keysCommand(rest);
+  if (command === 'audit') return auditCommand(rest);
   if (command === 'events') return deadLetters(rest);
   if (command === 'reconcile') return reconcile(rest);
   const flag = (name: string) => rest.includes(name);

@@ -540,7 +540,13 @@ export const listAuditQuery = z.strictObject({
   outcome: z.enum(AUDIT_OUTCOMES).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
-  cursor: z.string().regex(/^[0-9]{1,18}$/, 'must be the nextCursor of a previous page').optional(),
+  cursor: z
+    .string()
+    .superRefine((s, ctx) => {
+      if (!/^[1-9][0-9]{0,17}$/.test(s)) ctx.addIssue({ code: 'custom', message: `cursor ${JSON.stringify(s.slice(0, 80))} is not a cursor returned by GET /audit`, params: { pinflowCode: ERROR_CODES.CURSOR_INVALID, allowed: CURSOR_ALLOWED } });
+    })
+    .optional()
+    .meta({ description: 'Opaque: the `nextCursor` of the previous page. Anything else is 400 CURSOR_INVALID.' }),
   limit: z.coerce.number().int().min(1).max(500).optional(),
 });
 

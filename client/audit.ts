@@ -111,12 +111,12 @@ export class AuditLog {
       }
       add(`at ${op} ?`, new Date(v).toISOString());
     }
-    if (page.cursor) add('id < ?', page.cursor);
+    if (page.cursor) add('audit_log.id < ?::bigint', page.cursor);
     const limit = page.limit ?? 100;
     values.push(limit + 1);
     const rows = await this.db.query<Row>({
       text: `SELECT id::text AS id, at, key_id, by, action, method, route, target_kind, target_ids, run_ids, tenant, reason, request, outcome, status
-             FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${values.length}`,
+             FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY audit_log.id DESC LIMIT $${values.length}`,
       values,
     });
     const more = rows.length > limit;

@@ -3,7 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import { createApi } from '../client/http';
 import { rpcs } from './fixtures/rpcs';
 import { sumGraph } from './fixtures/graphs';
-import { createEnv, eventually, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, keyFetch, withKey } from './support/harness';
+
+/** Every request of this suite sends the suite's admin key (auth is on). */
+let fetch: typeof globalThis.fetch = globalThis.fetch;
 
 interface ErrorBody {
   error: { code: string; message: string; details: unknown };
@@ -17,7 +20,9 @@ describe('HTTP API', function () {
 
   before(async () => {
     env = await createEnv('api', rpcs);
-    api = createApi({ pinflow: env.pinflow });
+    const key = await createKey(env);
+    fetch = keyFetch(key);
+    api = withKey(createApi({ pinflow: env.pinflow }), key);
     await api.listen({ host: '127.0.0.1', port: 0 });
     const addr = api.server.address() as { port: number };
     base = `http://127.0.0.1:${addr.port}`;

@@ -8,7 +8,7 @@ import { createApi } from '../client/http';
 import { projectRoot } from '../db/paths';
 import { defineRpc, RpcRegistry } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, temporalAddress, withKey } from './support/harness';
 
 const v1 = defineRpc('contract.add', {
   input: z.object({ a: z.number(), b: z.number() }),
@@ -78,7 +78,7 @@ describe('pre-deploy impact analysis (check-deploy)', function () {
   });
 
   it('serves the analysis over HTTP from a contract manifest', async () => {
-    const api = createApi({ pinflow: env.pinflow });
+    const api = withKey(createApi({ pinflow: env.pinflow }), await createKey(env));
     const res = await api.inject({ method: 'POST', url: '/deploy/check', payload: { contracts: manifestOf(new RpcRegistry(rpcs)) } });
     assert.equal(res.statusCode, 200);
     assert.equal((res.json()).wouldStall, 1);

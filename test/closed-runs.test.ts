@@ -6,7 +6,10 @@ import { Pinflow } from '../client/pinflow';
 import { PinflowError } from '../graph/errors';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, keyFetch, withKey } from './support/harness';
+
+/** Every request of this suite sends the suite's admin key (auth is on). */
+let fetch: typeof globalThis.fetch = globalThis.fetch;
 
 // Operator calls on runs that are over (closed in Temporal) or that never existed:
 // 404 RUN_NOT_FOUND and 409 RUN_CLOSED, through the library and over HTTP, whatever optional fields are given.
@@ -45,7 +48,9 @@ describe('closed and unknown runs: operator calls answer 404 RUN_NOT_FOUND / 409
 
   before(async () => {
     env = await createEnv('closed', [...rpcs, add]);
-    api = createApi({ pinflow: env.pinflow });
+    const key = await createKey(env);
+    fetch = keyFetch(key);
+    api = withKey(createApi({ pinflow: env.pinflow }), key);
     await api.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`;
     const publisher = new Pinflow({ client: env.client, store: env.store, rpcs: [...rpcs, add] });

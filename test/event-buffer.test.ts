@@ -17,7 +17,7 @@ import { connectPg, type Db } from '../db/connection';
 import { projectRoot } from '../db/paths';
 import { PinflowError } from '../graph/errors';
 import type { InterpreterState } from '../graph/wire';
-import { createEnv, eventually, exitOf, spawnApiProcess, temporalAddress, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, exitOf, spawnApiProcess, temporalAddress, withKey } from './support/harness';
 
 const REDIS_URL = process.env.PINFLOW_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const LONG = { timeoutMs: 120_000 };
@@ -63,7 +63,7 @@ describe('events (issue 11): one signal per delivery, buffered events with a ttl
   before(async () => {
     env = await createEnv('event-buffer', []);
     await env.startWorker([]);
-    api = createApi({ pinflow: env.pinflow });
+    api = withKey(createApi({ pinflow: env.pinflow }), await createKey(env));
     await env.pinflow.publish('watch', {
       entry: 'notes',
       steps: [
@@ -136,7 +136,7 @@ describe('events (issue 11): one signal per delivery, buffered events with a ttl
       const submitOnce = async (eventId: string, way: number, last = false): Promise<{ duplicate: boolean; status: string }> => {
         const body = { name: 'ticket.note', correlationKey: ticket, eventId, payload: { last } };
         if (way < 2) {
-          const res = await fetch(`${apiProc.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const res = await fetch(`${apiProc.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiProc.key}` }, body: JSON.stringify(body) });
           const text = await res.text();
           assert.ok(res.status === 200 || res.status === 202, `HTTP ${res.status}: ${text}`);
           return JSON.parse(text) as { duplicate: boolean; status: string };

@@ -14,7 +14,7 @@ import type { InterpreterState } from '../graph/wire';
 import { temporal } from '@temporalio/proto';
 import { migrateUpdate } from '../workflows/definitions';
 import { WAIT_STATUSES } from '../graph/terminology';
-import { createEnv, eventually, exitOf, temporalAddress, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, exitOf, temporalAddress, withKey } from './support/harness';
 
 const REDIS_URL = process.env.PINFLOW_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -57,7 +57,7 @@ describe('events: waits resumed through the correlation index', function () {
   before(async () => {
     env = await createEnv('events', rpcs, { correlationRules: { 'order.paid': 'payload.order.id' } });
     await env.startWorker(rpcs);
-    api = createApi({ pinflow: env.pinflow });
+    api = withKey(createApi({ pinflow: env.pinflow }), await createKey(env));
     await env.pinflow.publish('ticket-wait', waitGraph());
     await env.pinflow.publish('ticket-wait-filtered', waitGraph({ match: "event.payload.resolution = 'fixed'" }));
     await env.pinflow.publish('ticket-wait-short', waitGraph({ timeout: '1s' }));

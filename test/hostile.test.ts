@@ -13,7 +13,7 @@ describe('hostile input', function () {
   this.timeout(600_000);
   let env: Env;
   let worker: ChildProcess & { output: string[] };
-  let api: ChildProcess & { output: string[]; url: string };
+  let api: ChildProcess & { output: string[]; url: string; key: string };
   let workerExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const health = { answers: 0, slowest: 0, failures: [] as string[] };
   let polling = true;
@@ -25,7 +25,8 @@ describe('hostile input', function () {
   const http = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> => {
     const res = await fetch(`${api.url}${path}`, {
       method,
-      ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+      headers: { authorization: `Bearer ${api.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
     return { status: res.status, body: text ? (JSON.parse(text) as Body) : {} };

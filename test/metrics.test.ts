@@ -16,7 +16,10 @@ import { createApi } from '../client/http';
 import { RedisIngress } from '../client/redis-ingress';
 import { defineRpc } from '../rpc/registry';
 import { add } from './fixtures/rpcs';
-import { createEnv, eventually, exitOf, freePort, spawnWorkerProcess, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, exitOf, freePort, keyFetch, spawnWorkerProcess, withKey } from './support/harness';
+
+/** Every request of this suite sends the suite's admin key (auth is on). */
+let fetch: typeof globalThis.fetch = globalThis.fetch;
 
 /** Samples of one scrape, by `name{label="value",...}` with labels sorted. */
 type Samples = Map<string, number>;
@@ -143,7 +146,9 @@ describe('metrics: Prometheus /metrics on the API and the standalone worker', fu
 
   before(async () => {
     env = await createEnv('metrics', [...workerRpcs, mGone]);
-    api = createApi({ pinflow: env.pinflow });
+    const key = await createKey(env);
+    fetch = keyFetch(key);
+    api = withKey(createApi({ pinflow: env.pinflow }), key);
     await api.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}/metrics`;
   });

@@ -12,7 +12,10 @@ import type { ChildProcess } from 'node:child_process';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { PinflowError } from '../graph/errors';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, exitOf, spawnApiProcess, spawnApiProcessUnready, spawnWorkerProcess, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, exitOf, keyFetch, spawnApiProcess, spawnApiProcessUnready, spawnWorkerProcess } from './support/harness';
+
+/** Every request of this suite sends an admin key (auth is on). */
+let fetch: typeof globalThis.fetch = globalThis.fetch;
 import { startPrivatePg, type PrivatePg } from './support/private-pg';
 
 type Child = ChildProcess & { output: string[] };
@@ -123,6 +126,7 @@ describe('database outage: the worker and the API survive a stopped Postgres', f
     const worker = spawnWorkerProcess(env, 'rpcs');
     const workerExit = own(worker);
     const api = await spawnApiProcess(env, 'rpcs');
+    fetch = keyFetch(api.key);
     const apiExit = own(api);
     await eventually(() => Promise.resolve(worker.output.join('').includes('worker polling task queue')), { timeoutMs: 120_000, what: `the worker to poll (output: ${worker.output.join('')})` });
     const health = pollHealth(api.url);
@@ -309,6 +313,7 @@ describe('database outage: the worker and the API survive a stopped Postgres', f
     const waitedSeconds = (Date.now() - downAt) / 1000;
 
     await pg.start();
+    fetch = keyFetch(await createKey(env));
     await eventually(() => Promise.resolve(/the database answered after \d+ attempts/.test(worker.output.join('')) && worker.output.join('').includes('worker polling task queue')), {
       timeoutMs: 120_000,
       what: `the worker to go on (output: ${worker.output.join('')})`,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { examples, exampleRpcs } from '../examples';
 import { loadConfig } from '../app/config';
 import { startStack, type Stack } from '../app/stack';
-import { claimNamespace, eventually, temporalAddress } from './support/harness';
+import { claimNamespace, eventually, keyFetch, temporalAddress } from './support/harness';
 
 describe('embedded defaults: the whole stack on PGlite (smoke)', function () {
   this.timeout(120_000);
@@ -30,6 +30,8 @@ describe('embedded defaults: the whole stack on PGlite (smoke)', function () {
     assert.equal(config.databaseUrl, undefined);
     stack = await startStack(config, exampleRpcs);
     assert.equal(stack.db.kind, 'pglite');
+    // Auth is on: the stack created its local admin key on this first start.
+    const fetch = keyFetch(stack.adminKey);
 
     const ex = examples[0]!;
     const pub = await fetch(`${stack.apiUrl}/definitions/${ex.definition}/versions`, {

@@ -11,7 +11,7 @@ import { NOT_FOUND_GUARD_MIN, Reconciler, totalCorrected, type ReconcileTotals }
 import { projectRoot } from '../db/paths';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { claimNamespace, createEnv, eventually, exitOf, spawnApiProcess, temporalAddress, type Env } from './support/harness';
+import { claimNamespace, createEnv, createKey, type Env, eventually, exitOf, spawnApiProcess, temporalAddress, withKey } from './support/harness';
 
 // Runs changed from Temporal (terminate, cancel, reset, delete) and the
 // reconciler that makes the projection and the correlation index follow.
@@ -281,7 +281,7 @@ describe('reconciler: runs changed from Temporal are closed in the projection', 
     const viaHttp = await startWaiting(uniq('T-http'));
     await env.client.workflow.getHandle(viaHttp).terminate('ops: http');
     await terminated(viaHttp);
-    const api = createApi({ pinflow: env.pinflow });
+    const api = withKey(createApi({ pinflow: env.pinflow }), await createKey(env));
     try {
       const res = await api.inject({ method: 'POST', url: '/reconcile' });
       assert.equal(res.statusCode, 200, res.body);

@@ -4,7 +4,7 @@ import { createApi } from '../client/http';
 import type { PinflowError } from '../graph/errors';
 import { createWorker } from '../worker/worker';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, temporalAddress, withKey } from './support/harness';
 import { brokenAdd, currentDetailsOf, pinnedAdd, publishStory, searchAttributes, summariesOf } from './support/story';
 
 const listIds = async (env: Env, query: string) => {
@@ -110,7 +110,7 @@ describe('run story: what the Temporal UI shows of a run (search attributes, cur
     assert.deepEqual({ ...again, temporalUiUrl: '' }, { ...first, temporalUiUrl: '', existing: true });
     await assert.rejects(env.pinflow.start({ definition: 'order-payment', input: { orderId: 'o-4004' }, runId: 'order-4004' }), (e: PinflowError) => e.code === 'RUN_ALREADY_EXISTS');
 
-    const api = createApi({ pinflow: env.pinflow });
+    const api = withKey(createApi({ pinflow: env.pinflow }), await createKey(env));
     try {
       const body = { definition: 'order-payment', input: { orderId: 'o-5005' }, runId: 'order-5005', ifExists: 'return' };
       const created = await api.inject({ method: 'POST', url: '/runs', payload: body });

@@ -5,6 +5,10 @@
  * without a check) fails here.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { projectRoot } from '../db/paths';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { ROUTES, SCOPES, type RouteAccess, type Scope } from '../client/api-schemas';
 import { PUBLIC_PREFIXES } from '../client/access';
@@ -141,7 +145,14 @@ describe('security: API keys, scopes, tenants, limits and the audit log', functi
       const runRoutes = operations().filter((o) => o.path.startsWith('/runs/{id}'));
       assert.ok(runRoutes.length >= 5, runRoutes.map((o) => o.path).join(', '));
       for (const op of runRoutes) {
-        const body = op.method === 'GET' ? undefined : { by: 'mallory', reason: 'probing', action: 'retry', targetVersion: 'a'.repeat(64) };
+        const body =
+          op.method === 'GET'
+            ? undefined
+            : op.path.endsWith('/decisions')
+              ? { action: 'retry', by: 'mallory', reason: 'probing' }
+              : op.path.endsWith('/migrate')
+                ? { targetVersion: 'a'.repeat(64), by: 'mallory', reason: 'probing' }
+                : { by: 'mallory', reason: 'probing' };
         const other = await call(op.method, op.path.replace('{id}', 'sec-globex-1'), keys.acme, body);
         const missing = await call(op.method, op.path.replace('{id}', 'sec-missing-1'), keys.acme, body);
         assert.equal(other.statusCode, 404, `${op.method} ${op.path}: ${other.body}`);
@@ -256,6 +267,28 @@ describe('security: API keys, scopes, tenants, limits and the audit log', functi
     });
   });
 
+  describe('the CLI (the bootstrap path: the database only)', () => {
+    const cli = async (...args: string[]) =>
+      (await promisify(execFile)(process.execPath, [join(projectRoot(), 'dist', 'cli', 'pinflow.js'), ...args], { env: { ...process.env, DATABASE_URL: env.databaseUrl }, timeout: 60_000 })).stdout;
+
+    it('pinflow keys create / list / revoke and pinflow audit', async () => {
+      const out = await cli('keys', 'create', '--scope', 'read,operate', '--tenant', 'acme', '--name', 'ci', '--by', 'ops-cli');
+      const key = /^(pf_[0-9a-f]{16}_\S{43})$/m.exec(out)?.[1];
+      assert.ok(key, out);
+      const id = idOf(key);
+      assert.equal((await call('GET', '/runs', key)).json<{ runs: Array<{ tenant: string }> }>().runs.every((r) => r.tenant === 'acme'), true);
+      const listed = await cli('keys', 'list');
+      assert.match(listed, new RegExp(`^${id}  read,operate\\s+acme\\s+ci`, 'm'));
+      assert.ok(!listed.includes(key.slice(20)));
+      await assert.rejects(() => cli('keys', 'revoke', id), /REASON_REQUIRED/);
+      assert.match(await cli('keys', 'revoke', id, '--reason', 'rotated', '--by', 'ops-cli'), new RegExp(`revoked key ${id}`));
+      await eventually(async () => (await call('GET', '/runs', key)).statusCode === 401, { timeoutMs: 30_000, what: 'the revoked key refused' });
+      const audit = await cli('audit', '--action', 'key.revoke', '--key', '', '--limit', '5');
+      assert.match(audit, new RegExp(`accepted key\\.revoke\\s+key - by ops-cli on key ${id}  reason: rotated`));
+      assert.match(await cli('audit', '--run', 'sec-acme-2'), /run\.start/);
+    });
+  });
+
   describe('limits', () => {
     it('over its rate limit a key gets 429 RATE_LIMITED with Retry-After; another key is not affected', async () => {
       const limited = createApi({ pinflow: env.pinflow, rateLimit: { max: 3, timeWindowMs: 60_000 } });
@@ -346,13 +379,13 @@ describe('security: API keys, scopes, tenants, limits and the audit log', functi
       );
       const start = (await audit('action=run.start&runId=sec-acme-2')).entries;
       assert.deepEqual(start.map((e) => [e.keyId, e.tenant, e.outcome]), [[keyIds.acme, 'acme', 'accepted']]);
-      const publish = (await audit('action=definition.publish')).entries;
+      const publish = (await audit('action=definition.publish&outcome=accepted')).entries;
       assert.deepEqual(publish.map((e) => [e.keyId, e.targetIds, e.outcome]), [[keyIds.publish, ['sec-gate'], 'accepted']]);
-      assert.deepEqual((await audit('action=rule.put')).entries.map((e) => [e.keyId, e.by, e.targetIds]), [[keyIds.publish, 'carol', ['sec.go']]]);
-      assert.equal((await audit('action=rule.delete')).entries.length, 1);
-      assert.deepEqual((await audit('action=stalls.resolve')).entries.map((e) => [e.reason, e.outcome]), [['deployed the fix', 'accepted']]);
-      assert.equal((await audit('action=projection.reconcile&outcome=accepted')).entries.length, 1);
-      assert.deepEqual((await audit('action=run.migrate&runId=sec-acme-1')).entries.map((e) => [e.outcome, e.status]), [['refused', 404]]);
+      assert.deepEqual((await audit('action=rule.put&outcome=accepted')).entries.map((e) => [e.keyId, e.by, e.targetIds]), [[keyIds.publish, 'carol', ['sec.go']]]);
+      assert.equal((await audit('action=rule.delete&outcome=accepted')).entries.length, 1);
+      assert.deepEqual((await audit('action=stalls.resolve&outcome=accepted')).entries.map((e) => [e.reason, e.outcome]), [['deployed the fix', 'accepted']]);
+      assert.deepEqual((await audit('action=projection.reconcile&outcome=accepted')).entries.map((e) => [e.keyId, e.status])[0], [keyIds.operate, 200]);
+      assert.deepEqual((await audit('action=run.migrate&runId=sec-acme-1&outcome=refused')).entries.map((e) => [e.outcome, e.status]), [['refused', 404]]);
       const denied = (await audit('action=run.cancel&runId=sec-acme-1&outcome=denied')).entries;
       assert.deepEqual(denied.map((e) => [e.keyId, e.status]), [[null, 401], [keyIds.read, 403]]);
       const keyRows = (await audit('action=key.revoke')).entries;
@@ -368,6 +401,10 @@ describe('security: API keys, scopes, tenants, limits and the audit log', functi
       assert.ok(next.entries.length > 0 && !next.entries.some((e) => page.entries.some((p) => JSON.stringify(p) === JSON.stringify(e))));
       assert.equal((await audit(`since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).entries.length, 0);
       assert.equal((await call('GET', '/audit', keys.operate)).statusCode, 403, 'the audit log is admin only');
+      for (const bad of ['0', 'x', '-1', '1e5', '9'.repeat(30)]) {
+        const res = await call('GET', `/audit?cursor=${bad}`, keys.admin);
+        assert.equal(res.json<ErrorBody>().error.code, 'CURSOR_INVALID', `cursor ${bad}: ${res.body}`);
+      }
     });
 
     it('is append-only: UPDATE, DELETE and TRUNCATE are refused', async () => {

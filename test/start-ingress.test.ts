@@ -11,7 +11,7 @@ import { createApi } from '../client/http';
 import { PinflowError } from '../graph/errors';
 import { singleRpcGraph } from './fixtures/graphs';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, type Env } from './support/harness';
+import { createEnv, createKey, type Env, withKey } from './support/harness';
 
 describe('run start ingress: refused before anything starts, or listed', function () {
   this.timeout(120_000);
@@ -21,7 +21,7 @@ describe('run start ingress: refused before anything starts, or listed', functio
   before(async () => {
     env = await createEnv('start-ingress', rpcs);
     await env.pinflow.publish('ingress', singleRpcGraph('math.add', { a: 'input.a', b: '1' }));
-    api = createApi({ pinflow: env.pinflow, onInternalError: () => undefined });
+    api = withKey(createApi({ pinflow: env.pinflow, onInternalError: () => undefined }), await createKey(env));
   });
   after(async () => {
     await api?.close();

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processAlive } from '../app/dev-server';
 import { projectRoot } from '../db/paths';
-import { eventually } from './support/harness';
+import { eventually, keyFetch } from './support/harness';
 
 /**
  * The main job as users run it (`npm start` runs `node dist/scripts/start.js`
@@ -44,6 +44,13 @@ describe('npm start: the main job on embedded defaults', function () {
     assert.ok(existsSync(join(dir, 'temporal.sqlite')), 'dev server persists to .pinflow/temporal.sqlite');
     assert.ok(existsSync(join(dir, 'pglite')), 'PGlite lives in .pinflow/pglite');
     const serverPid = Number(readFileSync(join(dir, 'temporal.sqlite.pid'), 'utf8'));
+    // Auth is on: the first start created a local admin key, printed it once and keeps it in a 0600 file.
+    const keyFile = join(dir, 'admin-key');
+    const key = readFileSync(keyFile, 'utf8').trim();
+    assert.match(out, new RegExp(`admin API key created \\(shown once; kept in ${keyFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, mode 0600\\): ${key}`));
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const fetch = keyFetch(key);
+    assert.equal((await globalThis.fetch(`${apiUrl}/runs`)).status, 401, 'no key, no runs');
     assert.ok(processAlive(serverPid));
 
     const input = JSON.parse(readFileSync(join(projectRoot(), 'examples', 'order-fulfilment', 'input.json'), 'utf8')) as unknown;

@@ -9,7 +9,10 @@ import { createApi } from '../client/http';
 import { workflowBundlePath } from '../worker/bundle';
 import { defineRpc } from '../rpc/registry';
 import { startTracing, stopTracing } from '../observability/tracing';
-import { createEnv, eventually, type Env } from './support/harness';
+import { createEnv, createKey, type Env, eventually, keyFetch, withKey } from './support/harness';
+
+/** Every request of this suite sends the suite's admin key (auth is on). */
+let fetch: typeof globalThis.fetch = globalThis.fetch;
 
 const ship = defineRpc('order.ship', {
   input: z.object({ order: z.string() }),
@@ -39,7 +42,9 @@ describe('tracing: one trace from POST /events to the next RPC step (real Tempor
     startTracing({ serviceName: 'pinflow-test', exporter: spans, simple: true });
     env = await createEnv('tracing', rpcs);
     await env.startWorker(rpcs);
-    api = createApi({ pinflow: env.pinflow });
+    const key = await createKey(env);
+    fetch = keyFetch(key);
+    api = withKey(createApi({ pinflow: env.pinflow }), key);
     await api.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
     await env.pinflow.publish('order-traced', graph);

@@ -224,7 +224,7 @@ export async function spawnApiProcessUnready(
   extraEnv: Record<string, string> = {},
 ): Promise<ChildProcess & { output: string[]; url: string }> {
   const port = await freePort();
-  const child = spawnPinflowProcess('api-main', env, fixtureModule, { PINFLOW_API_HOST: '127.0.0.1', PINFLOW_API_PORT: String(port), ...extraEnv }) as Spawned & { url: string };
+  const child = spawnPinflowProcess('api-main', env, fixtureModule, { PINFLOW_API_HOST: '127.0.0.1', PINFLOW_API_PORT: String(port), PINFLOW_RATE_LIMIT_PER_MINUTE: '1000000', ...extraEnv }) as Spawned & { url: string };
   child.url = `http://127.0.0.1:${port}`;
   return child;
 }
