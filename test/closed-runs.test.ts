@@ -70,7 +70,7 @@ describe('closed and unknown runs: operator calls answer 404 RUN_NOT_FOUND / 409
   const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const decisionsOf = async (runId: string) => (await env.db.query<{ n: number }>({ text: 'SELECT count(*)::int AS n FROM run_decisions WHERE run_id = $1', values: [runId] }))[0]!.n;
 
-  // Each operator call, with and without its optional fields.
+  // Each operator call, with and without its optional fields (over HTTP a destructive one always carries its required reason).
   const calls: Call[] = [
     { name: 'retry decision', lib: (p, id) => p.resolveStall(id, { action: 'retry', by: 'ops' }), http: (id) => [`/runs/${id}/decisions`, { action: 'retry', by: 'ops' }] },
     {
@@ -81,16 +81,16 @@ describe('closed and unknown runs: operator calls answer 404 RUN_NOT_FOUND / 409
     {
       name: 'skip decision with stallId and output',
       lib: (p, id) => p.resolveStall(id, { action: 'skip', by: 'ops', stallId: 'call/1', output: { sum: 0 } }),
-      http: (id) => [`/runs/${id}/decisions`, { action: 'skip', by: 'ops', stallId: 'call/1', output: { sum: 0 } }],
+      http: (id) => [`/runs/${id}/decisions`, { action: 'skip', by: 'ops', stallId: 'call/1', output: { sum: 0 }, reason: 'skip it' }],
     },
-    { name: 'skip decision without stallId', lib: (p, id) => p.resolveStall(id, { action: 'skip', by: 'ops', output: { sum: 0 } }), http: (id) => [`/runs/${id}/decisions`, { action: 'skip', by: 'ops', output: { sum: 0 } }] },
-    { name: 'migrate', lib: (p, id) => p.migrate(id, { targetVersion: target, by: 'ops' }), http: (id) => [`/runs/${id}/migrate`, { targetVersion: target, by: 'ops' }] },
+    { name: 'skip decision without stallId', lib: (p, id) => p.resolveStall(id, { action: 'skip', by: 'ops', output: { sum: 0 } }), http: (id) => [`/runs/${id}/decisions`, { action: 'skip', by: 'ops', output: { sum: 0 }, reason: 'skip it' }] },
+    { name: 'migrate', lib: (p, id) => p.migrate(id, { targetVersion: target, by: 'ops' }), http: (id) => [`/runs/${id}/migrate`, { targetVersion: target, by: 'ops', reason: 'upgrade' }] },
     {
       name: 'migrate with mapping and reason',
       lib: (p, id) => p.migrate(id, { targetVersion: target, by: 'ops', mapping: { call: 'call' }, reason: 'upgrade' }),
       http: (id) => [`/runs/${id}/migrate`, { targetVersion: target, by: 'ops', mapping: { call: 'call' }, reason: 'upgrade' }],
     },
-    { name: 'cancel', lib: (p, id) => p.cancel(id, { by: 'ops' }), http: (id) => [`/runs/${id}/cancel`, { by: 'ops' }] },
+    { name: 'cancel', lib: (p, id) => p.cancel(id, { by: 'ops' }), http: (id) => [`/runs/${id}/cancel`, { by: 'ops', reason: 'not needed' }] },
     { name: 'cancel with reason', lib: (p, id) => p.cancel(id, { by: 'ops', reason: 'done anyway' }), http: (id) => [`/runs/${id}/cancel`, { by: 'ops', reason: 'done anyway' }] },
   ];
 
@@ -129,7 +129,7 @@ describe('closed and unknown runs: operator calls answer 404 RUN_NOT_FOUND / 409
 
   it('cancel on a completed run records nothing and changes nothing', async () => {
     await assert.rejects(env.pinflow.cancel(completed, { by: 'ops', reason: 'r' }), rejectsWith('RUN_CLOSED', 'COMPLETED'));
-    assert.equal((await post(`/runs/${completed}/cancel`, { by: 'ops' })).status, 409);
+    assert.equal((await post(`/runs/${completed}/cancel`, { by: 'ops', reason: 'not needed' })).status, 409);
     assert.equal(await decisionsOf(completed), 0, 'no run_decisions row for a refused cancel');
     assert.equal((await env.client.workflow.getHandle(completed).describe()).status.name, 'COMPLETED');
     assert.equal((await env.pinflow.getRun(completed)).status, 'COMPLETED');
@@ -187,7 +187,7 @@ describe('closed and unknown runs: operator calls answer 404 RUN_NOT_FOUND / 409
 
     // cancel: the row does not come (no worker runs the run's first task): refused, nothing done.
     await assert.rejects(env.pinflow.cancel(runId, { by: 'ops' }), rejectsWith('RUN_NOT_PROJECTED'));
-    const res = await post(`/runs/${runId}/cancel`, { by: 'ops' });
+    const res = await post(`/runs/${runId}/cancel`, { by: 'ops', reason: 'not needed' });
     assert.equal(res.status, 503);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'RUN_NOT_PROJECTED');
     assert.equal((await env.client.workflow.getHandle(runId).describe()).status.name, 'RUNNING');
@@ -208,7 +208,7 @@ describe('closed and unknown runs: operator calls answer 404 RUN_NOT_FOUND / 409
         assert.match(err.message, /is not a pinflow run/);
         return true;
       });
-      assert.equal((await post(`/runs/${handle.workflowId}/cancel`, { by: 'ops' })).status, 404);
+      assert.equal((await post(`/runs/${handle.workflowId}/cancel`, { by: 'ops', reason: 'not needed' })).status, 404);
       assert.equal((await handle.describe()).status.name, 'RUNNING');
     } finally {
       await handle.terminate('test cleanup');
