@@ -78,6 +78,14 @@
  *   is running is never closed; a reset run's row follows its new execution.
  *   One **reconcile pass** returns its totals (checked, corrected by kind,
  *   errors).
+ * - **API key** (`client/keys.ts`): `pf_<id>_<secret>`, shown once, stored as
+ *   a scrypt hash; bound to one **tenant** or to all. Its **scopes** (`read`,
+ *   `operate`, `publish`, `admin`) say which routes it may call; each route
+ *   declares the scope it needs in its ROUTES entry (`config.scope`).
+ * - **audit log** (`client/audit.ts`, table `audit_log`): one append-only row
+ *   per write action: who (key id), what (action, target), on which runs, why
+ *   (reason, required for **destructive actions**), when, and its outcome
+ *   (accepted, denied, refused, failed).
  */
 
 /**
