@@ -84,7 +84,7 @@ export function routeAccess(route: { method: string | string[]; url: string; con
 export async function assertRunAccess(db: { query: ApiKeys['db']['query'] }, principal: Principal | undefined, runId: string): Promise<string | undefined> {
   if (!principal || principal.tenant === null) return undefined;
   const rows = await db.query<{ tenant: string }>({ text: 'SELECT tenant FROM runs WHERE id = $1', values: [runId] });
-  if (rows[0]?.tenant !== principal.tenant) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} not found`, { runId });
+  if (rows[0]?.tenant !== principal.tenant) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
   return principal.tenant;
 }
 

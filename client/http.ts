@@ -262,8 +262,11 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
         version: '0.4.0',
         description:
           'Workflow graphs on Temporal, every run pinned to the exact graph it started with. Every error is `{ "error": { "code", "message", "details" } }`; ' +
-          `limits: body ${LIMITS.bodyBytes} bytes, JSON depth ${LIMITS.jsonDepth}, keys ${LIMITS.keyLength} characters, path parameters ${LIMITS.paramLength} characters.`,
+          `limits: body ${LIMITS.bodyBytes} bytes, JSON depth ${LIMITS.jsonDepth}, keys ${LIMITS.keyLength} characters, path parameters ${LIMITS.paramLength} characters. ` +
+          'Every route but /health, /openapi.json, /docs and /metrics needs `Authorization: Bearer pf_<id>_<secret>` (an API key) with the scope its ROUTES entry declares.',
       },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key, `pf_<id>_<secret>` (`pinflow keys create`, `POST /keys`).' } } },
+      security: [{ apiKey: [] }],
     },
     transform: jsonSchemaTransform,
   });
