@@ -86,6 +86,13 @@ describe('hostile input', function () {
   };
   let alone = 0;
 
+  it('the API process has auth on: no key, no runs; the suite key works', async () => {
+    const anon = await fetch(`${api.url}/runs`);
+    assert.equal(anon.status, 401);
+    assert.match(anon.headers.get('www-authenticate') ?? '', /^Bearer/);
+    assert.equal((await http('GET', '/runs')).status, 200);
+  });
+
   it('publishes an ordinary graph and times one run of it alone', async () => {
     assert.equal((await publish('ordinary', ordinary)).status, 201);
     await timeOrdinary(1); // warms the worker's caches
