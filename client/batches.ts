@@ -269,6 +269,8 @@ export class BatchService {
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Bumped by each start(), so a look still in flight from before a stop() never schedules another. */
+  private generation = 0;
   private readonly driving = new Map<string, Promise<void>>();
 
   constructor(
@@ -424,11 +426,12 @@ export class BatchService {
   start(): void {
     if (this.timer || this.pollMs <= 0) return;
     this.stopping = false;
+    const generation = ++this.generation;
     const loop = () => {
       void this.tick()
         .catch((err: unknown) => this.log(`batches: the runner's look for batches failed (${errorText(err)}); trying again`))
         .finally(() => {
-          if (!this.stopping) this.timer = setTimeout(loop, this.pollMs);
+          if (!this.stopping && generation === this.generation) this.timer = setTimeout(loop, this.pollMs);
         });
     };
     this.timer = setTimeout(loop, 0);

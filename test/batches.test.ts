@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { batchRunId } from '../client/batch-actions';
 import type { BatchView } from '../client/batches';
 import { createApi } from '../client/http';
 import { Pinflow } from '../client/pinflow';
+import { projectRoot } from '../db/paths';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, exitOf, spawnApiProcess, type Env } from './support/harness';
+import { createEnv, eventually, exitOf, spawnApiProcess, temporalAddress, type Env } from './support/harness';
 
 // Bulk actions by run filter, as durable batches (client/batches.ts).
 
@@ -189,6 +193,31 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
       else assert.equal(s, 'RUNNING');
     }
     for (const it of items) if (it.status !== 'DONE') await env.pinflow.cancel(it.runId, { by: 'test', reason: 'cleanup' });
+  });
+
+  it('the CLI creates (and dry-runs), shows and cancels a batch', async () => {
+    await startRuns('batch-wait', 't-cli', 2);
+    await projected('t-cli', 'RUNNING', 2);
+    const cli = join(projectRoot(), 'dist', 'cli', 'pinflow.js');
+    const cliEnv = { ...process.env, DATABASE_URL: env.databaseUrl, TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_NAMESPACE: env.namespace, USER: 'cli-user' };
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, 'batch', ...args], { env: cliEnv, encoding: 'utf8' });
+    const dry = await run('create', '--action', 'cancel', '--filter', 'tenant=t-cli', '--filter', 'status=RUNNING', '--reason', 'look', '--dry-run');
+    assert.match(dry.stdout, /dry run: cancel would act on 2 run\(s\); nothing was created/);
+    await pinflow.batches.stop(); // keep this batch PENDING: the CLI steers it, nothing drives it
+    try {
+      const created = JSON.parse((await run('create', '--action', 'cancel', '--filter', 'tenant=t-cli', '--reason', 'cli test', '--rate', '2', '--json')).stdout) as BatchView;
+      assert.equal(created.by, 'cli-user');
+      assert.equal(created.ratePerSecond, 2);
+      assert.equal(created.progress.selected, 2);
+      assert.match((await run('show', created.id)).stdout, new RegExp(`batch ${created.id}: cancel RUNNING, by cli-user: cli test\n  selected 2: done 0`));
+      assert.match((await run('cancel', created.id, '--reason', 'changed my mind')).stdout, /cancel CANCELLED[\s\S]*skipped 2 BATCH_CANCELLED: batch cancelled/);
+      const refused = await run('resume', created.id, '--reason', 'x').then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
+      assert.equal(refused.code, 70);
+      assert.match(refused.stderr, /BATCH_STATE_CONFLICT/);
+    } finally {
+      pinflow.batches.start();
+    }
+    for (const r of (await env.pinflow.listRuns({ tenant: 't-cli', status: 'RUNNING' })).runs) await env.pinflow.cancel(r.id, { by: 'test', reason: 'cleanup' });
   });
 
   it('refuses bad input with a stable code naming the field', async () => {
