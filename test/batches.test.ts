@@ -195,6 +195,32 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
     for (const it of items) if (it.status !== 'DONE') await env.pinflow.cancel(it.runId, { by: 'test', reason: 'cleanup' });
   });
 
+  it('a migrate batch moves the waiting runs with a mapping, once each, and fails the runs it cannot move with the reason', async () => {
+    const a = await env.pinflow.publish('batch-mig', { entry: 'hold', steps: [{ id: 'hold', type: 'wait', event: 'go', correlationKey: "'k'", timeout: '1h', onTimeout: 'late' }, { id: 'late', type: 'return', output: "'v1'" }] });
+    const b = await env.pinflow.publish('batch-mig', { entry: 'pause', steps: [{ id: 'pause', type: 'wait', event: 'go', correlationKey: "'k'", timeout: '100ms', onTimeout: 'late' }, { id: 'late', type: 'return', output: "'v2'" }] });
+    const waiting: string[] = [];
+    for (let i = 0; i < 2; i++) waiting.push((await env.pinflow.start({ version: a.version, tenant: 't-mig' })).runId);
+    const [stalled] = await startRuns('batch-stall', 't-mig', 1);
+    await projected('t-mig', 'STALLED', 1);
+    for (const id of waiting) await eventually(async () => (await env.pinflow.state(id)).waiting);
+    const res = await call('POST', '/batches', { action: 'migrate', filter: { tenant: 't-mig' }, params: { targetVersion: b.version, mapping: { hold: 'pause' } }, by: 'ops', reason: 'shorter timeout', ratePerSecond: 50 });
+    assert.equal(res.status, 201, JSON.stringify(res.json));
+    const done = await finished(res.json.id);
+    assert.deepEqual(done.progress, { selected: 3, pending: 0, applying: 0, done: 2, skipped: 0, failed: 1 });
+    assert.equal(done.failedByReason.length, 1);
+    assert.equal(done.failedByReason[0]!.code, 'MIGRATION_REFUSED');
+    assert.match(done.failedByReason[0]!.example!, /is not a version of "batch-stall"/);
+    const failed = (await call('GET', `/batches/${res.json.id}/items?status=FAILED`)).json.items as Json[];
+    assert.deepEqual(failed.map((i) => i.runId), [stalled]);
+    for (const id of waiting) {
+      assert.equal(await env.pinflow.result(id), 'v2');
+      // The item keeps what the migration answered (the wait step carries no output).
+      const item = ((await call('GET', `/batches/${res.json.id}/items?status=DONE`)).json.items as Json[]).find((i) => i.runId === id)!;
+      assert.deepEqual(item.result.carried, []);
+    }
+    await env.pinflow.cancel(stalled!, { by: 'test', reason: 'cleanup' });
+  });
+
   it('the CLI creates (and dry-runs), shows and cancels a batch', async () => {
     await startRuns('batch-wait', 't-cli', 2);
     await projected('t-cli', 'RUNNING', 2);
@@ -265,6 +291,7 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
       }),
     );
     await projected(tenant, 'STALLED', 500);
+    const startedAt = Date.now();
     const apiEnv = { PINFLOW_BATCH_POLL_MS: '300', PINFLOW_BATCH_LEASE_MS: '3000', PINFLOW_RECONCILE_INTERVAL_MS: '0', PINFLOW_EVENT_SWEEP_MS: '0' };
     const first = await spawnApiProcess(env, 'rpcs', apiEnv);
     let second: Awaited<ReturnType<typeof spawnApiProcess>> | undefined;
@@ -273,7 +300,7 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
       return { status: res.status, json: (await res.json()) as Json };
     };
     try {
-      const created = await http(first.url, 'POST', '/batches', { action: 'skip', filter: { tenant, status: 'STALLED' }, params: { output: { ok: true } }, by: 'ops', reason: 'restart test', ratePerSecond: 15, concurrency: 4 });
+      const created = await http(first.url, 'POST', '/batches', { action: 'skip', filter: { tenant, status: 'STALLED' }, params: { output: { ok: true } }, by: 'ops', reason: 'restart test', ratePerSecond: 20, concurrency: 4 });
       assert.equal(created.status, 201, JSON.stringify(created.json));
       const id = created.json.id as string;
       assert.equal(created.json.progress.selected, 500);
@@ -308,7 +335,7 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
       assert.deepEqual([...counts], [[1, 500]]);
       const restarted = (await http(second.url, 'GET', `/batches/${id}/items?status=DONE&limit=1000`)).json.items as Json[];
       assert.equal(restarted.length, 500);
-      console.log(`      restart: killed at ${atKill.progress.done} done / ${atKill.progress.applying} applying; ${restarted.filter((i) => i.attempts > 1).length} item(s) claimed again, ${restarted.filter((i) => i.code === 'APPLIED_BEFORE_RESTART').length} found already applied in the history`);
+      console.log(`      restart: killed at ${atKill.progress.done} done / ${atKill.progress.applying} applying; ${restarted.filter((i) => i.attempts > 1).length} item(s) claimed again, ${restarted.filter((i) => i.code === 'APPLIED_BEFORE_RESTART').length} found already applied in the history; batch took ${Math.round((Date.now() - startedAt) / 1000)} s`);
     } finally {
       if (first.exitCode === null && first.signalCode === null) first.kill('SIGKILL');
       if (second) {
