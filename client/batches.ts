@@ -271,6 +271,7 @@ export class BatchService {
   private stopping = false;
   /** Bumped by each start(), so a look still in flight from before a stop() never schedules another. */
   private generation = 0;
+  private lastLookError: string | undefined;
   private readonly driving = new Map<string, Promise<void>>();
 
   constructor(
@@ -429,7 +430,15 @@ export class BatchService {
     const generation = ++this.generation;
     const loop = () => {
       void this.tick()
-        .catch((err: unknown) => this.log(`batches: the runner's look for batches failed (${errorText(err)}); trying again`))
+        .then(() => {
+          if (this.lastLookError) this.log('batches: the runner looks for batches again');
+          this.lastLookError = undefined;
+        })
+        .catch((err: unknown) => {
+          // Once per streak of the same error (a database outage would otherwise log every pollMs).
+          if (errorText(err) !== this.lastLookError) this.log(`batches: the runner's look for batches failed (${errorText(err)}); trying again every ${this.pollMs} ms`);
+          this.lastLookError = errorText(err);
+        })
         .finally(() => {
           if (!this.stopping && generation === this.generation) this.timer = setTimeout(loop, this.pollMs);
         });
