@@ -40,7 +40,12 @@ export interface BatchServiceOptions {
   leaseMs?: number;
   /** How often the runner looks for batches to drive. @default 2000 */
   pollMs?: number;
-  /** Attempts of an item that fails for a passing reason (Temporal or the database unavailable) before it is FAILED. @default 5 */
+  /**
+   * Attempts of an item that fails for a passing reason (Temporal or the
+   * database unavailable, the run's row not projected yet) before it is
+   * FAILED; between attempts the item waits attempts × 2 s (at most 60 s).
+   * @default 10
+   */
   maxAttempts?: number;
   log?: (line: string) => void;
 }
@@ -197,6 +202,12 @@ const sql = {
            WHERE batch_id = $1 AND seq = $2 AND status = 'APPLYING' AND claimed_by = $3`,
     values: [batchId, seq, owner, status, code, message, json(result)],
   }),
+  /** A passing failure: the claim is kept, its lease shortened to the backoff, so the item is claimed again (attempts + 1) after it. */
+  retryLater: (batchId: string, seq: number, owner: string, backoffMs: number, code: string, message: string): Query => ({
+    text: `UPDATE batch_items SET lease_until = now() + ($4::int * interval '1 millisecond'), code = $5, message = $6, updated_at = now()
+           WHERE batch_id = $1 AND seq = $2 AND status = 'APPLYING' AND claimed_by = $3`,
+    values: [batchId, seq, owner, backoffMs, code, message],
+  }),
   complete: (batchId: string): Query => ({
     text: `UPDATE batches SET state = 'COMPLETED', updated_at = now(), finished_at = now()
            WHERE id = $1 AND state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM batch_items WHERE batch_id = $1 AND status IN ('PENDING', 'APPLYING'))`,
@@ -282,7 +293,7 @@ export class BatchService {
     this.defaultConcurrency = opts.defaultConcurrency ?? 4;
     this.leaseMs = opts.leaseMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 2_000;
-    this.maxAttempts = opts.maxAttempts ?? 5;
+    this.maxAttempts = opts.maxAttempts ?? 10;
     this.log = opts.log ?? (() => undefined);
   }
 
@@ -491,8 +502,13 @@ export class BatchService {
         const claimed = (await this.db.query<{ seq: number; run_id: string; temporal_run_id: string | null; attempts: number }>(sql.claim(batchId, this.owner, this.leaseMs, mode)))[0];
         if (!claimed) return;
         const run: BatchItemRun = { runId: claimed.run_id, temporalRunId: claimed.temporal_run_id };
-        const outcome = await this.actOn(entry, batch, run, Number(claimed.attempts), mode, ctx);
-        await this.db.query(sql.finish(batchId, Number(claimed.seq), this.owner, outcome.status, outcome.code, outcome.message, outcome.result));
+        const attempts = Number(claimed.attempts);
+        const outcome = await this.actOn(entry, batch, run, attempts, mode, ctx);
+        if (outcome.status === 'PENDING') {
+          await this.db.query(sql.retryLater(batchId, Number(claimed.seq), this.owner, Math.min(attempts * 2_000, 60_000), outcome.code ?? 'ERROR', outcome.message ?? ''));
+        } else {
+          await this.db.query(sql.finish(batchId, Number(claimed.seq), this.owner, outcome.status, outcome.code, outcome.message, outcome.result));
+        }
       }
     };
     await Promise.all(Array.from({ length: mode === 'settle' ? 1 : concurrency }, lane));
