@@ -70,6 +70,10 @@ const envSchema = z.object({
     .refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (off) or at least 1000 ms: each pass describes every open run in Temporal')
     .default(60_000),
   PINFLOW_RECONCILE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  PINFLOW_BATCH_RATE: z.coerce.number().positive().max(1000).default(10),
+  PINFLOW_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  PINFLOW_BATCH_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),
+  PINFLOW_BATCH_POLL_MS: z.coerce.number().int().min(0).default(2_000),
   PINFLOW_PROJECTION_POOL_MAX: z.coerce.number().int().min(1).max(100).default(4),
   PINFLOW_PROJECTION_QUEUE_MAX: z.coerce.number().int().min(1).default(10_000),
   PINFLOW_PROJECTION_SYNC_WAIT_MS: z.coerce.number().int().min(0).default(2_000),
@@ -166,6 +170,17 @@ export interface PinflowConfig {
     intervalMs: number;
     /** Temporal describes in flight at once during a pass. @default 16 */
     concurrency: number;
+  };
+  /** The batch runner (client/batches.ts), run by the process that serves the API. */
+  batches: {
+    /** Runs per second of a batch that names no rate (PINFLOW_BATCH_RATE), per API process. @default 10 */
+    ratePerSecond: number;
+    /** Runs acted on at once by a batch that names none (PINFLOW_BATCH_CONCURRENCY), per API process. @default 4 */
+    concurrency: number;
+    /** How long an item claimed by a process is reserved to it; a process that dies leaves its item to others after this (PINFLOW_BATCH_LEASE_MS). @default 30000 */
+    leaseMs: number;
+    /** How often the runner looks for batches to drive; 0 turns the runner off in this process (PINFLOW_BATCH_POLL_MS). @default 2000 */
+    pollMs: number;
   };
   /** The worker's projection writes (projection/writer.ts). */
   projection: {
@@ -264,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       streamMaxAttempts: e.PINFLOW_EVENTS_MAX_ATTEMPTS,
     },
     reconcile: { intervalMs: e.PINFLOW_RECONCILE_INTERVAL_MS, concurrency: e.PINFLOW_RECONCILE_CONCURRENCY },
+    batches: { ratePerSecond: e.PINFLOW_BATCH_RATE, concurrency: e.PINFLOW_BATCH_CONCURRENCY, leaseMs: e.PINFLOW_BATCH_LEASE_MS, pollMs: e.PINFLOW_BATCH_POLL_MS },
     projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },

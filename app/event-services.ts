@@ -10,6 +10,9 @@
  * API replicas, while workers are scaled out (each would describe every open
  * run again). Several API replicas each reconciling are safe (every write is
  * conditional), only redundant: set the interval to 0 on all but one.
+ *
+ * The batch runner runs here too: several API processes share the items of
+ * a batch (each item is claimed under a lease), each at the batch's rate.
  */
 import type { Pinflow } from '../client/pinflow';
 import { RedisIngress } from '../client/redis-ingress';
@@ -28,6 +31,9 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
     pinflow.reconciler.start(config.reconcile.intervalMs);
     log(`reconciler: a pass over the open runs every ${config.reconcile.intervalMs} ms`);
   }
+  // Batches: every unfinished one is picked up where it stopped (PINFLOW_BATCH_POLL_MS; 0 turns the runner off here).
+  pinflow.batches.start();
+  const stopBatches = () => pinflow.batches.stop();
   let stream: RedisIngress | undefined;
   if (config.events.redisUrl) {
     stream = new RedisIngress({
@@ -42,6 +48,7 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
     try {
       await stream.start();
     } catch (err) {
+      await stopBatches();
       await stopReconciler();
       await pinflow.events.stopSweeper();
       throw err;
@@ -52,6 +59,7 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
     stream,
     async stop() {
       await stream?.stop();
+      await stopBatches();
       await stopReconciler();
       await pinflow.events.stopSweeper();
     },

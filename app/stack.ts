@@ -111,6 +111,7 @@ export async function startStack(
       events: { ttlMaxMs: config.events.ttlMaxMs },
       projectionLag: () => projection.writer.lag(),
       reconcile: { concurrency: config.reconcile.concurrency, log },
+      batches: { defaultRatePerSecond: config.batches.ratePerSecond, defaultConcurrency: config.batches.concurrency, leaseMs: config.batches.leaseMs, pollMs: config.batches.pollMs, log },
       ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),
     });
     const events = await startEventServices(config, pinflow, log);

@@ -43,6 +43,17 @@
  * The key and audit commands talk to the database directly (DATABASE_URL, or
  * PGlite in PINFLOW_DATA_DIR) and write their own audit rows (key id empty,
  * `by` from --by, default `cli:<OS user>`).
+ *   pinflow batch create --action <cancel|retry|skip|migrate> --filter <field>=<value> ... --reason <why>
+ *                        [--by <who>] [--params <json>] [--rate <per second>] [--concurrency <n>] [--dry-run] [--json]
+ *     Act on every run the filter selects (the fields of GET /runs: status,
+ *     definition, version, tenant, meta.<key>), as a durable batch that the
+ *     API process works through in the background; --dry-run prints the count
+ *     and a sample and creates nothing. --by defaults to $USER.
+ *
+ *   pinflow batch show <id> [--json] | pinflow batch list [--json]
+ *     A batch's progress: selected, done, skipped and failed with reasons.
+ *
+ *   pinflow batch pause|resume|cancel <id> --reason <why> [--by <who>]
  *
  * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
  * check-deploy asks each open run where it is through TEMPORAL_ADDRESS (and
@@ -56,6 +67,8 @@ import { loadConfig } from '../app/config';
 import { loadRpcModule } from '../app/rpc-module';
 import { openStore } from '../app/store';
 import { describeTotals, Reconciler } from '../client/reconcile';
+import type { BatchDryRun, BatchView, CreateBatchRequest } from '../client/batches';
+import { Pinflow } from '../client/pinflow';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 import { clientInterceptors } from '../observability/tracing';
 import { userInfo } from 'node:os';
@@ -69,6 +82,9 @@ function usage(): never {
       'usage: pinflow check-deploy --rpcs <module> [--json] [--certain-only]',
       '       pinflow contracts --rpcs <module>',
       '       pinflow reconcile [--json]',
+      '       pinflow batch create --action <action> --filter <field>=<value> ... --reason <why> [--by <who>] [--params <json>] [--rate <n>] [--concurrency <n>] [--dry-run] [--json]',
+      '       pinflow batch show <id> [--json] | pinflow batch list [--json]',
+      '       pinflow batch pause|resume|cancel <id> --reason <why> [--by <who>]',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
       '       pinflow keys create --scope <read,operate,publish,admin> [--tenant <tenant>] --name <name> [--by <who>] [--json]',
@@ -216,12 +232,94 @@ async function auditCommand(args: string[]): Promise<number> {
   }
 }
 
+function printBatch(b: BatchView): void {
+  const p = b.progress;
+  console.log(`batch ${b.id}: ${b.action} ${b.state}, by ${b.by}: ${b.reason}`);
+  console.log(`  selected ${p.selected}: done ${p.done}, skipped ${p.skipped}, failed ${p.failed}, pending ${p.pending}, applying ${p.applying}; ${b.ratePerSecond}/s, concurrency ${b.concurrency}`);
+  for (const r of b.skippedByReason) console.log(`  skipped ${r.count} ${r.code}${r.example ? `: ${r.example}` : ''}`);
+  for (const r of b.failedByReason) console.log(`  failed ${r.count} ${r.code}${r.example ? `: ${r.example}` : ''}`);
+}
+
+/** `pinflow batch ...`: through the library on the projection's database; the API process does the work. */
+async function batch(rest: string[]): Promise<number> {
+  const [sub, ...args] = rest;
+  const values = (name: string) => args.flatMap((a, i) => (a === name && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+  const one = (name: string) => values(name)[0];
+  const json = args.includes('--json');
+  const config = loadConfig();
+  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  // Creating and steering a batch needs only the database; the runner in the API process talks to Temporal.
+  const connection = Connection.lazy({ address: config.temporal.address ?? '127.0.0.1:7233' });
+  try {
+    const pinflow = new Pinflow({ client: new Client({ connection, namespace: config.temporal.namespace }), store, catalog, rpcs: {} });
+    const by = one('--by') ?? process.env.USER ?? 'cli';
+    const show = (b: BatchView | BatchDryRun) => {
+      if (json) console.log(JSON.stringify(b, null, 2));
+      else if ('dryRun' in b) {
+        console.log(`dry run: ${b.action} would act on ${b.count} run(s); nothing was created`);
+        for (const r of b.sample) console.log(`  ${r.runId}  ${r.status}  ${r.definition}@${r.version.slice(0, 12)}  ${r.tenant}`);
+      } else printBatch(b);
+    };
+    switch (sub) {
+      case 'create': {
+        const filter: Record<string, unknown> = {};
+        const metadata: Record<string, string> = {};
+        for (const f of values('--filter')) {
+          const eq = f.indexOf('=');
+          if (eq <= 0) throw new PinflowError(ERROR_CODES.REQUEST_INVALID, `--filter ${JSON.stringify(f)} is not <field>=<value>`, { field: 'filter', received: f });
+          const key = f.slice(0, eq);
+          if (key.startsWith('meta.')) metadata[key.slice(5)] = f.slice(eq + 1);
+          else filter[key] = f.slice(eq + 1);
+        }
+        if (Object.keys(metadata).length) filter.metadata = metadata;
+        const rate = one('--rate');
+        const concurrency = one('--concurrency');
+        const params = one('--params');
+        const request = {
+          action: one('--action'),
+          filter,
+          by,
+          reason: one('--reason'),
+          ...(params ? { params: JSON.parse(params) as unknown } : {}),
+          ...(rate ? { ratePerSecond: Number(rate) } : {}),
+          ...(concurrency ? { concurrency: Number(concurrency) } : {}),
+          ...(args.includes('--dry-run') ? { dryRun: true } : {}),
+        } as CreateBatchRequest;
+        show(await pinflow.batches.create(request));
+        return 0;
+      }
+      case 'show':
+        show(await pinflow.batches.get(args[0] ?? usage()));
+        return 0;
+      case 'list': {
+        const { batches } = await pinflow.batches.list();
+        if (json) console.log(JSON.stringify(batches, null, 2));
+        else for (const b of batches) printBatch(b);
+        return 0;
+      }
+      case 'pause':
+      case 'resume':
+      case 'cancel': {
+        const id = args[0] ?? usage();
+        show(await pinflow.batches[sub](id, { by, reason: one('--reason') as string }));
+        return 0;
+      }
+      default:
+        return usage();
+    }
+  } finally {
+    await connection.close().catch(() => undefined);
+    await db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'keys') return keysCommand(rest);
   if (command === 'audit') return auditCommand(rest);
   if (command === 'events') return deadLetters(rest);
   if (command === 'reconcile') return reconcile(rest);
+  if (command === 'batch') return batch(rest);
   const flag = (name: string) => rest.includes(name);
   const value = (name: string) => {
     const i = rest.indexOf(name);

@@ -16,6 +16,9 @@ import { MAX_LISTED_CORRECTIONS, RECONCILE_KINDS, type ReconcileKind } from './r
 import { assertCleanJson, JSON_DEPTH_MAX, JSON_KEY_LENGTH_MAX } from '../graph/json-guard';
 import { ERROR_CODES, InvalidRequestError, type ErrorCode } from '../graph/errors';
 import {
+  BATCH_ACTIONS,
+  BATCH_ITEM_STATUSES,
+  BATCH_STATES,
   DELIVERY_STATUSES,
   DELIVERY_VIAS,
   EVENT_SOURCES,
@@ -107,6 +110,8 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   RATE_LIMITED: 429,
   REASON_REQUIRED: 400,
   KEY_NOT_FOUND: 404,
+  BATCH_NOT_FOUND: 404,
+  BATCH_STATE_CONFLICT: 409,
   INTERNAL: 500,
 };
 
@@ -552,6 +557,103 @@ export const listAuditQuery = z.strictObject({
 
 const empty = z.strictObject({});
 
+// ---------------------------------------------------------------------------
+// Batches (client/batches.ts)
+
+/** Most runs one batch may select. */
+export const BATCH_MAX_RUNS = 50_000;
+/** Runs in a dry run's sample. */
+export const BATCH_SAMPLE_SIZE = 20;
+
+/** A batch's run filter: the fields of `GET /runs` (not its cursor and limit); `metadata` as an object. At least one field. */
+export const batchFilter = listRunsQuery
+  .pick({ status: true, definition: true, version: true, tenant: true })
+  .extend({
+    metadata: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+      .optional()
+      .meta({ description: `Exact match on every given metadata key (at most ${MAX_METADATA_FILTER_KEYS}), as \`meta.<key>\` in GET /runs.` }),
+  })
+  .refine((f) => Object.values(f).some((v) => v !== undefined), {
+    message: 'an empty filter would select every run; name at least one of status, definition, version, tenant, metadata',
+    params: { allowed: 'at least one of status, definition, version, tenant, metadata' },
+  })
+  .meta({ description: 'The runs to act on: the same filter as GET /runs. They are selected once, when the batch is created.' });
+
+const batchReason = text(LIMITS.reasonLength).meta({ description: 'Why (required for batches: they act on many runs); recorded on the batch and on every decision it makes.' });
+
+export const createBatchBody = z.strictObject({
+  action: z.enum(BATCH_ACTIONS),
+  filter: batchFilter,
+  params: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .meta({ description: 'The action\'s parameters: skip `{ output }`, migrate `{ targetVersion, mapping? }`; none for cancel and retry.' }),
+  dryRun: z.boolean().optional().meta({ description: 'Only count the selected runs and show a sample; nothing is created.' }),
+  ratePerSecond: z.number().positive().max(1000).optional().meta({ description: 'Runs acted on per second (per API process). Default PINFLOW_BATCH_RATE.' }),
+  concurrency: z.number().int().min(1).max(64).optional().meta({ description: 'Runs acted on at once (per API process). Default PINFLOW_BATCH_CONCURRENCY.' }),
+  by,
+  reason: batchReason,
+});
+
+export const batchStateBody = z.strictObject({ by, reason: batchReason });
+
+export const listBatchesQuery = z.strictObject({
+  state: z.enum(BATCH_STATES).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: '1..500, default 50.' }),
+});
+
+export const batchItemsQuery = z.strictObject({
+  status: z.enum(BATCH_ITEM_STATUSES).optional(),
+  after: z.coerce.number().int().min(0).optional().meta({ description: 'The `nextAfter` of the previous page.' }),
+  limit: z.coerce.number().int().min(1).max(1000).optional().meta({ description: '1..1000, default 100.' }),
+});
+
+const reasonCount = open({ code: z.string(), count: z.number().int(), example: z.string().nullable() });
+
+export const batchView = open({
+  id: z.string(),
+  action: z.enum(BATCH_ACTIONS),
+  params: z.record(z.string(), z.unknown()),
+  filter: z.record(z.string(), z.unknown()),
+  by: z.string(),
+  reason: z.string(),
+  state: z.enum(BATCH_STATES),
+  ratePerSecond: z.number(),
+  concurrency: z.number().int(),
+  progress: open({
+    selected: z.number().int(),
+    pending: z.number().int(),
+    applying: z.number().int(),
+    done: z.number().int(),
+    skipped: z.number().int(),
+    failed: z.number().int(),
+  }).describe('selected = pending + applying + done + skipped + failed'),
+  skippedByReason: z.array(reasonCount),
+  failedByReason: z.array(reasonCount),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  finishedAt: timestamp.nullable(),
+  stateBy: z.string().nullable(),
+  stateReason: z.string().nullable(),
+});
+
+const batchSampleRun = open({ runId: z.string(), status: z.enum(RUN_STATUSES), definition: z.string(), version: z.string(), tenant: z.string() });
+export const batchDryRun = open({ dryRun: z.literal(true), action: z.enum(BATCH_ACTIONS), count: z.number().int(), sample: z.array(batchSampleRun) });
+
+const batchItem = open({
+  seq: z.number().int(),
+  runId: z.string(),
+  runStatus: z.string().describe('the run status when the batch was created'),
+  status: z.enum(BATCH_ITEM_STATUSES),
+  attempts: z.number().int(),
+  code: z.string().nullable(),
+  message: z.string().nullable(),
+  result: z.unknown(),
+  updatedAt: timestamp,
+  finishedAt: timestamp.nullable(),
+});
+
 /**
  * Every route: method, path (Fastify syntax) and its schema. `http.ts`
  * registers one handler per entry; the OpenAPI document and the README's
@@ -960,6 +1062,92 @@ export const ROUTES = {
       tags: ['access'],
       querystring: listAuditQuery,
       response: { 200: open({ entries: z.array(auditEntry), nextCursor: z.string().nullable() }), ...errorResponses({}) },
+    },
+  },
+  createBatch: {
+    method: 'POST',
+    url: '/batches',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'batch.create', target: 'batch', destructive: true } },
+    schema: {
+      summary: 'Act on every run a filter selects, as a durable batch (or a dry run: the count and a sample)',
+      tags: ['batches'],
+      body: createBatchBody,
+      response: {
+        201: batchView,
+        200: batchDryRun.meta({ description: 'With `dryRun: true`: how many runs the filter selects and the first 20; nothing was created.' }),
+        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID', 'VERSION_NOT_FOUND', 'CURSOR_INVALID'),
+      },
+    },
+  },
+  listBatches: {
+    method: 'GET',
+    url: '/batches',
+    config: { scope: 'read', allTenants: true },
+    schema: {
+      summary: 'Batches, newest first',
+      tags: ['batches'],
+      querystring: listBatchesQuery,
+      response: { 200: open({ batches: z.array(batchView) }), ...errorResponses({}) },
+    },
+  },
+  getBatch: {
+    method: 'GET',
+    url: '/batches/:id',
+    config: { scope: 'read', allTenants: true },
+    schema: {
+      summary: "A batch's progress: selected, done, skipped and failed with reasons, state, timestamps",
+      tags: ['batches'],
+      params: idParams,
+      querystring: empty,
+      response: { 200: batchView, ...errorResponses({ params: true }, 'BATCH_NOT_FOUND') },
+    },
+  },
+  listBatchItems: {
+    method: 'GET',
+    url: '/batches/:id/items',
+    config: { scope: 'read', allTenants: true },
+    schema: {
+      summary: "A batch's items (one per selected run), in selection order",
+      tags: ['batches'],
+      params: idParams,
+      querystring: batchItemsQuery,
+      response: { 200: open({ items: z.array(batchItem), nextAfter: z.number().int().nullable() }), ...errorResponses({ params: true }, 'BATCH_NOT_FOUND') },
+    },
+  },
+  pauseBatch: {
+    method: 'POST',
+    url: '/batches/:id/pause',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'batch.pause', target: 'batch', destructive: true } },
+    schema: {
+      summary: 'Pause a running batch: no further run is acted on until it is resumed',
+      tags: ['batches'],
+      params: idParams,
+      body: batchStateBody,
+      response: { 200: batchView, ...errorResponses({ body: true, params: true }, 'BATCH_NOT_FOUND', 'BATCH_STATE_CONFLICT') },
+    },
+  },
+  resumeBatch: {
+    method: 'POST',
+    url: '/batches/:id/resume',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'batch.resume', target: 'batch', destructive: true } },
+    schema: {
+      summary: 'Resume a paused batch where it stopped',
+      tags: ['batches'],
+      params: idParams,
+      body: batchStateBody,
+      response: { 200: batchView, ...errorResponses({ body: true, params: true }, 'BATCH_NOT_FOUND', 'BATCH_STATE_CONFLICT') },
+    },
+  },
+  cancelBatch: {
+    method: 'POST',
+    url: '/batches/:id/cancel',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'batch.cancel', target: 'batch', destructive: true } },
+    schema: {
+      summary: 'Cancel a batch: the runs not yet acted on are skipped ("batch cancelled")',
+      tags: ['batches'],
+      params: idParams,
+      body: batchStateBody,
+      response: { 200: batchView, ...errorResponses({ body: true, params: true }, 'BATCH_NOT_FOUND', 'BATCH_STATE_CONFLICT') },
     },
   },
   health: {

@@ -414,6 +414,21 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
         return audit.list(filter, { ...(cursor ? { cursor } : {}), ...(limit ? { limit } : {}) });
       },
     });
+    // Batches: bulk actions by run filter (client/batches.ts).
+    r.route({
+      ...ROUTES.createBatch,
+      handler: async (req, reply) => {
+        const result = await pinflow.batches.create(req.body);
+        if (!('dryRun' in result)) req.auditTargets = [result.id];
+        return 'dryRun' in result ? reply.status(200).send(result) : reply.status(201).send(result);
+      },
+    });
+    r.route({ ...ROUTES.listBatches, handler: async (req) => pinflow.batches.list(req.query) });
+    r.route({ ...ROUTES.getBatch, handler: async (req) => pinflow.batches.get(req.params.id) });
+    r.route({ ...ROUTES.listBatchItems, handler: async (req) => pinflow.batches.items(req.params.id, req.query) });
+    r.route({ ...ROUTES.pauseBatch, handler: async (req) => pinflow.batches.pause(req.params.id, req.body) });
+    r.route({ ...ROUTES.resumeBatch, handler: async (req) => pinflow.batches.resume(req.params.id, req.body) });
+    r.route({ ...ROUTES.cancelBatch, handler: async (req) => pinflow.batches.cancel(req.params.id, req.body) });
 
     r.route({
       ...ROUTES.health,

@@ -24,6 +24,7 @@ import { checkDeploy, temporalStateReader, type ContractManifest, type DeployRep
 import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
+import { BatchService, type BatchServiceOptions } from './batches';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { definitionFromMemo, mapRunError, requireOpenRun } from './run-gate';
 import { runsStarted, safely, shortVersion } from '../observability/metrics';
@@ -57,6 +58,16 @@ export interface DecisionResult {
 
 export { RUN_ID_PATTERN, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS };
 
+/** Options of an operator call sent as a Temporal Update. */
+export interface UpdateOptions {
+  /**
+   * The Temporal update id. Temporal answers a repeated update with the same
+   * id on an open run with the first outcome instead of applying it again
+   * (batches send `batch:<batch id>`). @default a fresh id
+   */
+  updateId?: string;
+}
+
 export interface PinflowOptions {
   /** A long-lived Temporal client (reuse one; never connect per call). */
   client: Client;
@@ -79,6 +90,8 @@ export interface PinflowOptions {
   projectionLag?: () => ProjectionLag;
   /** Reconciler tuning and its log (one line per correction). */
   reconcile?: Pick<ReconcilerOptions, 'concurrency' | 'pageSize' | 'graceMs' | 'log'>;
+  /** Batch runner tuning and its log (client/batches.ts). */
+  batches?: BatchServiceOptions;
   /**
    * Metadata keys set at start as Keyword search attributes
    * `PinflowMeta_<key>` (PINFLOW_SEARCHABLE_METADATA; the worker registers
@@ -215,6 +228,8 @@ export class Pinflow {
   readonly events: EventIngress;
   /** Closes in the projection the runs Temporal closed without their own write (terminate, reset, retention). */
   readonly reconciler: Reconciler;
+  /** Bulk actions by run filter, as durable batches: create, progress, pause, resume, cancel, and the runner. */
+  readonly batches: BatchService;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
   private readonly searchableMetadata: string[];
 
@@ -228,6 +243,7 @@ export class Pinflow {
     this.events = new EventIngress({ client: this.client, db: this.store.db, ...(opts.correlationRules ? { rules: opts.correlationRules } : {}), ...opts.events });
     this.projectionLag = opts.projectionLag;
     this.reconciler = new Reconciler({ client: this.client, store: this.store, ...opts.reconcile });
+    this.batches = new BatchService(this, opts.batches);
     this.searchableMetadata = [...(opts.searchableMetadata ?? [])];
     for (const key of this.searchableMetadata) {
       if (!SEARCHABLE_METADATA_KEY.test(key)) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `searchable metadata key ${JSON.stringify(key)} must match ${SEARCHABLE_METADATA_KEY}`, { field: 'searchableMetadata', received: key });
@@ -497,7 +513,7 @@ export class Pinflow {
    * registry) or `skip` (continue with an operator-supplied output). Sent as
    * a Temporal Update: an invalid decision is refused synchronously.
    */
-  async resolveStall(runId: string, request: DecisionInput): Promise<{ stallId: string; action: string }> {
+  async resolveStall(runId: string, request: DecisionInput, opts: UpdateOptions = {}): Promise<{ stallId: string; action: string }> {
     const { id } = parseInput(idParams, { id: runId }, 'params');
     const input: DecisionInput = parseInput(decisionBody, request, 'body');
     const handle = this.client.workflow.getHandle(id);
@@ -529,7 +545,7 @@ export class Pinflow {
     }
     const decision: StallDecision = { stallId, action: input.action, by: input.by, ...(input.reason ? { reason: input.reason } : {}), ...(input.output !== undefined ? { output: input.output } : {}) };
     try {
-      const res = await handle.executeUpdate(resolveStallUpdate, { args: [decision] });
+      const res = await handle.executeUpdate(resolveStallUpdate, { args: [decision], ...(opts.updateId ? { updateId: opts.updateId } : {}) });
       return { stallId: res.stallId, action: res.action };
     } catch (caught) {
       // The run may have closed (or vanished) since the check above.
@@ -572,7 +588,7 @@ export class Pinflow {
    * output must satisfy the target's contract. The run continues as new on
    * the target graph. A refused migration says exactly why.
    */
-  async migrate(runId: string, request: { targetVersion: string; mapping?: Record<string, string>; by: string; reason?: string }): Promise<{ at: string; carried: string[]; dropped: string[] }> {
+  async migrate(runId: string, request: { targetVersion: string; mapping?: Record<string, string>; by: string; reason?: string }, opts: UpdateOptions = {}): Promise<{ at: string; carried: string[]; dropped: string[] }> {
     parseInput(idParams, { id: runId }, 'params');
     const input = parseInput(migrateBody, request, 'body');
     const handle = this.client.workflow.getHandle(runId);
@@ -599,6 +615,7 @@ export class Pinflow {
     try {
       const res = await handle.executeUpdate(migrateUpdate, {
         args: [{ targetVersion: target.hash, graph: target.graph, contracts: target.contracts, ...(input.mapping ? { mapping: input.mapping } : {}), by: input.by, ...(input.reason ? { reason: input.reason } : {}) }],
+        ...(opts.updateId ? { updateId: opts.updateId } : {}),
       });
       return { at: res.at, carried: res.carried, dropped: res.dropped };
     } catch (caught) {

@@ -77,6 +77,10 @@ export const ERROR_CODES = {
   REASON_REQUIRED: 'REASON_REQUIRED',
   /** No API key with this id. */
   KEY_NOT_FOUND: 'KEY_NOT_FOUND',
+  /** No batch has this id. */
+  BATCH_NOT_FOUND: 'BATCH_NOT_FOUND',
+  /** A batch state change that its current state does not allow (resume a cancelled batch, pause a completed one); `details.state` is the state. */
+  BATCH_STATE_CONFLICT: 'BATCH_STATE_CONFLICT',
   /** Anything unexpected; the body carries an `errorId` that is in the server log, never the internal message. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -86,6 +86,15 @@
  *   per write action: who (key id), what (action, target), on which runs, why
  *   (reason, required for **destructive actions**), when, and its outcome
  *   (accepted, denied, refused, failed).
+ * - **batch** (`client/batches.ts`): one operator action ({@link BATCH_ACTIONS})
+ *   applied to every run a run filter (the run list's) selected when the
+ *   batch was created, in the background of the API process, at a rate. Its
+ *   **items** are the selected runs, snapshot at creation: a run that matches
+ *   later is not added. Each item is acted on at most once per batch, even
+ *   across restarts ({@link BATCH_ITEM_STATUSES}); the batch itself can be
+ *   paused, resumed and cancelled ({@link BATCH_STATES}). The **action
+ *   table** (`client/batch-actions.ts`) says, per action, its parameters,
+ *   which runs it applies to and how it is applied.
  */
 
 /**
@@ -174,6 +183,31 @@ export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 /** The decisions the `pinflow.resolveStall` update takes; migrate and cancel have their own calls. */
 export const STALL_DECISION_ACTIONS = ['retry', 'skip'] as const satisfies readonly DecisionAction[];
 export type StallDecisionAction = (typeof STALL_DECISION_ACTIONS)[number];
+
+/**
+ * What a batch can do to each run it selected. Wire values (`batches.action`).
+ * Rerun, replay, pause and resume join this list with their entries in the
+ * action table.
+ */
+export const BATCH_ACTIONS = ['cancel', 'retry', 'skip', 'migrate'] as const;
+export type BatchAction = (typeof BATCH_ACTIONS)[number];
+
+/**
+ * A batch's state: `RUNNING` (items are being acted on), `PAUSED` (none is
+ * started; resume goes on), `CANCELLED` (the items not started are SKIPPED,
+ * reason "batch cancelled"), `COMPLETED` (every item is DONE, SKIPPED or FAILED).
+ */
+export const BATCH_STATES = ['RUNNING', 'PAUSED', 'CANCELLED', 'COMPLETED'] as const;
+export type BatchState = (typeof BATCH_STATES)[number];
+
+/**
+ * A batch item's status: `PENDING`, `APPLYING` (claimed by one API process
+ * under a lease), then `DONE` (acted on), `SKIPPED` (the action does not apply
+ * to the run, or the batch was cancelled: with a code and reason) or `FAILED`
+ * (Temporal or pinflow refused the action: with a code and reason).
+ */
+export const BATCH_ITEM_STATUSES = ['PENDING', 'APPLYING', 'DONE', 'SKIPPED', 'FAILED'] as const;
+export type BatchItemStatus = (typeof BATCH_ITEM_STATUSES)[number];
 
 /** A tenant name. */
 export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
