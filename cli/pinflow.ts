@@ -26,6 +26,15 @@
  *     corrected by kind, errors). Needs TEMPORAL_ADDRESS. Exit 0 once the
  *     pass ran (runs it could not compare are counted in `errors`).
  *
+ *   pinflow rerun <runId> --from <step> [--occurrence <n>] [--version <hash>] [--map old=new ...] [--run-id <id>] [--by <who>] [--reason <why>]
+ *     A new run at <step>, seeded with the state the run had just before it
+ *     (read from its Temporal history). Through the HTTP API (PINFLOW_API_URL,
+ *     PINFLOW_API_KEY), so it is authorised and audited like any other call.
+ *
+ *   pinflow replay <runId> [--input-file <file.json>] [--version <hash>] [--run-id <id>] [--by <who>] [--reason <why>]
+ *     A new run from the start with the run's original input (from its
+ *     Temporal history) or the edited input in <file.json>. Through the HTTP API.
+ *
  * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
  * check-deploy asks each open run where it is through TEMPORAL_ADDRESS (and
  * TEMPORAL_NAMESPACE) when set, else analyses every run with its position unknown;
@@ -40,6 +49,8 @@ import { openStore } from '../app/store';
 import { describeTotals, Reconciler } from '../client/reconcile';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 import { clientInterceptors } from '../observability/tracing';
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 
 function usage(): never {
   console.error(
@@ -47,6 +58,8 @@ function usage(): never {
       'usage: pinflow check-deploy --rpcs <module> [--json] [--certain-only]',
       '       pinflow contracts --rpcs <module>',
       '       pinflow reconcile [--json]',
+      '       pinflow rerun <runId> --from <step> [--occurrence <n>] [--version <hash>] [--map old=new ...] [--run-id <id>] [--by <who>] [--reason <why>]',
+      '       pinflow replay <runId> [--input-file <file.json>] [--version <hash>] [--run-id <id>] [--by <who>] [--reason <why>]',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
     ].join('\n'),
@@ -110,8 +123,67 @@ async function reconcile(rest: string[]): Promise<number> {
   }
 }
 
+/**
+ * One call to the pinflow HTTP API at PINFLOW_API_URL (default
+ * http://127.0.0.1:8080) with PINFLOW_API_KEY as the bearer key. Prints the
+ * answer; a 4xx/5xx answer prints its error and gives exit code 1.
+ */
+async function apiCall(method: 'GET' | 'POST', path: string, body?: unknown): Promise<number> {
+  const base = (process.env.PINFLOW_API_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const key = process.env.PINFLOW_API_KEY;
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let message = text;
+    try {
+      const e = (JSON.parse(text) as { error?: { code: string; message: string } }).error;
+      if (e) message = `${e.code}: ${e.message}`;
+    } catch {
+      // not JSON: print it as it came
+    }
+    console.error(`pinflow: ${res.status} ${message}`);
+    return 1;
+  }
+  console.log(text ? JSON.stringify(JSON.parse(text), null, 2) : '');
+  return 0;
+}
+
+/** `pinflow rerun` and `pinflow replay`, through the HTTP API. */
+async function rerunOrReplay(command: 'rerun' | 'replay', rest: string[]): Promise<number> {
+  const [runId, ...args] = rest;
+  if (!runId || runId.startsWith('--')) usage();
+  const values = (name: string) => args.flatMap((a, i) => (a === name && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+  const one = (name: string) => values(name)[0];
+  const by = one('--by') ?? `cli:${userInfo().username}`;
+  const common = {
+    by,
+    ...(one('--reason') ? { reason: one('--reason') } : {}),
+    ...(one('--version') ? { targetVersion: one('--version') } : {}),
+    ...(one('--run-id') ? { runId: one('--run-id') } : {}),
+  };
+  if (command === 'rerun') {
+    const fromStep = one('--from');
+    if (!fromStep) usage();
+    const mapping = Object.fromEntries(values('--map').map((m) => m.split('=', 2) as [string, string]));
+    const occurrence = one('--occurrence');
+    return apiCall('POST', `/runs/${encodeURIComponent(runId)}/rerun`, {
+      fromStep,
+      ...common,
+      ...(occurrence ? { occurrence: Number(occurrence) } : {}),
+      ...(Object.keys(mapping).length ? { mapping } : {}),
+    });
+  }
+  const file = one('--input-file');
+  return apiCall('POST', `/runs/${encodeURIComponent(runId)}/replay`, { ...common, ...(file ? { input: JSON.parse(readFileSync(file, 'utf8')) as unknown } : {}) });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'rerun' || command === 'replay') return rerunOrReplay(command, rest);
   if (command === 'events') return deadLetters(rest);
   if (command === 'reconcile') return reconcile(rest);
   const flag = (name: string) => rest.includes(name);
