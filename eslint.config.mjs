@@ -16,7 +16,8 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  *   graph  <-  rpc <-  catalog
  *   graph  <-  observability (metrics, traces, logs)  <-  projection / activities / worker / client; workflows never
  *   client uses graph, db, rpc, catalog, projection, observability and the workflow's message
- *          definitions (workflows/definitions); app/, cli/, scripts/ use everything.
+ *          definitions (workflows/definitions), and the history reader (worker/history, which uses
+ *          the interpreter's capture sink, workflows/capture); app/, cli/, scripts/ use everything.
  *
  * Each folder lists the folders it may import (`only`: the modules it may
  * import from one more). `sandbox` adds the workflow rule
@@ -34,8 +35,8 @@ const LAYERS = {
   catalog: { may: ['graph', 'db', 'rpc'] },
   observability: { may: ['graph'] },
   activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'] },
-  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities', 'observability'] },
-  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'], only: { workflows: ['definitions'] } },
+  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities', 'observability'], only: { workflows: ['capture'] } },
+  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'], only: { workflows: ['definitions'], worker: ['history'] } },
 };
 
 function layers() {

@@ -54,6 +54,14 @@
  *     A batch's progress: selected, done, skipped and failed with reasons.
  *
  *   pinflow batch pause|resume|cancel <id> --reason <why> [--by <who>]
+ *   pinflow rerun <runId> --from <step> [--occurrence <n>] [--version <hash>] [--map old=new ...] [--run-id <id>] [--by <who>] [--reason <why>]
+ *     A new run at <step>, seeded with the state the run had just before it
+ *     (read from its Temporal history). Through the HTTP API (PINFLOW_API_URL,
+ *     PINFLOW_API_KEY), so it is authorised and audited like any other call.
+ *
+ *   pinflow replay <runId> [--input-file <file.json>] [--version <hash>] [--run-id <id>] [--by <who>] [--reason <why>]
+ *     A new run from the start with the run's original input (from its
+ *     Temporal history) or the edited input in <file.json>. Through the HTTP API.
  *
  * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
  * check-deploy asks each open run where it is through TEMPORAL_ADDRESS (and
@@ -75,6 +83,7 @@ import { userInfo } from 'node:os';
 import { AUDIT_OUTCOMES, SCOPES, type Scope } from '../client/api-schemas';
 import { AuditLog, type AuditOutcome } from '../client/audit';
 import { ApiKeys } from '../client/keys';
+import { readFileSync } from 'node:fs';
 
 function usage(): never {
   console.error(
@@ -85,6 +94,8 @@ function usage(): never {
       '       pinflow batch create --action <action> --filter <field>=<value> ... --reason <why> [--by <who>] [--params <json>] [--rate <n>] [--concurrency <n>] [--dry-run] [--json]',
       '       pinflow batch show <id> [--json] | pinflow batch list [--json]',
       '       pinflow batch pause|resume|cancel <id> --reason <why> [--by <who>]',
+      '       pinflow rerun <runId> --from <step> [--occurrence <n>] [--version <hash>] [--map old=new ...] [--run-id <id>] [--by <who>] [--reason <why>]',
+      '       pinflow replay <runId> [--input-file <file.json>] [--version <hash>] [--run-id <id>] [--by <who>] [--reason <why>]',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
       '       pinflow keys create --scope <read,operate,publish,admin> [--tenant <tenant>] --name <name> [--by <who>] [--json]',
@@ -313,10 +324,69 @@ async function batch(rest: string[]): Promise<number> {
   }
 }
 
+/**
+ * One call to the pinflow HTTP API at PINFLOW_API_URL (default
+ * http://127.0.0.1:8080) with PINFLOW_API_KEY as the bearer key. Prints the
+ * answer; a 4xx/5xx answer prints its error and gives exit code 1.
+ */
+async function apiCall(method: 'GET' | 'POST', path: string, body?: unknown): Promise<number> {
+  const base = (process.env.PINFLOW_API_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const key = process.env.PINFLOW_API_KEY;
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let message = text;
+    try {
+      const e = (JSON.parse(text) as { error?: { code: string; message: string } }).error;
+      if (e) message = `${e.code}: ${e.message}`;
+    } catch {
+      // not JSON: print it as it came
+    }
+    console.error(`pinflow: ${res.status} ${message}`);
+    return 1;
+  }
+  console.log(text ? JSON.stringify(JSON.parse(text), null, 2) : '');
+  return 0;
+}
+
+/** `pinflow rerun` and `pinflow replay`, through the HTTP API. */
+async function rerunOrReplay(command: 'rerun' | 'replay', rest: string[]): Promise<number> {
+  const [runId, ...args] = rest;
+  if (!runId || runId.startsWith('--')) usage();
+  const values = (name: string) => args.flatMap((a, i) => (a === name && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+  const one = (name: string) => values(name)[0];
+  const by = one('--by') ?? `cli:${userInfo().username}`;
+  const common = {
+    by,
+    ...(one('--reason') ? { reason: one('--reason') } : {}),
+    ...(one('--version') ? { targetVersion: one('--version') } : {}),
+    ...(one('--run-id') ? { runId: one('--run-id') } : {}),
+  };
+  if (command === 'rerun') {
+    const fromStep = one('--from');
+    if (!fromStep) usage();
+    const mapping = Object.fromEntries(values('--map').map((m) => m.split('=', 2) as [string, string]));
+    const occurrence = one('--occurrence');
+    return apiCall('POST', `/runs/${encodeURIComponent(runId)}/rerun`, {
+      fromStep,
+      ...common,
+      ...(occurrence ? { occurrence: Number(occurrence) } : {}),
+      ...(Object.keys(mapping).length ? { mapping } : {}),
+    });
+  }
+  const file = one('--input-file');
+  return apiCall('POST', `/runs/${encodeURIComponent(runId)}/replay`, { ...common, ...(file ? { input: JSON.parse(readFileSync(file, 'utf8')) as unknown } : {}) });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'keys') return keysCommand(rest);
   if (command === 'audit') return auditCommand(rest);
+  if (command === 'rerun' || command === 'replay') return rerunOrReplay(command, rest);
   if (command === 'events') return deadLetters(rest);
   if (command === 'reconcile') return reconcile(rest);
   if (command === 'batch') return batch(rest);

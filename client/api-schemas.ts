@@ -89,6 +89,10 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   DECISION_REJECTED: 409,
   SKIP_OUTPUT_INVALID: 422,
   MIGRATION_REFUSED: 409,
+  RERUN_POINT_INVALID: 422,
+  RERUN_POINT_NOT_REACHED: 409,
+  RERUN_INCOMPATIBLE: 409,
+  HISTORY_UNREADABLE: 502,
   CORRELATION_KEY_MISSING: 422,
   CORRELATION_KEY_INVALID: 422,
   EVENT_ID_CONFLICT: 409,
@@ -416,6 +420,42 @@ export const migrateBody = z.strictObject({
 
 export const cancelBody = z.strictObject({ by, reason: reason.optional() });
 
+const newRunId = text(256)
+  .optional()
+  .meta({ description: `The new run's id (must match ${RUN_ID_PATTERN}); a repeated request with the same id returns that run (\`created: false\`) instead of starting another. Default: \`<definition>-<uuid>\`.` });
+const stepMapping = z
+  .record(text(256), text(256))
+  .refine((m) => Object.keys(m).length <= LIMITS.mappingEntries, { message: `has more than ${LIMITS.mappingEntries} entries`, params: { allowed: `at most ${LIMITS.mappingEntries} entries` } });
+
+export const rerunBody = z.strictObject({
+  fromStep: text(256).meta({ description: 'The top-level step to start at; the state the source run had just before it is read from its Temporal history.' }),
+  occurrence: z.number().int().min(1).max(1_000_000).optional().meta({ description: 'Which time the source run reached the step (1-based). Default: the last.' }),
+  targetVersion: versionHash.optional().meta({ description: 'Run another version of the same definition (checked before anything starts). Default: the version the source run was on at the step.' }),
+  mapping: stepMapping.optional().meta({ description: 'With targetVersion: old step id → new step id, for renamed steps (as for migrate).' }),
+  runId: newRunId,
+  by,
+  reason: reason.optional(),
+});
+
+export const replayBody = z.strictObject({
+  input: jsonValue(LIMITS.inputBytes, 'An edited input, validated as a start input is. Default: the source run\'s original input, read from its Temporal history.').optional(),
+  targetVersion: versionHash.optional().meta({ description: 'Run another version of the same definition. Default: the version the source run started on.' }),
+  runId: newRunId,
+  by,
+  reason: reason.optional(),
+});
+
+const rerunResult = open({
+  runId: z.string(),
+  temporalRunId: z.string().nullable(),
+  kind: z.enum(['rerun', 'replay']),
+  sourceRunId: z.string(),
+  fromStep: z.string().nullable(),
+  version: z.string(),
+  created: z.boolean(),
+  temporalUiUrl: z.string(),
+});
+
 export const bulkResolveBody = decisionBody.omit({ stallId: true }).extend({
   rpc: text(128),
   reason: z.enum(STALL_REASONS).optional(),
@@ -588,7 +628,7 @@ export const createBatchBody = z.strictObject({
   params: z
     .record(z.string(), z.unknown())
     .optional()
-    .meta({ description: 'The action\'s parameters: skip `{ output }`, migrate `{ targetVersion, mapping? }`; none for cancel and retry.' }),
+    .meta({ description: 'The action\'s parameters: skip `{ output }`, migrate `{ targetVersion, mapping? }`, rerun `{ fromStep, occurrence?, targetVersion?, mapping? }`, replay `{ input?, targetVersion? }`; none for cancel and retry.' }),
   dryRun: z.boolean().optional().meta({ description: 'Only count the selected runs and show a sample; nothing is created.' }),
   ratePerSecond: z.number().positive().max(1000).optional().meta({ description: 'Runs acted on per second (per API process). Default PINFLOW_BATCH_RATE.' }),
   concurrency: z.number().int().min(1).max(64).optional().meta({ description: 'Runs acted on at once (per API process). Default PINFLOW_BATCH_CONCURRENCY.' }),
@@ -779,6 +819,12 @@ export const ROUTES = {
           children: z.array(runSummary),
           decisions: z.array(open({ action: z.string(), by: z.string() })),
           lineage: z.array(z.unknown()),
+          origin: open({ kind: z.enum(['rerun', 'replay']), sourceRunId: z.string(), sourceVersion: z.string() })
+            .nullable()
+            .meta({ description: 'Set when this run is a rerun or replay of another run: the source run, its version, the step and occurrence it started at (rerun), who and why.' }),
+          reruns: z
+            .array(open({ runId: z.string(), kind: z.enum(['rerun', 'replay']), fromStep: z.string().nullable(), createdAt: z.string() }))
+            .meta({ description: 'Reruns and replays started from this run (the first 100), with their status.' }),
           waits: z.array(waitRecord),
           temporalUiUrl: z.string(),
         }),
@@ -826,6 +872,38 @@ export const ROUTES = {
       params: idParams,
       body: cancelBody,
       response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_PROJECTED', 'REASON_REQUIRED') },
+    },
+  },
+  rerun: {
+    method: 'POST',
+    url: '/runs/:id/rerun',
+    config: { scope: 'operate', audit: { action: 'run.rerun', target: 'run' } },
+    schema: {
+      summary: 'Start a new run at a step, seeded with the state the source run had just before it (read from its Temporal history)',
+      tags: ['operator'],
+      params: idParams,
+      body: rerunBody,
+      response: {
+        201: rerunResult,
+        200: rerunResult,
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'RERUN_POINT_INVALID', 'RERUN_POINT_NOT_REACHED', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
+      },
+    },
+  },
+  replay: {
+    method: 'POST',
+    url: '/runs/:id/replay',
+    config: { scope: 'operate', audit: { action: 'run.replay', target: 'run' } },
+    schema: {
+      summary: "Start a new run from the start with the source run's original input (from its Temporal history) or an edited one",
+      tags: ['operator'],
+      params: idParams,
+      body: replayBody,
+      response: {
+        201: rerunResult,
+        200: rerunResult,
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
+      },
     },
   },
   resolveStalled: {

@@ -25,11 +25,11 @@ import { createHash } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
-import type { BatchAction, RunStatus } from '../graph/terminology';
+import { RUN_STATUSES, type BatchAction, type RunStatus } from '../graph/terminology';
 import { checkSkipOutput } from '../catalog/contracts';
 import type { VersionRecord } from '../catalog/versions';
 import type { RunSummary } from '../projection/store';
-import { decisionBody, migrateBody } from './api-schemas';
+import { decisionBody, migrateBody, replayBody, rerunBody } from './api-schemas';
 import type { Pinflow } from './pinflow';
 
 /** What an entry knows about the batch it acts for. */
@@ -103,6 +103,21 @@ async function updateInHistory(pinflow: Pinflow, run: BatchItemRun, updateId: st
 
 const skipParams = decisionBody.pick({ output: true }).required();
 const migrateParams = migrateBody.pick({ targetVersion: true, mapping: true });
+const rerunParams = rerunBody.pick({ fromStep: true, occurrence: true, targetVersion: true, mapping: true });
+const replayParams = replayBody.pick({ input: true, targetVersion: true });
+/** Every status: a run that finished (or failed) is what one reruns or replays most. */
+const ANY: readonly RunStatus[] = RUN_STATUSES;
+
+/** The run this batch started from the source before a restart, if Temporal has it. */
+async function startedBefore(pinflow: Pinflow, run: BatchItemRun, ctx: BatchActionContext): Promise<Record<string, unknown> | undefined> {
+  const runId = ctx.newRunId(run.runId);
+  try {
+    await pinflow.client.workflow.getHandle(runId).describe();
+    return { runId, created: false, note: 'started by this batch before a restart (found in Temporal)' };
+  } catch {
+    return undefined;
+  }
+}
 
 /** Every stalled run's skip output against its pinned output contract, one version read per version. */
 async function checkSkipOutputs(pinflow: Pinflow, output: unknown, runs: readonly RunSummary[]): Promise<void> {
@@ -135,7 +150,17 @@ const decidedBefore = async (pinflow: Pinflow, run: BatchItemRun, _params: unkno
   (await updateInHistory(pinflow, run, ctx.updateId)) ? { note: 'decided by this batch before a restart (found in the run history)' } : undefined;
 
 /** The table. Adding an action: its name in BATCH_ACTIONS and one entry here. */
-export const BATCH_ACTION_TABLE: { [A in BatchAction]: BatchActionEntry<A extends 'skip' ? z.output<typeof skipParams> : A extends 'migrate' ? z.output<typeof migrateParams> : Record<string, never>> } = {
+type ParamsOf<A extends BatchAction> = A extends 'skip'
+  ? z.output<typeof skipParams>
+  : A extends 'migrate'
+    ? z.output<typeof migrateParams>
+    : A extends 'rerun'
+      ? z.output<typeof rerunParams>
+      : A extends 'replay'
+        ? z.output<typeof replayParams>
+        : Record<string, never>;
+
+export const BATCH_ACTION_TABLE: { [A in BatchAction]: BatchActionEntry<ParamsOf<A>> } = {
   cancel: {
     params: z.strictObject({}),
     appliesTo: OPEN,
@@ -184,6 +209,34 @@ export const BATCH_ACTION_TABLE: { [A in BatchAction]: BatchActionEntry<A extend
       return { at: res.at, carried: res.carried, dropped: res.dropped };
     },
     appliedBefore: decidedBefore,
+  },
+  // Rerun and replay start one new run per source run, with an id derived from the batch and the source,
+  // so a restart finds the run it started instead of starting a second one.
+  rerun: {
+    params: rerunParams,
+    appliesTo: ANY,
+    appliesToText: 'rerun applies to runs of any status',
+    async check(pinflow, params) {
+      if (params.targetVersion) await pinflow.getVersion(params.targetVersion);
+    },
+    async apply(pinflow, run, params, ctx) {
+      const res = await pinflow.rerun(run.runId, { ...params, runId: ctx.newRunId(run.runId), by: ctx.by, reason: ctx.reason });
+      return { runId: res.runId, created: res.created, fromStep: res.fromStep };
+    },
+    appliedBefore: (pinflow, run, _params, ctx) => startedBefore(pinflow, run, ctx),
+  },
+  replay: {
+    params: replayParams,
+    appliesTo: ANY,
+    appliesToText: 'replay applies to runs of any status',
+    async check(pinflow, params) {
+      if (params.targetVersion) await pinflow.getVersion(params.targetVersion);
+    },
+    async apply(pinflow, run, params, ctx) {
+      const res = await pinflow.replay(run.runId, { ...params, runId: ctx.newRunId(run.runId), by: ctx.by, reason: ctx.reason });
+      return { runId: res.runId, created: res.created };
+    },
+    appliedBefore: (pinflow, run, _params, ctx) => startedBefore(pinflow, run, ctx),
   },
 };
 

@@ -327,6 +327,25 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
         return reply.status(202).send({ runId: req.params.id, cancellation: 'requested' as const });
       },
     });
+    // Rerun and replay start a new run (201), or return the one a repeated `runId` already started (200).
+    r.route({
+      ...ROUTES.rerun,
+      handler: async (req, reply) => {
+        const res = await pinflow.rerun(req.params.id, req.body);
+        // The audit row names both runs: the source and the new one.
+        req.auditRuns = [req.params.id, res.runId];
+        return reply.status(res.created ? 201 : 200).send(res);
+      },
+    });
+    r.route({
+      ...ROUTES.replay,
+      handler: async (req, reply) => {
+        const res = await pinflow.replay(req.params.id, req.body);
+        // The audit row names both runs: the source and the new one.
+        req.auditRuns = [req.params.id, res.runId];
+        return reply.status(res.created ? 201 : 200).send(res);
+      },
+    });
     r.route({
       ...ROUTES.resolveStalled,
       handler: async (req) => {

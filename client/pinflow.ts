@@ -21,12 +21,13 @@ import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registr
 import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, temporalStateReader, type ContractManifest, type DeployReport } from './check-deploy';
-import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
+import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, replayBody, rerunBody, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
 import { BatchService, type BatchServiceOptions } from './batches';
 import { publishGraph, type PublishResult } from '../catalog/publish';
-import { definitionFromMemo, mapRunError, requireOpenRun } from './run-gate';
+import { definitionFromMemo, mapRunError, requireOpenRun, runStatus } from './run-gate';
+import { carryOnto, findRerunPoint, readFirstExecution, type ReplayRequest, type RerunRequest, type RerunResult } from './rerun';
 import { runsStarted, safely, shortVersion } from '../observability/metrics';
 
 
@@ -287,6 +288,12 @@ export class Pinflow {
 
   /** Start a run pinned to one version: the graph travels in the start input. */
   async start(options: StartOptions): Promise<StartedRun> {
+    const { runInput, version, opts } = await this.prepareStart(options);
+    return this.launch(runInput, version, { ifExists: opts.ifExists });
+  }
+
+  /** Check a start request and build the run's start input (start, rerun and replay check the same way). */
+  private async prepareStart(options: StartOptions): Promise<{ runInput: RunInput; version: VersionRecord; opts: StartOptions }> {
     // The same schema as POST /runs: lengths, sizes, and the one recursive check.
     const opts: StartOptions = parseInput(startBody, options, 'options');
     const tenant = opts.tenant ?? DEFAULT_TENANT;
@@ -321,7 +328,112 @@ export class Pinflow {
       // The run keeps the limits of the deployment that started it (graph/limits.ts).
       limits: currentRunLimits(),
     };
+    return { runInput, version, opts };
+  }
+
+  /**
+   * Rerun from a step: a new run that starts at top-level step `fromStep`,
+   * seeded with the state the source run had just before it, read from the
+   * source run's Temporal history. The source may be open or closed.
+   * Idempotent with `runId`: a second call returns the run (`created: false`).
+   */
+  async rerun(sourceRunId: string, request: RerunRequest): Promise<RerunResult> {
+    parseInput(idParams, { id: sourceRunId }, 'params');
+    const req = parseInput(rerunBody, request, 'body');
+    const existing = await this.existingRerun(sourceRunId, 'rerun', req.runId);
+    if (existing) return existing;
+    const { execution, snapshot, occurrence } = await findRerunPoint(this.client, sourceRunId, req, this.client.options.dataConverter);
+    const source = execution.input;
+    let at = req.fromStep;
+    let steps = snapshot.steps;
+    const targetHash = req.targetVersion ?? source.version;
+    if (targetHash !== source.version) {
+      const target = await this.targetVersion(targetHash, source.definition);
+      ({ at, steps } = carryOnto(source, target, req.fromStep, steps, req.mapping));
+    }
+    const { runInput, version } = await this.prepareStart({
+      definition: source.definition,
+      version: targetHash,
+      input: source.input,
+      tenant: source.tenant,
+      metadata: source.metadata,
+      ...(req.runId ? { runId: req.runId } : {}),
+    });
+    runInput.resume = { at, steps, vars: snapshot.vars, seq: snapshot.seq, nextDispatch: {} };
+    runInput.origin = { kind: 'rerun', sourceRunId, sourceVersion: source.version, fromStep: req.fromStep, occurrence, by: req.by, ...(req.reason ? { reason: req.reason } : {}) };
+    const started = await this.launch(runInput, version, {});
+    return { runId: started.runId, temporalRunId: started.temporalRunId, kind: 'rerun', sourceRunId, fromStep: req.fromStep, version: started.version, created: true, temporalUiUrl: started.temporalUiUrl };
+  }
+
+  /**
+   * Replay: a new run from the start with the source run's original input
+   * (read from its Temporal history, never from the projection) or an
+   * edited one, validated as a start input is. Idempotent with `runId`.
+   */
+  async replay(sourceRunId: string, request: ReplayRequest): Promise<RerunResult> {
+    parseInput(idParams, { id: sourceRunId }, 'params');
+    const req = parseInput(replayBody, request, 'body');
+    const existing = await this.existingRerun(sourceRunId, 'replay', req.runId);
+    if (existing) return existing;
+    const first = (await readFirstExecution(this.client, sourceRunId, this.client.options.dataConverter)).input;
+    const targetHash = req.targetVersion ?? first.version;
+    if (targetHash !== first.version) await this.targetVersion(targetHash, first.definition);
+    const { runInput, version } = await this.prepareStart({
+      definition: first.definition,
+      version: targetHash,
+      input: req.input === undefined ? first.input : req.input,
+      tenant: first.tenant,
+      metadata: first.metadata,
+      ...(req.runId ? { runId: req.runId } : {}),
+    });
+    runInput.origin = { kind: 'replay', sourceRunId, sourceVersion: first.version, by: req.by, ...(req.reason ? { reason: req.reason } : {}) };
+    const started = await this.launch(runInput, version, {});
+    return { runId: started.runId, temporalRunId: started.temporalRunId, kind: 'replay', sourceRunId, fromStep: null, version: started.version, created: true, temporalUiUrl: started.temporalUiUrl };
+  }
+
+  /** A version of `definition` to rerun or replay onto. */
+  private async targetVersion(hash: string, definition: string): Promise<VersionRecord> {
+    const target = await this.getVersion(hash);
+    if (!versionOf(target, definition)) {
+      throw new PinflowError(ERROR_CODES.RERUN_INCOMPATIBLE, `version ${hash} is not a version of ${JSON.stringify(definition)}`, { field: 'targetVersion', received: hash });
+    }
+    return target;
+  }
+
+  /** With a requested run id that exists: the run when it came from the same source, else RUN_ALREADY_EXISTS. */
+  private async existingRerun(sourceRunId: string, kind: 'rerun' | 'replay', runId: string | undefined): Promise<RerunResult | undefined> {
+    if (runId === undefined) return undefined;
+    const { description } = await runStatus(this.client.workflow.getHandle(runId));
+    if (!description) return undefined;
+    const memo = (description.memo ?? {}) as { version?: string; origin?: { kind?: string; sourceRunId?: string; fromStep?: string | null } };
+    if (memo.origin?.sourceRunId !== sourceRunId || memo.origin.kind !== kind) {
+      throw new PinflowError(ERROR_CODES.RUN_ALREADY_EXISTS, `a run with id ${JSON.stringify(runId)} already exists and is not a ${kind} of ${sourceRunId}`, { runId });
+    }
+    return {
+      runId,
+      temporalRunId: description.runId,
+      kind,
+      sourceRunId,
+      fromStep: memo.origin.fromStep ?? null,
+      version: memo.version ?? '',
+      created: false,
+      temporalUiUrl: this.uiLink(runId, description.runId),
+    };
+  }
+
+  /**
+   * Start `runInput` in Temporal (the authority), then mirror it in the
+   * projection. Shared by start, rerun and replay.
+   */
+  private async launch(runInput: RunInput, version: VersionRecord, opts: { ifExists?: 'fail' | 'return' | undefined }): Promise<StartedRun> {
+    const { runId, definition, tenant } = runInput;
     const seq = versionOf(version, definition)?.seq;
+    const origin = runInput.origin;
+    const originLine = origin
+      ? origin.kind === 'rerun'
+        ? `\n\n**rerun of** ${origin.sourceRunId} from step \`${origin.fromStep}\` (by ${origin.by}${origin.reason ? `: ${origin.reason}` : ''})`
+        : `\n\n**replay of** ${origin.sourceRunId} (by ${origin.by}${origin.reason ? `: ${origin.reason}` : ''})`
+      : '';
     let handle;
     try {
       handle = await this.client.workflow.start(WORKFLOW_TYPE, {
@@ -336,9 +448,9 @@ export class Pinflow {
           { key: SA.status, value: 'RUNNING' },
           ...this.metadataAttributes(runInput.metadata),
         ],
-        memo: { definition, version: version.hash, versionSeq: seq ?? null, tenant },
-        staticSummary: `${definition} v${seq ?? '?'} (${version.hash.slice(0, 12)})`,
-        staticDetails: `**definition** ${definition}\n\n**version** ${seq !== undefined ? `v${seq} ` : ''}\`${version.hash}\`\n\n**tenant** ${tenant}`,
+        memo: { definition, version: version.hash, versionSeq: seq ?? null, tenant, ...(origin ? { origin: { kind: origin.kind, sourceRunId: origin.sourceRunId, fromStep: origin.fromStep ?? null } } : {}) },
+        staticSummary: `${definition} v${seq ?? '?'} (${version.hash.slice(0, 12)})${origin ? ` · ${origin.kind} of ${origin.sourceRunId}` : ''}`,
+        staticDetails: `**definition** ${definition}\n\n**version** ${seq !== undefined ? `v${seq} ` : ''}\`${version.hash}\`\n\n**tenant** ${tenant}${originLine}`,
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -363,6 +475,7 @@ export class Pinflow {
         startedAt: new Date().toISOString(),
         input: runInput.input,
         metadata: runInput.metadata,
+        ...(origin ? { origin } : {}),
       });
     } catch (err) {
       // The database went away since the catalog read: the run is started

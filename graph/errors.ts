@@ -36,6 +36,14 @@ export const ERROR_CODES = {
   DECISION_REJECTED: 'DECISION_REJECTED',
   SKIP_OUTPUT_INVALID: 'SKIP_OUTPUT_INVALID',
   MIGRATION_REFUSED: 'MIGRATION_REFUSED',
+  /** Rerun from a step that cannot be a rerun point: not in the graph, or nested (forEach body, parallel branch); `details.nearest` names the enclosing top-level step. */
+  RERUN_POINT_INVALID: 'RERUN_POINT_INVALID',
+  /** Rerun from a step the source run never reached (or an occurrence it did not have); `details.reached` lists the steps it did reach. */
+  RERUN_POINT_NOT_REACHED: 'RERUN_POINT_NOT_REACHED',
+  /** Rerun or replay onto another version that cannot take the run's position or state; nothing was started. */
+  RERUN_INCOMPATIBLE: 'RERUN_INCOMPATIBLE',
+  /** The source run's Temporal history could not be read or replayed (rerun, replay); nothing was started. */
+  HISTORY_UNREADABLE: 'HISTORY_UNREADABLE',
   /** An event has no explicit correlation key and its name has no correlation rule. */
   CORRELATION_KEY_MISSING: 'CORRELATION_KEY_MISSING',
   /** The explicit key, or the rule's result, is not a non-empty string or finite number. */

@@ -41,6 +41,12 @@
  * - **stall**: a run paused because the live deployment cannot serve its pinned
  *   graph ({@link STALL_REASONS}); an operator resolves it with a
  *   **decision** ({@link DECISION_ACTIONS}).
+ * - **rerun** (from a step): a new run that starts at a top-level step of a
+ *   source run's graph, seeded with the vars and step outputs the source run
+ *   had just before it; a **replay** is a new run from the start with the
+ *   source run's original (or an edited) input. Both are read from the source
+ *   run's Temporal history by a **capture replay** (worker/history.ts,
+ *   workflows/capture.ts), and the new run records its **origin** (lineage).
  * - **catalog**: definitions, versions and their contracts (`catalog/`).
  *   Authoritative and never rebuilt; decisions and migrations read it.
  * - **compatibility**: whether a position or a value fits a version: a
@@ -189,7 +195,7 @@ export type StallDecisionAction = (typeof STALL_DECISION_ACTIONS)[number];
  * Rerun, replay, pause and resume join this list with their entries in the
  * action table.
  */
-export const BATCH_ACTIONS = ['cancel', 'retry', 'skip', 'migrate'] as const;
+export const BATCH_ACTIONS = ['cancel', 'retry', 'skip', 'migrate', 'rerun', 'replay'] as const;
 export type BatchAction = (typeof BATCH_ACTIONS)[number];
 
 /**

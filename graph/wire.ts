@@ -33,6 +33,25 @@ export interface RunInput {
    * DEFAULT_RUN_LIMITS. Workflow code reads only this, never process config.
    */
   limits?: RunLimits;
+  /**
+   * Since 0.8.0: set when this run was started from another run's history
+   * (rerun from a step, replay). Data only: the interpreter does not read it.
+   */
+  origin?: RunOrigin;
+}
+
+/** Where a rerun or replay came from. */
+export interface RunOrigin {
+  kind: 'rerun' | 'replay';
+  /** The run whose history seeded this one. */
+  sourceRunId: string;
+  /** The version the source run was on (at `fromStep`, for a rerun; at its start, for a replay). */
+  sourceVersion: string;
+  /** Rerun: the top-level step this run starts at, and which occurrence of it in the source (1-based). */
+  fromStep?: string;
+  occurrence?: number;
+  by: string;
+  reason?: string;
 }
 
 export interface ResumePoint {

@@ -5,7 +5,7 @@
  * `pg` and PGlite behave identically.
  */
 import { ATTEMPT_SUPERSEDED, SUPERSEDED } from '../graph/terminology';
-import type { StepRecord } from '../graph/wire';
+import type { RunOrigin, StepRecord } from '../graph/wire';
 import { json, type Query } from '../db/connection';
 
 const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "parentRunId", parent_step AS "parentStep",
@@ -29,6 +29,24 @@ export const insertRun = (r: {
          ON CONFLICT (id) DO UPDATE SET temporal_run_id = COALESCE(EXCLUDED.temporal_run_id, runs.temporal_run_id),
            version = EXCLUDED.version`,
   values: [r.id, r.definition, r.version, r.tenant, r.temporalRunId, r.startedAt, r.parent?.runId ?? null, r.parent?.stepInstance ?? null],
+});
+
+export const insertRunOrigin = (runId: string, o: RunOrigin): Query => ({
+  text: `INSERT INTO run_origins (run_id, source_run_id, kind, from_step, occurrence, source_version, by, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run_id) DO NOTHING`,
+  values: [runId, o.sourceRunId, o.kind, o.fromStep ?? null, o.occurrence ?? null, o.sourceVersion, o.by, o.reason ?? null],
+});
+
+export const selectRunOrigin = (runId: string): Query => ({
+  text: `SELECT source_run_id AS "sourceRunId", kind, from_step AS "fromStep", occurrence, source_version AS "sourceVersion", by, reason, created_at AS "createdAt"
+         FROM run_origins WHERE run_id = $1`,
+  values: [runId],
+});
+
+export const selectRunsFrom = (sourceRunId: string): Query => ({
+  text: `SELECT o.run_id AS "runId", o.kind, o.from_step AS "fromStep", o.created_at AS "createdAt", r.status, r.version
+         FROM run_origins o LEFT JOIN runs r ON r.id = o.run_id WHERE o.source_run_id = $1 ORDER BY o.created_at, o.run_id LIMIT 100`,
+  values: [sourceRunId],
 });
 
 export const selectChildRuns = (parentRunId: string): Query => ({

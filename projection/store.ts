@@ -8,7 +8,7 @@
  */
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
 import type { DecisionAction, RunStatus } from '../graph/terminology';
-import type { ErrorInfo, LineageEntry, MigrationRecord, StepRecord } from '../graph/wire';
+import type { ErrorInfo, LineageEntry, MigrationRecord, RunOrigin, StepRecord } from '../graph/wire';
 import { decodeCursor, encodeCursor } from './cursor';
 import { iso, type Db } from '../db/connection';
 import * as eventSql from './event-sql';
@@ -49,6 +49,10 @@ export interface RunDetail extends RunSummary {
   decisions: DecisionRow[];
   /** Versions this run ran before its current one, and up to which step. */
   lineage: LineageEntry[];
+  /** Set when this run is a rerun or replay of another run. */
+  origin: (RunOrigin & { createdAt: string }) | null;
+  /** Reruns and replays started from this run (the first 100). */
+  reruns: Array<{ runId: string; kind: RunOrigin['kind']; fromStep: string | null; createdAt: string; status: string | null; version: string | null }>;
 }
 
 export interface DecisionRow {
@@ -139,10 +143,12 @@ export class ProjectionStore {
     input: unknown;
     metadata: Record<string, unknown>;
     parent?: { runId: string; stepInstance: string } | undefined;
+    origin?: RunOrigin | undefined;
   }): Promise<void> {
     await this.db.transaction(async (tx) => {
       await tx.query(sql.insertRun(r));
       await tx.query(sql.insertRunDetails(r.id, r.input, r.metadata));
+      if (r.origin) await tx.query(sql.insertRunOrigin(r.id, r.origin));
     });
   }
 
@@ -267,10 +273,27 @@ export class ProjectionStore {
       ...(d as unknown as DecisionRow),
       decidedAt: iso(d.decidedAt)!,
     }));
+    type OriginRow = { sourceRunId: string; kind: RunOrigin['kind']; fromStep: string | null; occurrence: number | null; sourceVersion: string; by: string; reason: string | null; createdAt: unknown };
+    type RerunRow = { runId: string; kind: RunOrigin['kind']; fromStep: string | null; createdAt: unknown; status: string | null; version: string | null };
+    const [origin] = await this.db.query<OriginRow>(sql.selectRunOrigin(id));
+    const reruns = await this.db.query<RerunRow>(sql.selectRunsFrom(id));
     return {
       children,
       decisions,
       lineage: (r.lineage as LineageEntry[] | null) ?? [],
+      origin: origin
+        ? {
+            kind: origin.kind,
+            sourceRunId: origin.sourceRunId,
+            sourceVersion: origin.sourceVersion,
+            ...(origin.fromStep !== null ? { fromStep: origin.fromStep } : {}),
+            ...(origin.occurrence !== null ? { occurrence: Number(origin.occurrence) } : {}),
+            by: origin.by,
+            ...(origin.reason !== null ? { reason: origin.reason } : {}),
+            createdAt: iso(origin.createdAt)!,
+          }
+        : null,
+      reruns: reruns.map((x) => ({ ...x, createdAt: iso(x.createdAt)! })),
       ...toRun(r),
       input: r.input ?? null,
       output: r.output ?? null,

@@ -152,7 +152,9 @@ describe('security: API keys, scopes, tenants, limits and the audit log', functi
               ? { action: 'retry', by: 'mallory', reason: 'probing' }
               : op.path.endsWith('/migrate')
                 ? { targetVersion: 'a'.repeat(64), by: 'mallory', reason: 'probing' }
-                : { by: 'mallory', reason: 'probing' };
+                : op.path.endsWith('/rerun')
+                  ? { fromStep: 'go', by: 'mallory', reason: 'probing' }
+                  : { by: 'mallory', reason: 'probing' };
         const other = await call(op.method, op.path.replace('{id}', 'sec-globex-1'), keys.acme, body);
         const missing = await call(op.method, op.path.replace('{id}', 'sec-missing-1'), keys.acme, body);
         assert.equal(other.statusCode, 404, `${op.method} ${op.path}: ${other.body}`);

@@ -17,6 +17,7 @@
  */
 import { ApplicationFailure, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { RunInput } from '../graph/wire';
+import { captureStarted } from './capture';
 import { ContinueNow, MigrateNow, RunContext, StepFailure } from './context';
 import { eventSignal, migrateUpdate, resolveStallUpdate, stateQuery } from './definitions';
 import { continueAsNewAt, handleMigrate, migrateNow, settleBoundary, validateMigrate } from './migration';
@@ -24,6 +25,7 @@ import { runSubgraph } from './run-graph';
 
 export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   const ctx = new RunContext(run, workflowInfo());
+  captureStarted(run);
 
   // Registering handlers adds no commands, so histories recorded before a
   // handler existed replay unchanged. Their order is kept as it always was.

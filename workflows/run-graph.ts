@@ -10,6 +10,7 @@ import { FAILURE_TYPES } from '../graph/errors';
 import { EXPRESSION_ERROR_CODES, ExpressionError } from '../graph/expression';
 import type { Step, Subgraph } from '../graph/schema';
 import { ContinueNow, MigrateNow, StepFailure, type Frame, type RunContext } from './context';
+import { captureBoundary } from './capture';
 import { continueAsNewDue, migrateAtBoundary } from './migration';
 import { STEP_HANDLERS } from './steps';
 import { errorFromActivity } from './steps/rpc';
@@ -48,6 +49,8 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       // Publish validation makes this unreachable; fail loudly rather than guess.
       throw new StepFailure({ type: 'GraphCorrupt', message: `step ${JSON.stringify(cursor)} is not in the pinned graph`, stepId: cursor });
     }
+    // Rerun and replay read this from history by replaying it (capture.ts); nothing for live runs.
+    if (topLevel) captureBoundary(step.id, ctx.seq, f.vars, f.steps);
     const at = ctx.enterStep(step.id, f);
     ctx.stepTypes.set(at.instance, step.type);
     if (topLevel) ctx.topLevelStep(step, at);
