@@ -40,6 +40,7 @@ import { openStore } from '../app/store';
 import { describeTotals, Reconciler } from '../client/reconcile';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 import { clientInterceptors } from '../observability/tracing';
+import { codecFromKeys, dataConverterFor } from '../codec/encryption';
 
 function usage(): never {
   console.error(
@@ -97,7 +98,7 @@ async function reconcile(rest: string[]): Promise<number> {
   try {
     const connection = await Connection.connect({ address: config.temporal.address });
     try {
-      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const client = new Client({ connection, namespace: config.temporal.namespace, ...dataConverterFor(codecFromKeys(config.encryption.keys)) });
       const reconciler = new Reconciler({ client, store, concurrency: config.reconcile.concurrency, ...(json ? {} : { log: (line: string) => console.log(line) }) });
       const totals = await reconciler.pass();
       console.log(json ? JSON.stringify(totals, null, 2) : `reconciler: ${describeTotals(totals)}`);
@@ -132,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     // With TEMPORAL_ADDRESS each run is asked where it is; without, every position is unknown.
     const connection = config.temporal.address ? await Connection.connect({ address: config.temporal.address }) : undefined;
-    const client = connection ? new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() }) : undefined;
+    const client = connection ? new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors(), ...dataConverterFor(codecFromKeys(config.encryption.keys)) }) : undefined;
     let report: DeployReport;
     try {
       report = await checkDeploy({ store, catalog, ...(client ? { queryState: temporalStateReader(client) } : {}) }, manifest);
