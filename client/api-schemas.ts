@@ -557,7 +557,7 @@ export const ROUTES = {
         200: open({ runId: z.string(), temporalRunId: z.string(), definition: z.string(), version: z.string(), tenant: z.string(), temporalUiUrl: z.string(), existing: z.literal(true) }).meta({
           description: 'With `ifExists: "return"`: the run with this id already existed; nothing was started.',
         }),
-        ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'RUN_ALREADY_EXISTS'),
+        ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'INPUT_INVALID'),
       },
     },
   },

@@ -209,10 +209,14 @@ export interface RedactionPlan {
   readonly rpcSteps: ReadonlyMap<string, { input: unknown; output: unknown }>;
   /** Variables whose value is sensitive: `sensitiveVars`, plus `saveAs` of rpc steps whose whole output is sensitive. */
   readonly vars: ReadonlyMap<string, unknown>;
+  /** Assign steps (their output is the variables they set). */
+  readonly assignSteps: ReadonlySet<string>;
+  /** forEach and parallel steps holding a step with marks: their aggregated output is redacted whole (unsure). */
+  readonly containers: ReadonlySet<string>;
 }
 
 /** Nothing marked: the plan of a version without sensitive fields. */
-export const EMPTY_PLAN: RedactionPlan = { any: false, input: undefined, rpcSteps: new Map(), vars: new Map() };
+export const EMPTY_PLAN: RedactionPlan = { any: false, input: undefined, rpcSteps: new Map(), vars: new Map(), assignSteps: new Set(), containers: new Set() };
 
 function eachStep(steps: readonly unknown[], fn: (s: Obj) => void): void {
   for (const s of steps) {
@@ -227,16 +231,29 @@ function eachStep(steps: readonly unknown[], fn: (s: Obj) => void): void {
 export function redactionPlan(version: RedactableVersion): RedactionPlan {
   const rpcSteps = new Map<string, { input: unknown; output: unknown }>();
   const vars = new Map<string, unknown>();
+  const assignSteps = new Set<string>();
+  const containers = new Set<string>();
   for (const name of version.graph.sensitiveVars ?? []) vars.set(name, { sensitive: true });
   eachStep(version.graph.steps, (s) => {
+    if (s.type === 'assign' && typeof s.id === 'string') assignSteps.add(s.id);
     if (s.type !== 'rpc' || typeof s.id !== 'string' || typeof s.rpc !== 'string') return;
     const contract = version.contracts[s.rpc];
     if (!contract || !(hasSensitive(contract.input) || hasSensitive(contract.output))) return;
     rpcSteps.set(s.id, { input: contract.input, output: contract.output });
     if (typeof s.saveAs === 'string' && hasSensitive(contract.output) && !vars.has(s.saveAs)) vars.set(s.saveAs, contract.output);
   });
+  // A forEach or parallel aggregates its body's outputs: when the body holds marks, its output is redacted whole.
+  eachStep(version.graph.steps, (s) => {
+    if ((s.type !== 'forEach' && s.type !== 'parallel') || typeof s.id !== 'string') return;
+    let marked = false;
+    eachStep([{ ...s, id: undefined }], (inner) => {
+      if (typeof inner.id !== 'string') return;
+      if (rpcSteps.has(inner.id) || (inner.type === 'assign' && isObj(inner.set) && Object.keys(inner.set).some((v) => vars.has(v)))) marked = true;
+    });
+    if (marked) containers.add(s.id);
+  });
   const input = version.graph.inputSchema;
-  return { any: hasSensitive(input) || rpcSteps.size > 0 || vars.size > 0, input, rpcSteps, vars };
+  return { any: hasSensitive(input) || rpcSteps.size > 0 || vars.size > 0, input, rpcSteps, vars, assignSteps, containers };
 }
 
 /** The run input with its sensitive fields redacted. */
@@ -258,8 +275,12 @@ export function redactVars<T>(plan: RedactionPlan, vars: T): T {
 
 /** An rpc step's output (`steps.<id>` in the state) with its sensitive fields redacted. */
 export function redactStepOutput(plan: RedactionPlan, stepId: string, output: unknown): unknown {
-  const c = plan.any ? plan.rpcSteps.get(stepId) : undefined;
-  return c ? redactBySchema(output, c.output) : output;
+  if (!plan.any || output === undefined) return output;
+  const c = plan.rpcSteps.get(stepId);
+  if (c) return redactBySchema(output, c.output);
+  if (plan.assignSteps.has(stepId)) return redactVars(plan, output);
+  if (plan.containers.has(stepId)) return REDACTED;
+  return output;
 }
 
 interface StepLike {
@@ -279,6 +300,7 @@ interface StepLike {
 export function redactStepRecord<T extends StepLike>(plan: RedactionPlan, record: T): T {
   if (!plan.any) return record;
   if (record.stepType === 'assign' && record.output !== undefined) return { ...record, output: redactVars(plan, record.output) };
+  if (plan.containers.has(record.stepId) && record.output !== undefined) return { ...record, output: REDACTED };
   const c = plan.rpcSteps.get(record.stepId);
   if (!c) return record;
   const secrets = [...sensitiveStrings(record.input, c.input), ...sensitiveStrings(record.output, c.output)];
