@@ -29,7 +29,7 @@ function payloadsOf(value: unknown, key = '', out: Array<{ key: string; p: Paylo
 }
 
 describe('encryption: the AES-256-GCM payload codec (codec/encryption.ts)', () => {
-  const plain = defaultPayloadConverter.toPayload({ card: CARD, email: EMAIL })!;
+  const plain = defaultPayloadConverter.toPayload({ card: CARD, email: EMAIL });
 
   it('encrypts with the current key (id in the metadata), decrypts back, and passes payloads it did not encrypt through', async () => {
     const codec = testCodec();
@@ -138,7 +138,7 @@ describe('encryption: a run with a key configured is unreadable in Temporal with
       assert.equal(text(started.metadata!.encoding), ENCRYPTED_ENCODING);
       // The same payload, through the codec, is the run's real input.
       const [decoded] = await testCodec().decode([started]);
-      const input = (defaultPayloadConverter.fromPayload(decoded!) as { input: unknown }).input;
+      const input = defaultPayloadConverter.fromPayload<{ input: unknown }>(decoded!).input;
       assert.deepEqual(input, { card: CARD, email: EMAIL, amount: 9 });
       // The memo too: unreadable without the codec, read by the pinflow client.
       await assert.rejects(bare.workflow.getHandle(runId).describe().then((d) => d.memo), /Unknown encoding|binary\/encrypted/);
@@ -149,7 +149,7 @@ describe('encryption: a run with a key configured is unreadable in Temporal with
   });
 
   it('POST /codec/encode then /codec/decode round-trip (Temporal codec server protocol); decode reads the history of the run', async () => {
-    const original = payloadToJson(defaultPayloadConverter.toPayload({ card: CARD })!);
+    const original = payloadToJson(defaultPayloadConverter.toPayload({ card: CARD }));
     const encoded = await call('POST', '/codec/encode', { payloads: [original] }, { 'x-namespace': env.namespace });
     assert.equal(encoded.status, 200, encoded.text);
     const enc = (encoded.body as { payloads: JsonPayload[] }).payloads[0]!;
@@ -162,7 +162,7 @@ describe('encryption: a run with a key configured is unreadable in Temporal with
     const started = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
     const fromUi = await call('POST', '/codec/decode', { payloads: [payloadToJson(started)] });
     assert.ok(fromUi.text.length > 0);
-    const runInput = defaultPayloadConverter.fromPayload(payloadFromJson((fromUi.body as { payloads: JsonPayload[] }).payloads[0]!)) as { input: unknown };
+    const runInput = defaultPayloadConverter.fromPayload<{ input: unknown }>(payloadFromJson((fromUi.body as { payloads: JsonPayload[] }).payloads[0]!));
     assert.deepEqual(runInput.input, { card: CARD, email: EMAIL, amount: 9 });
   });
 
@@ -183,7 +183,7 @@ describe('encryption: a run with a key configured is unreadable in Temporal with
   });
 
   it('refusals: a payload under an unknown key id, a body that is not the protocol, and no key configured (400 CODEC_FAILED / REQUEST_INVALID)', async () => {
-    const [foreign] = await new EncryptionCodec({ current: TEST_KEY_2, old: [] }).encode([defaultPayloadConverter.toPayload(1)!]);
+    const [foreign] = await new EncryptionCodec({ current: TEST_KEY_2, old: [] }).encode([defaultPayloadConverter.toPayload(1)]);
     const unknown = await call('POST', '/codec/decode', { payloads: [payloadToJson(foreign!)] });
     assert.equal(unknown.status, 400, unknown.text);
     assert.equal((unknown.body as { error: { code: string } }).error.code, 'CODEC_FAILED');
