@@ -151,6 +151,14 @@ function hasRef(schema: unknown): boolean {
   return isObj(schema) && typeof schema.$ref === 'string';
 }
 
+/** Whether a value holds {@link REDACTED} anywhere (a value read back from a redacted surface). */
+export function containsRedacted(value: unknown): boolean {
+  if (value === REDACTED) return true;
+  if (Array.isArray(value)) return value.some(containsRedacted);
+  if (isObj(value)) return Object.values(value).some(containsRedacted);
+  return false;
+}
+
 /** Every string a schema marks sensitive in `value` (to scrub them from messages that echo them). */
 export function sensitiveStrings(value: unknown, schema: unknown): string[] {
   const out: string[] = [];

@@ -210,6 +210,25 @@ describe('redaction: no sensitive value in the projection, the API or the logs (
     assert.match(badVar.text, /sensitiveVars/);
   });
 
+  it('check-deploy reads redacted inputs as unknown (never a certain verdict on "[redacted]"), and its report shows no secret', async () => {
+    const tightened = defineRpc('pay.refund', {
+      input: z.object({ token: z.string().regex(/^tok-[0-9]+$/).meta({ sensitive: true }), email: z.string().meta({ sensitive: true }) }),
+      output: z.object({ refunded: z.boolean() }),
+      handler: () => ({ refunded: true }),
+    });
+    // pay.charge stays out: its z.email() pattern is one check-deploy refuses (REGEX_UNSAFE); the run is past it.
+    const contracts = Object.fromEntries([tightened].map((r) => [r.name, { hash: r.contract.hash, input: r.contract.input, output: r.contract.output }]));
+    const res = await call('POST', '/deploy/check', { contracts });
+    assert.equal(res.status, 200, res.text);
+    const impacts = (res.body as { impacts: Array<{ runId: string; rpc: string; certain: boolean; evidence: { input?: unknown } }> }).impacts.filter((i) => i.runId === runs.stalled);
+    assert.ok(impacts.length > 0, res.text);
+    for (const i of impacts) {
+      assert.equal(i.certain, false, JSON.stringify(i));
+      assert.equal(i.evidence.input, undefined, JSON.stringify(i));
+    }
+    assert.deepEqual(leaked(res.text), []);
+  });
+
   it('no log line of the worker or the API process carries a sensitive value (at debug level)', () => {
     const workerLog = worker!.output.join('');
     const apiLog = api!.output.join('');
