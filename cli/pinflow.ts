@@ -40,7 +40,8 @@ import { openStore } from '../app/store';
 import { describeTotals, Reconciler } from '../client/reconcile';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 import { clientInterceptors } from '../observability/tracing';
-import { codecFromKeys, dataConverterFor } from '../codec/encryption';
+import { randomBytes } from 'node:crypto';
+import { codecFromKeys, dataConverterFor, defaultKeyId } from '../codec/encryption';
 
 function usage(): never {
   console.error(
@@ -48,6 +49,7 @@ function usage(): never {
       'usage: pinflow check-deploy --rpcs <module> [--json] [--certain-only]',
       '       pinflow contracts --rpcs <module>',
       '       pinflow reconcile [--json]',
+      '       pinflow encryption-key        (a new payload encryption key, as environment lines)',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
     ].join('\n'),
@@ -115,6 +117,12 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'events') return deadLetters(rest);
   if (command === 'reconcile') return reconcile(rest);
+  if (command === 'encryption-key') {
+    // A fresh AES-256 key for PINFLOW_ENCRYPTION_KEY, and its default id (README: Sensitive fields and payload encryption).
+    const key = randomBytes(32);
+    console.log(`PINFLOW_ENCRYPTION_KEY=${key.toString('base64')}\nPINFLOW_ENCRYPTION_KEY_ID=${defaultKeyId(key)}`);
+    return 0;
+  }
   const flag = (name: string) => rest.includes(name);
   const value = (name: string) => {
     const i = rest.indexOf(name);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { projectRoot } from '../db/paths';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
@@ -94,6 +96,13 @@ describe('encryption: the AES-256-GCM payload codec (codec/encryption.ts)', () =
     assert.throws(() => loadConfig({ ...base, PINFLOW_ENCRYPTION_KEY_ID: 'bad id!' }), /PINFLOW_ENCRYPTION_KEY_ID/);
     assert.throws(() => new EncryptionCodec({ current: TEST_KEY, old: [{ id: TEST_KEY.id, key: TEST_KEY_2.key }] }), /names two different keys/);
     assert.deepEqual(loadConfig({}).encryption.corsOrigins, ['http://localhost:8233']);
+    // `pinflow encryption-key` prints environment lines the configuration accepts as they are.
+    const printed = spawnSync(process.execPath, [join(projectRoot(), 'dist', 'cli', 'pinflow.js'), 'encryption-key'], { encoding: 'utf8' });
+    assert.equal(printed.status, 0, printed.stderr);
+    const vars = Object.fromEntries(printed.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const generated = loadConfig(vars).encryption.keys!.current;
+    assert.equal(generated.key.length, 32);
+    assert.equal(generated.id, vars.PINFLOW_ENCRYPTION_KEY_ID);
     assert.deepEqual(loadConfig({ PINFLOW_CODEC_CORS_ORIGINS: 'http://a:8233, https://ui.example.com/' }).encryption.corsOrigins, ['http://a:8233', 'https://ui.example.com']);
   });
 });
