@@ -95,7 +95,7 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
      */
     const project = async (steps: StepRecord[], currentStep?: string): Promise<void> => {
       const waitMs = Math.min(writer.syncWaitMs, Math.max(0, (deadline - Date.now()) / 10));
-      await writer.submit({ kind: 'steps', runId: call.runId, steps, currentStep }, { signal: ctx.cancellationSignal, waitMs });
+      await writer.submit({ kind: 'steps', runId: call.runId, steps, currentStep, version: call.version }, { signal: ctx.cancellationSignal, waitMs });
     };
     // A handler's error may echo the values it was given: the sensitive ones
     // (by the live contract's marks, graph/redact.ts) never leave in a message,

@@ -495,9 +495,10 @@ export class Pinflow {
       throw await mapRunError(handle, err, 'the state query');
     }
     // History holds the real values; what leaves here is redacted by the run's pinned marks (graph/redact.ts).
-    const plan = await this.redactionPlanOf(runId);
+    // The state answers without the database (as before): then, and for a run not projected yet, the marks are
+    // unknown, and every variable and step output is withheld (unsure: redact).
+    const plan = await this.redactionPlanOf(runId).catch(() => undefined);
     if (plan) return redactRunState(plan, state);
-    // The run is not projected yet, so its version is unknown here: unsure, redact every value.
     return { ...state, vars: {}, steps: Object.fromEntries(Object.keys(state.steps).map((k) => [k, REDACTED])), ...(state.output !== undefined ? { output: REDACTED } : {}) };
   }
 
@@ -505,9 +506,8 @@ export class Pinflow {
 
   /** The redaction plan of the version a run is on (from its projected row), undefined when the run is not projected. */
   private async redactionPlanOf(runId: string): Promise<RedactionPlan | undefined> {
-    const labels = await this.store.runLabels(runId).catch((err: unknown) => {
-      throw asUnavailable(err);
-    });
+    // Read each time (one primary-key read): a migration moves a run to another version.
+    const labels = await this.store.runLabels(runId);
     if (!labels) return undefined;
     let plan = this.plans.get(labels.version);
     if (!plan) {

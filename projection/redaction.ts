@@ -11,9 +11,11 @@ import * as sql from './sql';
 
 const RUNS_MAX = 10_000;
 const VERSIONS_MAX = 1_000;
+/** A run's version is read again after this long: a migration (in another process) moves a run. */
+const RUN_TTL_MS = 30_000;
 
 export class RunRedaction {
-  private readonly runs = new Map<string, string>();
+  private readonly runs = new Map<string, { version: string; at: number }>();
   private readonly plans = new Map<string, Promise<RedactionPlan>>();
 
   constructor(private readonly db: Db) {}
@@ -21,14 +23,15 @@ export class RunRedaction {
   /** Remember the version a run is on (its start, a migration). */
   pin(runId: string, version: string): void {
     this.runs.delete(runId);
-    this.runs.set(runId, version);
+    this.runs.set(runId, { version, at: Date.now() });
     if (this.runs.size > RUNS_MAX) this.runs.delete(this.runs.keys().next().value!);
   }
 
   /** The plan of the run's version; EMPTY_PLAN when the run is not projected. */
   async forRun(runId: string, version?: string): Promise<RedactionPlan> {
     if (version) this.pin(runId, version);
-    let hash = this.runs.get(runId);
+    const cached = this.runs.get(runId);
+    let hash = cached && Date.now() - cached.at < RUN_TTL_MS ? cached.version : undefined;
     if (!hash) {
       const [row] = await this.db.query<{ version: string }>(sql.selectRunLabels(runId));
       if (!row) return EMPTY_PLAN;

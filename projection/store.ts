@@ -177,9 +177,9 @@ export class ProjectionStore {
   }
 
   /** Upsert step records and point the run at its current step, in one transaction. */
-  async recordSteps(runId: string, steps: StepRecord[], currentStep?: string): Promise<void> {
+  async recordSteps(runId: string, steps: StepRecord[], currentStep?: string, version?: string): Promise<void> {
     if (!steps.length && currentStep === undefined) return;
-    if (steps.length) steps = redactSteps(await this.redaction.forRun(runId), steps);
+    if (steps.length) steps = redactSteps(await this.redaction.forRun(runId, version), steps);
     await this.db.transaction(async (tx) => {
       await writeSteps(tx, runId, steps);
       if (currentStep !== undefined) await tx.query(sql.setCurrentStep(runId, currentStep));
