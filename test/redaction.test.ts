@@ -67,6 +67,16 @@ describe('redaction: graph/redact.ts walks values along sensitive marks', () => 
     assert.equal(state.vars.seen, 5);
     assert.equal(state.steps.charge.receipt, 'r-5');
     assert.deepEqual(scrubStrings({ m: 'no', n: ['x1234y'] }, ['no', '1234']), { m: 'no', n: [`x${REDACTED}y`] });
+    // A skip decision's output stands for the stalled step's output.
+    const decided = redactRunState(plan, { vars: {}, steps: {}, decisions: [{ stallId: 'charge/1', action: 'skip', output: { receipt: 'r', token: TOKEN, holder: { email: EMAIL, country: 'FR' } } }] });
+    assert.deepEqual(decided.decisions[0]!.output, { receipt: 'r', token: REDACTED, holder: { email: REDACTED, country: 'FR' } });
+    // A forEach whose body calls a marked RPC: its aggregated output is withheld whole (unsure).
+    const looped = redactionPlan({
+      graph: { steps: [{ id: 'each', type: 'forEach', items: 'input.cards', body: { entry: 'c', steps: [{ id: 'c', type: 'rpc', rpc: 'pay.charge' }] } }] },
+      contracts: { 'pay.charge': charge.contract },
+    });
+    assert.equal(redactRunState(looped, { vars: {}, steps: { each: { results: [{ token: TOKEN }] } } }).steps.each, REDACTED);
+    assert.equal(redactStepRecord(looped, { stepId: 'each', stepType: 'forEach', output: [{ token: TOKEN }] }).output, REDACTED);
   });
 
   it("zod's .meta({ sensitive: true }) is `sensitive: true` in the contract; it changes the contract hash, never its compatibility", () => {
