@@ -24,6 +24,7 @@ COPY projection ./projection
 COPY observability ./observability
 COPY db ./db
 COPY rpc ./rpc
+COPY codec ./codec
 COPY catalog ./catalog
 COPY app ./app
 COPY cli ./cli

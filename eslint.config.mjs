@@ -14,6 +14,7 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  *   graph  <-  workflows
  *   graph  <-  db  <-  catalog / projection  <-  activities  <-  worker
  *   graph  <-  rpc <-  catalog
+ *   graph  <-  codec (payload encryption)  <-  worker / client
  *   graph  <-  observability (metrics, traces, logs)  <-  projection / activities / worker / client; workflows never
  *   client uses graph, db, rpc, catalog, projection, observability and the workflow's message
  *          definitions (workflows/definitions), and the history reader (worker/history, which uses
@@ -24,19 +25,21 @@ const ioModules = ['pg', 'pg-*', '@electric-sql/*', 'ioredis', 'redis', 'fastify
  * (no Node builtins, no I/O modules). One rule per folder, because a later
  * flat-config block would replace an earlier one's options, not merge them.
  */
-const FOLDERS = ['graph', 'workflows', 'observability', 'db', 'rpc', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
+const FOLDERS = ['graph', 'workflows', 'observability', 'db', 'rpc', 'codec', 'catalog', 'projection', 'activities', 'worker', 'client', 'app', 'cli', 'scripts'];
 const LAYERS = {
   graph: { may: [], sandbox: true },
   // Metrics, traces and logs (observability/): below every non-workflow folder; workflows may not use it.
   workflows: { may: ['graph'], typesFrom: ['activities'], sandbox: true },
   db: { may: ['graph'] },
   rpc: { may: ['graph'] },
+  // The payload codec (encryption in Temporal history): Node crypto, outside the sandbox.
+  codec: { may: ['graph'] },
   projection: { may: ['graph', 'db', 'observability'] },
   catalog: { may: ['graph', 'db', 'rpc'] },
   observability: { may: ['graph'] },
   activities: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'] },
-  worker: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'activities', 'observability'], only: { workflows: ['capture'] } },
-  client: { may: ['graph', 'db', 'rpc', 'catalog', 'projection', 'observability'], only: { workflows: ['definitions'], worker: ['history'] } },
+  worker: { may: ['graph', 'db', 'rpc', 'codec', 'catalog', 'projection', 'activities', 'observability'], only: { workflows: ['capture'] } },
+  client: { may: ['graph', 'db', 'rpc', 'codec', 'catalog', 'projection', 'observability'], only: { workflows: ['definitions'], worker: ['history'] } },
 };
 
 function layers() {

@@ -4,6 +4,7 @@ export { Pinflow, type PinflowOptions, type PublishResult, type StartOptions, ty
 export { createApi, type ApiOptions } from './client/http';
 export { defineRpc, RpcError, RpcRegistry, type RpcContext, type RpcDefinition, type RpcOptions } from './rpc/registry';
 export { createWorker, type CreateWorkerOptions } from './worker/worker';
+export { EncryptionCodec, codecFromKeys, dataConverterFor, parseKey, parseOldKeys, payloadFromJson, payloadToJson, type EncryptionKey, type EncryptionKeys, type JsonPayload } from './codec/encryption';
 export { ProjectionStore } from './projection/store';
 export { VersionStore } from './catalog/versions';
 export { connectPg, openPglite, type Db } from './db/connection';

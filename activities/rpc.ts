@@ -21,6 +21,7 @@ import type { ProjectionWriter } from '../projection/writer';
 import type { RpcError, RpcRegistry } from '../rpc/registry';
 import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../graph/wire';
 import { rpcDispatches, safely, type RpcOutcome } from '../observability/metrics';
+import { scrubStrings, sensitiveStrings } from '../graph/redact';
 
 
 function zodIssues(error: { issues: Array<{ path: PropertyKey[]; message: string; code: string }> }) {
@@ -94,9 +95,15 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
      */
     const project = async (steps: StepRecord[], currentStep?: string): Promise<void> => {
       const waitMs = Math.min(writer.syncWaitMs, Math.max(0, (deadline - Date.now()) / 10));
-      await writer.submit({ kind: 'steps', runId: call.runId, steps, currentStep }, { signal: ctx.cancellationSignal, waitMs });
+      await writer.submit({ kind: 'steps', runId: call.runId, steps, currentStep, version: call.version }, { signal: ctx.cancellationSignal, waitMs });
     };
-    const fail = async (error: ErrorInfo, nonRetryable: boolean): Promise<never> => {
+    // A handler's error may echo the values it was given: the sensitive ones
+    // (by the live contract's marks, graph/redact.ts) never leave in a message,
+    // so no log line, projection row or failure in history carries them.
+    const contract = registry.get(call.rpc)?.contract;
+    const secrets = contract ? sensitiveStrings(call.input, contract.input) : [];
+    const fail = async (raw: ErrorInfo, nonRetryable: boolean): Promise<never> => {
+      const error = scrubStrings(raw, secrets);
       await project([{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
       throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable, details: [error] });
     };

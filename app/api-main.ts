@@ -19,6 +19,7 @@ import { openStore } from './store';
 import { createApi } from '../client/http';
 import { Pinflow } from '../client/pinflow';
 import { clientInterceptors, startTracing, stopTracing } from '../observability/tracing';
+import { codecFromKeys, dataConverterFor } from '../codec/encryption';
 
 /** Until the configuration is read: JSON at info. */
 let logger: Logger = createLogger({ level: 'info', format: 'json', name: 'pinflow-api' });
@@ -46,12 +47,13 @@ async function main(): Promise<void> {
     connectTimeoutMs: config.database.connectTimeoutMs,
   });
   const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
+  const codec = codecFromKeys(config.encryption.keys);
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors(), ...dataConverterFor(codec) });
   const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, searchableMetadata: config.temporal.searchableMetadata, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs }, reconcile: { concurrency: config.reconcile.concurrency, log }, batches: { defaultRatePerSecond: config.batches.ratePerSecond, defaultConcurrency: config.batches.concurrency, leaseMs: config.batches.leaseMs, pollMs: config.batches.pollMs, log } });
   // The sweeper, the Redis stream door (REDIS_URL) and the reconciler run next to the HTTP door.
   const events = await startEventServices(config, pinflow, log);
   // Auth is always on: every route but /health, /openapi.json, /docs and /metrics needs an API key (`pinflow keys create`).
-  const api = createApi({ pinflow, logger, authCacheMs: config.auth.cacheMs, rateLimit: { max: config.auth.rateLimitPerMinute, timeWindowMs: 60_000 } });
+  const api = createApi({ pinflow, logger, authCacheMs: config.auth.cacheMs, rateLimit: { max: config.auth.rateLimitPerMinute, timeWindowMs: 60_000 }, codec: { codec, corsOrigins: config.encryption.corsOrigins } });
   await api.listen({ host: config.api.host, port: config.api.port });
   const stop = async () => {
     await api.close();

@@ -3,6 +3,7 @@
  * resolved {@link PinflowConfig}. Validated with zod so a typo in a port or URL
  * fails at start with the variable's name, not later with a socket error.
  */
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -10,6 +11,7 @@ import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { durationMs } from '../graph/schema';
 import { DEFAULT_RUN_LIMITS, RUN_LIMIT_CAPS } from '../graph/limits';
 import { SEARCHABLE_METADATA_KEY, SEARCHABLE_METADATA_MAX } from '../graph/terminology';
+import { parseKey, parseOldKeys, type EncryptionKeys } from '../codec/encryption';
 
 /**
  * PINFLOW_SEARCHABLE_METADATA: comma-separated metadata keys, each a Keyword
@@ -108,6 +110,11 @@ const envSchema = z.object({
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
   OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  PINFLOW_ENCRYPTION_KEY: z.string().min(1).optional(),
+  PINFLOW_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
+  PINFLOW_ENCRYPTION_KEY_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 letters, digits, . _ -').optional(),
+  PINFLOW_ENCRYPTION_OLD_KEYS: z.string().optional(),
+  PINFLOW_CODEC_CORS_ORIGINS: z.string().optional(),
 });
 
 /** The resolved configuration. Every field is documented in the README's configuration table. */
@@ -242,6 +249,41 @@ export interface PinflowConfig {
     /** OTEL_SERVICE_NAME; each process has its own default (pinflow-api, pinflow-worker, pinflow). */
     serviceName: string | undefined;
   };
+  /**
+   * Payload encryption in Temporal history (codec/encryption.ts): on when a
+   * key is configured (PINFLOW_ENCRYPTION_KEY or PINFLOW_ENCRYPTION_KEY_FILE).
+   */
+  encryption: {
+    /** The current key (id from PINFLOW_ENCRYPTION_KEY_ID, else a fingerprint) and the old keys kept for decryption (PINFLOW_ENCRYPTION_OLD_KEYS); undefined: no encryption. */
+    keys: EncryptionKeys | undefined;
+    /** Origins allowed to call the codec endpoint (PINFLOW_CODEC_CORS_ORIGINS, comma-separated). @default the Temporal UI's origin */
+    corsOrigins: string[];
+  };
+}
+
+/** The encryption keys from the environment; a file wins over nothing, and both at once is refused. */
+function encryptionKeys(e: z.infer<typeof envSchema>): EncryptionKeys | undefined {
+  if (e.PINFLOW_ENCRYPTION_KEY && e.PINFLOW_ENCRYPTION_KEY_FILE) {
+    throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'invalid environment: set PINFLOW_ENCRYPTION_KEY or PINFLOW_ENCRYPTION_KEY_FILE, not both', { field: 'PINFLOW_ENCRYPTION_KEY_FILE' });
+  }
+  let text = e.PINFLOW_ENCRYPTION_KEY;
+  let source = 'PINFLOW_ENCRYPTION_KEY';
+  if (e.PINFLOW_ENCRYPTION_KEY_FILE) {
+    source = `PINFLOW_ENCRYPTION_KEY_FILE (${e.PINFLOW_ENCRYPTION_KEY_FILE})`;
+    try {
+      text = readFileSync(e.PINFLOW_ENCRYPTION_KEY_FILE, 'utf8');
+    } catch (err) {
+      throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `invalid environment: ${source} cannot be read: ${(err as Error).message}`, { field: 'PINFLOW_ENCRYPTION_KEY_FILE' });
+    }
+  }
+  const old = e.PINFLOW_ENCRYPTION_OLD_KEYS ? parseOldKeys(e.PINFLOW_ENCRYPTION_OLD_KEYS, 'PINFLOW_ENCRYPTION_OLD_KEYS') : [];
+  if (text === undefined) {
+    if (old.length || e.PINFLOW_ENCRYPTION_KEY_ID) {
+      throw new PinflowError(ERROR_CODES.CONFIG_INVALID, 'invalid environment: PINFLOW_ENCRYPTION_KEY_ID and PINFLOW_ENCRYPTION_OLD_KEYS need a current key (PINFLOW_ENCRYPTION_KEY or PINFLOW_ENCRYPTION_KEY_FILE)', { field: 'PINFLOW_ENCRYPTION_KEY' });
+    }
+    return undefined;
+  }
+  return { current: parseKey(text, source, e.PINFLOW_ENCRYPTION_KEY_ID), old };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig {
@@ -292,5 +334,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     production: e.NODE_ENV === 'production',
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
+    encryption: {
+      keys: encryptionKeys(e),
+      corsOrigins: (e.PINFLOW_CODEC_CORS_ORIGINS ?? new URL(e.TEMPORAL_UI_URL ?? `http://localhost:${e.PINFLOW_TEMPORAL_UI_PORT}`).origin)
+        .split(',')
+        .map((o) => o.trim().replace(/\/+$/, ''))
+        .filter((o) => o.length > 0),
+    },
   };
 }

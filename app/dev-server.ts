@@ -31,6 +31,8 @@ export interface DevServerOptions {
   namespaces?: string[];
   /** Disable the web UI (tests). @default false */
   headless?: boolean;
+  /** The UI's remote codec endpoint (`--ui-codec-endpoint`): pinflow's `/codec` when payloads are encrypted. */
+  uiCodecEndpoint?: string;
   /** Where server output goes. @default next to dbFile */
   logFile?: string;
   /** Extra `KEY=VALUE` dynamic config (tests lower thresholds with it). */
@@ -164,6 +166,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     ...[...DEV_SERVER_DYNAMIC_CONFIG, ...(opts.dynamicConfig ?? [])].flatMap((v) => ['--dynamic-config-value', v]),
     ...(opts.namespaces ?? []).flatMap((n) => ['--namespace', n]),
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+    ...(!opts.headless && opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
   ];
   const out = openSync(logFile, 'a');
   let child: ChildProcess;

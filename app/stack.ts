@@ -26,6 +26,7 @@ import { openStore } from './store';
 import { installRuntime, runtimeInstalled } from './metrics-server';
 import { resolveTemporal, type TemporalHandle } from './temporal';
 import { clientInterceptors } from '../observability/tracing';
+import { codecFromKeys, dataConverterFor } from '../codec/encryption';
 
 export interface Stack {
   pinflow: Pinflow;
@@ -89,9 +90,10 @@ export async function startStack(
     // The runtime (with the SDK's own Prometheus metrics, PINFLOW_SDK_METRICS_ADDRESS) is installed by the process
     // before the stack starts (scripts/start.ts); a caller that did not is given one with the metrics only.
     if (!runtimeInstalled()) installRuntime(config.metrics.sdkAddress, {}, log);
+    const codec = codecFromKeys(config.encryption.keys);
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     cleanups.push(() => nativeConnection.close());
-    const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, searchableMetadata: config.temporal.searchableMetadata, production: config.production });
+    const worker = await createWorker({ rpcs: registry, store, catalog, writer: projection.writer, connection: nativeConnection, namespace: config.temporal.namespace, searchableMetadata: config.temporal.searchableMetadata, production: config.production, ...(codec ? { codec } : {}) });
     const running = worker.run();
     cleanups.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -100,7 +102,7 @@ export async function startStack(
 
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
+    const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors(), ...dataConverterFor(codec) });
     const pinflow = new Pinflow({
       client,
       store,
@@ -120,7 +122,7 @@ export async function startStack(
     // Auth is on: the local admin key is created on the first start (printed once, kept in a 0600 file).
     const keys = new ApiKeys(db, { cacheMs: config.auth.cacheMs });
     const admin = await ensureLocalAdminKey(keys, config.auth.adminKeyFile, log);
-    const api = createApi({ pinflow, keys, rateLimit: { max: config.auth.rateLimitPerMinute, timeWindowMs: 60_000 }, ...(options.logger ? { logger: options.logger } : {}) });
+    const api = createApi({ pinflow, keys, rateLimit: { max: config.auth.rateLimitPerMinute, timeWindowMs: 60_000 }, ...(options.logger ? { logger: options.logger } : {}), codec: { codec, corsOrigins: config.encryption.corsOrigins } });
     await api.listen({ host: config.api.host, port: config.api.port });
     cleanups.push(() => api.close());
     // Aborted while starting (the waits above end early on it): undo everything.

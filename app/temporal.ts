@@ -33,6 +33,8 @@ export async function resolveTemporal(config: PinflowConfig, log: (line: string)
       port: config.temporal.devServerPort,
       uiPort: config.temporal.devServerUiPort,
       namespaces: config.temporal.namespace === 'default' ? [] : [config.temporal.namespace],
+      // Encrypted payloads: the embedded UI decodes them through the API's codec endpoint.
+      ...(config.encryption.keys ? { uiCodecEndpoint: `http://${config.api.host === '0.0.0.0' ? 'localhost' : config.api.host}:${config.api.port}/codec` } : {}),
     });
     address = devServer.address;
     uiUrl = config.temporal.uiUrl;

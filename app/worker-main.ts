@@ -29,6 +29,7 @@ import { publishAll } from '../catalog/publish';
 import { createWorker } from '../worker/worker';
 import type { ActivityHooks } from '../activities';
 import type { ProjectionWriter } from '../projection/writer';
+import { EncryptionCodec } from '../codec/encryption';
 
 /** Until the configuration is read: JSON at info. */
 let logger: Logger = createLogger({ level: 'info', format: 'json', name: 'pinflow-worker' });
@@ -103,6 +104,7 @@ async function runWorker(config: PinflowConfig): Promise<void> {
           connection,
           namespace: config.temporal.namespace,
           searchableMetadata: config.temporal.searchableMetadata,
+          ...(config.encryption.keys ? { codec: new EncryptionCodec(config.encryption.keys) } : {}),
           production: config.production,
           ...(config.testHooks.killAfterHandler ? { testHooks: killAfterHandler(config.testHooks.killAfterHandler, projection.writer) } : {}),
         });

@@ -10,6 +10,8 @@
  */
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { allSteps, type PinnedContracts, type RpcStep, type Subgraph } from '../graph/schema';
+import { ERROR_CODES, GRAPH_ISSUE_CODES, GraphValidationError, InvalidRequestError } from '../graph/errors';
+import { REDACTED, redactBySchema } from '../graph/redact';
 
 export type ContractDirection = 'input' | 'output';
 
@@ -23,6 +25,71 @@ export type PinnedCheck = { ok: true } | { ok: false; issues: ContractIssue[]; s
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 const compiled = new Map<string, ValidateFunction>();
+/** Run input schemas, strict (an unknown keyword is a typo to report at publish), `sensitive` declared. */
+const inputAjv = new Ajv2020({ strict: true, allErrors: true, validateFormats: false });
+inputAjv.addKeyword({ keyword: 'sensitive', schemaType: 'boolean' });
+const compiledInputs = new WeakMap<object, ValidateFunction>();
+
+function compileInput(schema: Record<string, unknown>): ValidateFunction {
+  let validate = compiledInputs.get(schema);
+  if (!validate) {
+    validate = inputAjv.compile(schema);
+    compiledInputs.set(schema, validate);
+  }
+  return validate;
+}
+
+/**
+ * Publish: a graph's `inputSchema` must compile (draft 2020-12, strict: an
+ * unknown keyword is refused). Throws GRAPH_INVALID naming `inputSchema`.
+ */
+export function assertInputSchemaCompiles(inputSchema: Record<string, unknown> | undefined): void {
+  if (inputSchema === undefined) return;
+  try {
+    compileInput(inputSchema);
+  } catch (err) {
+    throw new GraphValidationError([
+      {
+        code: GRAPH_ISSUE_CODES.SCHEMA_INVALID,
+        path: 'inputSchema',
+        message: `inputSchema is not a JSON Schema (draft 2020-12) that compiles: ${(err as Error).message}; allowed: a JSON Schema object, with \`sensitive: true\` on fields to redact`,
+      },
+    ]);
+  }
+}
+
+/**
+ * Start: the run input against the version's `inputSchema`, before anything
+ * starts. Throws INPUT_INVALID naming each field, what was received (a
+ * sensitive field's value shows as "[redacted]") and what is allowed.
+ */
+export function assertRunInput(inputSchema: Record<string, unknown> | undefined, input: unknown): void {
+  if (inputSchema === undefined) return;
+  const validate = compileInput(inputSchema);
+  if (validate(input)) return;
+  const shown = redactBySchema(input, inputSchema);
+  const issues = (validate.errors ?? []).map((e) => {
+    const field = e.instancePath === '' ? '(root)' : `input${e.instancePath.replace(/\/([^/]*)/g, (_m, k: string) => (/^\d+$/.test(k) ? `[${k}]` : `.${k.replace(/~1/g, '/').replace(/~0/g, '~')}`))}`;
+    const received = e.instancePath === '' ? shown : pointer(shown, e.instancePath);
+    const allowed = `${e.keyword}${Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`;
+    return { field, message: e.message ?? e.keyword, received: received === undefined ? '(absent)' : received, allowed };
+  });
+  throw new InvalidRequestError(
+    ERROR_CODES.INPUT_INVALID,
+    `the run input does not satisfy the definition's inputSchema: ${issues.map((i) => `${i.field} ${i.message} (received ${typeof i.received === 'string' ? i.received : JSON.stringify(i.received)})`).join('; ')}`,
+    { field: issues[0]?.field ?? 'input', received: issues[0]?.received, allowed: issues[0]?.allowed, issues },
+  );
+}
+
+function pointer(value: unknown, path: string): unknown {
+  let at: unknown = value;
+  for (const raw of path.split('/').slice(1)) {
+    if (at === REDACTED) return REDACTED;
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string, unknown>)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return at;
+}
 
 /**
  * Validate `value` against the `direction` schema that `version` pinned for

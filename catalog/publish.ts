@@ -11,6 +11,7 @@ import { validateGraph } from '../graph/validate';
 import { assertCleanJson } from '../graph/json-guard';
 import type { RpcRegistry } from '../rpc/registry';
 import type { VersionStore } from './versions';
+import { assertInputSchemaCompiles } from './contracts';
 
 export interface PublishResult {
   definition: string;
@@ -46,6 +47,7 @@ export async function publishGraph(deps: { catalog: VersionStore; registry: RpcR
       return (await catalog.getVersionOf(child, version)) ? 'ok' : 'version';
     },
   });
+  assertInputSchemaCompiles(graph.inputSchema);
   const contracts: PinnedContracts = {};
   const rpcNames = new Set(allSteps(graph).flatMap(({ step }) => (step.type === 'rpc' ? [step.rpc] : [])));
   for (const name of [...rpcNames].sort()) contracts[name] = registry.get(name)!.contract;

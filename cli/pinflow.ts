@@ -84,6 +84,8 @@ import { AUDIT_OUTCOMES, SCOPES, type Scope } from '../client/api-schemas';
 import { AuditLog, type AuditOutcome } from '../client/audit';
 import { ApiKeys } from '../client/keys';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { codecFromKeys, dataConverterFor, defaultKeyId } from '../codec/encryption';
 
 function usage(): never {
   console.error(
@@ -96,6 +98,7 @@ function usage(): never {
       '       pinflow batch pause|resume|cancel <id> --reason <why> [--by <who>]',
       '       pinflow rerun <runId> --from <step> [--occurrence <n>] [--version <hash>] [--map old=new ...] [--run-id <id>] [--by <who>] [--reason <why>]',
       '       pinflow replay <runId> [--input-file <file.json>] [--version <hash>] [--run-id <id>] [--by <who>] [--reason <why>]',
+      '       pinflow encryption-key        (a new payload encryption key, as environment lines)',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
       '       pinflow keys create --scope <read,operate,publish,admin> [--tenant <tenant>] --name <name> [--by <who>] [--json]',
@@ -150,7 +153,7 @@ async function reconcile(rest: string[]): Promise<number> {
   try {
     const connection = await Connection.connect({ address: config.temporal.address });
     try {
-      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const client = new Client({ connection, namespace: config.temporal.namespace, ...dataConverterFor(codecFromKeys(config.encryption.keys)) });
       const reconciler = new Reconciler({ client, store, concurrency: config.reconcile.concurrency, ...(json ? {} : { log: (line: string) => console.log(line) }) });
       const totals = await reconciler.pass();
       console.log(json ? JSON.stringify(totals, null, 2) : `reconciler: ${describeTotals(totals)}`);
@@ -390,6 +393,12 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'events') return deadLetters(rest);
   if (command === 'reconcile') return reconcile(rest);
   if (command === 'batch') return batch(rest);
+  if (command === 'encryption-key') {
+    // A fresh AES-256 key for PINFLOW_ENCRYPTION_KEY, and its default id (README: Sensitive fields and payload encryption).
+    const key = randomBytes(32);
+    console.log(`PINFLOW_ENCRYPTION_KEY=${key.toString('base64')}\nPINFLOW_ENCRYPTION_KEY_ID=${defaultKeyId(key)}`);
+    return 0;
+  }
   const flag = (name: string) => rest.includes(name);
   const value = (name: string) => {
     const i = rest.indexOf(name);
@@ -408,7 +417,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     // With TEMPORAL_ADDRESS each run is asked where it is; without, every position is unknown.
     const connection = config.temporal.address ? await Connection.connect({ address: config.temporal.address }) : undefined;
-    const client = connection ? new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() }) : undefined;
+    const client = connection ? new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors(), ...dataConverterFor(codecFromKeys(config.encryption.keys)) }) : undefined;
     let report: DeployReport;
     try {
       report = await checkDeploy({ store, catalog, ...(client ? { queryState: temporalStateReader(client) } : {}) }, manifest);

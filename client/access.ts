@@ -132,9 +132,27 @@ function field(v: unknown, name: string): unknown {
   return v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[name] : undefined;
 }
 
-/** A short request summary for the audit row: parameters, query, and each body field summarised. */
+/**
+ * Body fields that carry business data (run input, skip output, event
+ * payload, metadata, a batch's params): the audit row records their shape,
+ * never their values, which may hold sensitive fields (the redaction rule:
+ * no sensitive value in clear in the projection's database).
+ */
+const DATA_FIELDS = new Set(['input', 'output', 'payload', 'metadata', 'params']);
+
+function shapeOf(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length} items (values not recorded)`;
+  if (typeof v === 'object') return `an object with ${Object.keys(v).length} keys (values not recorded)`;
+  return `a ${typeof v} (value not recorded)`;
+}
+
+/** A short request summary for the audit row: parameters, query, and each body field summarised (data fields by shape only). */
 function requestSummary(req: FastifyRequest): unknown {
-  const body = req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body) ? Object.fromEntries(Object.entries(req.body).map(([k, v]) => [k, summarise(v)])) : summarise(req.body);
+  const body =
+    req.body !== null && typeof req.body === 'object' && !Array.isArray(req.body)
+      ? Object.fromEntries(Object.entries(req.body).map(([k, v]) => [k, DATA_FIELDS.has(k) ? shapeOf(v) : summarise(v)]))
+      : summarise(req.body);
   return { params: req.params ?? null, query: req.query ?? null, body: body ?? null };
 }
 

@@ -81,6 +81,8 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   RUN_ALREADY_EXISTS: 409,
   REQUEST_INVALID: 400,
+  INPUT_INVALID: 422,
+  CODEC_FAILED: 400,
   MALFORMED_JSON: 400,
   CURSOR_INVALID: 400,
   TEMPORAL_UNAVAILABLE: 503,
@@ -699,6 +701,15 @@ const batchItem = open({
  * registers one handler per entry; the OpenAPI document and the README's
  * route table list exactly these.
  */
+/** A payload as the codec server protocol carries it: proto3 JSON, every bytes field base64. */
+const base64 = z.string().max(LIMITS.bodyBytes).regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
+export const codecPayloads = z.object({
+  payloads: z
+    .array(z.object({ metadata: z.record(z.string().max(256), base64).optional(), data: base64.optional() }))
+    .max(1_000)
+    .meta({ description: 'Payloads with base64 metadata values and data, as Temporal sends them to a codec server.' }),
+});
+
 export const ROUTES = {
   publish: {
     method: 'POST',
@@ -782,7 +793,7 @@ export const ROUTES = {
         200: open({ runId: z.string(), temporalRunId: z.string(), definition: z.string(), version: z.string(), tenant: z.string(), temporalUiUrl: z.string(), existing: z.literal(true) }).meta({
           description: 'With `ifExists: "return"`: the run with this id already existed; nothing was started.',
         }),
-        ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'RUN_ALREADY_EXISTS'),
+        ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'INPUT_INVALID'),
       },
     },
   },
@@ -1237,6 +1248,30 @@ export const ROUTES = {
       tags: ['system'],
       querystring: empty,
       response: { 200: health, 503: health, ...errorResponses({ db: false, public: true }) },
+    },
+  },
+  codecEncode: {
+    method: 'POST',
+    url: '/codec/encode',
+    config: { scope: 'read' },
+    schema: {
+      summary: "Encrypt payloads with the current key (Temporal's codec server protocol, for the Temporal UI and CLI)",
+      description: 'On only when an encryption key is configured (PINFLOW_ENCRYPTION_KEY). CORS allows the origins in PINFLOW_CODEC_CORS_ORIGINS.',
+      tags: ['codec'],
+      body: codecPayloads,
+      response: { 200: codecPayloads, ...errorResponses({ body: true, db: false }, 'CODEC_FAILED') },
+    },
+  },
+  codecDecode: {
+    method: 'POST',
+    url: '/codec/decode',
+    config: { scope: 'read' },
+    schema: {
+      summary: "Decrypt payloads (Temporal's codec server protocol): the Temporal UI shows a run's real inputs and results",
+      description: 'Payloads not encrypted by pinflow pass through unchanged; one naming a key id this process does not hold is refused with CODEC_FAILED.',
+      tags: ['codec'],
+      body: codecPayloads,
+      response: { 200: codecPayloads, ...errorResponses({ body: true, db: false }, 'CODEC_FAILED') },
     },
   },
   openapi: {

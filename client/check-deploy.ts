@@ -33,6 +33,7 @@ import { parseInstance, reachableFrom, reachableUnknown, type Reachability, type
 import { allSteps, type Graph, type PinnedContracts, type RpcStep } from '../graph/schema';
 import { stepExpressions } from '../graph/validate';
 import { requiredFieldsMissing, schemaIncludes } from '../graph/schema-inclusion';
+import { containsRedacted, redactBySchema } from '../graph/redact';
 import type { InterpreterState } from '../graph/wire';
 import type { Client } from '@temporalio/client';
 import { stateQuery } from '../workflows/definitions';
@@ -409,9 +410,13 @@ export async function checkDeploy(deps: CheckDeployDeps, manifest: ContractManif
           actual = undefined;
         }
       }
+      // The projection holds sensitive values redacted (graph/redact.ts): an input with a "[redacted]" in it is
+      // not the real one, so it decides nothing (the schema check below does), and evidence never shows a secret.
+      if (containsRedacted(actual)) actual = undefined;
       if (actual !== undefined) {
         if (!validate(actual)) {
-          push('input_incompatible', r.certain, `the step's input fails the new input schema: ${errorsText(validate)}`, { field: validate.errors?.[0]?.instancePath || '(root)', input: actual });
+          const shown = redactBySchema(redactBySchema(actual, pinned.input), live.input);
+          push('input_incompatible', r.certain, `the step's input fails the new input schema: ${errorsText(validate)}`, { field: validate.errors?.[0]?.instancePath || '(root)', input: shown });
           continue;
         }
         // Its input passes: the input side is safe; the output side is decided below.

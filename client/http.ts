@@ -32,6 +32,8 @@ import { ApiKeys } from './keys';
 import { metricsText, refreshProjectionGauges } from '../observability/metrics';
 import { STALL_REASONS } from '../graph/terminology';
 import { traceHttp } from '../observability/http';
+import type { PayloadCodec } from '@temporalio/common';
+import { payloadFromJson, payloadToJson, type JsonPayload } from '../codec/encryption';
 
 /** A query-parameter error in the same shape schema validation gives. */
 function queryInvalid(field: string, message: string): PinflowError {
@@ -99,6 +101,52 @@ export interface ApiOptions {
   authCacheMs?: number;
   /** Requests per key per window; over it: 429 RATE_LIMITED with Retry-After. @default 1200 per 60 000 ms */
   rateLimit?: { max: number; timeWindowMs: number };
+  /**
+   * The codec endpoint (POST /codec/encode, /codec/decode) for the Temporal
+   * UI: the payload codec (absent: encryption is off and both refuse with
+   * CODEC_FAILED) and the origins CORS lets call it.
+   */
+  codec?: { codec: PayloadCodec | undefined; corsOrigins: readonly string[] };
+}
+
+/** Headers the Temporal UI sends to a codec endpoint. */
+const CODEC_CORS_HEADERS = 'Content-Type, X-Namespace, Authorization';
+
+/**
+ * CORS for the codec endpoint only (the rest of the API is not for browsers
+ * of other origins): an allowed origin gets its own origin back, with
+ * credentials (the UI's `includeCredentials`); any other gets no CORS
+ * headers, so its browser refuses the answer.
+ */
+function codecCors(app: FastifyInstance, origins: readonly string[]): void {
+  const allowed = new Set(origins);
+  app.addHook('onRequest', (req, reply, next) => {
+    if (!req.url.startsWith('/codec/')) return next();
+    const origin = req.headers.origin;
+    if (typeof origin === 'string' && allowed.has(origin)) {
+      void reply.header('Access-Control-Allow-Origin', origin).header('Access-Control-Allow-Credentials', 'true');
+    }
+    void reply.header('Vary', 'Origin');
+    next();
+  });
+  for (const url of ['/codec/encode', '/codec/decode']) {
+    // The preflight carries no Authorization header: it is answered without one.
+    app.options(url, { schema: { hide: true }, config: { public: true } }, async (req, reply) => {
+      const origin = req.headers.origin;
+      if (typeof origin === 'string' && allowed.has(origin)) {
+        void reply.header('Access-Control-Allow-Methods', 'POST, OPTIONS').header('Access-Control-Allow-Headers', CODEC_CORS_HEADERS).header('Access-Control-Max-Age', '600');
+      }
+      return reply.status(204).send();
+    });
+  }
+}
+
+async function runCodec(codec: PayloadCodec | undefined, which: 'encode' | 'decode', payloads: JsonPayload[]): Promise<{ payloads: JsonPayload[] }> {
+  if (!codec) {
+    throw new PinflowError(ERROR_CODES.CODEC_FAILED, `the codec endpoint is off: no encryption key is configured (PINFLOW_ENCRYPTION_KEY or PINFLOW_ENCRYPTION_KEY_FILE)`, { field: 'PINFLOW_ENCRYPTION_KEY' });
+  }
+  const out = await codec[which](payloads.map(payloadFromJson));
+  return { payloads: out.map(payloadToJson) };
 }
 
 /** What the framework's own refusals (routing, Node's HTTP parser) become. */
@@ -129,7 +177,7 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   socket.end(`HTTP/1.1 ${f.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError, keys, authCacheMs, rateLimit }: ApiOptions): FastifyInstance {
+export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError, keys, authCacheMs, rateLimit, codec }: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit,
@@ -142,6 +190,7 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     clientErrorHandler,
   });
   app.setValidatorCompiler(validatorCompiler);
+  codecCors(app, codec?.corsOrigins ?? []);
   app.setSerializerCompiler(serializerCompiler);
   // A server span per request while tracing is on (before any route is registered).
   traceHttp(app);
@@ -456,6 +505,8 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
         return reply.status(h.ok ? 200 : 503).send(h);
       },
     });
+    r.route({ ...ROUTES.codecEncode, handler: async (req) => runCodec(codec?.codec, 'encode', req.body.payloads) });
+    r.route({ ...ROUTES.codecDecode, handler: async (req) => runCodec(codec?.codec, 'decode', req.body.payloads) });
     r.route({ ...ROUTES.openapi, handler: (_req, reply) => {
         void reply.send(app.swagger() as unknown as Record<string, unknown>);
       },

@@ -13,7 +13,8 @@ import { metadataAttribute, SA } from '../graph/search-attributes';
 import { DEFAULT_TENANT, SEARCHABLE_METADATA_KEY, SEARCHABLE_METADATA_MAX, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
 import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
-import { checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
+import { assertRunInput, checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
+import { EMPTY_PLAN, redactionPlan, redactRunState, REDACTED, type RedactionPlan } from '../graph/redact';
 import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
 import type { ProjectionLag } from '../projection/writer';
@@ -314,6 +315,8 @@ export class Pinflow {
     const { definition, version } = await this.resolveTarget(opts).catch((err: unknown) => {
       throw asUnavailable(err);
     });
+    // The definition's inputSchema, before anything starts (INPUT_INVALID).
+    assertRunInput(version.graph.inputSchema, opts.input === undefined ? {} : opts.input);
     // The default id names the definition, so the Temporal UI's list shows what each run is.
     const runId = opts.runId ?? `${definition}-${randomUUID()}`;
     const runInput: RunInput = {
@@ -613,12 +616,36 @@ export class Pinflow {
   async state(runId: string): Promise<InterpreterState> {
     parseInput(idParams, { id: runId }, 'params');
     const handle = this.client.workflow.getHandle(runId);
+    let state: InterpreterState;
     try {
-      return await handle.query(stateQuery);
+      state = await handle.query(stateQuery);
     } catch (err) {
       // A closed run's state is still answered while Temporal can replay it; when it cannot, RUN_CLOSED says why.
       throw await mapRunError(handle, err, 'the state query');
     }
+    // History holds the real values; what leaves here is redacted by the run's pinned marks (graph/redact.ts).
+    // The state answers without the database (as before): then, and for a run not projected yet, the marks are
+    // unknown, and every variable and step output is withheld (unsure: redact).
+    const plan = await this.redactionPlanOf(runId).catch(() => undefined);
+    if (plan) return redactRunState(plan, state);
+    return { ...state, vars: {}, steps: Object.fromEntries(Object.keys(state.steps).map((k) => [k, REDACTED])), ...(state.output !== undefined ? { output: REDACTED } : {}) };
+  }
+
+  private readonly plans = new Map<string, RedactionPlan>();
+
+  /** The redaction plan of the version a run is on (from its projected row), undefined when the run is not projected. */
+  private async redactionPlanOf(runId: string): Promise<RedactionPlan | undefined> {
+    // Read each time (one primary-key read): a migration moves a run to another version.
+    const labels = await this.store.runLabels(runId);
+    if (!labels) return undefined;
+    let plan = this.plans.get(labels.version);
+    if (!plan) {
+      const version = await this.catalog.getVersion(labels.version);
+      plan = version ? redactionPlan(version) : EMPTY_PLAN;
+      this.plans.set(labels.version, plan);
+      if (this.plans.size > 1000) this.plans.delete(this.plans.keys().next().value!);
+    }
+    return plan;
   }
 
   /**

@@ -20,6 +20,10 @@ export const ERROR_CODES = {
   /** Temporal runs it, but its row has not reached the projection yet (the run-started write is late); nothing was done: retry shortly. */
   RUN_NOT_PROJECTED: 'RUN_NOT_PROJECTED',
   REQUEST_INVALID: 'REQUEST_INVALID',
+  /** A run input does not satisfy the definition's `inputSchema`; `details.issues` names each field, what was received (sensitive values redacted) and what is allowed. */
+  INPUT_INVALID: 'INPUT_INVALID',
+  /** A codec request (POST /codec/encode, /codec/decode) cannot be served: no encryption key, an unknown key id, a payload that does not decrypt. */
+  CODEC_FAILED: 'CODEC_FAILED',
   MALFORMED_JSON: 'MALFORMED_JSON',
   CURSOR_INVALID: 'CURSOR_INVALID',
   RPC_DEFINITION_INVALID: 'RPC_DEFINITION_INVALID',

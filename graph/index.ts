@@ -8,5 +8,6 @@ export * from './validate';
 export * from './dsl';
 export * from './correlation';
 export * from './compat';
+export * from './redact';
 export * from './search-attributes';
 export type * from './wire';

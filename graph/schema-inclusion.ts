@@ -30,8 +30,13 @@ export type InclusionVerdict =
 type Obj = Record<string, unknown>;
 type Tri = boolean | 'unknown';
 
-/** Keywords that never constrain a value. */
-const ANNOTATIONS = new Set(['$schema', '$id', '$comment', '$anchor', 'title', 'description', 'default', 'examples', 'readOnly', 'writeOnly', 'deprecated', 'contentEncoding', 'contentMediaType', 'id']);
+/**
+ * Keywords that never constrain a value. `sensitive` (pinflow's redaction
+ * mark, graph/redact.ts) is one: marking a field sensitive changes the
+ * contract's hash (it is part of the JSON Schema) but never its
+ * compatibility, so runs pinned before the mark keep running.
+ */
+const ANNOTATIONS = new Set(['$schema', '$id', '$comment', '$anchor', 'title', 'description', 'default', 'examples', 'readOnly', 'writeOnly', 'deprecated', 'contentEncoding', 'contentMediaType', 'id', 'sensitive']);
 const TYPES = ['null', 'boolean', 'integer', 'number', 'string', 'array', 'object'] as const;
 type JsonType = (typeof TYPES)[number];
 /** Keywords by the type they constrain; a keyword outside every list (and not an annotation) makes a schema unknown. */

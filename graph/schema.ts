@@ -333,11 +333,29 @@ export const graphSchema = z.strictObject({
    * latest version if it can take the run's state (`latest`).
    */
   onContinueAsNew: z.enum(['pinned', 'latest']).optional(),
+  /**
+   * JSON Schema (draft 2020-12) the run input must satisfy: `start` refuses
+   * an input that does not (INPUT_INVALID), publish refuses a schema that
+   * does not compile. Fields marked `sensitive: true` are redacted on every
+   * surface pinflow writes (graph/redact.ts). Absent: any input, nothing
+   * marked, and the version hash is unchanged.
+   */
+  inputSchema: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * Variables whose values are sensitive wherever they show (the state's
+   * `vars`, an assign step's output): values an expression derives from a
+   * sensitive field cannot be tracked, so name them here.
+   */
+  sensitiveVars: z.array(varName).max(1_000).optional(),
   steps: z.array(stepSchema).min(1, 'a graph needs at least one step').max(2_000),
 });
 
 export interface Graph extends Subgraph {
   onContinueAsNew?: 'pinned' | 'latest' | undefined;
+  /** JSON Schema of the run input; `sensitive: true` marks drive redaction. */
+  inputSchema?: Record<string, unknown> | undefined;
+  /** Variables redacted wherever they show. */
+  sensitiveVars?: string[] | undefined;
   description?: string | undefined;
   notes?: string | undefined;
   ui?: Record<string, unknown> | undefined;

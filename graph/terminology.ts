@@ -101,6 +101,19 @@
  *   paused, resumed and cancelled ({@link BATCH_STATES}). The **action
  *   table** (`client/batch-actions.ts`) says, per action, its parameters,
  *   which runs it applies to and how it is applied.
+ * - **sensitive field**: a field whose JSON Schema carries `sensitive: true`,
+ *   in an RPC contract (zod `.meta({ sensitive: true })`) or in a
+ *   definition's **input schema** (`inputSchema`, checked at start:
+ *   `INPUT_INVALID`); a **sensitive variable** is one named in the graph's
+ *   `sensitiveVars`. **Redaction** (`graph/redact.ts`) shows their values as
+ *   `"[redacted]"` on every surface pinflow writes (projection, API, logs);
+ *   Temporal history keeps the real values. A version's **redaction plan**
+ *   gathers its marks.
+ * - **payload codec** (`codec/encryption.ts`): encrypts every payload in
+ *   Temporal history (AES-256-GCM) when an **encryption key** is configured;
+ *   each payload names its **key id**, so keys rotate (old keys decrypt). The
+ *   **codec endpoint** (`/codec/encode`, `/codec/decode`) lets the Temporal UI
+ *   show decoded payloads.
  */
 
 /**

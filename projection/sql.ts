@@ -351,3 +351,9 @@ export const followExecution = (runId: string, temporalRunId: string): Query => 
          RETURNING temporal_run_id AS "temporalRunId"`,
   values: [runId, temporalRunId],
 });
+
+/** A version's graph and contracts, for its redaction plan (projection/redaction.ts); versions are immutable. */
+export const selectVersionMarks = (hash: string): Query => ({
+  text: `SELECT graph, contracts FROM versions WHERE hash = $1`,
+  values: [hash],
+});

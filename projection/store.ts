@@ -13,6 +13,8 @@ import { decodeCursor, encodeCursor } from './cursor';
 import { iso, type Db } from '../db/connection';
 import * as eventSql from './event-sql';
 import * as sql from './sql';
+import { RunRedaction } from './redaction';
+import { redactRunInput, redactStepOutput, stepIdOfInstance, redactStepRecord, type RedactionPlan } from '../graph/redact';
 
 export interface RunSummary {
   id: string;
@@ -125,8 +127,19 @@ async function writeSteps(tx: Db, runId: string, steps: StepRecord[]): Promise<v
   }
 }
 
+const redactSteps = (plan: RedactionPlan, steps: StepRecord[]): StepRecord[] => (plan.any ? steps.map((s) => redactStepRecord(plan, s)) : steps);
+
 export class ProjectionStore {
-  constructor(readonly db: Db) {}
+  /**
+   * Every write below redacts the fields the run's version marks sensitive
+   * (graph/redact.ts) before anything reaches a column: this class is the one
+   * door to the projection's run tables.
+   */
+  private readonly redaction: RunRedaction;
+
+  constructor(readonly db: Db) {
+    this.redaction = new RunRedaction(db);
+  }
 
   async ping(): Promise<void> {
     await this.db.query(sql.ping());
@@ -145,9 +158,11 @@ export class ProjectionStore {
     parent?: { runId: string; stepInstance: string } | undefined;
     origin?: RunOrigin | undefined;
   }): Promise<void> {
+    const plan = await this.redaction.forRun(r.id, r.version);
+    const input = redactRunInput(plan, r.input);
     await this.db.transaction(async (tx) => {
       await tx.query(sql.insertRun(r));
-      await tx.query(sql.insertRunDetails(r.id, r.input, r.metadata));
+      await tx.query(sql.insertRunDetails(r.id, input, r.metadata));
       if (r.origin) await tx.query(sql.insertRunOrigin(r.id, r.origin));
     });
   }
@@ -168,8 +183,9 @@ export class ProjectionStore {
   }
 
   /** Upsert step records and point the run at its current step, in one transaction. */
-  async recordSteps(runId: string, steps: StepRecord[], currentStep?: string): Promise<void> {
+  async recordSteps(runId: string, steps: StepRecord[], currentStep?: string, version?: string): Promise<void> {
     if (!steps.length && currentStep === undefined) return;
+    if (steps.length) steps = redactSteps(await this.redaction.forRun(runId, version), steps);
     await this.db.transaction(async (tx) => {
       await writeSteps(tx, runId, steps);
       if (currentStep !== undefined) await tx.query(sql.setCurrentStep(runId, currentStep));
@@ -177,8 +193,9 @@ export class ProjectionStore {
   }
 
   async recordRunClosed(c: { runId: string; status: RunStatus; output?: unknown; error?: ErrorInfo; closedAt: string; trail: StepRecord[] }): Promise<void> {
+    const trail = redactSteps(await this.redaction.forRun(c.runId), c.trail);
     await this.db.transaction(async (tx) => {
-      await writeSteps(tx, c.runId, c.trail);
+      await writeSteps(tx, c.runId, trail);
       await tx.query(sql.closeRun(c.runId, c.status, summarise(c.error), c.closedAt));
       await tx.query(sql.closeRunDetails(c.runId, c.output ?? null, c.error ?? null));
       // A closed run resumes on nothing: its open waits leave the correlation index.
@@ -187,16 +204,19 @@ export class ProjectionStore {
   }
 
   async recordStall(runId: string, stall: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string }, trail: StepRecord[]): Promise<void> {
+    const redacted = redactSteps(await this.redaction.forRun(runId), trail);
     await this.db.transaction(async (tx) => {
-      await writeSteps(tx, runId, trail);
+      await writeSteps(tx, runId, redacted);
       await tx.query(sql.markStalled(runId, stall));
     });
   }
 
   /** Record a decision; for retry/skip also clear the stall it resolved. Idempotent. */
   async recordDecision(d: { runId: string; stallId: string | null; action: Exclude<DecisionAction, 'migrate'>; by: string; reason?: string | undefined; output?: unknown; decidedAt: string; outcome: string }): Promise<void> {
+    // A skip's output stands for the stalled step's output: its contract's marks apply.
+    const output = d.stallId && d.output !== undefined ? redactStepOutput(await this.redaction.forRun(d.runId), stepIdOfInstance(d.stallId), d.output) : d.output;
     await this.db.transaction(async (tx) => {
-      await tx.query(sql.insertDecision({ ...d, reason: d.reason ?? null, output: d.output ?? null }));
+      await tx.query(sql.insertDecision({ ...d, reason: d.reason ?? null, output: output ?? null }));
       if (d.stallId && d.action !== 'cancel') await tx.query(sql.clearStall(d.runId, d.stallId));
     });
   }
@@ -242,8 +262,11 @@ export class ProjectionStore {
   }
 
   async recordMigration(m: MigrationRecord): Promise<void> {
+    // The trail ran on the version the run leaves; what follows runs on the target.
+    const trail = redactSteps(await this.redaction.forVersion(m.from), m.trail);
+    this.redaction.pin(m.runId, m.to);
     await this.db.transaction(async (tx) => {
-      await writeSteps(tx, m.runId, m.trail);
+      await writeSteps(tx, m.runId, trail);
       await tx.query(
         sql.insertDecision({
           runId: m.runId,

@@ -46,7 +46,7 @@ type DecisionRow = Parameters<ProjectionStore['recordDecision']>[0];
 
 /** One projection write, as data, so it can be queued, retried and stripped of its payloads. */
 export type ProjectionWrite =
-  | { kind: 'steps'; runId: string; steps: StepRecord[]; currentStep?: string | undefined }
+  | { kind: 'steps'; runId: string; steps: StepRecord[]; currentStep?: string | undefined; /** The run's version, when the writer knows it (its redaction plan). */ version?: string | undefined }
   | { kind: 'runStarted'; runId: string; run: RunStartedRow }
   | { kind: 'runClosed'; runId: string; closed: { runId: string; status: RunStatus; output?: unknown; error?: ErrorInfo; closedAt: string; trail: StepRecord[] } }
   | { kind: 'stall'; runId: string; stall: StallRow; trail: StepRecord[] }
@@ -175,7 +175,7 @@ function stepsOf(w: ProjectionWrite): StepRecord[] {
 
 /** How each kind of write is applied: the store's idempotent, transactional methods (an exhaustive table). */
 const APPLY: { [K in ProjectionWrite['kind']]: (store: ProjectionStore, w: Extract<ProjectionWrite, { kind: K }>) => Promise<void> } = {
-  steps: (store, w) => store.recordSteps(w.runId, w.steps, w.currentStep),
+  steps: (store, w) => store.recordSteps(w.runId, w.steps, w.currentStep, w.version),
   runStarted: (store, w) => store.recordRunStarted(w.run),
   runClosed: (store, w) => store.recordRunClosed(w.closed),
   stall: (store, w) => store.recordStall(w.runId, w.stall, w.trail),

@@ -14,6 +14,8 @@ import { hasPrebuiltBundle, workflowBundlePath, workflowInterceptorModules, work
 import { workerTracingOptions } from '../observability/tracing';
 import { activityLogFields } from '../observability/logging';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
+import type { PayloadCodec } from '@temporalio/common';
+import { dataConverterFor } from '../codec/encryption';
 
 export interface CreateWorkerOptions {
   /** The live RPCs: an array, a registry or a module namespace of `defineRpc` results. */
@@ -49,6 +51,12 @@ export interface CreateWorkerOptions {
    * @default a writer on `store`'s pool, drained (up to 10 s) and closed when `run()` ends
    */
   writer?: ProjectionWriter;
+  /**
+   * Encrypts payloads in Temporal history (codec/encryption.ts, PINFLOW_ENCRYPTION_KEY).
+   * Every client and worker of a namespace must share it.
+   * @default none: payloads in clear
+   */
+  codec?: PayloadCodec;
   /** Test hooks inside activities (e.g. widening the mailbox race window). Never set in production. */
   testHooks?: ActivityHooks;
   /** Extra Temporal worker options (concurrency limits, identity, ...). */
@@ -77,6 +85,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     ...workflows,
     activities: createActivities({ store: opts.store, writer, ...(opts.catalog ? { catalog: opts.catalog } : {}), registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),
     shutdownGraceTime: '10s',
+    ...dataConverterFor(opts.codec),
     // RPC activities heartbeat every second so cancellation reaches handlers
     // promptly; without a heartbeat timeout the SDK would throttle to 30s.
     defaultHeartbeatThrottleInterval: '1s',

@@ -23,6 +23,8 @@ import { createWorker } from '../../worker/worker';
 import { clientInterceptors } from '../../observability/tracing';
 import { ApiKeys } from '../../client/keys';
 import type { Scope } from '../../client/api-schemas';
+import { dataConverterFor } from '../../codec/encryption';
+import type { PayloadCodec } from '@temporalio/common';
 
 /** Admin connection used to create per-suite databases. */
 export const PG_ADMIN_URL = process.env.PINFLOW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -113,7 +115,7 @@ export async function createEnv(
   label: string,
   rpcs: RpcDefinition[],
   pinflowOptions: Pick<PinflowOptions, 'correlationRules' | 'events' | 'searchableMetadata'> = {},
-  opts: { databaseUrl?: string } = {},
+  opts: { databaseUrl?: string; codec?: PayloadCodec } = {},
 ): Promise<Env> {
   const namespace = claimNamespace();
   const database = opts.databaseUrl ? { url: opts.databaseUrl, drop: () => Promise.resolve() } : await createDatabase(label);
@@ -122,8 +124,9 @@ export async function createEnv(
   const store = new ProjectionStore(db);
   const connection = await Connection.connect({ address: temporalAddress() });
   await ensureSearchAttributes(connection, namespace, { metadataKeys: pinflowOptions.searchableMetadata ?? [] });
-  const client = new Client({ connection, namespace, interceptors: clientInterceptors() });
+  const client = new Client({ connection, namespace, interceptors: clientInterceptors(), ...dataConverterFor(opts.codec) });
   const pinflow = new Pinflow({ client, store, rpcs, temporalUiUrl: 'http://localhost:8233', ...pinflowOptions });
+  const codec = opts.codec;
   let worker: { worker: Worker; running: Promise<void>; conn: NativeConnection } | undefined;
 
   const stopWorker = async () => {
@@ -144,7 +147,7 @@ export async function createEnv(
     async startWorker(workerRpcs, opts = {}) {
       await stopWorker();
       const conn = await NativeConnection.connect({ address: temporalAddress() });
-      const w = await createWorker({ rpcs: workerRpcs, store, connection: conn, namespace, searchableMetadata: pinflowOptions.searchableMetadata ?? [], ...(opts.testHooks ? { testHooks: opts.testHooks } : {}) });
+      const w = await createWorker({ rpcs: workerRpcs, store, connection: conn, namespace, searchableMetadata: pinflowOptions.searchableMetadata ?? [], ...(opts.testHooks ? { testHooks: opts.testHooks } : {}), ...(codec ? { codec } : {}) });
       worker = { worker: w, running: w.run(), conn };
       return w;
     },

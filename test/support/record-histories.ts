@@ -21,6 +21,8 @@ import { Pinflow } from '../../client/pinflow';
 import { contractAdd, rpcs } from '../fixtures/rpcs';
 import { createEnv, setTemporalAddress, TEST_NAMESPACES } from './harness';
 import { firstTaskSplitAfterLocalActivity } from './task-split';
+import { CARD, charge, EMAIL, paymentGraph, refundRpc } from '../fixtures/sensitive';
+import { testCodec } from '../fixtures/encryption-keys';
 
 const RELEASE = process.env.PINFLOW_HISTORY_RELEASE ?? `v${(require(join(projectRoot(), 'package.json')) as { version: string }).version}`;
 
@@ -84,9 +86,9 @@ async function main(): Promise<void> {
     const dir = join(projectRoot(), 'test', 'histories');
     const recorded = new Set(readdirSync(dir).map((f) => f.replace(/^v[^-]+-/, '').replace(/\.json$/, '')));
     /** Saves one execution: the first one (a migration's continue-as-new starts a second). */
-    const save = (name: string, runId: string, temporalRunId: string) => {
+    const save = (name: string, runId: string, temporalRunId: string, namespace = env.namespace) => {
       // The CLI's JSON export is the format the UI downloads and the SDK replays.
-      const res = spawnSync(cli.path, ['workflow', 'show', '--workflow-id', runId, '--run-id', temporalRunId, '--namespace', env.namespace, '--address', server.address, '--output', 'json'], {
+      const res = spawnSync(cli.path, ['workflow', 'show', '--workflow-id', runId, '--run-id', temporalRunId, '--namespace', namespace, '--address', server.address, '--output', 'json'], {
         encoding: 'utf8',
       });
       if (res.status !== 0) throw new Error(`temporal workflow show failed: ${res.stderr}`);
@@ -382,6 +384,20 @@ async function main(): Promise<void> {
       const run = await env.pinflow.start(opts);
       await env.pinflow.result(run.runId).catch(() => undefined);
       save(name, run.runId, run.temporalRunId);
+    }
+
+    // Payload encryption (0.8.0): every payload encrypted with the fixed TEST key (test/fixtures/encryption-keys.ts).
+    if (!recorded.has('encrypted')) {
+      const enc = await createEnv('record-enc', [charge, refundRpc()], {}, { codec: testCodec() });
+      try {
+        await enc.startWorker([charge]);
+        await enc.pinflow.publish('payment', paymentGraph);
+        const run = await enc.pinflow.start({ definition: 'payment', input: { card: CARD, email: EMAIL, amount: 5 }, runId: 'h-encrypted' });
+        await enc.pinflow.result(run.runId);
+        save('encrypted', run.runId, run.temporalRunId, enc.namespace);
+      } finally {
+        await enc.stop();
+      }
     }
   } finally {
     await env.stop();
