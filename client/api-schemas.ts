@@ -86,6 +86,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   DECISION_REJECTED: 409,
   SKIP_OUTPUT_INVALID: 422,
   MIGRATION_REFUSED: 409,
+  PAUSE_NOT_SUPPORTED: 409,
   CORRELATION_KEY_MISSING: 422,
   CORRELATION_KEY_INVALID: 422,
   EVENT_ID_CONFLICT: 409,
@@ -214,6 +215,10 @@ const runSummary = open({
   parentRunId: z.string().nullable(),
   parentStep: z.string().nullable(),
   stall: open({ id: z.string(), reason: z.string(), rpc: z.string().nullable(), stepInstance: z.string().nullable(), details: z.unknown(), since: z.string().nullable() }).nullable(),
+  pause: open({ by: z.string(), reason: z.string().nullable(), since: z.string(), before: z.string().nullable() })
+    .nullable()
+    .optional()
+    .meta({ description: 'Set while the run is PAUSED: who paused it, why, since when, and the top-level step it resumes at.' }),
   currentStep: z.string().nullable(),
   errorSummary: z.string().nullable(),
   startedAt: timestamp,
@@ -403,6 +408,9 @@ export const migrateBody = z.strictObject({
 
 export const cancelBody = z.strictObject({ by, reason: reason.optional() });
 
+/** Pause or resume a run or a definition: who, and why. */
+export const pauseBody = z.strictObject({ by, reason: reason.optional() });
+
 export const bulkResolveBody = decisionBody.omit({ stallId: true }).extend({
   rpc: text(128),
   reason: z.enum(STALL_REASONS).optional(),
@@ -468,6 +476,16 @@ const empty = z.strictObject({});
  * registers one handler per entry; the OpenAPI document and the README's
  * route table list exactly these.
  */
+/** A pause as the run holds it (FLAGS.PAUSE). */
+const PAUSE_INFO = open({ by: z.string(), reason: z.string().optional(), since: z.string(), heldAt: z.string().optional() });
+/** One open run of a paused or resumed definition: what happened to it. */
+const PAUSE_RESULT = open({
+  runId: z.string(),
+  ok: z.boolean(),
+  changed: z.boolean().optional().describe('true when this call paused (or resumed) it; false when it already was'),
+  error: open({ code: z.string(), message: z.string() }).optional(),
+});
+
 export const ROUTES = {
   publish: {
     method: 'POST',
@@ -625,6 +643,69 @@ export const ROUTES = {
       params: idParams,
       body: cancelBody,
       response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_PROJECTED') },
+    },
+  },
+  pauseRun: {
+    method: 'POST',
+    url: '/runs/:id/pause',
+    config: { scope: 'operate' },
+    schema: {
+      summary: 'Pause a run at its next top-level step boundary (idempotent)',
+      description:
+        'The run holds (PAUSED) at its next top-level step boundary until resumed or cancelled: a step inside a forEach or parallel, a stall or a wait finishes its top-level step first. A run started before 0.8.0 cannot be paused (409 PAUSE_NOT_SUPPORTED). Pausing a paused run answers 200 with `alreadyPaused: true`.',
+      tags: ['operator'],
+      params: idParams,
+      body: pauseBody,
+      response: {
+        200: open({ runId: z.string(), alreadyPaused: z.boolean(), pause: PAUSE_INFO }),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'PAUSE_NOT_SUPPORTED'),
+      },
+    },
+  },
+  resumeRun: {
+    method: 'POST',
+    url: '/runs/:id/resume',
+    config: { scope: 'operate' },
+    schema: {
+      summary: 'Resume a paused run (idempotent)',
+      description: 'Lifts a pending or held pause. Resuming a run that is not paused answers 200 with `wasPaused: false`.',
+      tags: ['operator'],
+      params: idParams,
+      body: pauseBody,
+      response: {
+        200: open({ runId: z.string(), wasPaused: z.boolean(), pause: PAUSE_INFO.optional() }),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED'),
+      },
+    },
+  },
+  pauseDefinition: {
+    method: 'POST',
+    url: '/definitions/:name/pause',
+    config: { scope: 'operate' },
+    schema: {
+      summary: 'Pause a definition: its open runs pause, its new runs start paused (idempotent)',
+      tags: ['operator'],
+      params: nameParams,
+      body: pauseBody,
+      response: {
+        200: open({ definition: z.string(), alreadyPaused: z.boolean(), pause: open({ by: z.string(), reason: z.string().nullable(), since: z.string() }), runs: z.array(PAUSE_RESULT) }),
+        ...errorResponses({ body: true, params: true }, 'DEFINITION_NOT_FOUND'),
+      },
+    },
+  },
+  resumeDefinition: {
+    method: 'POST',
+    url: '/definitions/:name/resume',
+    config: { scope: 'operate' },
+    schema: {
+      summary: 'Resume a definition: new runs start normally, its paused open runs resume',
+      tags: ['operator'],
+      params: nameParams,
+      body: pauseBody,
+      response: {
+        200: open({ definition: z.string(), wasPaused: z.boolean(), runs: z.array(PAUSE_RESULT) }),
+        ...errorResponses({ body: true, params: true }, 'DEFINITION_NOT_FOUND'),
+      },
     },
   },
   resolveStalled: {

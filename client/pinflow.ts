@@ -18,10 +18,10 @@ import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, ty
 import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
 import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
-import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
-import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
+import { migrateUpdate, pauseUpdate, resolveStallUpdate, resumeUpdate, stateQuery } from '../workflows/definitions';
+import type { InterpreterState, PauseInfo, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, temporalStateReader, type ContractManifest, type DeployReport } from './check-deploy';
-import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
+import { cancelBody, decisionBody, pauseBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
 import { publishGraph, type PublishResult } from '../catalog/publish';
@@ -204,6 +204,50 @@ const POLLER_FRESH_MS = 75_000;
 
 export type { PublishResult };
 
+/** Open runs of a definition paused or resumed at once. */
+const PAUSE_CONCURRENCY = 8;
+
+export interface PauseResult {
+  runId: string;
+  /** The run was already paused: nothing changed. */
+  alreadyPaused: boolean;
+  pause: PauseInfo;
+}
+
+export interface ResumeResult {
+  runId: string;
+  /** False when the run was not paused: nothing changed. */
+  wasPaused: boolean;
+  pause?: PauseInfo;
+}
+
+export interface PauseRunResult {
+  runId: string;
+  ok: boolean;
+  /** True when this call paused (or resumed) the run; false when it already was. */
+  changed?: boolean;
+  error?: { code: string; message: string };
+}
+
+export interface DefinitionPauseResult {
+  definition: string;
+  alreadyPaused: boolean;
+  pause: { by: string; reason: string | null; since: string };
+  runs: PauseRunResult[];
+}
+
+export interface DefinitionResumeResult {
+  definition: string;
+  wasPaused: boolean;
+  runs: PauseRunResult[];
+}
+
+/** The message of an update the run's validator refused (`CODE: why`), or undefined for any other error. */
+function updateRefusal(err: unknown): string | undefined {
+  if (!(err instanceof WorkflowUpdateFailedError)) return undefined;
+  return (err.cause)?.message ?? err.message;
+}
+
 export class Pinflow {
   readonly client: Client;
   readonly store: ProjectionStore;
@@ -305,6 +349,13 @@ export class Pinflow {
       // The run keeps the limits of the deployment that started it (graph/limits.ts).
       limits: currentRunLimits(),
     };
+    // A run of a paused definition starts paused: it holds before its first step (FLAGS.PAUSE).
+    const definitionPause = await this.store.getDefinitionPause(definition).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
+    if (definitionPause) {
+      runInput.pause = { by: definitionPause.by, since: definitionPause.since, reason: `definition ${definition} is paused${definitionPause.reason ? `: ${definitionPause.reason}` : ''}` };
+    }
     const seq = versionOf(version, definition)?.seq;
     let handle;
     try {
@@ -610,6 +661,117 @@ export class Pinflow {
       }
       throw err;
     }
+  }
+
+  // ---- Pause and resume (FLAGS.PAUSE) ----
+
+  /**
+   * Pause a run: Temporal accepts the `pinflow.pause` update, the run holds
+   * (PAUSED) at its next top-level step boundary and projects it. Idempotent:
+   * a paused run answers `alreadyPaused: true` with the pause it holds.
+   * A run started before 0.8.0 refuses (PAUSE_NOT_SUPPORTED).
+   */
+  async pause(runId: string, request: { by: string; reason?: string }): Promise<PauseResult> {
+    const { id } = parseInput(idParams, { id: runId }, 'params');
+    const input = parseInput(pauseBody, request, 'body');
+    const handle = this.client.workflow.getHandle(id);
+    await requireOpenRun(handle, 'a pause');
+    try {
+      const res = await handle.executeUpdate(pauseUpdate, { args: [{ by: input.by, ...(input.reason ? { reason: input.reason } : {}) }] });
+      return { runId: id, alreadyPaused: false, pause: res.pause };
+    } catch (caught) {
+      const err = await mapRunError(handle, caught, 'a pause');
+      if (err instanceof PinflowError) throw err;
+      const message = updateRefusal(err);
+      if (message?.startsWith('RUN_ALREADY_PAUSED')) {
+        const state = await handle.query(stateQuery).catch(async (e: unknown) => {
+          throw await mapRunError(handle, e, 'a pause');
+        });
+        if (state.pause) return { runId: id, alreadyPaused: true, pause: state.pause };
+        // Resumed in between: pause again.
+        return this.pause(runId, request);
+      }
+      if (message?.startsWith('PAUSE_NOT_SUPPORTED')) throw new PinflowError(ERROR_CODES.PAUSE_NOT_SUPPORTED, message.replace(/^[A-Z_]+: /, ''), { runId: id });
+      if (message) throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, message.replace(/^[A-Z_]+: /, ''), { runId: id });
+      throw err;
+    }
+  }
+
+  /** Resume a paused run (a pending or held pause is lifted). Idempotent: a run that is not paused answers `wasPaused: false`. */
+  async resume(runId: string, request: { by: string; reason?: string }): Promise<ResumeResult> {
+    const { id } = parseInput(idParams, { id: runId }, 'params');
+    const input = parseInput(pauseBody, request, 'body');
+    const handle = this.client.workflow.getHandle(id);
+    await requireOpenRun(handle, 'a resume');
+    try {
+      const res = await handle.executeUpdate(resumeUpdate, { args: [{ by: input.by, ...(input.reason ? { reason: input.reason } : {}) }] });
+      return { runId: id, wasPaused: true, pause: res.pause };
+    } catch (caught) {
+      const err = await mapRunError(handle, caught, 'a resume');
+      if (err instanceof PinflowError) throw err;
+      const message = updateRefusal(err);
+      if (message?.startsWith('RUN_NOT_PAUSED')) return { runId: id, wasPaused: false };
+      if (message) throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, message.replace(/^[A-Z_]+: /, ''), { runId: id });
+      throw err;
+    }
+  }
+
+  /**
+   * Pause a definition: recorded first (new runs start paused from then on),
+   * then every open run of it (listed from Temporal visibility, the
+   * authority on which runs are open, so a run the projection has not seen
+   * yet is paused too) is paused. Idempotent.
+   */
+  async pauseDefinition(name: string, request: { by: string; reason?: string }): Promise<DefinitionPauseResult> {
+    const { name: definition } = parseInput(nameParams, { name }, 'params');
+    const input = parseInput(pauseBody, request, 'body');
+    await this.requireDefinition(definition);
+    const recorded = await this.store.pauseDefinition(definition, input.by, input.reason ?? null);
+    const reason = `definition ${definition} is paused${input.reason ? `: ${input.reason}` : ''}`;
+    const runs = await this.forEachOpenRunOf(definition, async (runId) => {
+      const res = await this.pause(runId, { by: input.by, reason });
+      return !res.alreadyPaused;
+    });
+    return { definition, alreadyPaused: recorded.already, pause: { by: recorded.by, reason: recorded.reason, since: recorded.since }, runs };
+  }
+
+  /** Resume a definition: new runs start normally, and its paused open runs resume. Idempotent. */
+  async resumeDefinition(name: string, request: { by: string; reason?: string }): Promise<DefinitionResumeResult> {
+    const { name: definition } = parseInput(nameParams, { name }, 'params');
+    const input = parseInput(pauseBody, request, 'body');
+    await this.requireDefinition(definition);
+    const lifted = await this.store.resumeDefinition(definition);
+    const runs = await this.forEachOpenRunOf(definition, async (runId) => (await this.resume(runId, { by: input.by, ...(input.reason ? { reason: input.reason } : {}) })).wasPaused);
+    return { definition, wasPaused: lifted !== undefined, runs };
+  }
+
+  private async requireDefinition(definition: string): Promise<void> {
+    const def = await this.catalog.getDefinition(definition).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
+    if (!def) throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(definition)} does not exist`, { definition });
+  }
+
+  /** Apply `fn` to each open run of a definition (Temporal visibility), a few at a time; a run that closed meanwhile is passed over. */
+  private async forEachOpenRunOf(definition: string, fn: (runId: string) => Promise<boolean>): Promise<PauseRunResult[]> {
+    const ids: string[] = [];
+    const query = `${SA.definition.name} = ${JSON.stringify(definition)} AND ExecutionStatus = "Running"`;
+    for await (const wf of this.client.workflow.list({ query })) ids.push(wf.workflowId);
+    const results: PauseRunResult[] = [];
+    const queue = [...ids];
+    const worker = async () => {
+      for (let runId = queue.shift(); runId !== undefined; runId = queue.shift()) {
+        try {
+          results.push({ runId, ok: true, changed: await fn(runId) });
+        } catch (err) {
+          const e = err as PinflowError;
+          if (e instanceof PinflowError && (e.code === ERROR_CODES.RUN_CLOSED || e.code === ERROR_CODES.RUN_NOT_FOUND)) continue;
+          results.push({ runId, ok: false, error: { code: e.code ?? ERROR_CODES.INTERNAL, message: e.message } });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PAUSE_CONCURRENCY, queue.length) }, worker));
+    return results.sort((a, b) => a.runId.localeCompare(b.runId));
   }
 
   /** Cancel a run in Temporal first; the decision is recorded once Temporal accepted it. */

@@ -41,6 +41,10 @@
  * - **stall**: a run paused because the live deployment cannot serve its pinned
  *   graph ({@link STALL_REASONS}); an operator resolves it with a
  *   **decision** ({@link DECISION_ACTIONS}).
+ * - **pause**: an operator hold on a run (`PAUSED`) or on a whole definition
+ *   (its open runs pause, its new runs start paused). A paused run holds at
+ *   its next top-level step boundary until **resumed** or cancelled; unlike
+ *   a stall it is asked for, not caused by the deployment (FLAGS.PAUSE).
  * - **catalog**: definitions, versions and their contracts (`catalog/`).
  *   Authoritative and never rebuilt; decisions and migrations read it.
  * - **compatibility**: whether a position or a value fits a version: a
@@ -98,7 +102,8 @@ export const SEARCH_ATTRIBUTES = {
    * Since 0.7.0 (FLAGS.RUN_STORY): `RUNNING`, `WAITING` (a wait is open),
    * `STALLED` (waiting for an operator decision), then `COMPLETED`, `FAILED`
    * or `CANCELLED` at close. Runs started before 0.7.0 have it only after a
-   * stall (`STALLED`, then `RUNNING`).
+   * stall (`STALLED`, then `RUNNING`). Since 0.8.0 (FLAGS.PAUSE): `PAUSED`
+   * while the run holds at a step boundary.
    */
   status: 'PinflowStatus',
   /** Since 0.7.0: the stall reason (graph/terminology STALL_REASONS) while the run is stalled; empty otherwise. */
@@ -119,11 +124,12 @@ export const SEARCHABLE_METADATA_MAX = 10;
 export const SEARCHABLE_METADATA_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 /**
- * Run statuses as the projection shows them. `TERMINATED` is written only by
+ * Run statuses as the projection shows them. `PAUSED` (since 0.8.0): the run
+ * holds at a top-level step boundary until resumed. `TERMINATED` is written only by
  * the reconciler: Temporal ended the run without its graph (terminated from
  * the Temporal UI or CLI, a workflow timeout, or deleted by retention).
  */
-export const RUN_STATUSES = ['RUNNING', 'STALLED', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED'] as const;
+export const RUN_STATUSES = ['RUNNING', 'STALLED', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /**
