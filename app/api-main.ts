@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
-  const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, searchableMetadata: config.temporal.searchableMetadata, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs }, reconcile: { concurrency: config.reconcile.concurrency, log } });
+  const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, searchableMetadata: config.temporal.searchableMetadata, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs }, reconcile: { concurrency: config.reconcile.concurrency, log }, attention: { thresholds: config.attention, concurrency: config.reconcile.concurrency, log } });
   // The sweeper, the Redis stream door (REDIS_URL) and the reconciler run next to the HTTP door.
   const events = await startEventServices(config, pinflow, log);
   const api = createApi({ pinflow, logger });

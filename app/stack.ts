@@ -106,7 +106,7 @@ export async function startStack(
       searchableMetadata: config.temporal.searchableMetadata,
       events: { ttlMaxMs: config.events.ttlMaxMs },
       projectionLag: () => projection.writer.lag(),
-      reconcile: { concurrency: config.reconcile.concurrency, log },
+      reconcile: { concurrency: config.reconcile.concurrency, log }, attention: { thresholds: config.attention, concurrency: config.reconcile.concurrency, log },
       ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),
     });
     const events = await startEventServices(config, pinflow, log);

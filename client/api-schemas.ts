@@ -22,6 +22,7 @@ import {
   EVENT_STATUSES,
   RUN_STATUSES,
   STALL_DECISION_ACTIONS,
+  ATTENTION_REASONS,
   STALL_REASONS,
   STEP_STATUSES,
   VERSION_HASH_PATTERN,
@@ -376,6 +377,7 @@ export const listRunsQuery = z
     definition: text().optional(),
     version: text().optional(),
     tenant: text().optional(),
+    attention: z.enum(ATTENTION_REASONS).optional().meta({ description: 'Runs that need attention for this reason now (see GET /attention).' }),
     cursor: runCursor.optional(),
     limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: '1..500, default 50.' }),
   })
@@ -600,6 +602,7 @@ export const ROUTES = {
           decisions: z.array(open({ action: z.string(), by: z.string() })),
           lineage: z.array(z.unknown()),
           waits: z.array(waitRecord),
+          attention: z.array(open({ reason: z.enum(ATTENTION_REASONS), detail: z.record(z.string(), z.unknown()), since: z.string() })).describe('Why the run needs attention now (client/attention.ts).'),
           temporalUiUrl: z.string(),
         }),
         ...errorResponses({ params: true }, 'RUN_NOT_FOUND'),
@@ -643,6 +646,17 @@ export const ROUTES = {
       params: idParams,
       body: cancelBody,
       response: { 202: open({ runId: z.string(), cancellation: z.literal('requested') }), ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'RUN_NOT_PROJECTED') },
+    },
+  },
+  attention: {
+    method: 'GET',
+    url: '/attention',
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Runs that need attention: a count per reason',
+      description: 'Written by the attention checker (every PINFLOW_ATTENTION_INTERVAL_MS in the API process). NO_WORKER counts the open runs it affects. List them with GET /runs?attention=<reason>.',
+      tags: ['operator'],
+      response: { 200: open({ counts: z.record(z.string(), z.number()) }), ...errorResponses({}) },
     },
   },
   pauseRun: {

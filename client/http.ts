@@ -306,6 +306,7 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
         return reply.status(202).send({ runId: req.params.id, cancellation: 'requested' as const });
       },
     });
+    r.route({ ...ROUTES.attention, handler: async () => ({ counts: await pinflow.attention.counts() }) });
     r.route({ ...ROUTES.pauseRun, handler: async (req) => pinflow.pause(req.params.id, req.body) });
     r.route({ ...ROUTES.resumeRun, handler: async (req) => pinflow.resume(req.params.id, req.body) });
     r.route({ ...ROUTES.pauseDefinition, handler: async (req) => pinflow.pauseDefinition(req.params.name, req.body) });

@@ -24,6 +24,7 @@ import { checkDeploy, temporalStateReader, type ContractManifest, type DeployRep
 import { cancelBody, decisionBody, pauseBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
+import { AttentionChecker, type AttentionFlag, type AttentionOptions } from './attention';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { definitionFromMemo, mapRunError, requireOpenRun } from './run-gate';
 import { runsStarted, safely, shortVersion } from '../observability/metrics';
@@ -79,6 +80,8 @@ export interface PinflowOptions {
   projectionLag?: () => ProjectionLag;
   /** Reconciler tuning and its log (one line per correction). */
   reconcile?: Pick<ReconcilerOptions, 'concurrency' | 'pageSize' | 'graceMs' | 'log'>;
+  /** The attention checker's thresholds, concurrency and log (client/attention.ts). */
+  attention?: Pick<AttentionOptions, 'thresholds' | 'concurrency' | 'log'>;
   /**
    * Metadata keys set at start as Keyword search attributes
    * `PinflowMeta_<key>` (PINFLOW_SEARCHABLE_METADATA; the worker registers
@@ -259,6 +262,8 @@ export class Pinflow {
   readonly events: EventIngress;
   /** Closes in the projection the runs Temporal closed without their own write (terminate, reset, retention). */
   readonly reconciler: Reconciler;
+  /** Runs that need attention (client/attention.ts): started by the API process like the reconciler. */
+  readonly attention: AttentionChecker;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
   private readonly searchableMetadata: string[];
 
@@ -272,6 +277,7 @@ export class Pinflow {
     this.events = new EventIngress({ client: this.client, db: this.store.db, ...(opts.correlationRules ? { rules: opts.correlationRules } : {}), ...opts.events });
     this.projectionLag = opts.projectionLag;
     this.reconciler = new Reconciler({ client: this.client, store: this.store, ...opts.reconcile });
+    this.attention = new AttentionChecker({ client: this.client, store: this.store, catalog: this.catalog, ...opts.attention });
     this.searchableMetadata = [...(opts.searchableMetadata ?? [])];
     for (const key of this.searchableMetadata) {
       if (!SEARCHABLE_METADATA_KEY.test(key)) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `searchable metadata key ${JSON.stringify(key)} must match ${SEARCHABLE_METADATA_KEY}`, { field: 'searchableMetadata', received: key });
@@ -503,13 +509,15 @@ export class Pinflow {
   }
 
   /** The projected run with its steps and Temporal UI link. */
-  async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; temporalUiUrl: string }> {
+  async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; attention: AttentionFlag[]; temporalUiUrl: string }> {
     parseInput(idParams, { id: runId }, 'params');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
     // Every wait the run opened, open or closed, newest first: the correlation index's view of the run.
     const waits = await this.events.listWaits({ runId, status: undefined }, 1000);
-    return { ...run, waits, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
+    // Why it needs attention now (NO_WORKER while it lasts, for an open run).
+    const attention = run.closedAt ? [] : await this.attention.ofRun(runId);
+    return { ...run, waits, attention, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
   }
 
   /** Keyset-paginated run list, newest first. */
@@ -520,7 +528,7 @@ export class Pinflow {
     const limit = q.limit ?? 50;
     const metadata = rawMetadata === undefined ? undefined : validateMetadataFilter(rawMetadata);
     const page = await this.store.listRuns(
-      { status: q.status, definition: q.definition, version: q.version, tenant: q.tenant, metadata },
+      { status: q.status, definition: q.definition, version: q.version, tenant: q.tenant, attention: q.attention, metadata },
       { cursor: q.cursor, limit },
     );
     return { ...page, runs: page.runs.map((r) => ({ ...r, temporalUiUrl: this.uiLink(r.id, r.temporalRunId) })) };

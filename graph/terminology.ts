@@ -182,6 +182,20 @@ export const VERSION_HASH_PATTERN = /^[0-9a-f]{64}$/;
 /** The tenant used when a run names none. */
 export const DEFAULT_TENANT = 'default' as const;
 
+/**
+ * Why a run needs attention (client/attention.ts), since 0.8.0:
+ * - `NO_WORKER`: no worker polls the task queue (global: every open run waits);
+ * - `NO_PROGRESS`: no progress (a projection write or an activity heartbeat)
+ *   for longer than the threshold while the run is not sleeping, waiting,
+ *   stalled, paused or running a child;
+ * - `RPC_RETRYING`: an RPC step's activity is on its Nth attempt or later;
+ * - `WORKFLOW_TASK_FAILING`: Temporal retries the run's workflow task (a
+ *   non-determinism after a bad deploy, a crash in the interpreter);
+ * - `WAIT_OVERDUE`: a wait step is open longer than its `sla`.
+ */
+export const ATTENTION_REASONS = ['NO_WORKER', 'NO_PROGRESS', 'RPC_RETRYING', 'WORKFLOW_TASK_FAILING', 'WAIT_OVERDUE'] as const;
+export type AttentionReason = (typeof ATTENTION_REASONS)[number];
+
 /** Statuses of an event in the event log. */
 export const EVENT_STATUSES = ['RECEIVED', 'ROUTED', 'UNMATCHED', 'BUFFERED', 'EXPIRED', 'FAILED', 'REJECTED'] as const;
 export type EventStatus = (typeof EVENT_STATUSES)[number];

@@ -19,3 +19,19 @@ CREATE TABLE definition_pauses (
   reason      text,
   since       timestamptz NOT NULL DEFAULT now()
 );
+
+-- Runs that need attention (client/attention.ts): one row per run and reason
+-- while the condition lasts; `cleared_at` is set when it ends (kept for the
+-- record). NO_WORKER is global: one row with run_id '*' and the count of open
+-- runs in `detail`, not one row per run.
+CREATE TABLE run_attention (
+  id          bigserial PRIMARY KEY,
+  run_id      text NOT NULL,
+  reason      text NOT NULL CHECK (reason IN ('NO_WORKER', 'NO_PROGRESS', 'RPC_RETRYING', 'WORKFLOW_TASK_FAILING', 'WAIT_OVERDUE')),
+  detail      jsonb NOT NULL DEFAULT '{}'::jsonb,
+  since       timestamptz NOT NULL DEFAULT now(),
+  checked_at  timestamptz NOT NULL DEFAULT now(),
+  cleared_at  timestamptz
+);
+CREATE UNIQUE INDEX run_attention_open_idx ON run_attention (run_id, reason) WHERE cleared_at IS NULL;
+CREATE INDEX run_attention_reason_idx ON run_attention (reason) WHERE cleared_at IS NULL;

@@ -7,6 +7,7 @@
 import { ATTEMPT_SUPERSEDED, SUPERSEDED } from '../graph/terminology';
 import type { StepRecord } from '../graph/wire';
 import { json, type Query } from '../db/connection';
+import { ATTENTION_FILTER } from './attention-filter';
 
 const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "parentRunId", parent_step AS "parentStep",
   CASE WHEN status = 'STALLED' THEN json_build_object('id', stall_id, 'reason', stall_reason, 'rpc', stall_rpc, 'stepInstance', stall_step,
@@ -177,6 +178,8 @@ export interface RunFilter {
   definition?: string;
   version?: string;
   tenant?: string;
+  /** Runs that need attention for this reason now (client/attention.ts). */
+  attention?: string;
   /** Exact match on every given key of `run_details.metadata` (jsonb containment, GIN-indexed). */
   metadata?: Record<string, string | number | boolean>;
 }
@@ -208,6 +211,7 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
   if (filter.definition) add('definition = ?', filter.definition);
   if (filter.version) add('version = ?', filter.version);
   if (filter.tenant) add('tenant = ?', filter.tenant);
+  if (filter.attention) add(ATTENTION_FILTER, filter.attention);
   if (filter.metadata && Object.keys(filter.metadata).length) {
     add('EXISTS (SELECT 1 FROM run_details d WHERE d.run_id = runs.id AND d.metadata @> ?::jsonb)', json(filter.metadata));
   }
