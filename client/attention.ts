@@ -186,8 +186,9 @@ export class AttentionChecker {
     let errors = 0;
     const pollers = await this.freshPollers().catch(() => undefined);
     const open: RunSummary[] = [];
-    await this.opts.store.forEachOpenRun(async (page) => {
+    await this.opts.store.forEachOpenRun((page) => {
       open.push(...page);
+      return Promise.resolve();
     });
     if (pollers === 0) {
       await this.db.query(sql.upsert(GLOBAL, 'NO_WORKER', { taskQueue: TASK_QUEUE, openRuns: open.length, pollerFreshMs: this.thresholds.pollerFreshMs }));
