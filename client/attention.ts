@@ -204,7 +204,11 @@ export class AttentionChecker {
       for (let run = queue.shift(); run; run = queue.shift()) {
         try {
           const found = await this.check(run, graphOf);
-          if (found === undefined) continue;
+          if (found === undefined) {
+            // Temporal closed it (the reconciler closes its row): nothing of it needs attention.
+            await this.db.query(sql.clearOthers(run.id, []));
+            continue;
+          }
           checked++;
           for (const [reason, detail] of found) {
             await this.db.query(sql.upsert(run.id, reason, detail));

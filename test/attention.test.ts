@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AttentionChecker } from '../client/attention';
+import { TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
 import { createApi } from '../client/http';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
@@ -126,6 +127,24 @@ describe('runs that need attention (client/attention.ts)', function () {
     await env.pinflow.result(runId);
     await eventually(async () => (await env.pinflow.getRun(runId)).status === 'COMPLETED', { timeoutMs: 30_000 });
     await cleared(runId, 'NO_PROGRESS');
+  });
+
+  it('WORKFLOW_TASK_FAILING: a run whose workflow task the worker fails (an interpreter crash on a corrupt start input), retried by Temporal; cleared when it is terminated', async () => {
+    // Started past the library (no publish validation): a graph without steps makes the interpreter throw a
+    // TypeError after its run-started write, which fails the workflow task; Temporal retries it forever.
+    const runId = `att-wft-${Date.now()}`;
+    const published = await env.pinflow.publish('att-corrupt', { entry: 'a', steps: [{ id: 'a', type: 'return', output: '1' }] });
+    await env.client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: TASK_QUEUE,
+      workflowId: runId,
+      args: [{ runId, definition: 'att-corrupt', version: published.version, graph: { entry: 'a' }, contracts: {}, input: {}, tenant: 'default', metadata: {} }],
+    });
+    await eventually(async () => (await env.store.getRun(runId)) !== undefined, { timeoutMs: 30_000, what: 'the run-started write' });
+    const flag = await flagged(runId, 'WORKFLOW_TASK_FAILING');
+    assert.ok((flag.detail.attempt as number) >= 2, JSON.stringify(flag.detail));
+    assert.ok((await listed('WORKFLOW_TASK_FAILING')).includes(runId));
+    await env.client.workflow.getHandle(runId).terminate('test cleanup');
+    await cleared(runId, 'WORKFLOW_TASK_FAILING');
   });
 
   it('NO_WORKER: no poller on the task queue flags every open run (one global row with the count); cleared when a worker polls again', async () => {

@@ -71,15 +71,15 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
     }, { timeoutMs: 60_000, what: `run ${runId} ${status} in the projection` });
   const statusAttribute = async (runId: string) => (await env.client.workflow.getHandle(runId).describe()).searchAttributes.PinflowStatus;
   const openGate = (key: string) =>
-    eventually(async () => {
+    eventually(() => {
       const open = gates.get(key);
       if (open) open();
-      return open !== undefined;
+      return Promise.resolve(open !== undefined);
     }, { timeoutMs: 60_000, what: `the first handler of ${key} to be called` });
 
   it('pauses a running run at the next step boundary: the second step waits, PAUSED everywhere; resume completes it', async () => {
     const { runId } = await env.pinflow.start({ definition: 'pausable', input: { key: 'gated-1' } });
-    await eventually(async () => gates.has('gated-1'), { timeoutMs: 60_000, what: 'step one to run' });
+    await eventually(() => Promise.resolve(gates.has('gated-1')), { timeoutMs: 60_000, what: 'step one to run' });
     const paused = await call('POST', `/runs/${runId}/pause`, { by: 'ops@example.com', reason: 'upstream maintenance' });
     assert.equal(paused.status, 200, JSON.stringify(paused.body));
     assert.equal(paused.body.alreadyPaused, false);
@@ -126,7 +126,7 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
 
   it('resume of a run that is not paused says so; cancel ends a paused run', async () => {
     const { runId } = await env.pinflow.start({ definition: 'pausable', input: { key: 'gated-2' } });
-    await eventually(async () => gates.has('gated-2'), { timeoutMs: 60_000, what: 'step one to run' });
+    await eventually(() => Promise.resolve(gates.has('gated-2')), { timeoutMs: 60_000, what: 'step one to run' });
     const notPaused = await env.pinflow.resume(runId, { by: 'ops' });
     assert.deepEqual(notPaused, { runId, wasPaused: false });
 
@@ -142,7 +142,7 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
 
   it('pauses a definition: its open runs pause, a new run holds before its first step, resume runs them all', async () => {
     const open = await env.pinflow.start({ definition: 'pausable-fleet', input: { key: 'gated-3' } });
-    await eventually(async () => gates.has('gated-3'), { timeoutMs: 60_000, what: 'step one to run' });
+    await eventually(() => Promise.resolve(gates.has('gated-3')), { timeoutMs: 60_000, what: 'step one to run' });
     // Temporal visibility lists the open run (the dev server's visibility is near-immediate; wait for it).
     await eventually(async () => {
       for await (const wf of env.client.workflow.list({ query: `PinflowDefinition = "pausable-fleet" AND ExecutionStatus = "Running"` })) if (wf.workflowId === open.runId) return true;
