@@ -680,47 +680,49 @@ export class Pinflow {
    * A run started before 0.8.0 refuses (PAUSE_NOT_SUPPORTED).
    */
   async pause(runId: string, request: { by: string; reason?: string }): Promise<PauseResult> {
-    const { id } = parseInput(idParams, { id: runId }, 'params');
-    const input = parseInput(pauseBody, request, 'body');
-    const handle = this.client.workflow.getHandle(id);
-    await requireOpenRun(handle, 'a pause');
-    try {
-      const res = await handle.executeUpdate(pauseUpdate, { args: [{ by: input.by, ...(input.reason ? { reason: input.reason } : {}) }] });
-      return { runId: id, alreadyPaused: false, pause: res.pause };
-    } catch (caught) {
-      const err = await mapRunError(handle, caught, 'a pause');
-      if (err instanceof PinflowError) throw err;
-      const message = updateRefusal(err);
-      if (message?.startsWith('RUN_ALREADY_PAUSED')) {
-        const state = await handle.query(stateQuery).catch(async (e: unknown) => {
-          throw await mapRunError(handle, e, 'a pause');
-        });
-        if (state.pause) return { runId: id, alreadyPaused: true, pause: state.pause };
-        // Resumed in between: pause again.
-        return this.pause(runId, request);
-      }
-      if (message?.startsWith('PAUSE_NOT_SUPPORTED')) throw new PinflowError(ERROR_CODES.PAUSE_NOT_SUPPORTED, message.replace(/^[A-Z_]+: /, ''), { runId: id });
-      if (message) throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, message.replace(/^[A-Z_]+: /, ''), { runId: id });
-      throw err;
+    const sent = await this.sendPauseUpdate(pauseUpdate, 'a pause', runId, request);
+    if (sent.accepted) return { runId: sent.id, alreadyPaused: false, pause: sent.accepted.pause };
+    if (sent.refusal.startsWith('RUN_ALREADY_PAUSED')) {
+      const state = await sent.handle.query(stateQuery).catch(async (e: unknown) => {
+        throw await mapRunError(sent.handle, e, 'a pause');
+      });
+      if (state.pause) return { runId: sent.id, alreadyPaused: true, pause: state.pause };
+      // Resumed in between: pause again.
+      return this.pause(runId, request);
     }
+    if (sent.refusal.startsWith('PAUSE_NOT_SUPPORTED')) throw new PinflowError(ERROR_CODES.PAUSE_NOT_SUPPORTED, sent.refusal.replace(/^[A-Z_]+: /, ''), { runId: sent.id });
+    throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, sent.refusal.replace(/^[A-Z_]+: /, ''), { runId: sent.id });
   }
 
   /** Resume a paused run (a pending or held pause is lifted). Idempotent: a run that is not paused answers `wasPaused: false`. */
   async resume(runId: string, request: { by: string; reason?: string }): Promise<ResumeResult> {
+    const sent = await this.sendPauseUpdate(resumeUpdate, 'a resume', runId, request);
+    if (sent.accepted) return { runId: sent.id, wasPaused: true, pause: sent.accepted.pause };
+    if (sent.refusal.startsWith('RUN_NOT_PAUSED')) return { runId: sent.id, wasPaused: false };
+    throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, sent.refusal.replace(/^[A-Z_]+: /, ''), { runId: sent.id });
+  }
+
+  /** Send the pause or resume update to an open run: what it accepted, or the validator's refusal (`CODE: why`). */
+  private async sendPauseUpdate(
+    update: typeof pauseUpdate,
+    what: string,
+    runId: string,
+    request: { by: string; reason?: string },
+  ): Promise<{ id: string; handle: ReturnType<Client['workflow']['getHandle']> } & ({ accepted: { pause: PauseInfo }; refusal?: never } | { accepted?: never; refusal: string })> {
     const { id } = parseInput(idParams, { id: runId }, 'params');
     const input = parseInput(pauseBody, request, 'body');
     const handle = this.client.workflow.getHandle(id);
-    await requireOpenRun(handle, 'a resume');
+    // Temporal says whether the run exists and is open (404 RUN_NOT_FOUND, 409 RUN_CLOSED).
+    await requireOpenRun(handle, what);
     try {
-      const res = await handle.executeUpdate(resumeUpdate, { args: [{ by: input.by, ...(input.reason ? { reason: input.reason } : {}) }] });
-      return { runId: id, wasPaused: true, pause: res.pause };
+      const res = await handle.executeUpdate(update, { args: [{ by: input.by, ...(input.reason ? { reason: input.reason } : {}) }] });
+      return { id, handle, accepted: res };
     } catch (caught) {
-      const err = await mapRunError(handle, caught, 'a resume');
+      const err = await mapRunError(handle, caught, what);
       if (err instanceof PinflowError) throw err;
-      const message = updateRefusal(err);
-      if (message?.startsWith('RUN_NOT_PAUSED')) return { runId: id, wasPaused: false };
-      if (message) throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, message.replace(/^[A-Z_]+: /, ''), { runId: id });
-      throw err;
+      const refusal = updateRefusal(err);
+      if (refusal === undefined) throw err;
+      return { id, handle, refusal };
     }
   }
 
