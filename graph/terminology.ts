@@ -45,6 +45,9 @@
  *   (its open runs pause, its new runs start paused). A paused run holds at
  *   its next top-level step boundary until **resumed** or cancelled; unlike
  *   a stall it is asked for, not caused by the deployment (FLAGS.PAUSE).
+ * - **attention**: why an open run needs an operator now
+ *   ({@link ATTENTION_REASONS}), flagged by the attention checker
+ *   (`client/attention.ts`) and cleared when the condition ends.
  * - **catalog**: definitions, versions and their contracts (`catalog/`).
  *   Authoritative and never rebuilt; decisions and migrations read it.
  * - **compatibility**: whether a position or a value fits a version: a
