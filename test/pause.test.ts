@@ -4,7 +4,11 @@ import { z } from 'zod';
 import { createApi } from '../client/http';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, type Env } from './support/harness';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { projectRoot } from '../db/paths';
+import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
 import { currentDetailsOf } from './support/story';
 
 // The first step's handler holds until the test opens its gate; the second counts its calls.
@@ -186,6 +190,25 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
     assert.equal(await env.pinflow.result(later.runId), true);
     const resumedAgain = await call('POST', '/definitions/pausable-fleet/resume', { by: 'ops' });
     assert.equal(resumedAgain.body.wasPaused, false);
+  });
+
+  it('the CLI pauses and resumes a run: pinflow pause|resume <runId>', async () => {
+    const cli = async (...args: string[]) => {
+      const { stdout } = await promisify(execFile)(process.execPath, [join(projectRoot(), 'dist', 'cli', 'pinflow.js'), ...args], {
+        env: { ...process.env, TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_NAMESPACE: env.namespace, DATABASE_URL: env.databaseUrl },
+      });
+      return stdout.trim();
+    };
+    const { runId } = await env.pinflow.start({ definition: 'pausable', input: { key: 'gated-6' } });
+    await eventually(() => Promise.resolve(gates.has('gated-6')), { timeoutMs: 60_000, what: 'step one to run' });
+    assert.equal(await cli('pause', runId, '--by', 'cli-ops', '--reason', 'from the shell'), `run ${runId} pauses at its next top-level step boundary`);
+    assert.match(await cli('pause', runId, '--by', 'cli-ops'), new RegExp(`run ${runId} was already paused \\(since .* by cli-ops\\)`));
+    await openGate('gated-6');
+    const row = await projected(runId, 'PAUSED');
+    assert.equal(row.pause?.reason, 'from the shell');
+    assert.equal(await cli('resume', runId, '--by', 'cli-ops'), `run ${runId} resumed`);
+    assert.equal(await env.pinflow.result(runId), true);
+    assert.equal(await cli('resume', runId, '--by', 'cli-ops').catch((e: Error) => e.message).then((m) => /RUN_CLOSED/.test(m)), true);
   });
 
   it('refuses bad input with a stable code: unknown run, missing by, unknown definition', async () => {
