@@ -290,6 +290,7 @@ const publishResult = open({ definition: z.string(), version: z.string(), seq: z
 
 const health = open({
   ok: z.boolean(),
+  attention: z.record(z.string(), z.number()).optional().meta({ description: 'Runs that need attention now, per reason (GET /attention). Informative: it never makes `ok` false.' }),
   temporal: open({ ok: z.boolean(), error: z.string().optional() }),
   database: open({ ok: z.boolean(), error: z.string().optional() }),
   worker: open({ polling: z.boolean(), pollers: z.number(), taskQueue: z.string(), error: z.string().optional() }),

@@ -147,6 +147,8 @@ export interface Health {
   worker: { polling: boolean; pollers: number; taskQueue: string; error?: string };
   /** How far the projection is behind, when the worker runs in this process (`npm start`). Informative: it never makes `ok` false. */
   projection?: ProjectionLag;
+  /** Runs that need attention now, per reason (client/attention.ts). Informative: it never makes `ok` false. */
+  attention?: Record<string, number>;
 }
 
 /** Checks a run-list metadata filter and returns it as a fresh plain object. */
@@ -875,9 +877,10 @@ export class Pinflow {
         return { polling: false, pollers: 0, taskQueue: TASK_QUEUE, error: errorText(err) };
       }
     })();
-    const [t, d, w] = await Promise.all([temporalCheck, dbCheck, workerCheck]);
+    const attentionCheck = withTimeout(this.attention.counts(), HEALTH_DB_TIMEOUT_MS, 'attention counts').catch(() => undefined);
+    const [t, d, w, attention] = await Promise.all([temporalCheck, dbCheck, workerCheck, attentionCheck]);
     // The projection lag informs; it never makes the service unhealthy (runs go on without the projection).
     const lag = this.projectionLag?.();
-    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}) };
+    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}), ...(attention ? { attention } : {}) };
   }
 }

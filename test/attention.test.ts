@@ -156,6 +156,9 @@ describe('runs that need attention (client/attention.ts)', function () {
     assert.ok((await listed('NO_WORKER')).includes(runId));
     const counts = (await call('GET', '/attention')).body.counts as Record<string, number>;
     assert.ok(counts.NO_WORKER! >= 1);
+    // The health output carries the same counts (informative).
+    const health = await call('GET', '/health');
+    assert.ok(((health.body.attention as Record<string, number>).NO_WORKER ?? 0) >= 1, JSON.stringify(health.body));
     await env.startWorker(attentionRpcs);
     await cleared(runId, 'NO_WORKER');
     await env.pinflow.cancel(runId, { by: 'test', reason: 'cleanup' });
