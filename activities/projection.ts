@@ -12,7 +12,7 @@ import { checkMigrationPosition } from '../graph/compat';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionWrite, ProjectionWriter } from '../projection/writer';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../graph/wire';
+import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, PauseInfo, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../graph/wire';
 
 
 export function createProjectionActivities({ writer, catalog }: { writer: ProjectionWriter; catalog: VersionStore }) {
@@ -86,6 +86,14 @@ export function createProjectionActivities({ writer, catalog }: { writer: Projec
     /** The run stalled: STALLED in the projection, with the reason and the step. */
     async projectStall(p: { runId: string; stall: StallInfo; trail: StepRecord[] }): Promise<void> {
       await project({ kind: 'stall', runId: p.runId, stall: { ...p.stall, details: { message: p.stall.message, ...(p.stall.details as object | undefined) } }, trail: p.trail });
+    },
+    /** The run holds paused at a top-level step boundary (FLAGS.PAUSE): PAUSED in the projection. */
+    async projectPause(p: { runId: string; pause: PauseInfo; trail: StepRecord[] }): Promise<void> {
+      await project({ kind: 'pause', runId: p.runId, pause: p.pause, trail: p.trail });
+    },
+    /** The run was resumed and goes on: RUNNING in the projection. */
+    async projectResume(p: { runId: string; since: string; by: string; reason?: string; resumedAt: string }): Promise<void> {
+      await project({ kind: 'resume', runId: p.runId, since: p.since });
     },
     /** An operator decision was applied by the run: recorded with its outcome; the stall is cleared. */
     async projectDecision(p: { runId: string; decision: StallDecision; decidedAt: string; outcome: string }): Promise<void> {

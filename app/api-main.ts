@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: config.temporal.address });
   const codec = codecFromKeys(config.encryption.keys);
   const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors(), ...dataConverterFor(codec) });
-  const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, searchableMetadata: config.temporal.searchableMetadata, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs }, reconcile: { concurrency: config.reconcile.concurrency, log }, batches: { defaultRatePerSecond: config.batches.ratePerSecond, defaultConcurrency: config.batches.concurrency, leaseMs: config.batches.leaseMs, pollMs: config.batches.pollMs, log } });
+  const pinflow = new Pinflow({ client, store, catalog, rpcs: registry, temporalUiUrl: config.temporal.uiUrl, searchableMetadata: config.temporal.searchableMetadata, correlationRules, events: { ttlMaxMs: config.events.ttlMaxMs }, reconcile: { concurrency: config.reconcile.concurrency, log }, attention: { thresholds: config.attention, concurrency: config.reconcile.concurrency, log }, batches: { defaultRatePerSecond: config.batches.ratePerSecond, defaultConcurrency: config.batches.concurrency, leaseMs: config.batches.leaseMs, pollMs: config.batches.pollMs, log } });
   // The sweeper, the Redis stream door (REDIS_URL) and the reconciler run next to the HTTP door.
   const events = await startEventServices(config, pinflow, log);
   // Auth is always on: every route but /health, /openapi.json, /docs and /metrics needs an API key (`pinflow keys create`).

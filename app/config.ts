@@ -76,6 +76,16 @@ const envSchema = z.object({
   PINFLOW_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   PINFLOW_BATCH_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),
   PINFLOW_BATCH_POLL_MS: z.coerce.number().int().min(0).default(2_000),
+  PINFLOW_ATTENTION_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (off) or at least 1000 ms: each pass describes every open run in Temporal')
+    .default(60_000),
+  PINFLOW_ATTENTION_NO_PROGRESS_MS: z.coerce.number().int().min(1000).default(900_000),
+  PINFLOW_ATTENTION_RPC_ATTEMPTS: z.coerce.number().int().min(2).default(5),
+  PINFLOW_ATTENTION_WORKFLOW_TASK_ATTEMPTS: z.coerce.number().int().min(2).default(2),
+  PINFLOW_ATTENTION_POLLER_FRESH_MS: z.coerce.number().int().min(1000).default(75_000),
   PINFLOW_PROJECTION_POOL_MAX: z.coerce.number().int().min(1).max(100).default(4),
   PINFLOW_PROJECTION_QUEUE_MAX: z.coerce.number().int().min(1).default(10_000),
   PINFLOW_PROJECTION_SYNC_WAIT_MS: z.coerce.number().int().min(0).default(2_000),
@@ -188,6 +198,19 @@ export interface PinflowConfig {
     leaseMs: number;
     /** How often the runner looks for batches to drive; 0 turns the runner off in this process (PINFLOW_BATCH_POLL_MS). @default 2000 */
     pollMs: number;
+  };
+  /** Runs that need attention (client/attention.ts), checked by the process that serves the API. */
+  attention: {
+    /** Milliseconds between passes; 0 turns it off (PINFLOW_ATTENTION_INTERVAL_MS). @default 60000 */
+    intervalMs: number;
+    /** NO_PROGRESS after this long without progress (PINFLOW_ATTENTION_NO_PROGRESS_MS). @default 900000 */
+    noProgressMs: number;
+    /** RPC_RETRYING from this attempt (PINFLOW_ATTENTION_RPC_ATTEMPTS). @default 5 */
+    rpcAttempts: number;
+    /** WORKFLOW_TASK_FAILING from this workflow task attempt (PINFLOW_ATTENTION_WORKFLOW_TASK_ATTEMPTS). @default 2 */
+    workflowTaskAttempts: number;
+    /** A poller counts as a worker when it polled within this (PINFLOW_ATTENTION_POLLER_FRESH_MS). @default 75000 */
+    pollerFreshMs: number;
   };
   /** The worker's projection writes (projection/writer.ts). */
   projection: {
@@ -322,6 +345,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     },
     reconcile: { intervalMs: e.PINFLOW_RECONCILE_INTERVAL_MS, concurrency: e.PINFLOW_RECONCILE_CONCURRENCY },
     batches: { ratePerSecond: e.PINFLOW_BATCH_RATE, concurrency: e.PINFLOW_BATCH_CONCURRENCY, leaseMs: e.PINFLOW_BATCH_LEASE_MS, pollMs: e.PINFLOW_BATCH_POLL_MS },
+    attention: {
+      intervalMs: e.PINFLOW_ATTENTION_INTERVAL_MS,
+      noProgressMs: e.PINFLOW_ATTENTION_NO_PROGRESS_MS,
+      rpcAttempts: e.PINFLOW_ATTENTION_RPC_ATTEMPTS,
+      workflowTaskAttempts: e.PINFLOW_ATTENTION_WORKFLOW_TASK_ATTEMPTS,
+      pollerFreshMs: e.PINFLOW_ATTENTION_POLLER_FRESH_MS,
+    },
     projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },

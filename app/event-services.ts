@@ -26,7 +26,11 @@ export interface EventServices {
 
 export async function startEventServices(config: PinflowConfig, pinflow: Pinflow, log: (line: string) => void): Promise<EventServices> {
   if (config.events.sweepIntervalMs > 0) pinflow.events.startSweeper(config.events.sweepIntervalMs, log);
-  const stopReconciler = () => pinflow.reconciler.stop();
+  const stopReconciler = () => Promise.all([pinflow.reconciler.stop(), pinflow.attention.stop()]).then(() => undefined);
+  if (config.attention.intervalMs > 0) {
+    pinflow.attention.start(config.attention.intervalMs);
+    log(`attention: a check of the open runs every ${config.attention.intervalMs} ms`);
+  }
   if (config.reconcile.intervalMs > 0) {
     pinflow.reconciler.start(config.reconcile.intervalMs);
     log(`reconciler: a pass over the open runs every ${config.reconcile.intervalMs} ms`);

@@ -113,6 +113,7 @@ export async function startStack(
       events: { ttlMaxMs: config.events.ttlMaxMs },
       projectionLag: () => projection.writer.lag(),
       reconcile: { concurrency: config.reconcile.concurrency, log },
+      attention: { thresholds: config.attention, concurrency: config.reconcile.concurrency, log },
       batches: { defaultRatePerSecond: config.batches.ratePerSecond, defaultConcurrency: config.batches.concurrency, leaseMs: config.batches.leaseMs, pollMs: config.batches.pollMs, log },
       ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),
     });

@@ -46,7 +46,7 @@ export const selectDefinition = (name: string): Query => ({
 export const selectDefinitionVersions = (definition: string): Query => ({
   text: `SELECT dv.version AS hash, dv.seq, dv.published_at AS "publishedAt",
                 (d.latest_version = dv.version) AS latest,
-                (SELECT count(*)::int FROM runs r WHERE r.definition = dv.definition AND r.version = dv.version AND r.status IN ('RUNNING', 'STALLED')) AS "openRuns"
+                (SELECT count(*)::int FROM runs r WHERE r.definition = dv.definition AND r.version = dv.version AND r.status IN ('RUNNING', 'STALLED', 'PAUSED')) AS "openRuns"
          FROM definition_versions dv JOIN definitions d ON d.name = dv.definition
          WHERE dv.definition = $1 ORDER BY dv.seq DESC`,
   values: [definition],

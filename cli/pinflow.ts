@@ -62,6 +62,15 @@
  *   pinflow replay <runId> [--input-file <file.json>] [--version <hash>] [--run-id <id>] [--by <who>] [--reason <why>]
  *     A new run from the start with the run's original input (from its
  *     Temporal history) or the edited input in <file.json>. Through the HTTP API.
+ *   pinflow pause <runId> --by <who> [--reason <why>] [--json]
+ *   pinflow pause --definition <name> --by <who> [--reason <why>] [--json]
+ *   pinflow resume <runId> --by <who> [--reason <why>] [--json]
+ *   pinflow resume --definition <name> --by <who> [--reason <why>] [--json]
+ *     Pause a run at its next top-level step boundary, or a whole definition
+ *     (its open runs pause, its new runs start paused); resume lifts it.
+ *     Idempotent: says when the run or definition already was paused (or was
+ *     not). Needs TEMPORAL_ADDRESS. Exit 0 when done; 1 when a run of a
+ *     definition could not be paused or resumed (listed).
  *
  * Reads the projection from DATABASE_URL (or PGlite in PINFLOW_DATA_DIR);
  * check-deploy asks each open run where it is through TEMPORAL_ADDRESS (and
@@ -74,9 +83,9 @@ import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { loadConfig } from '../app/config';
 import { loadRpcModule } from '../app/rpc-module';
 import { openStore } from '../app/store';
+import { Pinflow } from '../client/pinflow';
 import { describeTotals, Reconciler } from '../client/reconcile';
 import type { BatchDryRun, BatchView, CreateBatchRequest } from '../client/batches';
-import { Pinflow } from '../client/pinflow';
 import { listDeadLetters, replayDeadLetters } from '../client/redis-ingress';
 import { clientInterceptors } from '../observability/tracing';
 import { userInfo } from 'node:os';
@@ -99,6 +108,7 @@ function usage(): never {
       '       pinflow rerun <runId> --from <step> [--occurrence <n>] [--version <hash>] [--map old=new ...] [--run-id <id>] [--by <who>] [--reason <why>]',
       '       pinflow replay <runId> [--input-file <file.json>] [--version <hash>] [--run-id <id>] [--by <who>] [--reason <why>]',
       '       pinflow encryption-key        (a new payload encryption key, as environment lines)',
+      '       pinflow pause|resume (<runId> | --definition <name>) --by <who> [--reason <why>] [--json]',
       '       pinflow events dead-letters list [--stream <stream>] [--json] [--limit <n>]',
       '       pinflow events dead-letters replay (--id <dead-letter id> ... | --all) [--stream <stream>]',
       '       pinflow keys create --scope <read,operate,publish,admin> [--tenant <tenant>] --name <name> [--by <who>] [--json]',
@@ -385,6 +395,53 @@ async function rerunOrReplay(command: 'rerun' | 'replay', rest: string[]): Promi
   return apiCall('POST', `/runs/${encodeURIComponent(runId)}/replay`, { ...common, ...(file ? { input: JSON.parse(readFileSync(file, 'utf8')) as unknown } : {}) });
 }
 
+/** `pinflow pause|resume <runId>` and `pinflow pause|resume --definition <name>`. */
+async function pauseOrResume(command: 'pause' | 'resume', rest: string[]): Promise<number> {
+  const value = (name: string) => {
+    const i = rest.indexOf(name);
+    return i >= 0 ? rest[i + 1] : undefined;
+  };
+  const definition = value('--definition');
+  const runId = rest.find((a, i) => !a.startsWith('--') && (i === 0 || !['--definition', '--by', '--reason'].includes(rest[i - 1]!)));
+  const by = value('--by') ?? process.env.USER;
+  const reason = value('--reason');
+  if ((definition === undefined) === (runId === undefined) || !by) usage();
+  const config = loadConfig();
+  if (!config.temporal.address) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `pinflow ${command} needs TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE unless it is "default"): the run is paused in Temporal`);
+  const { store, catalog, db } = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const connection = await Connection.connect({ address: config.temporal.address });
+    try {
+      const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors(), ...dataConverterFor(codecFromKeys(config.encryption.keys)) });
+      const pinflow = new Pinflow({ client, store, catalog, rpcs: {} });
+      const request = { by, ...(reason ? { reason } : {}) };
+      const json = rest.includes('--json');
+      if (runId !== undefined) {
+        if (command === 'pause') {
+          const res = await pinflow.pause(runId, request);
+          console.log(json ? JSON.stringify(res, null, 2) : res.alreadyPaused ? `run ${runId} was already paused (since ${res.pause.since} by ${res.pause.by})` : `run ${runId} pauses at its next top-level step boundary`);
+        } else {
+          const res = await pinflow.resume(runId, request);
+          console.log(json ? JSON.stringify(res, null, 2) : res.wasPaused ? `run ${runId} resumed` : `run ${runId} was not paused`);
+        }
+        return 0;
+      }
+      const res = command === 'pause' ? await pinflow.pauseDefinition(definition!, request) : await pinflow.resumeDefinition(definition!, request);
+      if (json) console.log(JSON.stringify(res, null, 2));
+      else {
+        const was = 'alreadyPaused' in res ? (res.alreadyPaused ? 'was already paused' : 'paused') : res.wasPaused ? 'resumed' : 'was not paused';
+        console.log(`definition ${definition} ${was}; ${res.runs.length} open run(s):`);
+        for (const r of res.runs) console.log(`  ${r.runId}  ${r.ok ? (r.changed ? `${command}d` : `already ${command === 'pause' ? 'paused' : 'running'}`) : `FAILED ${r.error?.code}: ${r.error?.message}`}`);
+      }
+      return res.runs.every((r) => r.ok) ? 0 : 1;
+    } finally {
+      await connection.close();
+    }
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'keys') return keysCommand(rest);
@@ -399,6 +456,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`PINFLOW_ENCRYPTION_KEY=${key.toString('base64')}\nPINFLOW_ENCRYPTION_KEY_ID=${defaultKeyId(key)}`);
     return 0;
   }
+  if (command === 'pause' || command === 'resume') return pauseOrResume(command, rest);
   const flag = (name: string) => rest.includes(name);
   const value = (name: string) => {
     const i = rest.indexOf(name);

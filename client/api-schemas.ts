@@ -25,6 +25,7 @@ import {
   EVENT_STATUSES,
   RUN_STATUSES,
   STALL_DECISION_ACTIONS,
+  ATTENTION_REASONS,
   STALL_REASONS,
   STEP_STATUSES,
   VERSION_HASH_PATTERN,
@@ -95,6 +96,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   RERUN_POINT_NOT_REACHED: 409,
   RERUN_INCOMPATIBLE: 409,
   HISTORY_UNREADABLE: 502,
+  PAUSE_NOT_SUPPORTED: 409,
   CORRELATION_KEY_MISSING: 422,
   CORRELATION_KEY_INVALID: 422,
   EVENT_ID_CONFLICT: 409,
@@ -230,6 +232,10 @@ const runSummary = open({
   parentRunId: z.string().nullable(),
   parentStep: z.string().nullable(),
   stall: open({ id: z.string(), reason: z.string(), rpc: z.string().nullable(), stepInstance: z.string().nullable(), details: z.unknown(), since: z.string().nullable() }).nullable(),
+  pause: open({ by: z.string(), reason: z.string().nullable(), since: z.string(), before: z.string().nullable() })
+    .nullable()
+    .optional()
+    .meta({ description: 'Set while the run is PAUSED: who paused it, why, since when, and the top-level step it resumes at.' }),
   currentStep: z.string().nullable(),
   errorSummary: z.string().nullable(),
   startedAt: timestamp,
@@ -300,6 +306,7 @@ const publishResult = open({ definition: z.string(), version: z.string(), seq: z
 
 const health = open({
   ok: z.boolean(),
+  attention: z.record(z.string(), z.number()).optional().meta({ description: 'Runs that need attention now, per reason (GET /attention). Informative: it never makes `ok` false.' }),
   temporal: open({ ok: z.boolean(), error: z.string().optional() }),
   database: open({ ok: z.boolean(), error: z.string().optional() }),
   worker: open({ polling: z.boolean(), pollers: z.number(), taskQueue: z.string(), error: z.string().optional() }),
@@ -390,6 +397,7 @@ export const listRunsQuery = z
     definition: text().optional(),
     version: text().optional(),
     tenant: text().optional(),
+    attention: z.enum(ATTENTION_REASONS).optional().meta({ description: 'Runs that need attention for this reason now (see GET /attention).' }),
     cursor: runCursor.optional(),
     limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: '1..500, default 50.' }),
   })
@@ -457,6 +465,8 @@ const rerunResult = open({
   created: z.boolean(),
   temporalUiUrl: z.string(),
 });
+/** Pause or resume a run or a definition: who, and why. */
+export const pauseBody = z.strictObject({ by, reason: reason.optional() });
 
 export const bulkResolveBody = decisionBody.omit({ stallId: true }).extend({
   rpc: text(128),
@@ -630,7 +640,7 @@ export const createBatchBody = z.strictObject({
   params: z
     .record(z.string(), z.unknown())
     .optional()
-    .meta({ description: 'The action\'s parameters: skip `{ output }`, migrate `{ targetVersion, mapping? }`, rerun `{ fromStep, occurrence?, targetVersion?, mapping? }`, replay `{ input?, targetVersion? }`; none for cancel and retry.' }),
+    .meta({ description: 'The action\'s parameters: skip `{ output }`, migrate `{ targetVersion, mapping? }`, rerun `{ fromStep, occurrence?, targetVersion?, mapping? }`, replay `{ input?, targetVersion? }`; none for cancel, retry, pause and resume.' }),
   dryRun: z.boolean().optional().meta({ description: 'Only count the selected runs and show a sample; nothing is created.' }),
   ratePerSecond: z.number().positive().max(1000).optional().meta({ description: 'Runs acted on per second (per API process). Default PINFLOW_BATCH_RATE.' }),
   concurrency: z.number().int().min(1).max(64).optional().meta({ description: 'Runs acted on at once (per API process). Default PINFLOW_BATCH_CONCURRENCY.' }),
@@ -708,6 +718,16 @@ export const codecPayloads = z.object({
     .array(z.object({ metadata: z.record(z.string().max(256), base64).optional(), data: base64.optional() }))
     .max(1_000)
     .meta({ description: 'Payloads with base64 metadata values and data, as Temporal sends them to a codec server.' }),
+});
+
+/** A pause as the run holds it (FLAGS.PAUSE). */
+const PAUSE_INFO = open({ by: z.string(), reason: z.string().optional(), since: z.string(), heldAt: z.string().optional() });
+/** One open run of a paused or resumed definition: what happened to it. */
+const PAUSE_RESULT = open({
+  runId: z.string(),
+  ok: z.boolean(),
+  changed: z.boolean().optional().describe('true when this call paused (or resumed) it; false when it already was'),
+  error: open({ code: z.string(), message: z.string() }).optional(),
 });
 
 export const ROUTES = {
@@ -837,6 +857,7 @@ export const ROUTES = {
             .array(open({ runId: z.string(), kind: z.enum(['rerun', 'replay']), fromStep: z.string().nullable(), createdAt: z.string() }))
             .meta({ description: 'Reruns and replays started from this run (the first 100), with their status.' }),
           waits: z.array(waitRecord),
+          attention: z.array(open({ reason: z.enum(ATTENTION_REASONS), detail: z.record(z.string(), z.unknown()), since: z.string() })).describe('Why the run needs attention now (client/attention.ts).'),
           temporalUiUrl: z.string(),
         }),
         ...errorResponses({ params: true }, 'RUN_NOT_FOUND'),
@@ -914,6 +935,80 @@ export const ROUTES = {
         201: rerunResult,
         200: rerunResult,
         ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
+      },
+    },
+  },
+  attention: {
+    method: 'GET',
+    url: '/attention',
+    config: { scope: 'read', allTenants: true },
+    schema: {
+      summary: 'Runs that need attention: a count per reason',
+      description: 'Written by the attention checker (every PINFLOW_ATTENTION_INTERVAL_MS in the API process). NO_WORKER counts the open runs it affects. List them with GET /runs?attention=<reason>.',
+      tags: ['operator'],
+      response: { 200: open({ counts: z.record(z.string(), z.number()) }), ...errorResponses({}) },
+    },
+  },
+  pauseRun: {
+    method: 'POST',
+    url: '/runs/:id/pause',
+    config: { scope: 'operate', audit: { action: 'run.pause', target: 'run' } },
+    schema: {
+      summary: 'Pause a run at its next top-level step boundary (idempotent)',
+      description:
+        'The run holds (PAUSED) at its next top-level step boundary until resumed or cancelled: a step inside a forEach or parallel, a stall or a wait finishes its top-level step first. A run started before 0.8.0 cannot be paused (409 PAUSE_NOT_SUPPORTED). Pausing a paused run answers 200 with `alreadyPaused: true`.',
+      tags: ['operator'],
+      params: idParams,
+      body: pauseBody,
+      response: {
+        200: open({ runId: z.string(), alreadyPaused: z.boolean(), pause: PAUSE_INFO }),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'PAUSE_NOT_SUPPORTED'),
+      },
+    },
+  },
+  resumeRun: {
+    method: 'POST',
+    url: '/runs/:id/resume',
+    config: { scope: 'operate', audit: { action: 'run.resume', target: 'run' } },
+    schema: {
+      summary: 'Resume a paused run (idempotent)',
+      description: 'Lifts a pending or held pause. Resuming a run that is not paused answers 200 with `wasPaused: false`.',
+      tags: ['operator'],
+      params: idParams,
+      body: pauseBody,
+      response: {
+        200: open({ runId: z.string(), wasPaused: z.boolean(), pause: PAUSE_INFO.optional() }),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED'),
+      },
+    },
+  },
+  pauseDefinition: {
+    method: 'POST',
+    url: '/definitions/:name/pause',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'definition.pause', target: 'definition', destructive: true } },
+    schema: {
+      summary: 'Pause a definition: its open runs pause, its new runs start paused (idempotent)',
+      tags: ['operator'],
+      params: nameParams,
+      body: pauseBody,
+      response: {
+        200: open({ definition: z.string(), alreadyPaused: z.boolean(), pause: open({ by: z.string(), reason: z.string().nullable(), since: z.string() }), runs: z.array(PAUSE_RESULT) }),
+        ...errorResponses({ body: true, params: true }, 'DEFINITION_NOT_FOUND'),
+      },
+    },
+  },
+  resumeDefinition: {
+    method: 'POST',
+    url: '/definitions/:name/resume',
+    config: { scope: 'operate', allTenants: true, audit: { action: 'definition.resume', target: 'definition' } },
+    schema: {
+      summary: 'Resume a definition: new runs start normally, its paused open runs resume',
+      tags: ['operator'],
+      params: nameParams,
+      body: pauseBody,
+      response: {
+        200: open({ definition: z.string(), wasPaused: z.boolean(), runs: z.array(PAUSE_RESULT) }),
+        ...errorResponses({ body: true, params: true }, 'DEFINITION_NOT_FOUND'),
       },
     },
   },

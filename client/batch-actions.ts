@@ -62,7 +62,7 @@ export interface BatchActionEntry<P> {
   appliedBefore(pinflow: Pinflow, run: BatchItemRun, params: P, ctx: BatchActionContext): Promise<Record<string, unknown> | undefined>;
 }
 
-const OPEN: readonly RunStatus[] = ['RUNNING', 'STALLED'];
+const OPEN: readonly RunStatus[] = ['RUNNING', 'STALLED', 'PAUSED'];
 const STALLED: readonly RunStatus[] = ['STALLED'];
 
 /** The update id a batch's updates carry. */
@@ -154,7 +154,9 @@ type ParamsOf<A extends BatchAction> = A extends 'skip'
   ? z.output<typeof skipParams>
   : A extends 'migrate'
     ? z.output<typeof migrateParams>
-    : A extends 'rerun'
+    : A extends 'pause' | 'resume'
+      ? Record<string, never>
+      : A extends 'rerun'
       ? z.output<typeof rerunParams>
       : A extends 'replay'
         ? z.output<typeof replayParams>
@@ -164,7 +166,7 @@ export const BATCH_ACTION_TABLE: { [A in BatchAction]: BatchActionEntry<ParamsOf
   cancel: {
     params: z.strictObject({}),
     appliesTo: OPEN,
-    appliesToText: 'cancel applies to open (RUNNING or STALLED) runs',
+    appliesToText: 'cancel applies to open (RUNNING, STALLED or PAUSED) runs',
     async apply(pinflow, run, _params, ctx) {
       await pinflow.cancel(run.runId, { by: ctx.by, reason: ctx.reason });
       return { cancellation: 'requested' };
@@ -200,7 +202,7 @@ export const BATCH_ACTION_TABLE: { [A in BatchAction]: BatchActionEntry<ParamsOf
   migrate: {
     params: migrateParams,
     appliesTo: OPEN,
-    appliesToText: 'migrate applies to open (RUNNING or STALLED) runs',
+    appliesToText: 'migrate applies to open (RUNNING, STALLED or PAUSED) runs',
     async check(pinflow, params) {
       await pinflow.getVersion(params.targetVersion);
     },
@@ -209,6 +211,36 @@ export const BATCH_ACTION_TABLE: { [A in BatchAction]: BatchActionEntry<ParamsOf
       return { at: res.at, carried: res.carried, dropped: res.dropped };
     },
     appliedBefore: decidedBefore,
+  },
+  // Pause and resume are idempotent at the run (a paused run answers "already paused"); a run this batch
+  // paused before a restart holds a pause whose reason names the batch.
+  pause: {
+    params: z.strictObject({}),
+    appliesTo: ['RUNNING', 'STALLED'],
+    appliesToText: 'pause applies to RUNNING or STALLED runs (a PAUSED run already is)',
+    async apply(pinflow, run, _params, ctx) {
+      const res = await pinflow.pause(run.runId, { by: ctx.by, reason: ctx.reason });
+      return { alreadyPaused: res.alreadyPaused };
+    },
+    async appliedBefore(pinflow, run, _params, ctx) {
+      const state = await pinflow.state(run.runId).catch(() => undefined);
+      return state?.pause?.reason === ctx.reason ? { note: 'paused by this batch before a restart (the run holds its pause)' } : undefined;
+    },
+  },
+  resume: {
+    params: z.strictObject({}),
+    appliesTo: ['PAUSED'],
+    appliesToText: 'resume applies to PAUSED runs',
+    async apply(pinflow, run, _params, ctx) {
+      const res = await pinflow.resume(run.runId, { by: ctx.by, reason: ctx.reason });
+      return { wasPaused: res.wasPaused };
+    },
+    // Resuming twice is harmless. An item claimed again whose run is no longer paused counts as done:
+    // it was resumed before the restart (by this batch, or by someone else: the note says so).
+    async appliedBefore(pinflow, run) {
+      const state = await pinflow.state(run.runId).catch(() => undefined);
+      return state && !state.pause ? { note: 'no longer paused when claimed again after a restart (resumed before it)' } : undefined;
+    },
   },
   // Rerun and replay start one new run per source run, with an id derived from the batch and the source,
   // so a restart finds the run it started instead of starting a second one.

@@ -395,6 +395,11 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
         return reply.status(res.created ? 201 : 200).send(res);
       },
     });
+    r.route({ ...ROUTES.attention, handler: async () => ({ counts: await pinflow.attention.counts() }) });
+    r.route({ ...ROUTES.pauseRun, handler: async (req) => pinflow.pause(req.params.id, req.body) });
+    r.route({ ...ROUTES.resumeRun, handler: async (req) => pinflow.resume(req.params.id, req.body) });
+    r.route({ ...ROUTES.pauseDefinition, handler: async (req) => pinflow.pauseDefinition(req.params.name, req.body) });
+    r.route({ ...ROUTES.resumeDefinition, handler: async (req) => pinflow.resumeDefinition(req.params.name, req.body) });
     r.route({
       ...ROUTES.resolveStalled,
       handler: async (req) => {

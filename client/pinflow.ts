@@ -19,13 +19,14 @@ import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, ty
 import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
 import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
-import { migrateUpdate, resolveStallUpdate, stateQuery } from '../workflows/definitions';
-import type { InterpreterState, RunInput, StallDecision } from '../graph/wire';
+import { migrateUpdate, pauseUpdate, resolveStallUpdate, resumeUpdate, stateQuery } from '../workflows/definitions';
+import type { InterpreterState, PauseInfo, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, temporalStateReader, type ContractManifest, type DeployReport } from './check-deploy';
-import { cancelBody, decisionBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, replayBody, rerunBody, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
+import { cancelBody, decisionBody, pauseBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, replayBody, rerunBody, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
 import { BatchService, type BatchServiceOptions } from './batches';
+import { AttentionChecker, type AttentionFlag, type AttentionOptions } from './attention';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { definitionFromMemo, mapRunError, requireOpenRun, runStatus } from './run-gate';
 import { carryOnto, findRerunPoint, readFirstExecution, type ReplayRequest, type RerunRequest, type RerunResult } from './rerun';
@@ -94,6 +95,8 @@ export interface PinflowOptions {
   reconcile?: Pick<ReconcilerOptions, 'concurrency' | 'pageSize' | 'graceMs' | 'log'>;
   /** Batch runner tuning and its log (client/batches.ts). */
   batches?: BatchServiceOptions;
+  /** The attention checker's thresholds, concurrency and log (client/attention.ts). */
+  attention?: Pick<AttentionOptions, 'thresholds' | 'concurrency' | 'log'>;
   /**
    * Metadata keys set at start as Keyword search attributes
    * `PinflowMeta_<key>` (PINFLOW_SEARCHABLE_METADATA; the worker registers
@@ -159,6 +162,8 @@ export interface Health {
   worker: { polling: boolean; pollers: number; taskQueue: string; error?: string };
   /** How far the projection is behind, when the worker runs in this process (`npm start`). Informative: it never makes `ok` false. */
   projection?: ProjectionLag;
+  /** Runs that need attention now, per reason (client/attention.ts). Informative: it never makes `ok` false. */
+  attention?: Record<string, number>;
 }
 
 /** Checks a run-list metadata filter and returns it as a fresh plain object. */
@@ -219,6 +224,50 @@ const POLLER_FRESH_MS = 75_000;
 
 export type { PublishResult };
 
+/** Open runs of a definition paused or resumed at once. */
+const PAUSE_CONCURRENCY = 8;
+
+export interface PauseResult {
+  runId: string;
+  /** The run was already paused: nothing changed. */
+  alreadyPaused: boolean;
+  pause: PauseInfo;
+}
+
+export interface ResumeResult {
+  runId: string;
+  /** False when the run was not paused: nothing changed. */
+  wasPaused: boolean;
+  pause?: PauseInfo;
+}
+
+export interface PauseRunResult {
+  runId: string;
+  ok: boolean;
+  /** True when this call paused (or resumed) the run; false when it already was. */
+  changed?: boolean;
+  error?: { code: string; message: string };
+}
+
+export interface DefinitionPauseResult {
+  definition: string;
+  alreadyPaused: boolean;
+  pause: { by: string; reason: string | null; since: string };
+  runs: PauseRunResult[];
+}
+
+export interface DefinitionResumeResult {
+  definition: string;
+  wasPaused: boolean;
+  runs: PauseRunResult[];
+}
+
+/** The message of an update the run's validator refused (`CODE: why`), or undefined for any other error. */
+function updateRefusal(err: unknown): string | undefined {
+  if (!(err instanceof WorkflowUpdateFailedError)) return undefined;
+  return (err.cause)?.message ?? err.message;
+}
+
 export class Pinflow {
   readonly client: Client;
   readonly store: ProjectionStore;
@@ -232,6 +281,8 @@ export class Pinflow {
   readonly reconciler: Reconciler;
   /** Bulk actions by run filter, as durable batches: create, progress, pause, resume, cancel, and the runner. */
   readonly batches: BatchService;
+  /** Runs that need attention (client/attention.ts): started by the API process like the reconciler. */
+  readonly attention: AttentionChecker;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
   private readonly searchableMetadata: string[];
 
@@ -246,6 +297,7 @@ export class Pinflow {
     this.projectionLag = opts.projectionLag;
     this.reconciler = new Reconciler({ client: this.client, store: this.store, ...opts.reconcile });
     this.batches = new BatchService(this, opts.batches);
+    this.attention = new AttentionChecker({ client: this.client, store: this.store, catalog: this.catalog, ...opts.attention });
     this.searchableMetadata = [...(opts.searchableMetadata ?? [])];
     for (const key of this.searchableMetadata) {
       if (!SEARCHABLE_METADATA_KEY.test(key)) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `searchable metadata key ${JSON.stringify(key)} must match ${SEARCHABLE_METADATA_KEY}`, { field: 'searchableMetadata', received: key });
@@ -430,6 +482,13 @@ export class Pinflow {
    */
   private async launch(runInput: RunInput, version: VersionRecord, opts: { ifExists?: 'fail' | 'return' | undefined }): Promise<StartedRun> {
     const { runId, definition, tenant } = runInput;
+    // A run of a paused definition starts paused: it holds before its first step (FLAGS.PAUSE).
+    const definitionPause = await this.store.getDefinitionPause(definition).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
+    if (definitionPause) {
+      runInput.pause = { by: definitionPause.by, since: definitionPause.since, reason: `definition ${definition} is paused${definitionPause.reason ? `: ${definitionPause.reason}` : ''}` };
+    }
     const seq = versionOf(version, definition)?.seq;
     const origin = runInput.origin;
     const originLine = origin
@@ -584,13 +643,15 @@ export class Pinflow {
   }
 
   /** The projected run with its steps and Temporal UI link. */
-  async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; temporalUiUrl: string }> {
+  async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; attention: AttentionFlag[]; temporalUiUrl: string }> {
     parseInput(idParams, { id: runId }, 'params');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
     // Every wait the run opened, open or closed, newest first: the correlation index's view of the run.
     const waits = await this.events.listWaits({ runId, status: undefined }, 1000);
-    return { ...run, waits, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
+    // Why it needs attention now (NO_WORKER while it lasts, for an open run).
+    const attention = run.closedAt ? [] : await this.attention.ofRun(runId);
+    return { ...run, waits, attention, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
   }
 
   /** Keyset-paginated run list, newest first. */
@@ -601,7 +662,7 @@ export class Pinflow {
     const limit = q.limit ?? 50;
     const metadata = rawMetadata === undefined ? undefined : validateMetadataFilter(rawMetadata);
     const page = await this.store.listRuns(
-      { status: q.status, definition: q.definition, version: q.version, tenant: q.tenant, metadata },
+      { status: q.status, definition: q.definition, version: q.version, tenant: q.tenant, attention: q.attention, metadata },
       { cursor: q.cursor, limit },
     );
     return { ...page, runs: page.runs.map((r) => ({ ...r, temporalUiUrl: this.uiLink(r.id, r.temporalRunId) })) };
@@ -769,6 +830,119 @@ export class Pinflow {
     }
   }
 
+  // ---- Pause and resume (FLAGS.PAUSE) ----
+
+  /**
+   * Pause a run: Temporal accepts the `pinflow.pause` update, the run holds
+   * (PAUSED) at its next top-level step boundary and projects it. Idempotent:
+   * a paused run answers `alreadyPaused: true` with the pause it holds.
+   * A run started before 0.8.0 refuses (PAUSE_NOT_SUPPORTED).
+   */
+  async pause(runId: string, request: { by: string; reason?: string }): Promise<PauseResult> {
+    const sent = await this.sendPauseUpdate(pauseUpdate, 'a pause', runId, request);
+    if (sent.accepted) return { runId: sent.id, alreadyPaused: false, pause: sent.accepted.pause };
+    if (sent.refusal.startsWith('RUN_ALREADY_PAUSED')) {
+      const state = await sent.handle.query(stateQuery).catch(async (e: unknown) => {
+        throw await mapRunError(sent.handle, e, 'a pause');
+      });
+      if (state.pause) return { runId: sent.id, alreadyPaused: true, pause: state.pause };
+      // Resumed in between: pause again.
+      return this.pause(runId, request);
+    }
+    if (sent.refusal.startsWith('PAUSE_NOT_SUPPORTED')) throw new PinflowError(ERROR_CODES.PAUSE_NOT_SUPPORTED, sent.refusal.replace(/^[A-Z_]+: /, ''), { runId: sent.id });
+    throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, sent.refusal.replace(/^[A-Z_]+: /, ''), { runId: sent.id });
+  }
+
+  /** Resume a paused run (a pending or held pause is lifted). Idempotent: a run that is not paused answers `wasPaused: false`. */
+  async resume(runId: string, request: { by: string; reason?: string }): Promise<ResumeResult> {
+    const sent = await this.sendPauseUpdate(resumeUpdate, 'a resume', runId, request);
+    if (sent.accepted) return { runId: sent.id, wasPaused: true, pause: sent.accepted.pause };
+    if (sent.refusal.startsWith('RUN_NOT_PAUSED')) return { runId: sent.id, wasPaused: false };
+    throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, sent.refusal.replace(/^[A-Z_]+: /, ''), { runId: sent.id });
+  }
+
+  /** Send the pause or resume update to an open run: what it accepted, or the validator's refusal (`CODE: why`). */
+  private async sendPauseUpdate(
+    update: typeof pauseUpdate,
+    what: string,
+    runId: string,
+    request: { by: string; reason?: string },
+  ): Promise<{ id: string; handle: ReturnType<Client['workflow']['getHandle']> } & ({ accepted: { pause: PauseInfo }; refusal?: never } | { accepted?: never; refusal: string })> {
+    const { id } = parseInput(idParams, { id: runId }, 'params');
+    const input = parseInput(pauseBody, request, 'body');
+    const handle = this.client.workflow.getHandle(id);
+    // Temporal says whether the run exists and is open (404 RUN_NOT_FOUND, 409 RUN_CLOSED).
+    await requireOpenRun(handle, what);
+    try {
+      const res = await handle.executeUpdate(update, { args: [{ by: input.by, ...(input.reason ? { reason: input.reason } : {}) }] });
+      return { id, handle, accepted: res };
+    } catch (caught) {
+      const err = await mapRunError(handle, caught, what);
+      if (err instanceof PinflowError) throw err;
+      const refusal = updateRefusal(err);
+      if (refusal === undefined) throw err;
+      return { id, handle, refusal };
+    }
+  }
+
+  /**
+   * Pause a definition: recorded first (new runs start paused from then on),
+   * then every open run of it (listed from Temporal visibility, the
+   * authority on which runs are open, so a run the projection has not seen
+   * yet is paused too) is paused. Idempotent.
+   */
+  async pauseDefinition(name: string, request: { by: string; reason?: string }): Promise<DefinitionPauseResult> {
+    const { name: definition } = parseInput(nameParams, { name }, 'params');
+    const input = parseInput(pauseBody, request, 'body');
+    await this.requireDefinition(definition);
+    const recorded = await this.store.pauseDefinition(definition, input.by, input.reason ?? null);
+    const reason = `definition ${definition} is paused${input.reason ? `: ${input.reason}` : ''}`;
+    const runs = await this.forEachOpenRunOf(definition, async (runId) => {
+      const res = await this.pause(runId, { by: input.by, reason });
+      return !res.alreadyPaused;
+    });
+    return { definition, alreadyPaused: recorded.already, pause: { by: recorded.by, reason: recorded.reason, since: recorded.since }, runs };
+  }
+
+  /** Resume a definition: new runs start normally, and its paused open runs resume. Idempotent. */
+  async resumeDefinition(name: string, request: { by: string; reason?: string }): Promise<DefinitionResumeResult> {
+    const { name: definition } = parseInput(nameParams, { name }, 'params');
+    const input = parseInput(pauseBody, request, 'body');
+    await this.requireDefinition(definition);
+    const lifted = await this.store.resumeDefinition(definition);
+    const runs = await this.forEachOpenRunOf(definition, async (runId) => (await this.resume(runId, { by: input.by, ...(input.reason ? { reason: input.reason } : {}) })).wasPaused);
+    return { definition, wasPaused: lifted !== undefined, runs };
+  }
+
+  private async requireDefinition(definition: string): Promise<void> {
+    const def = await this.catalog.getDefinition(definition).catch((err: unknown) => {
+      throw asUnavailable(err);
+    });
+    if (!def) throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(definition)} does not exist`, { definition });
+  }
+
+  /** Apply `fn` to each open run of a definition (Temporal visibility), a few at a time; a run that closed meanwhile is passed over. */
+  private async forEachOpenRunOf(definition: string, fn: (runId: string) => Promise<boolean>): Promise<PauseRunResult[]> {
+    const ids: string[] = [];
+    const query = `${SA.definition.name} = ${JSON.stringify(definition)} AND ExecutionStatus = "Running"`;
+    for await (const wf of this.client.workflow.list({ query })) ids.push(wf.workflowId);
+    const results: PauseRunResult[] = [];
+    const queue = [...ids];
+    const worker = async () => {
+      for (let runId = queue.shift(); runId !== undefined; runId = queue.shift()) {
+        try {
+          results.push({ runId, ok: true, changed: await fn(runId) });
+        } catch (err) {
+          const e = err as PinflowError;
+          if (e instanceof PinflowError && (e.code === ERROR_CODES.RUN_CLOSED || e.code === ERROR_CODES.RUN_NOT_FOUND)) continue;
+          results.push({ runId, ok: false, error: { code: e.code ?? ERROR_CODES.INTERNAL, message: e.message } });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PAUSE_CONCURRENCY, queue.length) }, worker));
+    return results.sort((a, b) => a.runId.localeCompare(b.runId));
+  }
+
   /** Cancel a run in Temporal first; the decision is recorded once Temporal accepted it. */
   async cancel(runId: string, request: { by: string; reason?: string }): Promise<void> {
     parseInput(idParams, { id: runId }, 'params');
@@ -860,9 +1034,10 @@ export class Pinflow {
         return { polling: false, pollers: 0, taskQueue: TASK_QUEUE, error: errorText(err) };
       }
     })();
-    const [t, d, w] = await Promise.all([temporalCheck, dbCheck, workerCheck]);
+    const attentionCheck = withTimeout(this.attention.counts(), HEALTH_DB_TIMEOUT_MS, 'attention counts').catch(() => undefined);
+    const [t, d, w, attention] = await Promise.all([temporalCheck, dbCheck, workerCheck, attentionCheck]);
     // The projection lag informs; it never makes the service unhealthy (runs go on without the projection).
     const lag = this.projectionLag?.();
-    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}) };
+    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}), ...(attention ? { attention } : {}) };
   }
 }

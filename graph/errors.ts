@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   RERUN_INCOMPATIBLE: 'RERUN_INCOMPATIBLE',
   /** The source run's Temporal history could not be read or replayed (rerun, replay); nothing was started. */
   HISTORY_UNREADABLE: 'HISTORY_UNREADABLE',
+  /** A pause of a run started by a release without pause (before 0.8.0, FLAGS.PAUSE): it cannot hold at a boundary; cancel it or let it finish. */
+  PAUSE_NOT_SUPPORTED: 'PAUSE_NOT_SUPPORTED',
   /** An event has no explicit correlation key and its name has no correlation rule. */
   CORRELATION_KEY_MISSING: 'CORRELATION_KEY_MISSING',
   /** The explicit key, or the rule's result, is not a non-empty string or finite number. */

@@ -145,6 +145,12 @@ export interface WaitStep extends StepBase {
   timeout?: Duration | undefined;
   /** Expression producing an ISO timestamp after which the wait times out. */
   timeoutUntil?: string | undefined;
+  /**
+   * Since 0.8.0: how long the wait may stay open before the run is flagged
+   * `WAIT_OVERDUE` (client/attention.ts). Informative only: the run behaves
+   * the same. Absent, it is left out of the version hash.
+   */
+  sla?: Duration | undefined;
   /** Step taken when the wait times out; without it a timeout fails the step. */
   onTimeout?: string | undefined;
   saveAs?: string | undefined;
@@ -269,6 +275,7 @@ export const waitStepSchema = z
     timeout: durationSchema.optional(),
     timeoutUntil: expressionSchema.optional(),
     onTimeout: stepId.optional(),
+    sla: durationSchema.optional(),
     saveAs,
     next,
   })

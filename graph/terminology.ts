@@ -47,6 +47,13 @@
  *   source run's original (or an edited) input. Both are read from the source
  *   run's Temporal history by a **capture replay** (worker/history.ts,
  *   workflows/capture.ts), and the new run records its **origin** (lineage).
+ * - **pause**: an operator hold on a run (`PAUSED`) or on a whole definition
+ *   (its open runs pause, its new runs start paused). A paused run holds at
+ *   its next top-level step boundary until **resumed** or cancelled; unlike
+ *   a stall it is asked for, not caused by the deployment (FLAGS.PAUSE).
+ * - **attention**: why an open run needs an operator now
+ *   ({@link ATTENTION_REASONS}), flagged by the attention checker
+ *   (`client/attention.ts`) and cleared when the condition ends.
  * - **catalog**: definitions, versions and their contracts (`catalog/`).
  *   Authoritative and never rebuilt; decisions and migrations read it.
  * - **compatibility**: whether a position or a value fits a version: a
@@ -134,7 +141,8 @@ export const SEARCH_ATTRIBUTES = {
    * Since 0.7.0 (FLAGS.RUN_STORY): `RUNNING`, `WAITING` (a wait is open),
    * `STALLED` (waiting for an operator decision), then `COMPLETED`, `FAILED`
    * or `CANCELLED` at close. Runs started before 0.7.0 have it only after a
-   * stall (`STALLED`, then `RUNNING`).
+   * stall (`STALLED`, then `RUNNING`). Since 0.8.0 (FLAGS.PAUSE): `PAUSED`
+   * while the run holds at a step boundary.
    */
   status: 'PinflowStatus',
   /** Since 0.7.0: the stall reason (graph/terminology STALL_REASONS) while the run is stalled; empty otherwise. */
@@ -155,11 +163,12 @@ export const SEARCHABLE_METADATA_MAX = 10;
 export const SEARCHABLE_METADATA_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 /**
- * Run statuses as the projection shows them. `TERMINATED` is written only by
+ * Run statuses as the projection shows them. `PAUSED` (since 0.8.0): the run
+ * holds at a top-level step boundary until resumed. `TERMINATED` is written only by
  * the reconciler: Temporal ended the run without its graph (terminated from
  * the Temporal UI or CLI, a workflow timeout, or deleted by retention).
  */
-export const RUN_STATUSES = ['RUNNING', 'STALLED', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED'] as const;
+export const RUN_STATUSES = ['RUNNING', 'STALLED', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /**
@@ -208,7 +217,7 @@ export type StallDecisionAction = (typeof STALL_DECISION_ACTIONS)[number];
  * Rerun, replay, pause and resume join this list with their entries in the
  * action table.
  */
-export const BATCH_ACTIONS = ['cancel', 'retry', 'skip', 'migrate', 'rerun', 'replay'] as const;
+export const BATCH_ACTIONS = ['cancel', 'retry', 'skip', 'migrate', 'pause', 'resume', 'rerun', 'replay'] as const;
 export type BatchAction = (typeof BATCH_ACTIONS)[number];
 
 /**
@@ -236,6 +245,20 @@ export const VERSION_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 /** The tenant used when a run names none. */
 export const DEFAULT_TENANT = 'default' as const;
+
+/**
+ * Why a run needs attention (client/attention.ts), since 0.8.0:
+ * - `NO_WORKER`: no worker polls the task queue (global: every open run waits);
+ * - `NO_PROGRESS`: no progress (a projection write or an activity heartbeat)
+ *   for longer than the threshold while the run is not sleeping, waiting,
+ *   stalled, paused or running a child;
+ * - `RPC_RETRYING`: an RPC step's activity is on its Nth attempt or later;
+ * - `WORKFLOW_TASK_FAILING`: Temporal retries the run's workflow task (a
+ *   non-determinism after a bad deploy, a crash in the interpreter);
+ * - `WAIT_OVERDUE`: a wait step is open longer than its `sla`.
+ */
+export const ATTENTION_REASONS = ['NO_WORKER', 'NO_PROGRESS', 'RPC_RETRYING', 'WORKFLOW_TASK_FAILING', 'WAIT_OVERDUE'] as const;
+export type AttentionReason = (typeof ATTENTION_REASONS)[number];
 
 /** Statuses of an event in the event log. */
 export const EVENT_STATUSES = ['RECEIVED', 'ROUTED', 'UNMATCHED', 'BUFFERED', 'EXPIRED', 'FAILED', 'REJECTED'] as const;

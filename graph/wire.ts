@@ -38,6 +38,28 @@ export interface RunInput {
    * (rerun from a step, replay). Data only: the interpreter does not read it.
    */
   origin?: RunOrigin;
+  /**
+   * Since 0.8.0 (FLAGS.PAUSE): the run starts paused (its definition is
+   * paused) and holds before its first step until resumed. Carried across
+   * continue-as-new while the run is paused or a pause is pending.
+   */
+  pause?: PauseInfo;
+}
+
+/** Who paused a run, why and since when (FLAGS.PAUSE). */
+export interface PauseInfo {
+  by: string;
+  reason?: string;
+  /** When the pause was asked for. */
+  since: string;
+  /** Set once the run holds at a top-level step boundary: the step it resumes at. */
+  heldAt?: string;
+}
+
+/** The `pinflow.pause` and `pinflow.resume` updates' argument. */
+export interface PauseRequest {
+  by: string;
+  reason?: string;
 }
 
 /** Where a rerun or replay came from. */
@@ -211,6 +233,8 @@ export interface InterpreterState {
   steps: Record<string, unknown>;
   output?: unknown;
   error?: ErrorInfo;
+  /** Since 0.8.0: set while a pause is pending or held (`heldAt` once the run holds; status PAUSED). */
+  pause?: PauseInfo;
 }
 
 export interface ActiveWaitState {

@@ -7,10 +7,12 @@
 import { ATTEMPT_SUPERSEDED, SUPERSEDED } from '../graph/terminology';
 import type { RunOrigin, StepRecord } from '../graph/wire';
 import { json, type Query } from '../db/connection';
+import { ATTENTION_FILTER } from './attention-filter';
 
 const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "parentRunId", parent_step AS "parentStep",
   CASE WHEN status = 'STALLED' THEN json_build_object('id', stall_id, 'reason', stall_reason, 'rpc', stall_rpc, 'stepInstance', stall_step,
     'details', stall_details, 'since', stalled_at) END AS stall,
+  CASE WHEN status = 'PAUSED' THEN json_build_object('by', paused_by, 'reason', paused_reason, 'since', paused_at, 'before', paused_before) END AS pause,
   temporal_run_id AS "temporalRunId", current_step AS "currentStep", error_summary AS "errorSummary",
   started_at AS "startedAt", updated_at AS "updatedAt", closed_at AS "closedAt"`;
 
@@ -194,6 +196,8 @@ export interface RunFilter {
   definition?: string;
   version?: string;
   tenant?: string;
+  /** Runs that need attention for this reason now (client/attention.ts). */
+  attention?: string;
   /** Exact match on every given key of `run_details.metadata` (jsonb containment, GIN-indexed). */
   metadata?: Record<string, string | number | boolean>;
 }
@@ -225,6 +229,7 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
   if (filter.definition) add('definition = ?', filter.definition);
   if (filter.version) add('version = ?', filter.version);
   if (filter.tenant) add('tenant = ?', filter.tenant);
+  if (filter.attention) add(ATTENTION_FILTER, filter.attention);
   if (filter.metadata && Object.keys(filter.metadata).length) {
     add('EXISTS (SELECT 1 FROM run_details d WHERE d.run_id = runs.id AND d.metadata @> ?::jsonb)', json(filter.metadata));
   }
@@ -258,8 +263,39 @@ export const countStallsByReason = (): Query => ({
 export const markStalled = (runId: string, st: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string }): Query => ({
   text: `UPDATE runs SET status = 'STALLED', stall_id = $2, stall_reason = $3, stall_rpc = $4, stall_step = $5,
            stall_details = $6::jsonb, stalled_at = $7, current_step = $5, updated_at = now()
-         WHERE id = $1 AND status IN ('RUNNING', 'STALLED')`,
+         WHERE id = $1 AND status IN ('RUNNING', 'STALLED', 'PAUSED')`,
   values: [runId, st.id, st.reason, st.rpc, st.stepInstance, json(st.details), st.since],
+});
+
+/** The run holds at a top-level step boundary (FLAGS.PAUSE): PAUSED, with who, why, since and the step it resumes at. */
+export const markPaused = (runId: string, p: { by: string; reason?: string | undefined; since: string; heldAt?: string | undefined }): Query => ({
+  text: `UPDATE runs SET status = 'PAUSED', paused_by = $2, paused_reason = $3, paused_at = $4, paused_before = $5, current_step = NULL, updated_at = now()
+         WHERE id = $1 AND status IN ('RUNNING', 'PAUSED')`,
+  values: [runId, p.by, p.reason ?? null, p.since, p.heldAt ?? null],
+});
+
+/** The run was resumed: it runs again (only the pause that was projected is lifted). */
+export const markResumed = (runId: string, since: string): Query => ({
+  text: `UPDATE runs SET status = 'RUNNING', paused_by = NULL, paused_reason = NULL, paused_at = NULL, paused_before = NULL, updated_at = now()
+         WHERE id = $1 AND status = 'PAUSED' AND paused_at = $2`,
+  values: [runId, since],
+});
+
+/** Pause a definition; a second pause keeps the first one's who, why and since (no row returned). */
+export const insertDefinitionPause = (definition: string, by: string, reason: string | null): Query => ({
+  text: `INSERT INTO definition_pauses (definition, paused_by, reason) VALUES ($1, $2, $3) ON CONFLICT (definition) DO NOTHING
+         RETURNING definition, paused_by AS "by", reason, since`,
+  values: [definition, by, reason],
+});
+
+export const deleteDefinitionPause = (definition: string): Query => ({
+  text: `DELETE FROM definition_pauses WHERE definition = $1 RETURNING definition, paused_by AS "by", reason, since`,
+  values: [definition],
+});
+
+export const selectDefinitionPause = (definition: string): Query => ({
+  text: `SELECT definition, paused_by AS "by", reason, since FROM definition_pauses WHERE definition = $1`,
+  values: [definition],
 });
 
 /** An operator decision was applied: the run runs again. */
@@ -302,7 +338,7 @@ export const selectStalled = (filter: { rpc?: string | undefined; reason?: strin
 
 /** Open runs (RUNNING or STALLED), keyset-paged by id, for pre-deploy analysis. */
 export const selectOpenRuns = (afterId: string | null, limit: number): Query => ({
-  text: `SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('RUNNING', 'STALLED') AND ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2`,
+  text: `SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ('RUNNING', 'STALLED', 'PAUSED') AND ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2`,
   values: [afterId, limit],
 });
 
@@ -311,7 +347,7 @@ export const migrateRun = (runId: string, version: string, lineage: unknown): Qu
   text: `WITH r AS (
            UPDATE runs SET version = $2, status = 'RUNNING', stall_id = NULL, stall_reason = NULL, stall_rpc = NULL, stall_step = NULL,
              stall_details = NULL, stalled_at = NULL, updated_at = now()
-           WHERE id = $1 AND status IN ('RUNNING', 'STALLED') RETURNING id)
+           WHERE id = $1 AND status IN ('RUNNING', 'STALLED', 'PAUSED') RETURNING id)
          UPDATE run_details SET lineage = $3::jsonb WHERE run_id IN (SELECT id FROM r)`,
   values: [runId, version, json(lineage)],
 });
@@ -327,7 +363,7 @@ export const reconcileCloseRun = (r: { runId: string; status: string; errorSumma
   text: `UPDATE runs SET status = $2, error_summary = COALESCE($3, error_summary), closed_at = $4, updated_at = now(), current_step = NULL,
            stall_id = NULL, stall_reason = NULL, stall_rpc = NULL, stall_step = NULL, stall_details = NULL, stalled_at = NULL,
            temporal_run_id = COALESCE($5, temporal_run_id)
-         WHERE id = $1 AND status IN ('RUNNING', 'STALLED')
+         WHERE id = $1 AND status IN ('RUNNING', 'STALLED', 'PAUSED')
          RETURNING id`,
   values: [r.runId, r.status, r.errorSummary, r.closedAt, r.temporalRunId],
 });
@@ -347,7 +383,7 @@ export const reconcileCloseAttempts = (runId: string, closedAt: string): Query =
 /** An open run whose latest Temporal execution is another one (a reset): the row follows it. */
 export const followExecution = (runId: string, temporalRunId: string): Query => ({
   text: `UPDATE runs SET temporal_run_id = $2, updated_at = now()
-         WHERE id = $1 AND status IN ('RUNNING', 'STALLED') AND temporal_run_id IS DISTINCT FROM $2
+         WHERE id = $1 AND status IN ('RUNNING', 'STALLED', 'PAUSED') AND temporal_run_id IS DISTINCT FROM $2
          RETURNING temporal_run_id AS "temporalRunId"`,
   values: [runId, temporalRunId],
 });

@@ -28,6 +28,8 @@ export interface RunSummary {
   parentStep: string | null;
   /** Set while the run is STALLED. */
   stall: { id: string; reason: string; rpc: string; stepInstance: string; details: unknown; since: string } | null;
+  /** Set while the run is PAUSED (FLAGS.PAUSE): who, why, since, and the top-level step it resumes at. */
+  pause: { by: string; reason: string | null; since: string; before: string | null } | null;
   currentStep: string | null;
   errorSummary: string | null;
   startedAt: string;
@@ -88,12 +90,25 @@ function toRun(r: Record<string, unknown>): RunSummary {
     parentRunId: (r.parentRunId as string | null) ?? null,
     parentStep: (r.parentStep as string | null) ?? null,
     stall: r.stall ? { ...(r.stall as NonNullable<RunSummary['stall']>), since: iso((r.stall as { since: unknown }).since)! } : null,
+    pause: r.pause ? { ...(r.pause as NonNullable<RunSummary['pause']>), since: iso((r.pause as { since: unknown }).since)! } : null,
     currentStep: (r.currentStep as string | null) ?? null,
     errorSummary: (r.errorSummary as string | null) ?? null,
     startedAt: iso(r.startedAt)!,
     updatedAt: iso(r.updatedAt)!,
     closedAt: iso(r.closedAt),
   };
+}
+
+/** A paused definition (definition_pauses). */
+export interface DefinitionPause {
+  definition: string;
+  by: string;
+  reason: string | null;
+  since: string;
+}
+
+function toDefinitionPause(r: Record<string, unknown>): DefinitionPause {
+  return { definition: String(r.definition), by: String(r.by), reason: (r.reason as string | null) ?? null, since: iso(r.since)! };
 }
 
 function runCursor(cursor: string): { startedAt: string; id: string } {
@@ -209,6 +224,39 @@ export class ProjectionStore {
       await writeSteps(tx, runId, redacted);
       await tx.query(sql.markStalled(runId, stall));
     });
+  }
+
+  /** The run holds paused (FLAGS.PAUSE), with the trail it carried. Idempotent. */
+  async recordPause(runId: string, pause: { by: string; reason?: string | undefined; since: string; heldAt?: string | undefined }, trail: StepRecord[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await writeSteps(tx, runId, trail);
+      await tx.query(sql.markPaused(runId, pause));
+    });
+  }
+
+  /** The run was resumed: RUNNING again. Idempotent. */
+  async recordResume(runId: string, since: string): Promise<void> {
+    await this.db.query(sql.markResumed(runId, since));
+  }
+
+  /** Pause a definition: `already` when it was paused before (the first pause is kept). */
+  async pauseDefinition(definition: string, by: string, reason: string | null): Promise<DefinitionPause & { already: boolean }> {
+    const [row] = await this.db.query<Record<string, unknown>>(sql.insertDefinitionPause(definition, by, reason));
+    if (row) return { ...toDefinitionPause(row), already: false };
+    const existing = await this.getDefinitionPause(definition);
+    // Deleted between the two statements (a concurrent resume): pause again.
+    return existing ? { ...existing, already: true } : this.pauseDefinition(definition, by, reason);
+  }
+
+  /** Lift a definition's pause; undefined when it was not paused. */
+  async resumeDefinition(definition: string): Promise<DefinitionPause | undefined> {
+    const [row] = await this.db.query<Record<string, unknown>>(sql.deleteDefinitionPause(definition));
+    return row ? toDefinitionPause(row) : undefined;
+  }
+
+  async getDefinitionPause(definition: string): Promise<DefinitionPause | undefined> {
+    const [row] = await this.db.query<Record<string, unknown>>(sql.selectDefinitionPause(definition));
+    return row ? toDefinitionPause(row) : undefined;
   }
 
   /** Record a decision; for retry/skip also clear the stall it resolved. Idempotent. */

@@ -50,6 +50,8 @@ export type ProjectionWrite =
   | { kind: 'runStarted'; runId: string; run: RunStartedRow }
   | { kind: 'runClosed'; runId: string; closed: { runId: string; status: RunStatus; output?: unknown; error?: ErrorInfo; closedAt: string; trail: StepRecord[] } }
   | { kind: 'stall'; runId: string; stall: StallRow; trail: StepRecord[] }
+  | { kind: 'pause'; runId: string; pause: { by: string; reason?: string | undefined; since: string; heldAt?: string | undefined }; trail: StepRecord[] }
+  | { kind: 'resume'; runId: string; since: string }
   | { kind: 'decision'; runId: string; decision: DecisionRow & { action: Exclude<DecisionAction, 'migrate'> } }
   | { kind: 'migration'; runId: string; migration: MigrationRecord };
 
@@ -146,6 +148,10 @@ export function stripPayloads(w: ProjectionWrite, reason: string): ProjectionWri
     }
     case 'stall':
       return { ...w, stall: { ...w.stall, details: refusedMarker(reason) }, trail: steps(w.trail) };
+    case 'pause':
+      return { ...w, pause: { ...w.pause, reason: undefined }, trail: steps(w.trail) };
+    case 'resume':
+      return w;
     case 'decision':
       return { ...w, decision: { ...w.decision, reason: undefined, output: w.decision.output === undefined ? undefined : refusedMarker(reason) } };
     case 'migration':
@@ -165,6 +171,7 @@ function stepsOf(w: ProjectionWrite): StepRecord[] {
     case 'runClosed':
       return w.closed.trail;
     case 'stall':
+    case 'pause':
       return w.trail;
     case 'migration':
       return w.migration.trail;
@@ -180,6 +187,8 @@ const APPLY: { [K in ProjectionWrite['kind']]: (store: ProjectionStore, w: Extra
   runClosed: (store, w) => store.recordRunClosed(w.closed),
   stall: (store, w) => store.recordStall(w.runId, w.stall, w.trail),
   decision: (store, w) => store.recordDecision(w.decision),
+  pause: (store, w) => store.recordPause(w.runId, w.pause, w.trail),
+  resume: (store, w) => store.recordResume(w.runId, w.since),
   migration: (store, w) => store.recordMigration(w.migration),
 };
 

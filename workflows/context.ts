@@ -17,7 +17,7 @@ import type { Mapping } from '../graph/schema';
 import type { Step } from '../graph/schema';
 import { SA } from '../graph/search-attributes';
 import { STALL_DECISION_ACTIONS, type StallDecisionAction } from '../graph/terminology';
-import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, RunInput, StallDecision, StallInfo, StepRecord } from '../graph/wire';
+import type { ActiveWaitState, ErrorInfo, EventSignal, InterpreterState, MigrateRequest, PauseInfo, PauseRequest, RunInput, StallDecision, StallInfo, StepRecord } from '../graph/wire';
 import { FLAGS, ON_WITH_FLAGS_AT_START, type FlagId } from './flags';
 import { localProjection, projection, projectionWith } from './proxies';
 import { currentDetails } from './story';
@@ -152,6 +152,10 @@ export class RunContext {
   private flagsAtStart = false;
   /** Set by decideFlags: the run recorded FLAGS.RUN_STORY (asked only after FLAGS_AT_START). */
   private runStory = false;
+  /** Set by decideFlags: the run recorded FLAGS.PAUSE (asked only after FLAGS_AT_START), so it can be paused. */
+  private pausable = false;
+  /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
+  pausing: PauseInfo | undefined;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
   private readonly told = new Map<string, string | null>();
   /** The step type of each instance in flight, for the current details. */
@@ -280,12 +284,21 @@ export class RunContext {
     this.flagsAtStart = patched(FLAGS.FLAGS_AT_START);
     // Flag 10 is asked right after flag 9, in the same first task, and only by a run that has flag 9.
     if (this.flagsAtStart) this.runStory = patched(FLAGS.RUN_STORY);
+    // Flag 11 right after flag 10, in the same first task, only by a run that has flag 9.
+    if (this.flagsAtStart) this.pausable = patched(FLAGS.PAUSE);
+    // A run of a paused definition starts paused (its start input), and holds before its first step.
+    if (this.pausable && this.run.pause) {
+      this.pausing = { ...this.run.pause };
+      delete this.pausing.heldAt;
+      this.state.pause = this.pausing;
+    }
     for (const key of [SA.status, SA.currentStep, SA.stallReason]) this.told.set(key.name, this.info.typedSearchAttributes.get(key) ?? null);
   }
 
   /** Whether the behaviour change `id` (flags.ts) is on for this run. Workflow code asks this, never `patched()`. */
   flag(id: FlagId): boolean {
     if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
+    if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }
@@ -334,6 +347,7 @@ export class RunContext {
         status: this.state.status === 'RUNNING' || this.state.status === 'STALLED' ? this.liveStatus() : this.state.status,
         types: this.stepTypes,
         ...(this.migrating ? { migration: this.migrating } : {}),
+        ...(this.pausing ? { pause: this.pausing } : {}),
       }),
     );
   }
@@ -379,6 +393,66 @@ export class RunContext {
   async closeCancelled(): Promise<void> {
     const cursor = this.state.cursor;
     await CancellationScope.nonCancellable(() => this.close('CANCELLED', { error: { type: 'Cancelled', message: 'the run was cancelled', ...(cursor ? { stepInstance: cursor } : {}) } }));
+  }
+
+  // ---- Pause and resume (FLAGS.PAUSE) ----
+
+  /** Why a pause is refused, before anything is written to history. */
+  validatePause(p: PauseRequest): void {
+    if (!this.pausable) {
+      throw new Error(`PAUSE_NOT_SUPPORTED: run ${this.run.runId} was started by a release without pause (before 0.8.0, flag ${FLAGS.PAUSE}); it cannot be paused: cancel it, or let it finish`);
+    }
+    if (typeof p?.by !== 'string' || p.by.length === 0) throw new Error('PAUSE_REJECTED: "by" must name who pauses the run');
+    if (this.pausing) throw new Error(`RUN_ALREADY_PAUSED: run ${this.run.runId} is already paused since ${this.pausing.since} by ${this.pausing.by}`);
+  }
+
+  /** Accept a validated pause: the run holds at its next top-level step boundary. */
+  acceptPause(p: PauseRequest): { accepted: true; pause: PauseInfo } {
+    this.pausing = { by: p.by, ...(p.reason ? { reason: p.reason } : {}), since: this.now() };
+    this.state.pause = this.pausing;
+    this.refreshDetails();
+    return { accepted: true as const, pause: this.pausing };
+  }
+
+  /** Why a resume is refused, before anything is written to history. */
+  validateResume(p: PauseRequest): void {
+    if (typeof p?.by !== 'string' || p.by.length === 0) throw new Error('PAUSE_REJECTED: "by" must name who resumes the run');
+    if (!this.pausing) throw new Error(`RUN_NOT_PAUSED: run ${this.run.runId} is not paused (status ${this.state.status})`);
+  }
+
+  /** Accept a validated resume: a held run goes on, a pending pause is dropped. */
+  acceptResume(p: PauseRequest): { accepted: true; pause: PauseInfo } {
+    const lifted = this.pausing!;
+    this.pausing = undefined;
+    this.resumedBy = { by: p.by, ...(p.reason ? { reason: p.reason } : {}), at: this.now() };
+    delete this.state.pause;
+    this.refreshDetails();
+    return { accepted: true as const, pause: lifted };
+  }
+
+  /** Who resumed the run last (for the projection write after the hold). */
+  private resumedBy: { by: string; reason?: string; at: string } | undefined;
+
+  /**
+   * At a top-level step boundary (run-graph.ts): hold while a pause is
+   * pending, on a condition (durable, no polling), until resumed. Cancel
+   * cancels the condition: the run closes CANCELLED.
+   */
+  async holdIfPaused(at: string): Promise<void> {
+    if (!this.pausing) return;
+    const state = this.state;
+    const pause = this.pausing;
+    pause.heldAt = at;
+    state.status = 'PAUSED';
+    this.tell({ status: 'PAUSED', currentStep: null });
+    this.refreshDetails();
+    await projectionWith(`pause before ${at}`).projectPause({ runId: this.run.runId, pause, trail: this.takeTrail() });
+    await condition(() => this.pausing !== pause);
+    state.status = 'RUNNING';
+    this.tellStatus();
+    const resumed = this.resumedBy ?? { by: 'unknown', at: this.now() };
+    await projectionWith(`resume at ${at}`).projectResume({ runId: this.run.runId, since: pause.since, by: resumed.by, ...(resumed.reason ? { reason: resumed.reason } : {}), resumedAt: resumed.at });
+    // A pause asked for while the resume was being projected holds at the next boundary.
   }
 
   // ---- Stalls and decisions ----

@@ -3,7 +3,7 @@
  * wire contracts: never rename one.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { EventSignal, InterpreterState, MigrateRequest, StallDecision } from '../graph/wire';
+import type { EventSignal, InterpreterState, MigrateRequest, PauseInfo, PauseRequest, StallDecision } from '../graph/wire';
 
 /** Returns the live {@link InterpreterState}. */
 export const stateQuery = defineQuery<InterpreterState>('pinflow.state');
@@ -28,3 +28,14 @@ export const migrateUpdate = defineUpdate<{ accepted: true; at: string; carried:
  * filter and target wait are re-checked; stale and duplicate events are dropped.
  */
 export const eventSignal = defineSignal<[EventSignal]>('pinflow.event');
+
+/**
+ * Since 0.8.0 (FLAGS.PAUSE): pause the run at its next top-level step
+ * boundary. The validator refuses, before anything is written to history, a
+ * run that cannot be paused (PAUSE_NOT_SUPPORTED: started before 0.8.0), one
+ * already paused (RUN_ALREADY_PAUSED) and a request without `by`.
+ */
+export const pauseUpdate = defineUpdate<{ accepted: true; pause: PauseInfo }, [PauseRequest]>('pinflow.pause');
+
+/** Since 0.8.0: lift a pause (pending or held). Refused when the run is not paused (RUN_NOT_PAUSED). */
+export const resumeUpdate = defineUpdate<{ accepted: true; pause: PauseInfo }, [PauseRequest]>('pinflow.resume');

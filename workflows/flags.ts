@@ -125,6 +125,21 @@ export const FLAGS = {
    * compared on replay and are not gated.
    */
   RUN_STORY: 'pinflow-10-run-story',
+  /**
+   * 11. Since 0.8.0 (after flag 10): a run can be paused by an operator
+   * (`pinflow.pause` update, or its start input's `pause` for a new run of a
+   * paused definition) and resumed (`pinflow.resume`). A paused run holds at
+   * its next TOP-LEVEL step boundary on a condition (no polling): a step
+   * inside a forEach or parallel finishes its whole top-level step first, and
+   * a pause that arrives while the run is stalled or waiting takes effect once
+   * that step is over. While held: PinflowStatus=PAUSED (an upsert) and a
+   * projection activity (pause, then resume), so it is gated. Before: no
+   * pause. Decided in decideFlags, right after flag 10 and only when flag 9
+   * is on, so it is asked once, at the start, and never at a step (see flag 9
+   * for why). A run without it (started by 0.7.0 or earlier) refuses a pause
+   * with PAUSE_NOT_SUPPORTED.
+   */
+  PAUSE: 'pinflow-11-pause',
 } as const;
 
 export type FlagId = (typeof FLAGS)[keyof typeof FLAGS];

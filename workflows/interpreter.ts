@@ -19,7 +19,7 @@ import { ApplicationFailure, isCancellation, setHandler, workflowInfo } from '@t
 import type { RunInput } from '../graph/wire';
 import { captureStarted } from './capture';
 import { ContinueNow, MigrateNow, RunContext, StepFailure } from './context';
-import { eventSignal, migrateUpdate, resolveStallUpdate, stateQuery } from './definitions';
+import { eventSignal, migrateUpdate, pauseUpdate, resolveStallUpdate, resumeUpdate, stateQuery } from './definitions';
 import { continueAsNewAt, handleMigrate, migrateNow, settleBoundary, validateMigrate } from './migration';
 import { runSubgraph } from './run-graph';
 
@@ -37,6 +37,9 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   // Events (since 0.4.0): buffered in the inbox; each open wait takes the first entry that passes its checks.
   setHandler(eventSignal, (e) => ctx.receiveEvent(e));
   setHandler(migrateUpdate, (request) => handleMigrate(ctx, request), { validator: (request) => validateMigrate(ctx, request) });
+  // Pause and resume (FLAGS.PAUSE): the validators refuse a run without the flag, a double pause, a resume of a running run.
+  setHandler(pauseUpdate, (request) => ctx.acceptPause(request), { validator: (request) => ctx.validatePause(request) });
+  setHandler(resumeUpdate, (request) => ctx.acceptResume(request), { validator: (request) => ctx.validateResume(request) });
 
   ctx.decideFlags();
   // FLAGS.RUN_STORY: the status a starter that predates it did not set (no upsert when it did).

@@ -115,6 +115,8 @@ export async function continueAsNewAt(ctx: RunContext, err: ContinueNow): Promis
   if (plan.moved) upsertSearchAttributes([{ key: SA.version, value: plan.version! }]);
   return await continueAsNew<Interpreter>({
     ...run,
+    // FLAGS.PAUSE: the pause pending now, not the one the run started with (absent: dropped by the converter).
+    pause: ctx.pausing,
     ...(plan.moved ? { version: plan.version!, graph: plan.graph!, contracts: plan.contracts! } : {}),
     resume: { at: err.at, steps: root.steps, vars: root.vars, seq: ctx.seq, nextDispatch: {}, ...ctx.carriedEvents() },
     lineage: plan.lineage,
@@ -149,6 +151,8 @@ export async function migrateNow(ctx: RunContext): Promise<never> {
   ]);
   return await continueAsNew<Interpreter>({
     ...run,
+    // FLAGS.PAUSE: the pause pending now, not the one the run started with (absent: dropped by the converter).
+    pause: ctx.pausing,
     version: m.request.targetVersion,
     graph: m.request.graph,
     contracts: m.request.contracts,

@@ -1,7 +1,8 @@
 /**
  * The walk: run one (sub)graph from its entry, one step instance at a time,
  * dispatching each step through the handler table. At each top-level step
- * boundary a pending migration or continue-as-new takes over
+ * boundary a pending migration, a pause (held until resumed) or
+ * continue-as-new takes over
  * (workflows/migration.ts). A step failure goes to the step's `onError`, or
  * fails the (sub)graph.
  */
@@ -41,6 +42,10 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       await boundary.settled;
       if (boundary.migrate) throw new MigrateNow();
     }
+    // FLAGS.PAUSE: a pending pause holds here, at a top-level boundary (a step
+    // inside a forEach or parallel finishes its top-level step first). Only
+    // awaited when a pause is pending, so no other run's schedule changes.
+    if (topLevel && ctx.pausing) await ctx.holdIfPaused(cursor);
     // Long runs: at a top-level boundary (nothing else in flight, no open stall),
     // continue as new when Temporal suggests it, carrying the state.
     if (topLevel && continueAsNewDue(ctx)) throw new ContinueNow(cursor);

@@ -5,7 +5,7 @@
  * are not compared on replay, so they change no command sequence and are not
  * gated by a flag. Pure functions of the run's state: deterministic.
  */
-import type { InterpreterState, StallInfo } from '../graph/wire';
+import type { InterpreterState, PauseInfo, StallInfo } from '../graph/wire';
 
 /** Temporal shows summaries on one line; keep them short. */
 const SUMMARY_MAX = 200;
@@ -70,6 +70,17 @@ export interface StoryInput {
   types: ReadonlyMap<string, string>;
   /** A migration the run accepted and is about to make. */
   migration?: { from: string; to: string; at: string; by: string };
+  /** A pause pending (no `heldAt` yet) or held (FLAGS.PAUSE). */
+  pause?: PauseInfo;
+}
+
+/** Paused since/by/why, or a pause that takes effect at the next top-level step boundary, and how to resume. */
+function pauseLines(runId: string, p: PauseInfo): string[] {
+  const why = p.reason ? `: ${clip(p.reason, 300)}` : '';
+  const head = p.heldAt
+    ? `**Paused** since ${p.since} by ${clip(p.by, VALUE_MAX)}${why}; holds before step ${code(p.heldAt)}`
+    : `**Pause requested** at ${p.since} by ${clip(p.by, VALUE_MAX)}${why}; takes effect at the next top-level step boundary`;
+  return [head, '', `**Resume**: \`POST /runs/${runId}/resume\` with \`${JSON.stringify({ by: 'you@example.com' })}\`, or \`pinflow resume ${runId}\``, ''];
 }
 
 /** The run's current details: status, steps in flight, waits, stalls, a pending migration. */
@@ -79,6 +90,7 @@ export function currentDetails(s: StoryInput): string {
   if (s.migration) {
     lines.push(`**Migrating** from \`${s.migration.from.slice(0, 12)}\` to \`${s.migration.to.slice(0, 12)}\`, resuming at ${code(s.migration.at)} (by ${clip(s.migration.by, VALUE_MAX)})`, '');
   }
+  if (s.pause) lines.push(...pauseLines(s.runId, s.pause));
   if (state.stall) {
     const stall = state.stall;
     lines.push(`**Stalled** since ${stall.since}: ${code(stall.reason)} at step ${code(stall.stepInstance)} calling RPC ${code(stall.rpc)}`, '', clip(stall.message, 300), '');

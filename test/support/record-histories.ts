@@ -378,6 +378,44 @@ async function main(): Promise<void> {
       await env.pinflow.result(run.runId);
       save('run-story-wait', run.runId, run.temporalRunId);
     }
+    // Since 0.8.0 (flag 11): a run paused at a top-level step boundary, held
+    // (PinflowStatus=PAUSED, a projection activity), then resumed; and a run of
+    // a paused definition that starts paused, held before its first step.
+    const projectedStatus = async (runId: string, status: string) => {
+      for (;;) {
+        if ((await env.pinflow.getRun(runId).catch(() => undefined))?.status === status) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const pauseGraph = { entry: 'nap', steps: [
+      { id: 'nap', type: 'sleep', duration: '300ms', next: 'greet' },
+      { id: 'greet', type: 'rpc', rpc: 'text.greet', input: { name: "'ada'" }, next: 'done' },
+      { id: 'done', type: 'return', output: 'steps.greet.greeting' },
+    ] };
+    if (!recorded.has('pause-resume')) {
+      await env.startWorker(rpcs);
+      await env.pinflow.publish('pause-resume', pauseGraph);
+      const run = await env.pinflow.start({ definition: 'pause-resume', runId: 'h-pause-resume' });
+      for (;;) {
+        if ((await env.pinflow.state(run.runId).catch(() => undefined))?.active.includes('nap')) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await env.pinflow.pause(run.runId, { by: 'recorder', reason: 'recording' });
+      await projectedStatus(run.runId, 'PAUSED');
+      await env.pinflow.resume(run.runId, { by: 'recorder' });
+      await env.pinflow.result(run.runId);
+      save('pause-resume', run.runId, run.temporalRunId);
+    }
+    if (!recorded.has('pause-definition-start')) {
+      await env.startWorker(rpcs);
+      await env.pinflow.publish('pause-definition', pauseGraph);
+      await env.pinflow.pauseDefinition('pause-definition', { by: 'recorder', reason: 'recording' });
+      const run = await env.pinflow.start({ definition: 'pause-definition', runId: 'h-pause-definition-start' });
+      await projectedStatus(run.runId, 'PAUSED');
+      await env.pinflow.resumeDefinition('pause-definition', { by: 'recorder' });
+      await env.pinflow.result(run.runId);
+      save('pause-definition-start', run.runId, run.temporalRunId);
+    }
 
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
