@@ -985,7 +985,7 @@ export const ROUTES = {
   pauseDefinition: {
     method: 'POST',
     url: '/definitions/:name/pause',
-    config: { scope: 'operate', allTenants: true, audit: { action: 'definition.pause', target: 'definition', destructive: true } },
+    config: { scope: 'operate', allTenants: true, audit: { action: 'definition.pause', target: 'definition' } },
     schema: {
       summary: 'Pause a definition: its open runs pause, its new runs start paused (idempotent)',
       tags: ['operator'],

@@ -229,8 +229,9 @@ export const BATCH_ACTION_TABLE: { [A in BatchAction]: BatchActionEntry<ParamsOf
   },
   resume: {
     params: z.strictObject({}),
-    appliesTo: ['PAUSED'],
-    appliesToText: 'resume applies to PAUSED runs',
+    // A pause is pending (not yet PAUSED in the projection) until the run reaches a step boundary: resume lifts either.
+    appliesTo: OPEN,
+    appliesToText: 'resume applies to open runs (it lifts a held or a pending pause)',
     async apply(pinflow, run, _params, ctx) {
       const res = await pinflow.resume(run.runId, { by: ctx.by, reason: ctx.reason });
       return { wasPaused: res.wasPaused };

@@ -117,7 +117,11 @@ export async function findRerunPoint(
   let next: string | undefined;
   for (let i = 0; i < MAX_EXECUTIONS_READ; i++) {
     const execution = await read(client, sourceRunId, next, dataConverter);
-    if (i === 0) checkRerunPoint(execution.input.graph, execution.input.version, request.fromStep);
+    // A step nested in the latest graph is refused at once; one the latest graph lacks may be a top-level
+    // step of an earlier version (before a migration), so the earlier executions are read first.
+    if (i === 0 && !execution.input.graph.steps.some((st) => st.id === request.fromStep) && allSteps(execution.input.graph).some((x) => x.step.id === request.fromStep)) {
+      checkRerunPoint(execution.input.graph, execution.input.version, request.fromStep);
+    }
     chain.unshift(execution);
     // Without an occurrence the last one is wanted: the latest execution that reached the step has it.
     if (request.occurrence === undefined && execution.boundaries.some((b) => b.stepId === request.fromStep)) break;
@@ -125,6 +129,11 @@ export async function findRerunPoint(
     if (!next) break;
   }
   const hits = chain.flatMap((execution) => execution.boundaries.filter((b) => b.stepId === request.fromStep).map((snapshot) => ({ execution, snapshot })));
+  if (!hits.length) {
+    // Never reached in any execution: a step no version of the run has is refused as invalid.
+    const latest = chain[chain.length - 1]!.input;
+    if (!chain.some((e) => e.input.graph.steps.some((st) => st.id === request.fromStep))) checkRerunPoint(latest.graph, latest.version, request.fromStep);
+  }
   if (!hits.length || (request.occurrence !== undefined && request.occurrence > hits.length)) {
     const reached = [...new Set(chain.flatMap((e) => e.boundaries.map((b) => b.stepId)))];
     throw new PinflowError(

@@ -6,7 +6,7 @@ import { TASK_QUEUE, WORKFLOW_TYPE } from '../graph/terminology';
 import { createApi } from '../client/http';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, eventually, type Env } from './support/harness';
+import { createEnv, createKey, eventually, withKey, type Env } from './support/harness';
 
 // A handler that fails retryably until told otherwise, and one that blocks until its gate opens.
 let failing = true;
@@ -49,7 +49,7 @@ describe('runs that need attention (client/attention.ts)', function () {
     await env.pinflow.publish('att-blocking', { entry: 'call', steps: [{ id: 'call', type: 'rpc', rpc: 'attention.blocking', input: {} }] });
     await env.pinflow.publish('att-wait', { entry: 'w', steps: [{ id: 'w', type: 'wait', event: 'parcel.delivered', correlationKey: 'input.parcel', sla: '1s' }] });
     await env.startWorker(attentionRpcs);
-    api = createApi({ pinflow: env.pinflow });
+    api = withKey(createApi({ pinflow: env.pinflow }), await createKey(env));
     checker = new AttentionChecker({
       client: env.client,
       store: env.store,

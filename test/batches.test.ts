@@ -124,7 +124,32 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
     assert.equal(run.decisions[0]!.reason, `group a is obsolete (batch ${res.json.id})`);
     const items = (await call('GET', `/batches/${res.json.id}/items?status=DONE`)).json;
     assert.deepEqual(new Set(items.items.map((i: Json) => i.runId)), new Set(a));
+    // The batch is in the audit log: who, why, and its id as the target.
+    const audit = await env.db.query<{ action: string; target_ids: string[]; reason: string | null; outcome: string }>({
+      text: `SELECT action, target_ids, reason, outcome FROM audit_log WHERE action = 'batch.create' AND $1 = ANY (target_ids)`,
+      values: [res.json.id],
+    });
+    assert.deepEqual(audit.map((x) => [x.action, x.reason, x.outcome]), [['batch.create', 'group a is obsolete', 'accepted']]);
     for (const id of b) await env.pinflow.cancel(id, { by: 'test', reason: 'cleanup' });
+  });
+
+  it('a pause batch pauses the running runs it selects, and a resume batch resumes them', async () => {
+    pinflow.batches.start();
+    const runs = await startRuns('batch-wait', 't-pausing', 2);
+    await projected('t-pausing', 'RUNNING', 2);
+    const paused = await call('POST', '/batches', { action: 'pause', filter: { tenant: 't-pausing' }, by: 'ops', reason: 'freeze', ratePerSecond: 50 });
+    assert.equal(paused.status, 201, JSON.stringify(paused.json));
+    const p = await finished(paused.json.id);
+    assert.deepEqual(p.progress, { selected: 2, pending: 0, applying: 0, done: 2, skipped: 0, failed: 0 });
+    for (const id of runs) assert.equal((await env.pinflow.state(id)).pause?.reason, `freeze (batch ${paused.json.id})`);
+    // The runs wait on an event: the pause is pending (it holds at the next step boundary), and resume lifts it.
+    const resumed = await call('POST', '/batches', { action: 'resume', filter: { tenant: 't-pausing' }, by: 'ops', reason: 'thaw', ratePerSecond: 50 });
+    assert.equal(resumed.status, 201, JSON.stringify(resumed.json));
+    const r = await finished(resumed.json.id);
+    assert.deepEqual(r.progress, { selected: 2, pending: 0, applying: 0, done: 2, skipped: 0, failed: 0 });
+    for (const id of runs) assert.equal((await env.pinflow.state(id)).pause, undefined);
+    assert.deepEqual(((await call('GET', `/batches/${resumed.json.id}/items`)).json.items as Json[]).map((i) => i.result.wasPaused), [true, true]);
+    for (const id of runs) await env.pinflow.cancel(id, { by: 'test', reason: 'cleanup' });
   });
 
   it('a skip batch validates the output at creation, skips runs it does not apply to, and completes the stalled runs', async () => {

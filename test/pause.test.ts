@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../db/paths';
-import { createEnv, eventually, temporalAddress, type Env } from './support/harness';
+import { createEnv, createKey, eventually, temporalAddress, withKey, type Env } from './support/harness';
 import { currentDetailsOf } from './support/story';
 
 // The first step's handler holds until the test opens its gate; the second counts its calls.
@@ -56,7 +56,7 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
     await env.pinflow.publish('pausable', twoSteps);
     await env.pinflow.publish('pausable-fleet', twoSteps);
     await env.startWorker(pauseRpcs);
-    api = createApi({ pinflow: env.pinflow });
+    api = withKey(createApi({ pinflow: env.pinflow }), await createKey(env));
   });
   after(async () => {
     await api?.close();
@@ -121,6 +121,20 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
     const done = await projected(runId, 'COMPLETED');
     assert.equal(done.pause, null);
     assert.deepEqual(await statusAttribute(runId), ['COMPLETED']);
+
+    // Each accepted pause and resume is in the audit log, with the run and the reason.
+    const audit = await env.db.query<{ action: string; run_ids: string[]; reason: string | null; outcome: string }>({
+      text: `SELECT action, run_ids, reason, outcome FROM audit_log WHERE $1 = ANY (run_ids) ORDER BY id`,
+      values: [runId],
+    });
+    assert.deepEqual(
+      audit.map((a) => [a.action, a.reason, a.outcome]),
+      [
+        ['run.pause', 'upstream maintenance', 'accepted'],
+        ['run.pause', null, 'accepted'],
+        ['run.resume', 'maintenance over', 'accepted'],
+      ],
+    );
 
     // A closed run cannot be paused: 409 RUN_CLOSED, with the reason.
     const closed = await call('POST', `/runs/${runId}/pause`, { by: 'ops' });

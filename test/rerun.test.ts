@@ -125,6 +125,14 @@ describe('rerun from a step and replay, read from Temporal history', function ()
       theirs.reruns.map((x) => [x.runId, x.kind, x.fromStep, x.status]),
       [[rerun.runId, 'rerun', 'second', 'COMPLETED']],
     );
+    // The audit log names both runs, who (the key) and why.
+    const audit = await env.db.query<{ action: string; run_ids: string[]; reason: string | null; outcome: string; key_id: string | null }>({
+      text: `SELECT action, run_ids, reason, outcome, key_id FROM audit_log WHERE action = 'run.rerun' AND $1 = ANY (run_ids)`,
+      values: [source],
+    });
+    assert.equal(audit.length, 1);
+    assert.deepEqual([audit[0]!.run_ids, audit[0]!.reason, audit[0]!.outcome], [[source, rerun.runId], 'card fixed', 'accepted']);
+    assert.ok(audit[0]!.key_id);
     // The Temporal UI shows it too (memo and summary).
     const desc = await env.client.workflow.getHandle(rerun.runId).describe();
     assert.deepEqual((desc.memo as { origin: unknown }).origin, { kind: 'rerun', sourceRunId: source, fromStep: 'second' });
@@ -270,6 +278,30 @@ describe('rerun from a step and replay, read from Temporal history', function ()
     } finally {
       await pinflow.batches.stop();
     }
+  });
+
+  it('reads earlier executions: a run migrated to another version reruns from a step it passed before the migration', async () => {
+    chargeFails = false;
+    await env.startWorker([add]); // rr.charge is missing: the run stalls at `second`
+    const { runId } = await pinflow.start({ version: v1, input: { a: 4 } });
+    await eventually(async () => (await pinflow.getRun(runId)).status === 'STALLED');
+    await env.startWorker(RPCS);
+    await pinflow.migrate(runId, { targetVersion: renamed, mapping: { second: 'pay' }, by: 'ops', reason: 'rename' });
+    assert.deepEqual(await pinflow.result(runId), { paid: 45, first: 5 });
+    calls.splice(0);
+    // `first` ran in the first execution (v1); the latest execution (renamed) started at `pay`.
+    const rerun = await pinflow.rerun(runId, { fromStep: 'first', by: 'ops' });
+    assert.equal(rerun.version, v1, 'the version the run was on at that step');
+    assert.deepEqual(await pinflow.result(rerun.runId), { paid: 45, first: 5 });
+    assert.deepEqual(calls.splice(0), ['add:4', 'charge:45']);
+    // A step only the earlier version has (`second` became `pay`): read from the first execution.
+    const older = await pinflow.rerun(runId, { fromStep: 'second', by: 'ops' });
+    assert.equal(older.version, v1);
+    assert.deepEqual(await pinflow.result(older.runId), { paid: 45, first: 5 });
+    // A step of the latest execution: its version.
+    const latest = await pinflow.rerun(runId, { fromStep: 'pay', by: 'ops' });
+    assert.equal(latest.version, renamed);
+    assert.deepEqual(await pinflow.result(latest.runId), { paid: 45, first: 5 });
   });
 
   it('reruns an open run too (a stalled one keeps stalling, the rerun goes its own way)', async () => {
