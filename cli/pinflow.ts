@@ -309,7 +309,12 @@ async function batch(rest: string[]): Promise<number> {
           ...(concurrency ? { concurrency: Number(concurrency) } : {}),
           ...(args.includes('--dry-run') ? { dryRun: true } : {}),
         } as CreateBatchRequest;
-        show(await pinflow.batches.create(request));
+        const created = await pinflow.batches.create(request);
+        // The CLI acts on the database directly: it writes the audit row the API would (no key: `by` says who).
+        if (!('dryRun' in created)) {
+          await new AuditLog(db).append({ keyId: null, by, action: 'batch.create', route: 'cli', targetKind: 'batch', targetIds: [created.id], reason: request.reason ?? null, outcome: 'accepted', request: { action: created.action, filter: created.filter } });
+        }
+        show(created);
         return 0;
       }
       case 'show':
@@ -325,7 +330,9 @@ async function batch(rest: string[]): Promise<number> {
       case 'resume':
       case 'cancel': {
         const id = args[0] ?? usage();
-        show(await pinflow.batches[sub](id, { by, reason: one('--reason') as string }));
+        const changed = await pinflow.batches[sub](id, { by, reason: one('--reason') as string });
+        await new AuditLog(db).append({ keyId: null, by, action: `batch.${sub}`, route: 'cli', targetKind: 'batch', targetIds: [id], reason: one('--reason') ?? null, outcome: 'accepted' });
+        show(changed);
         return 0;
       }
       default:
@@ -416,6 +423,8 @@ async function pauseOrResume(command: 'pause' | 'resume', rest: string[]): Promi
       const pinflow = new Pinflow({ client, store, catalog, rpcs: {} });
       const request = { by, ...(reason ? { reason } : {}) };
       const json = rest.includes('--json');
+      const audit = (action: string, target: { kind: string; id: string }) =>
+        new AuditLog(db).append({ keyId: null, by, action, route: 'cli', targetKind: target.kind, targetIds: [target.id], runIds: target.kind === 'run' ? [target.id] : [], reason: reason ?? null, outcome: 'accepted' });
       if (runId !== undefined) {
         if (command === 'pause') {
           const res = await pinflow.pause(runId, request);
@@ -424,9 +433,12 @@ async function pauseOrResume(command: 'pause' | 'resume', rest: string[]): Promi
           const res = await pinflow.resume(runId, request);
           console.log(json ? JSON.stringify(res, null, 2) : res.wasPaused ? `run ${runId} resumed` : `run ${runId} was not paused`);
         }
+        // The CLI acts on Temporal directly: it writes the audit row the API would (no key: `by` says who).
+        await audit(`run.${command}`, { kind: 'run', id: runId });
         return 0;
       }
       const res = command === 'pause' ? await pinflow.pauseDefinition(definition!, request) : await pinflow.resumeDefinition(definition!, request);
+      await audit(`definition.${command}`, { kind: 'definition', id: definition! });
       if (json) console.log(JSON.stringify(res, null, 2));
       else {
         const was = 'alreadyPaused' in res ? (res.alreadyPaused ? 'was already paused' : 'paused') : res.wasPaused ? 'resumed' : 'was not paused';

@@ -223,6 +223,19 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
     assert.equal(await cli('resume', runId, '--by', 'cli-ops'), `run ${runId} resumed`);
     assert.equal(await env.pinflow.result(runId), true);
     assert.equal(await cli('resume', runId, '--by', 'cli-ops').catch((e: Error) => e.message).then((m) => /RUN_CLOSED/.test(m)), true);
+    // The CLI acts without the API, and writes the audit rows itself (who: --by, no key).
+    const audit = await env.db.query<{ action: string; by: string; key_id: string | null; reason: string | null }>({
+      text: `SELECT action, by, key_id, reason FROM audit_log WHERE $1 = ANY (run_ids) ORDER BY id`,
+      values: [runId],
+    });
+    assert.deepEqual(
+      audit.map((a) => [a.action, a.by, a.key_id, a.reason]),
+      [
+        ['run.pause', 'cli-ops', null, 'from the shell'],
+        ['run.pause', 'cli-ops', null, null],
+        ['run.resume', 'cli-ops', null, null],
+      ],
+    );
   });
 
   it('refuses bad input with a stable code: unknown run, missing by, unknown definition', async () => {
