@@ -1348,7 +1348,8 @@ export const ROUTES = {
   codecEncode: {
     method: 'POST',
     url: '/codec/encode',
-    config: { scope: 'read' },
+    // Payloads of every tenant pass through it: a key bound to one tenant may not use it.
+    config: { scope: 'read', allTenants: true },
     schema: {
       summary: "Encrypt payloads with the current key (Temporal's codec server protocol, for the Temporal UI and CLI)",
       description: 'On only when an encryption key is configured (PINFLOW_ENCRYPTION_KEY). CORS allows the origins in PINFLOW_CODEC_CORS_ORIGINS.',
@@ -1360,7 +1361,8 @@ export const ROUTES = {
   codecDecode: {
     method: 'POST',
     url: '/codec/decode',
-    config: { scope: 'read' },
+    // Payloads of every tenant pass through it: a key bound to one tenant may not use it.
+    config: { scope: 'read', allTenants: true },
     schema: {
       summary: "Decrypt payloads (Temporal's codec server protocol): the Temporal UI shows a run's real inputs and results",
       description: 'Payloads not encrypted by pinflow pass through unchanged; one naming a key id this process does not hold is refused with CODEC_FAILED.',

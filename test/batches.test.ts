@@ -140,13 +140,13 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
     const paused = await call('POST', '/batches', { action: 'pause', filter: { tenant: 't-pausing' }, by: 'ops', reason: 'freeze', ratePerSecond: 50 });
     assert.equal(paused.status, 201, JSON.stringify(paused.json));
     const p = await finished(paused.json.id);
-    assert.deepEqual(p.progress, { selected: 2, pending: 0, applying: 0, done: 2, skipped: 0, failed: 0 });
+    assert.deepEqual(p.progress, { selected: 2, pending: 0, applying: 0, done: 2, skipped: 0, failed: 0 }, JSON.stringify(p.failedByReason));
     for (const id of runs) assert.equal((await env.pinflow.state(id)).pause?.reason, `freeze (batch ${paused.json.id})`);
     // The runs wait on an event: the pause is pending (it holds at the next step boundary), and resume lifts it.
     const resumed = await call('POST', '/batches', { action: 'resume', filter: { tenant: 't-pausing' }, by: 'ops', reason: 'thaw', ratePerSecond: 50 });
     assert.equal(resumed.status, 201, JSON.stringify(resumed.json));
     const r = await finished(resumed.json.id);
-    assert.deepEqual(r.progress, { selected: 2, pending: 0, applying: 0, done: 2, skipped: 0, failed: 0 });
+    assert.deepEqual(r.progress, { selected: 2, pending: 0, applying: 0, done: 2, skipped: 0, failed: 0 }, JSON.stringify(r.failedByReason));
     for (const id of runs) assert.equal((await env.pinflow.state(id)).pause, undefined);
     assert.deepEqual(((await call('GET', `/batches/${resumed.json.id}/items`)).json.items as Json[]).map((i) => i.result.wasPaused), [true, true]);
     for (const id of runs) await env.pinflow.cancel(id, { by: 'test', reason: 'cleanup' });

@@ -142,6 +142,22 @@ describe('pause and resume (FLAGS.PAUSE)', function () {
     assert.equal(closed.body.error?.code, 'RUN_CLOSED');
   });
 
+  it('a pause that reaches a run before its first workflow task is accepted (the flags are decided before the handlers)', async () => {
+    await env.stopWorker();
+    const { runId } = await env.pinflow.start({ definition: 'pausable', input: { key: 'gated-early' } });
+    // No worker: the update waits in Temporal and reaches the run with its first workflow task.
+    const pausing = env.pinflow.pause(runId, { by: 'ops', reason: 'before it began' });
+    await env.startWorker(pauseRpcs);
+    const paused = await pausing;
+    assert.equal(paused.alreadyPaused, false);
+    const row = await projected(runId, 'PAUSED');
+    assert.equal(row.pause?.before, 'one', 'it holds before its first step');
+    assert.ok(!gates.has('gated-early'), 'the first step did not run');
+    await env.pinflow.resume(runId, { by: 'ops' });
+    await openGate('gated-early');
+    assert.equal(await env.pinflow.result(runId), true);
+  });
+
   it('resume of a run that is not paused says so; cancel ends a paused run', async () => {
     const { runId } = await env.pinflow.start({ definition: 'pausable', input: { key: 'gated-2' } });
     await eventually(() => Promise.resolve(gates.has('gated-2')), { timeoutMs: 60_000, what: 'step one to run' });

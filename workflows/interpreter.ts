@@ -26,6 +26,13 @@ import { runSubgraph } from './run-graph';
 export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   const ctx = new RunContext(run, workflowInfo());
   captureStarted(run);
+  // The flags are decided before any handler is registered: an update or
+  // signal that reached the run before its first workflow task is handed to
+  // its handler (and validator) inside setHandler, and must see the run's
+  // flags (a pause sent right after the start was refused as
+  // PAUSE_NOT_SUPPORTED). No handler adds a command, so the markers keep their
+  // place as the first commands.
+  ctx.decideFlags();
 
   // Registering handlers adds no commands, so histories recorded before a
   // handler existed replay unchanged. Their order is kept as it always was.
@@ -41,7 +48,6 @@ export async function pinflowInterpreter(run: RunInput): Promise<unknown> {
   setHandler(pauseUpdate, (request) => ctx.acceptPause(request), { validator: (request) => ctx.validatePause(request) });
   setHandler(resumeUpdate, (request) => ctx.acceptResume(request), { validator: (request) => ctx.validateResume(request) });
 
-  ctx.decideFlags();
   // FLAGS.RUN_STORY: the status a starter that predates it did not set (no upsert when it did).
   ctx.tell({ status: ctx.liveStatus() });
   ctx.refreshDetails();
