@@ -149,9 +149,17 @@ export async function findRerunPoint(
   return { ...hit, occurrence };
 }
 
-/** The first execution of the source run: its original start input and the version it started on. */
+/**
+ * The first execution of the source run: its original start input and the
+ * version it started on. Temporal names the chain's first execution
+ * (`firstRunId`), so only that history is replayed; a server that does not
+ * say is walked back from the latest execution.
+ */
 export async function readFirstExecution(client: Client, sourceRunId: string, dataConverter?: DataConverter): Promise<ExecutionRead> {
-  await requireRun(client, sourceRunId);
+  const { description } = await runStatus(client.workflow.getHandle(sourceRunId));
+  if (!description) throw runNotFound(sourceRunId);
+  const firstRunId = description.raw.workflowExecutionInfo?.firstRunId || undefined;
+  if (firstRunId) return read(client, sourceRunId, firstRunId, dataConverter);
   let execution = await read(client, sourceRunId, undefined, dataConverter);
   for (let i = 1; execution.previousRunId && i < MAX_EXECUTIONS_READ; i++) execution = await read(client, sourceRunId, execution.firstRunId ?? execution.previousRunId, dataConverter);
   return execution;
