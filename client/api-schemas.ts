@@ -795,6 +795,11 @@ export const ROUTES = {
           contracts: z.record(z.string(), open({ hash: z.string(), input: z.unknown(), output: z.unknown() })),
           createdAt: timestamp,
           definitions: z.array(open({ definition: z.string(), seq: z.number() })),
+          outline: open({
+            entry: z.string(),
+            nodes: z.array(open({ id: z.string(), type: z.string(), label: z.string(), parent: z.string().nullable(), branch: z.string().nullable(), entry: z.boolean(), ui: open({ x: z.number(), y: z.number() }).nullable() })),
+            edges: z.array(open({ from: z.string(), to: z.string(), kind: z.string(), label: z.string().nullable() })),
+          }).meta({ description: 'The graph as nodes (steps, nested ones with their `parent` forEach/parallel step) and edges (next, then, else, case, default, onError, onTimeout, entry of a body or branch).' }),
         }),
         ...errorResponses({ params: true }, 'VERSION_NOT_FOUND'),
       },

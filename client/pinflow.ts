@@ -3,6 +3,7 @@
  * projection, await results. Temporal is asked first for everything that
  * changes a run; the projection follows what Temporal accepted.
  */
+import { outlineGraph, type GraphOutline } from '../graph/outline';
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
@@ -635,11 +636,12 @@ export class Pinflow {
     return this.catalog.listVersions(definition);
   }
 
-  async getVersion(hash: string): Promise<VersionRecord> {
+  async getVersion(hash: string): Promise<VersionRecord & { outline: GraphOutline }> {
     parseInput(hashParams, { hash }, 'params');
     const v = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getVersion(hash) : undefined;
     if (!v) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${JSON.stringify(hash)} does not exist`, { version: hash });
-    return v;
+    // The graph's nodes and edges, as every drawing of it uses them (graph/outline.ts).
+    return { ...v, outline: outlineGraph(v.graph) };
   }
 
   /** The projected run with its steps and Temporal UI link. */
