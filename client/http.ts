@@ -26,6 +26,7 @@ import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availabil
 import { findJsonProblem, jsonProblemError } from '../graph/json-guard';
 import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
 import type { Pinflow } from './pinflow';
+import { installConsole } from './console-static';
 import { installAccess, readTenant, writeTenant } from './access';
 import { AuditLog } from './audit';
 import { ApiKeys } from './keys';
@@ -107,6 +108,8 @@ export interface ApiOptions {
    * CODEC_FAILED) and the origins CORS lets call it.
    */
   codec?: { codec: PayloadCodec | undefined; corsOrigins: readonly string[] };
+  /** The built operator console served at `/` (client/console-static.ts). @default dist/console */
+  consoleDir?: string;
 }
 
 /** Headers the Temporal UI sends to a codec endpoint. */
@@ -177,7 +180,7 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   socket.end(`HTTP/1.1 ${f.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
-export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError, keys, authCacheMs, rateLimit, codec }: ApiOptions): FastifyInstance {
+export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyBytes, onInternalError, keys, authCacheMs, rateLimit, codec, consoleDir }: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit,
@@ -198,6 +201,8 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
   const apiKeys = keys ?? new ApiKeys(pinflow.store.db, authCacheMs !== undefined ? { cacheMs: authCacheMs } : {});
   const audit = new AuditLog(pinflow.store.db);
   installAccess(app, { keys: apiKeys, audit, ...(rateLimit ? { rateLimit } : {}) });
+  // The operator console's page and assets at / (public: every call it makes sends its key).
+  installConsole(app, consoleDir);
 
   const internal = (req: FastifyRequest, reply: FastifyReply, err: unknown) => {
     const errorId = randomUUID();

@@ -78,6 +78,8 @@ async function main(): Promise<void> {
       log(`published example ${ex.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
     }
   }
+  // The key travels in the URL's fragment, which a browser never sends to a server; the console stores it and drops it from the URL.
+  log(`Console:     ${stack.apiUrl}/#/login?key=${encodeURIComponent(stack.adminKey)}`);
   log(`API:         ${stack.apiUrl}  (auth on: Authorization: Bearer <the admin key in ${config.auth.adminKeyFile}>)`);
   log(`Temporal UI: ${stack.temporalUiUrl}`);
   log(`Temporal:    ${stack.temporalAddress}`);

@@ -1,0 +1,45 @@
+/**
+ * The API's shapes, from the same zod schemas the server validates and
+ * documents in its OpenAPI document with (client/api-schemas.ts): a type-only
+ * import, erased from the console's bundle.
+ */
+import type { z } from 'zod';
+import type { ROUTES } from '../../client/api-schemas';
+
+type Routes = typeof ROUTES;
+type Ok<K extends keyof Routes> = Routes[K]['schema'] extends { response: { 200: infer S } } ? (S extends z.ZodType ? z.output<S> : never) : never;
+
+export type RunPage = Ok<'listRuns'>;
+export type RunSummary = RunPage['runs'][number];
+export type RunDetail = Ok<'getRun'>;
+export type StepRow = RunDetail['steps'][number];
+export type VersionDetail = Ok<'getVersion'>;
+export type OutlineNode = VersionDetail['outline']['nodes'][number];
+export type OutlineEdge = VersionDetail['outline']['edges'][number];
+export type DefinitionList = Ok<'listDefinitions'>;
+export type VersionList = Ok<'listVersions'>;
+export type EventPage = Ok<'listEvents'>;
+export type EventDetail = Ok<'getEvent'>;
+export type WaitList = Ok<'listWaits'>;
+export type RuleList = Ok<'listRules'>;
+export type DeployReport = Ok<'checkDeploy'>;
+export type BatchList = Ok<'listBatches'>;
+export type BatchView = Ok<'getBatch'>;
+export type AuditPage = Ok<'listAudit'>;
+export type AttentionCounts = Ok<'attention'>;
+export type KeyList = Ok<'listKeys'>;
+export type Health = Ok<'health'>;
+
+export const RUN_STATUSES = ['RUNNING', 'STALLED', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED'] as const;
+export const STALL_REASONS = ['rpc_missing', 'input_incompatible', 'output_incompatible'] as const;
+export const EVENT_STATUSES = ['RECEIVED', 'ROUTED', 'UNMATCHED', 'BUFFERED', 'EXPIRED', 'FAILED', 'REJECTED'] as const;
+export const SCOPES = ['read', 'operate', 'publish', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** GET /whoami. */
+export interface WhoAmI {
+  keyId: string;
+  name: string;
+  scopes: Scope[];
+  tenant: string | null;
+}

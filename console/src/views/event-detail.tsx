@@ -1,0 +1,6 @@
+import type { Route } from '../router';
+import { Placeholder } from './placeholder';
+
+export function EventDetailView(_props: { route: Route }) {
+  return <Placeholder title="Event" />;
+}
