@@ -55,6 +55,7 @@ const envSchema = z.object({
   PINFLOW_API_PORT: apiPort.default(8080),
   PINFLOW_RPC_MODULE: z.string().min(1).optional(),
   PINFLOW_PUBLISH_EXAMPLES: z.enum(['true', 'false']).default('true'),
+  PINFLOW_DEMO_RUNS: z.enum(['true', 'false']).default('true'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   PINFLOW_EVENTS_STREAM: z.string().min(1).default('pinflow:events'),
   PINFLOW_EVENTS_GROUP: z.string().min(1).default('pinflow'),
@@ -165,6 +166,8 @@ export interface PinflowConfig {
   /** Module exporting the worker's RPCs (`defineRpc` results). */
   rpcModule: string | undefined;
   publishExamples: boolean;
+  /** Whether `npm start` starts the demo runs (examples/demo.ts: one run at every state) with the examples. @default true */
+  demoRuns: boolean;
   events: {
     /** Redis for the stream door; the consumer runs only when set. */
     redisUrl: string | undefined;
@@ -334,6 +337,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     api: { host: e.PINFLOW_API_HOST, port: e.PINFLOW_API_PORT },
     rpcModule: e.PINFLOW_RPC_MODULE,
     publishExamples: e.PINFLOW_PUBLISH_EXAMPLES === 'true',
+    demoRuns: e.PINFLOW_DEMO_RUNS === 'true',
     events: {
       redisUrl: e.REDIS_URL,
       stream: e.PINFLOW_EVENTS_STREAM,

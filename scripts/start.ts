@@ -4,6 +4,7 @@
  * published. Ctrl-C stops everything.
  */
 import { examples, exampleRpcs } from '../examples';
+import { startDemoRuns } from '../examples/demo';
 import { PinflowError } from '../graph/errors';
 import { loadConfig } from '../app/config';
 import { loadRpcModule } from '../app/rpc-module';
@@ -77,6 +78,8 @@ async function main(): Promise<void> {
       const r = await stack.pinflow.publish(ex.definition, ex.graph);
       log(`published example ${ex.definition} v${r.seq} (${r.version.slice(0, 12)}${r.created ? '' : ', unchanged'})`);
     }
+    // One run at every state for the console to show (fixed ids: a second start finds them).
+    if (config.demoRuns) for (const line of await startDemoRuns(stack.pinflow)) log(`demo run ${line}`);
   }
   // The key travels in the URL's fragment, which a browser never sends to a server; the console stores it and drops it from the URL.
   log(`Console:     ${stack.apiUrl}/#/login?key=${encodeURIComponent(stack.adminKey)}`);

@@ -51,6 +51,27 @@ describe('npm start: the main job on embedded defaults', function () {
     assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     const fetch = keyFetch(key);
     assert.equal((await globalThis.fetch(`${apiUrl}/runs`)).status, 401, 'no key, no runs');
+    // The console: its link logs in with the admin key (in the fragment, never sent to the server); its page is served.
+    const consoleUrl = /Console:\s+(http:\/\/\S+)/.exec(out)?.[1];
+    assert.equal(consoleUrl, `${apiUrl}/#/login?key=${encodeURIComponent(key)}`);
+    const consolePage = await globalThis.fetch(consoleUrl);
+    assert.equal(consolePage.status, 200);
+    assert.match(await consolePage.text(), /<title>pinflow console<\/title>/);
+    // The demo runs: one at every state, for the console to show.
+    for (const [id, status] of [
+      ['demo-order-completed', 'COMPLETED'],
+      ['demo-order-failed', 'FAILED'],
+      ['demo-ticket-waiting', 'RUNNING'],
+      ['demo-digest-running', 'RUNNING'],
+      ['demo-refund-stalled', 'STALLED'],
+    ] as const) {
+      assert.match(out, new RegExp(`demo run ${id}: `));
+      await eventually(async () => ((await (await fetch(`${apiUrl}/runs/${id}`)).json()) as { status?: string }).status === status, { timeoutMs: 60_000, what: `${id} to be ${status}` });
+    }
+    const waiting = (await (await fetch(`${apiUrl}/runs/demo-ticket-waiting`)).json()) as { waits: Array<{ status: string; event: string }> };
+    assert.ok(waiting.waits.some((w) => w.status === 'OPEN' && w.event === 'ticket.replied'), JSON.stringify(waiting.waits));
+    const stalled = (await (await fetch(`${apiUrl}/runs/demo-refund-stalled`)).json()) as { stall: { reason: string; rpc: string } };
+    assert.deepEqual([stalled.stall.reason, stalled.stall.rpc], ['rpc_missing', 'billing.refund-v1']);
     assert.ok(processAlive(serverPid));
 
     const input = JSON.parse(readFileSync(join(projectRoot(), 'examples', 'order-fulfilment', 'input.json'), 'utf8')) as unknown;

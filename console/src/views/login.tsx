@@ -37,7 +37,7 @@ export function LoginView({ onLogin, initialError }: { onLogin: (who: WhoAmI) =>
         Paste an API key (<code>pinflow keys create --scope read,operate --name &lt;you&gt;</code>). <code>npm start</code> prints a link that logs in with its
         admin key. The console shows what the key&apos;s scopes and tenant allow.
       </p>
-      <ErrorBox error={error} title="The key was refused" />
+      <ErrorBox error={error} title={error?.status === 401 ? "The key was refused" : "Could not log in"} />
     </div>
   );
 }
