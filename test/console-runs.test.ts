@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { Pinflow } from '../client/pinflow';
 import { rpcs } from './fixtures/rpcs';
 import { eventually, keyFetch } from './support/harness';
-import { graphStates, shows, snapshot, startConsoleStack, type ConsoleStack } from './support/console';
+import { graphStates, pageText, shows, snapshot, startConsoleStack, type ConsoleStack } from './support/console';
 import { brokenAdd, pinnedAdd, STALL_GRAPH } from './support/story';
 
 /** Two rpc steps, a branch never taken (`big`) and a forEach of three items (nested step `hi`). */
@@ -28,7 +28,7 @@ interface ApiRun {
   status: string;
   stall: { id: string; stepInstance: string; reason: string; rpc: string } | null;
   steps: Array<{ stepId: string; stepInstance: string; status: string; notes?: Array<{ kind: string }> }>;
-  decisions: Array<{ action: string; by: string; output: unknown }>;
+  decisions: Array<{ action: string; by: string; reason: string | null; output: unknown }>;
 }
 
 describe('console: runs, run detail and attention views', function () {
@@ -175,10 +175,13 @@ describe('console: runs, run detail and attention views', function () {
     await page.click('[data-testid="skip-check"]');
     const refused = await shows(page, 'run-detail-skip-refused', ['output.sum']);
     assert.match(refused, /output\.sum expected number, received string "five"/);
+    assert.match(refused, /A reason is required/);
     assert.equal(await page.$('[data-testid="skip-confirm"]'), null, 'no confirm for an invalid output');
+    await page.fill('#decision-reason', 'ledger says 42');
     await page.fill('#skip-output', '{}');
     await page.click('[data-testid="skip-check"]');
     await shows(page, 'run-detail-skip-missing', [/output\.sum is required \(number\), missing/]);
+    assert.doesNotMatch(await pageText(page), /A reason is required/);
     const still = await get<ApiRun>(`/runs/${id}`);
     assert.equal(still.status, 'STALLED');
     assert.deepEqual(still.decisions, []);
@@ -197,8 +200,8 @@ describe('console: runs, run detail and attention views', function () {
     );
     assert.equal(done.output, 42);
     assert.deepEqual(
-      done.decisions.map((d) => ({ action: d.action, by: d.by, output: d.output })),
-      [{ action: 'skip', by: 'console-test', output: { sum: 42 } }],
+      done.decisions.map((d) => ({ action: d.action, by: d.by, reason: d.reason, output: d.output })),
+      [{ action: 'skip', by: 'console-test', reason: 'ledger says 42', output: { sum: 42 } }],
     );
     const temporal = await stack.env.client.workflow.getHandle(id).result();
     assert.equal(temporal, 42);

@@ -41,6 +41,12 @@ function useAction(onDone: () => void) {
   return { act, view };
 }
 
+/** Skip, migrate and cancel are destructive: the API wants a reason (REASON_REQUIRED), so the form asks first. */
+const REASON_NEEDED = 'A reason is required (it is recorded in the audit log): fill in Reason above.';
+function NeedsReason({ reason }: { reason: string }) {
+  return reason.trim() ? null : <span className="muted"> needs a reason</span>;
+}
+
 const post = <T,>(path: string, body: unknown) => api<T>(path, { method: 'POST', body });
 const runPath = (run: RunDetail, what: string) => `/runs/${encodeURIComponent(run.id)}/${what}`;
 
@@ -48,7 +54,7 @@ function ReasonInput({ value, onChange, id }: { value: string; onChange: (v: str
   return (
     <label className="inline">
       Reason{' '}
-      <input id={id} name="reason" value={value} onChange={(e) => onChange(e.target.value)} placeholder="why (recorded with the decision)" size={36} />
+      <input id={id} name="reason" value={value} onChange={(e) => onChange(e.target.value)} placeholder="why (recorded; skip, migrate and cancel need one)" size={44} />
     </label>
   );
 }
@@ -62,6 +68,7 @@ function SkipForm({ run, rpc, schema, reason, act }: { run: RunDetail; rpc: stri
   const [confirming, setConfirming] = useState(false);
   const check = () => {
     const r = checkJsonText(schema, text);
+    if (!reason.trim()) r.violations.push({ path: '', message: REASON_NEEDED });
     setViolations(r.violations);
     setChecked(r.value);
     setConfirming(r.violations.length === 0);
@@ -87,7 +94,11 @@ function SkipForm({ run, rpc, schema, reason, act }: { run: RunDetail; rpc: stri
         <ul className="violations bad" role="alert" data-testid="skip-violations">
           {violations.map((v, i) => (
             <li key={i}>
-              <code>output{v.path ? `.${v.path}` : ''}</code> {v.message}
+              {v.message === REASON_NEEDED ? v.message : (
+                <>
+                  <code>output{v.path ? `.${v.path}` : ''}</code> {v.message}
+                </>
+              )}
             </li>
           ))}
         </ul>
@@ -155,7 +166,7 @@ function MigrateForm({ run, steps, reason, act }: { run: RunDetail; steps: Outli
           ))}
         </select>
       </label>
-      {versions.data && others.length === 0 && <span className="muted"> No other version of {run.definition}: publish one first.</span>}
+      {versions.data && others.length === 0 && <span className="muted"> No other version of {run.definition}: publish one first. </span>}
       {target && (
         <div className="mapping">
           <div className="muted">Renamed steps (old = new); a step kept under its id needs no entry.</div>
@@ -186,7 +197,7 @@ function MigrateForm({ run, steps, reason, act }: { run: RunDetail; steps: Outli
       )}
       <ConfirmButton
         label="Migrate…"
-        disabled={!target}
+        disabled={!target || !reason.trim()}
         danger
         confirmText={
           <>
@@ -211,6 +222,7 @@ function MigrateForm({ run, steps, reason, act }: { run: RunDetail; steps: Outli
           })
         }
       />
+      <NeedsReason reason={reason} />
     </div>
   );
 }
@@ -218,8 +230,10 @@ function MigrateForm({ run, steps, reason, act }: { run: RunDetail; steps: Outli
 function CancelButton({ run, reason, act }: { run: RunDetail; reason: string; act: (call: () => Promise<ReactNode>) => Promise<void> }) {
   const who = useWho();
   return (
+    <>
     <ConfirmButton
       label="Cancel run…"
+      disabled={!reason.trim()}
       danger
       confirmText={
         <>
@@ -234,6 +248,8 @@ function CancelButton({ run, reason, act }: { run: RunDetail; reason: string; ac
         })
       }
     />
+    <NeedsReason reason={reason} />
+    </>
   );
 }
 

@@ -113,8 +113,9 @@ function Graph({ run, version, onPick }: { run: RunDetail; version: VersionDetai
     (id: string): GraphDecor | undefined => {
       const ns = states.get(id);
       if (!ns) return undefined;
-      const parts = [instanceSummary(ns), ns.maxAttempt > 1 ? `attempt ${ns.maxAttempt}` : '', ns.maxDispatch > 1 ? `dispatch ${ns.maxDispatch}` : ''].filter(Boolean);
-      return { className: `state-${ns.state}`, state: ns.state, extra: parts.length ? parts.join(' · ') : ns.state === 'not-reached' ? undefined : ns.state };
+      // A skip or a retry is a new dispatch: the timeline shows dispatches, the node its attempts.
+      const parts = [instanceSummary(ns) || (ns.state === 'not-reached' ? '' : ns.state), ns.maxAttempt > 1 ? `attempt ${ns.maxAttempt}` : ''].filter(Boolean);
+      return { className: `state-${ns.state}`, state: ns.state, extra: parts.length ? parts.join(' · ') : undefined };
     },
     [states],
   );
@@ -124,7 +125,7 @@ function Graph({ run, version, onPick }: { run: RunDetail; version: VersionDetai
         Pinned graph <ShortHash hash={run.version} />
       </h2>
       <Legend items={STATE_LEGEND.map((s) => ({ className: `state-${s.state}`, label: s.label }))} />
-      <GraphView nodes={version.outline.nodes} edges={version.outline.edges} decorate={decorate} onStepClick={onPick} />
+      <GraphView nodes={version.outline.nodes} edges={version.outline.edges} decorate={decorate} onStepClick={onPick} height={Math.min(560, 160 + version.outline.nodes.length * 90)} />
       <p className="muted">Click a step to find its rows in the timeline.</p>
     </section>
   );
