@@ -46,7 +46,7 @@ export function compact(n: number): string {
   return `${(n / 1_000_000).toFixed(1)}M`;
 }
 
-const SYMBOL: Record<StepCountState, string> = { running: '▶', waiting: '⏸', stalled: '⚠', passed: '✓', failed: '✗', skipped: '↷' };
+const SYMBOL: Record<StepCountState, string> = { running: '▶', waiting: '‖', stalled: '⚠', passed: '✓', failed: '✗', skipped: '↷' };
 
 /** One count as a link to its runs (a plain 0 when there are none). */
 export function CountLink({ version, stepId, state, n, symbol }: { version: string; stepId: string; state: StepCountState; n: number; symbol?: boolean }) {
