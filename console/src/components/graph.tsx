@@ -109,6 +109,8 @@ export function GraphView({
         edges={flowEdges}
         nodeTypes={nodeTypes}
         fitView
+        fitViewOptions={{ maxZoom: 1 }}
+        maxZoom={2}
         minZoom={0.1}
         nodesDraggable={false}
         nodesConnectable={false}
