@@ -377,3 +377,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
     },
   };
 }
+
+/** What the CLI reads from the environment: the API it talks to, its key, and who runs it. */
+export interface CliEnvironment {
+  /** `PINFLOW_API_URL`. @default 'http://127.0.0.1:8080' */
+  apiUrl: string;
+  /** `PINFLOW_API_KEY`: the bearer key (`pf_<id>_<secret>`); the CLI never takes a secret as an argument. */
+  apiKey: string | undefined;
+  /** `USER`: the default `by` of the commands that record who acted. */
+  user: string | undefined;
+}
+
+/**
+ * The CLI's part of the environment. Separate from {@link loadConfig}: a CLI
+ * that only talks to the HTTP API must not fail on a variable of the worker's
+ * it does not use.
+ */
+export function loadCliEnvironment(env: NodeJS.ProcessEnv = process.env): CliEnvironment {
+  return { apiUrl: env.PINFLOW_API_URL || 'http://127.0.0.1:8080', apiKey: env.PINFLOW_API_KEY || undefined, user: env.USER || undefined };
+}

@@ -263,7 +263,7 @@ describe('batches: bulk actions by run filter, durable and idempotent per run', 
       assert.match((await run('show', created.id)).stdout, new RegExp(`batch ${created.id}: cancel RUNNING, by cli-user: cli test\n  selected 2: done 0`));
       assert.match((await run('cancel', created.id, '--reason', 'changed my mind')).stdout, /cancel CANCELLED[\s\S]*skipped 2 BATCH_CANCELLED: batch cancelled/);
       const refused = await run('resume', created.id, '--reason', 'x').then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
-      assert.equal(refused.code, 70);
+      assert.equal(refused.code, 2);
       assert.match(refused.stderr, /BATCH_STATE_CONFLICT/);
     } finally {
       pinflow.batches.start();

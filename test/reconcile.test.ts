@@ -311,14 +311,14 @@ describe('reconciler: runs changed from Temporal are closed in the projection', 
     const again = await promisify(execFile)(process.execPath, [cli, 'reconcile', '--json'], { env: cliEnv, encoding: 'utf8' });
     const json = JSON.parse(again.stdout) as ReconcileTotals;
     assert.equal(totalCorrected(json), 0);
-    // Without TEMPORAL_ADDRESS it says what it needs (exit 70 with the code).
+    // Without TEMPORAL_ADDRESS it says what it needs (exit 2 with the code).
     const withoutTemporal: NodeJS.ProcessEnv = { ...cliEnv };
     delete withoutTemporal.TEMPORAL_ADDRESS;
     const noTemporal = await promisify(execFile)(process.execPath, [cli, 'reconcile'], { env: withoutTemporal, encoding: 'utf8' }).then(
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => err,
     );
-    assert.equal(noTemporal.code, 70);
+    assert.equal(noTemporal.code, 2);
     assert.match(noTemporal.stderr, /CONFIG_INVALID: pinflow reconcile needs TEMPORAL_ADDRESS/);
   });
   it('the API process reconciles on its own every PINFLOW_RECONCILE_INTERVAL_MS, logging each correction', async () => {
