@@ -4,7 +4,7 @@
  */
 import { useState, type FormEvent } from 'react';
 import { api, useApi, useCan } from '../api';
-import { BATCH_ACTION_NAMES, BATCH_STATE_NAMES, RUN_STATUSES, type BatchEntry, type BatchList, type BatchView } from '../api-types';
+import { BATCH_ACTION_NAMES, BATCH_STATE_NAMES, RUN_STATUSES, STALL_REASONS, type BatchEntry, type BatchList, type BatchView } from '../api-types';
 import { Empty, ErrorBox, Loading, Page, StatusBadge, Table, Time, type Column } from '../components/common';
 import { FilterBar, formText, parseJsonInput, queryOf, RunLink, useBy, useWriteError, withQuery } from '../components/ops-parts';
 import { BatchProgress } from '../components/ops-batches';
@@ -63,7 +63,7 @@ interface DryRun {
   sample: Array<{ runId: string; status: string; definition: string; version: string; tenant: string }>;
 }
 
-const FILTER_FIELDS = ['status', 'definition', 'version', 'tenant'] as const;
+const FILTER_FIELDS = ['status', 'definition', 'version', 'tenant', 'stallRpc', 'stallReason'] as const;
 const PARAMS_HINT: Record<string, string> = {
   skip: '{"output": {…}}',
   migrate: '{"targetVersion": "<hash>", "mapping": {"old": "new"}}',
@@ -133,18 +133,17 @@ function CreateBatch({ route }: { route: Route }) {
           ))}
         </select>
         <label htmlFor="b-status">Run status</label>
-        <select id="b-status" name="status" defaultValue={initial('status')}>
-          <option value="">any</option>
-          {RUN_STATUSES.map((s) => (
-            <option key={s}>{s}</option>
-          ))}
-        </select>
+        <AnySelect id="b-status" name="status" options={RUN_STATUSES} initial={initial('status')} />
         <label htmlFor="b-definition">Definition</label>
         <input id="b-definition" name="definition" defaultValue={initial('definition')} />
         <label htmlFor="b-version">Version hash</label>
         <input id="b-version" name="version" defaultValue={initial('version')} />
         <label htmlFor="b-tenant">Tenant</label>
         <input id="b-tenant" name="tenant" defaultValue={initial('tenant')} />
+        <label htmlFor="b-stall-rpc">Stalled on RPC</label>
+        <input id="b-stall-rpc" name="stallRpc" defaultValue={initial('stallRpc')} placeholder="with status STALLED: the open stall's RPC" />
+        <label htmlFor="b-stall-reason">Stall reason</label>
+        <AnySelect id="b-stall-reason" name="stallReason" options={STALL_REASONS} initial={initial('stallReason')} />
         <label htmlFor="b-meta">Metadata (JSON)</label>
         <input id="b-meta" name="metadata" placeholder='{"region": "eu"}' />
         <label htmlFor="b-params">Parameters (JSON)</label>
@@ -156,7 +155,7 @@ function CreateBatch({ route }: { route: Route }) {
           <button type="submit" disabled={busy}>
             Dry run
           </button>{' '}
-          <a href={withQuery(route, { new: null, action: null, status: null, definition: null, version: null, tenant: null })}>Close</a>
+          <a href={withQuery(route, { new: null, action: null, status: null, definition: null, version: null, tenant: null, stallRpc: null, stallReason: null })}>Close</a>
         </span>
       </form>
       {problem && <p className="bad">{problem}</p>}
@@ -184,5 +183,17 @@ function CreateBatch({ route }: { route: Route }) {
         </div>
       )}
     </div>
+  );
+}
+
+/** A select of `options` with a first "any" (empty) choice. */
+function AnySelect({ id, name, options, initial }: { id: string; name: string; options: readonly string[]; initial: string }) {
+  return (
+    <select id={id} name={name} defaultValue={initial}>
+      <option value="">any</option>
+      {options.map((o) => (
+        <option key={o}>{o}</option>
+      ))}
+    </select>
   );
 }

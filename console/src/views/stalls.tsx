@@ -25,7 +25,13 @@ export function StallsView({ route }: { route: Route }) {
   const filters = queryOf(route, FILTERS);
   const groups = useApi<StallGroupList>('/stalls', filters, { refreshMs: 5000 });
   const selectedKey = route.query.get('group');
-  const selected = groups.data?.groups.find((g) => groupKey(g) === selectedKey);
+  const listedGroup = groups.data?.groups.find((g) => groupKey(g) === selectedKey);
+  // A group the operator just resolved leaves the list; its panel (and the results in it) stays until another is picked.
+  const [kept, setKept] = useState<StallGroup | undefined>();
+  useEffect(() => {
+    if (listedGroup) setKept(listedGroup);
+  }, [listedGroup]);
+  const selected = listedGroup ?? (kept && groupKey(kept) === selectedKey ? kept : undefined);
 
   const columns: Array<Column<StallGroup>> = [
     { header: 'Definition', cell: (g) => <a href={href(['definitions', g.definition])}>{g.definition}</a> },
@@ -68,13 +74,13 @@ export function StallsView({ route }: { route: Route }) {
       {groups.data && groups.data.groups.length > 0 && (
         <>
           <p className="muted">
-            <strong data-testid="stalls-total">{groups.data.total}</strong> stalled runs in {groups.data.groups.length} groups. Open a group to see its runs and decide.
+            <strong data-testid="stalls-total">{groups.data.total}</strong> stalled run{groups.data.total === 1 ? '' : 's'} in {groups.data.groups.length} group{groups.data.groups.length === 1 ? '' : 's'}. Open a group to see its runs and decide.
           </p>
           <Table rows={groups.data.groups} columns={columns} rowKey={groupKey} rowHref={(g) => withQuery(route, { group: groupKey(g) })} selected={(g) => groupKey(g) === selectedKey} testId="stall-groups" />
         </>
       )}
       {selectedKey && groups.data && !selected && <Empty>This group has no stalled runs any more (they were resolved or closed). Pick another group.</Empty>}
-      {selected && <GroupPanel key={groupKey(selected)} group={selected} tenant={filters.tenant} />}
+      {selected && <GroupPanel key={groupKey(selected)} group={selected} tenant={filters.tenant} current={listedGroup !== undefined} onDone={groups.reload} />}
     </Page>
   );
 }
@@ -93,7 +99,7 @@ async function groupRuns(group: StallGroup, tenant: string | undefined): Promise
   return ids;
 }
 
-function GroupPanel({ group, tenant }: { group: StallGroup; tenant: string | undefined }) {
+function GroupPanel({ group, tenant, current, onDone }: { group: StallGroup; tenant: string | undefined; current: boolean; onDone: () => void }) {
   const canOperate = useCan('operate');
   const by = useBy();
   const runs = useApi<RunPage>('/runs', { status: 'STALLED', definition: group.definition, version: group.version, stallRpc: group.rpc, stallReason: group.reason, tenant, limit: 500 }, { refreshMs: 5000 });
@@ -126,7 +132,7 @@ function GroupPanel({ group, tenant }: { group: StallGroup; tenant: string | und
   const reasonMissing = needsReason && note.trim() === '';
 
   const whole = ticked.size === 0;
-  const count = whole ? group.count : ticked.size;
+  const count = whole ? (current ? group.count : listed.length) : ticked.size;
   const verb = action === 'retry' ? 'retry' : action === 'skip' ? 'skip the step of' : 'cancel';
   const preview = `This will ${verb} ${count} ${whole ? '' : 'selected '}run${count === 1 ? '' : 's'} of ${versionName(group)} stalled on ${group.rpc} (${group.reason}).`;
 
@@ -154,6 +160,7 @@ function GroupPanel({ group, tenant }: { group: StallGroup; tenant: string | und
           );
           setProgress({ done: res.results.length, of: res.results.length });
           runs.reload();
+          onDone();
           return;
         }
       }
@@ -184,6 +191,7 @@ function GroupPanel({ group, tenant }: { group: StallGroup; tenant: string | und
       );
       setTicked(new Set());
       runs.reload();
+      onDone();
     } catch (e) {
       setError(e);
     }
@@ -230,7 +238,7 @@ function GroupPanel({ group, tenant }: { group: StallGroup; tenant: string | und
   return (
     <div className="card" data-testid="group-panel">
       <h2>
-        {versionName(group)} · <code>{group.rpc}</code> · {group.reason} · {group.count} run{group.count === 1 ? '' : 's'}
+        {versionName(group)} · <code>{group.rpc}</code> · {group.reason} · {current ? `${group.count} run${group.count === 1 ? '' : 's'}` : 'no run stalled now'}
       </h2>
       <ErrorBox error={runs.error} title="The group's runs could not be read" />
       {runs.data && listed.length === 0 && <Empty>No run of this group is stalled now.</Empty>}
@@ -278,7 +286,7 @@ function GroupPanel({ group, tenant }: { group: StallGroup; tenant: string | und
           {whole && group.count > BATCH_SUGGESTED_OVER && action !== 'skip' && (
             <p>
               A large group: a{' '}
-              <a href={href(['batches'], { new: '1', action, status: 'STALLED', definition: group.definition, version: group.version, tenant })}>batch</a> acts on it durably, paced,
+              <a href={href(['batches'], { new: '1', action, status: 'STALLED', definition: group.definition, version: group.version, stallRpc: group.rpc, stallReason: group.reason, tenant })}>batch</a> acts on it durably, paced,
               with its own progress page.
             </p>
           )}
