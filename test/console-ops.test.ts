@@ -52,6 +52,25 @@ describe('console: stalls inbox, events, batches, audit and keys', function () {
     const text = await shows(page, 'stalls-group', stalledIds);
     assert.match(text, /This will retry 4 runs of order-fulfilment v1 stalled on story\.add \(input_incompatible\)/);
     assert.ok(page.url().includes('group='), 'the selected group is in the URL');
+
+    // A skip's output is checked against story.add's pinned output contract ({ sum: number }) before anything is sent.
+    await page.selectOption('#stall-action', 'skip');
+    const problems = page.locator('[data-testid="output-problems"]');
+    const skipButton = page.locator('[data-testid="decide"] button:has-text("Skip 4 runs")');
+    await page.fill('#skip-output', '{"sum": "five"}');
+    assert.match(await problems.innerText(), /sum: is string, must be number/);
+    assert.equal(await skipButton.isDisabled(), true);
+    await page.fill('#skip-output', '{}');
+    assert.match(await problems.innerText(), /sum: is missing \(required\)/);
+    await page.fill('#skip-output', '{"sum": 5');
+    assert.match(await problems.innerText(), /not JSON/);
+    await page.fill('#skip-output', '{"sum": 5}');
+    assert.equal(await problems.count(), 0);
+    await shows(page, 'stalls-skip', ['A skip needs a reason', 'This will skip the step of 4 runs of order-fulfilment v1']);
+    assert.equal(await skipButton.isDisabled(), true, 'a skip needs a reason');
+    await page.fill('#stall-note', 'compensated by hand');
+    assert.equal(await skipButton.isDisabled(), false);
+    assert.deepEqual(await Promise.all(stalledIds.map(statusOf)), stalledIds.map(() => 'STALLED'), 'nothing was sent');
     await page.close();
   });
 
@@ -198,7 +217,10 @@ describe('console: stalls inbox, events, batches, audit and keys', function () {
     await page.click('button:has-text("Dry run")');
     await shows(page, 'batches-dry-run', ['This batch would cancel 1 run', 'ops-wait-1']);
     await page.click('button:has-text("Create the batch (1 runs)")');
-    await shows(page, 'batch-detail', ['Batch ', 'COMPLETED', '1/1', '1 done', 'ops-wait-1', 'DONE']);
+    await shows(page, 'batch-detail', ['Batch ', 'COMPLETED', '1/1', '1 done', 'ops-wait-1']);
+    const item = page.locator('[data-testid="batch-items"] tbody tr', { hasText: 'ops-wait-1' });
+    await eventually(async () => /\bDONE\b/.test(await item.innerText()), { timeoutMs: 45_000, what: 'the item to show DONE' });
+    await snapshot(page, 'batch-detail');
     await eventually(async () => (await statusOf('ops-wait-1')) === 'CANCELLED', { timeoutMs: 90_000, what: 'the batch to cancel the run' });
     const list = (await get('/batches')) as { batches: Array<{ id: string; action: string; state: string; progress: { done: number } }> };
     assert.equal(list.batches.length, 1);

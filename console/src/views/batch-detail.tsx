@@ -3,7 +3,7 @@
  * reason, its items (GET /batches/:id/items, paged) and pause, resume and
  * cancel for operators.
  */
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { api, useApi, useCan } from '../api';
 import { BATCH_ITEM_STATUS_NAMES, type BatchItem, type BatchItemPage, type BatchView } from '../api-types';
 import { ConfirmButton, Empty, ErrorBox, JsonView, Loading, Page, StatusBadge, Table, Time, type Column } from '../components/common';
@@ -25,6 +25,12 @@ export function BatchDetailView({ route }: { route: Route }) {
   const [reason, setReason] = useState('');
   const [error, setError, clearError] = useWriteError();
   const b = batch.data;
+  // The items follow the batch's progress: read again whenever the batch moved.
+  const reloadItems = items.reload;
+  const moved = b?.updatedAt;
+  useEffect(() => {
+    if (moved) reloadItems();
+  }, [moved, reloadItems]);
 
   const act = async (what: StateAction) => {
     clearError();

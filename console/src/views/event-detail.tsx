@@ -2,7 +2,6 @@
 import { useApi } from '../api';
 import type { Delivery, EventDetail } from '../api-types';
 import { Empty, ErrorBox, formatDuration, JsonView, Loading, Page, StatusBadge, Table, Time, type Column } from '../components/common';
-import { EVENT_STATUS_MEANING } from '../components/ops-events';
 import { RunLink } from '../components/ops-parts';
 import { href, type Route } from '../router';
 import { EventOutcome } from './events';
@@ -35,7 +34,7 @@ export function EventDetailView({ route }: { route: Route }) {
               <strong>{e.name}</strong>
               <span className="muted">Status</span>
               <span>
-                <StatusBadge status={e.status} /> <span className="muted">{EVENT_STATUS_MEANING[e.status]}</span>
+                <StatusBadge status={e.status} />
               </span>
               <span className="muted">Why</span>
               <EventOutcome e={e} />
