@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
+import { z } from 'zod';
+import { Pinflow } from '../client/pinflow';
+import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
 import { eventually, keyFetch } from './support/harness';
 import { shows, snapshot, startConsoleStack, type ConsoleStack } from './support/console';
@@ -11,6 +14,9 @@ import { brokenAdd, pinnedAdd, publishStory } from './support/story';
  * unmatched event and its reason, who waits on a key), batches, audit and keys
  * (a read-only key is offered no operator action).
  */
+/** Published with, never deployed: runs calling it stall with rpc_missing. */
+const goneRpc = defineRpc('ops.gone', { input: z.object({ n: z.number() }), output: z.object({}), handler: () => ({}) });
+
 describe('console: stalls inbox, events, batches, audit and keys', function () {
   this.timeout(300_000);
   let stack: ConsoleStack;
@@ -141,6 +147,30 @@ describe('console: stalls inbox, events, batches, audit and keys', function () {
     for (const id of stalledIds) assert.deepEqual((await stack.env.pinflow.getRun(id)).status, 'COMPLETED');
     // The group leaves the inbox; the results stay on the page.
     await shows(page, 'stalls-empty', ['No stalled runs. A run stalls when the deployed RPC no longer fits', 'Results: retry', '4 ok', 'no run stalled now']);
+    await page.close();
+  });
+
+  it('ticked runs of a group are cancelled run by run, with a progress counter and per-run results', async () => {
+    const publisher = new Pinflow({ client: stack.env.client, store: stack.env.store, rpcs: [...rpcs, goneRpc] });
+    await publisher.publish('ops-gone', { entry: 'call', steps: [{ id: 'call', type: 'rpc', rpc: 'ops.gone', input: { n: 'input.n' }, next: 'done' }, { id: 'done', type: 'return', output: 'steps.call' }] });
+    const ids = ['ops-gone-1', 'ops-gone-2'];
+    for (const runId of ids) await stack.env.pinflow.start({ definition: 'ops-gone', input: { n: 1 }, runId });
+    await eventually(async () => (await Promise.all(ids.map(statusOf))).every((st) => st === 'STALLED'), { timeoutMs: 120_000, what: 'the ops-gone runs to stall' });
+    const page = await stack.open('#/stalls?rpc=ops.gone');
+    await shows(page, 'stalls-rpc-missing', ['ops-gone', 'ops.gone', 'rpc_missing']);
+    await page.locator('[data-testid="stall-groups"] [data-testid="open-group"]').click();
+    const row = page.locator('[data-testid="group-runs"] tbody tr', { hasText: 'ops-gone-1' });
+    await row.waitFor({ timeout: 45_000 });
+    await row.locator('[data-testid="run-check"]').check();
+    await page.selectOption('#stall-action', 'cancel');
+    await page.fill('#stall-note', 'not needed any more');
+    await shows(page, 'stalls-ticked', ['This will cancel 1 selected run of ops-gone v1 stalled on ops.gone (rpc_missing).']);
+    await page.click('[data-testid="decide"] button:has-text("Cancel 1 run")');
+    await page.locator('.confirm button:has-text("Confirm")').click();
+    await shows(page, 'stalls-cancelled', ['1 / 1 runs done', '1 ok', '0 failed', 'ops-gone-1']);
+    await eventually(async () => (await statusOf('ops-gone-1')) === 'CANCELLED', { timeoutMs: 90_000, what: 'the ticked run to be cancelled' });
+    assert.equal(await statusOf('ops-gone-2'), 'STALLED', 'the run not ticked is left alone');
+    await eventually(async () => (await page.locator('[data-testid="group-count"]').innerText()).trim() === '1', { timeoutMs: 45_000, what: 'the group count to drop to 1' });
     await page.close();
   });
 

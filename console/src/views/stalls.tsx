@@ -6,7 +6,7 @@
  * what happened to every run.
  */
 import { useEffect, useMemo, useState } from 'react';
-import { api, useApi, useCan } from '../api';
+import { api, useApi, useCan, useWho } from '../api';
 import { STALL_REASONS, type RunPage, type RunSummary, type StallGroup, type StallGroupList, type VersionDetail } from '../api-types';
 import { Age, ConfirmButton, Empty, ErrorBox, Loading, Page, ShortHash, Table, Time, type Column } from '../components/common';
 import { eachLimited, FilterBar, parseJsonInput, queryOf, resultOf, RunLink, RunResults, useBy, useWriteError, withQuery, type RunResult } from '../components/ops-parts';
@@ -102,6 +102,7 @@ async function groupRuns(group: StallGroup, tenant: string | undefined): Promise
 function GroupPanel({ group, tenant, current, onDone }: { group: StallGroup; tenant: string | undefined; current: boolean; onDone: () => void }) {
   const canOperate = useCan('operate');
   const by = useBy();
+  const who = useWho();
   const runs = useApi<RunPage>('/runs', { status: 'STALLED', definition: group.definition, version: group.version, stallRpc: group.rpc, stallReason: group.reason, tenant, limit: 500 }, { refreshMs: 5000 });
   const version = useApi<VersionDetail>(`/versions/${encodeURIComponent(group.version)}`);
   const [ticked, setTicked] = useState<Set<string>>(new Set());
@@ -141,7 +142,8 @@ function GroupPanel({ group, tenant, current, onDone }: { group: StallGroup; ten
     setResults(null);
     try {
       const skipOutput = action === 'skip' && parsed.ok ? parsed.value : undefined;
-      if (whole && action !== 'cancel') {
+      // POST /stalls/resolve needs a key for every tenant; a tenant's key decides run by run.
+      if (whole && action !== 'cancel' && who?.tenant === null) {
         // One request when no other group shares this RPC and reason (POST /stalls/resolve acts on all of them).
         const same = await api<StallGroupList>('/stalls', { query: { rpc: group.rpc, reason: group.reason } });
         if (same.groups.length === 1 && groupKey(same.groups[0] as StallGroup) === groupKey(group)) {
