@@ -246,7 +246,7 @@ describe('console: stalls inbox, events, batches, audit and keys', function () {
     await page.fill('#b-reason', 'console test: cancel the waiting payment');
     await page.click('button:has-text("Dry run")');
     await shows(page, 'batches-dry-run', ['This batch would cancel 1 run', 'ops-wait-1']);
-    await page.click('button:has-text("Create the batch (1 runs)")');
+    await page.click('button:has-text("Create the batch (1 run)")');
     await shows(page, 'batch-detail', ['Batch ', 'COMPLETED', '1/1', '1 done', 'ops-wait-1']);
     const item = page.locator('[data-testid="batch-items"] tbody tr', { hasText: 'ops-wait-1' });
     await eventually(async () => /\bDONE\b/.test(await item.innerText()), { timeoutMs: 45_000, what: 'the item to show DONE' });

@@ -166,7 +166,7 @@ function CreateBatch({ route }: { route: Route }) {
             <strong>
               This batch would {String(dry.body.action)} {dry.result.count} run{dry.result.count === 1 ? '' : 's'}
             </strong>{' '}
-            ({filterText(dry.body.filter as Record<string, unknown>)}). {dry.result.sample.length > 0 && `The first ${dry.result.sample.length}:`}
+            ({filterText(dry.body.filter as Record<string, unknown>)}). {dry.result.sample.length > 0 && dry.result.sample.length < dry.result.count && `The first ${dry.result.sample.length}:`}
           </p>
           {dry.result.sample.length > 0 && (
             <ul className="sample">
@@ -178,7 +178,7 @@ function CreateBatch({ route }: { route: Route }) {
             </ul>
           )}
           <button type="button" className="primary" disabled={busy || dry.result.count === 0} onClick={() => void create()}>
-            Create the batch ({dry.result.count} runs)
+            Create the batch ({dry.result.count} run{dry.result.count === 1 ? '' : 's'})
           </button>
         </div>
       )}
