@@ -11,7 +11,9 @@
  * - `config.public: true`: anyone may call it. Only `/health` and
  *   `/openapi.json` are, plus the routes outside ROUTES listed in
  *   {@link PUBLIC_PREFIXES} (`/docs`, `/metrics`).
- * - A route with neither is refused when it is registered: the API does not
+ * - `config.authenticated: true`: any valid key, whatever its scopes (only
+ *   `/whoami`: a key may always ask what it is). No key: 401 as above.
+ * - A route with none of these is refused when it is registered: the API does not
  *   start (fail closed).
  * - `config.allTenants: true`: a key bound to one tenant gets 403 (the route
  *   reads or acts across tenants: bulk resolve, deploy check, reconcile).
@@ -35,6 +37,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     scope?: Scope;
     public?: true;
+    authenticated?: true;
     allTenants?: true;
     audit?: RouteAccess['audit'];
   }
@@ -66,9 +69,10 @@ function isPublicUrl(url: string): boolean {
   return PUBLIC_PREFIXES.some((p) => url === p || url.startsWith(`${p}/`));
 }
 
-/** The scope a route needs, or 'public'; throws for a route that declares neither (fail closed). */
-export function routeAccess(route: { method: string | string[]; url: string; config?: RouteAccess }): Scope | 'public' {
+/** The scope a route needs, 'public', or 'authenticated' (any valid key); throws for a route that declares none (fail closed). */
+export function routeAccess(route: { method: string | string[]; url: string; config?: RouteAccess }): Scope | 'public' | 'authenticated' {
   if (route.config?.public || isPublicUrl(route.url)) return 'public';
+  if (route.config?.authenticated) return 'authenticated';
   if (route.config?.scope) return route.config.scope;
   throw new Error(`route ${String(route.method)} ${route.url} declares no config.scope (read, operate, publish or admin) and is not public: refusing to start`);
 }
@@ -196,7 +200,7 @@ export function installAccess(app: FastifyInstance, opts: AccessOptions): void {
       });
     }
     req.principal = principal;
-    if (!hasScope(principal.scopes, access)) {
+    if (access !== 'authenticated' && !hasScope(principal.scopes, access)) {
       throw new PinflowError(ERROR_CODES.FORBIDDEN, `this route needs the ${access} scope; key ${principal.keyId} holds ${principal.scopes.join(', ')}`, {
         needed: access,
         held: principal.scopes,

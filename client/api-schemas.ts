@@ -27,6 +27,7 @@ import {
   STALL_DECISION_ACTIONS,
   ATTENTION_REASONS,
   STALL_REASONS,
+  STEP_COUNT_STATES,
   STEP_STATUSES,
   VERSION_HASH_PATTERN,
   WAIT_STATUSES,
@@ -391,23 +392,76 @@ export const startBody = z.strictObject({
     .meta({ description: `Free-form run metadata (at most ${LIMITS.metadataBytes} bytes as JSON); filter the run list with \`meta.<key>\`.` }),
 });
 
-export const listRunsQuery = z
-  .strictObject({
-    status: z.enum(RUN_STATUSES).optional(),
-    definition: text().optional(),
-    version: text().optional(),
-    tenant: text().optional(),
-    attention: z.enum(ATTENTION_REASONS).optional().meta({ description: 'Runs that need attention for this reason now (see GET /attention).' }),
-    cursor: runCursor.optional(),
-    limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: '1..500, default 50.' }),
-  })
-  .meta({
-    description:
-      `Also \`meta.<key>=<value>\` (up to ${MAX_METADATA_FILTER_KEYS}, keys matching ${METADATA_KEY_PATTERN}): exact match on every given metadata key; values are strings.`,
-  });
+/** What a date-time filter accepts, in words. */
+const DATE_TIME_ALLOWED = 'an ISO 8601 date-time with a time zone, years 0001-9999 (e.g. 2026-01-31T09:00:00Z or 2026-01-31T10:00:00.000+01:00)';
+const DATE_TIME_PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/** A date-time both JavaScript and Postgres read the same way (a real calendar day, no leap seconds). */
+export function isDateTime(s: string): boolean {
+  const m = DATE_TIME_PATTERN.exec(s);
+  if (!m) return false;
+  const [y, mo, d, h, mi, sec, oh, om] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x)));
+  const days = [31, y! % 4 === 0 && (y! % 100 !== 0 || y! % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  return y! >= 1 && mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= days[mo! - 1]! && h! <= 23 && mi! <= 59 && sec! <= 59 && oh! <= 15 && om! <= 59;
+}
+
+const dateTime = (description: string) =>
+  z
+    .string()
+    .superRefine((v, ctx) => {
+      if (!isDateTime(v)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v.slice(0, 80))} is not an ISO 8601 date-time`, params: { allowed: DATE_TIME_ALLOWED } });
+    })
+    .meta({ description });
+
+/**
+ * The run list's filter fields, unrefined (batch filters pick from it). The
+ * pair rule (`step` and `stepState` together) is {@link stepFilterRule}.
+ */
+export const runFilterQuery = z.strictObject({
+  status: z.enum(RUN_STATUSES).optional(),
+  definition: text().optional(),
+  version: text().optional(),
+  tenant: text().optional(),
+  attention: z.enum(ATTENTION_REASONS).optional().meta({ description: 'Runs that need attention for this reason now (see GET /attention).' }),
+  startedAfter: dateTime('Runs started at or after this time (inclusive).').optional(),
+  startedBefore: dateTime('Runs started before this time (exclusive).').optional(),
+  q: text(256).optional().meta({ description: 'Runs whose id contains this text (case-insensitive), 1..256 characters.' }),
+  stallRpc: text().optional().meta({ description: 'STALLED runs whose open stall is on this RPC.' }),
+  stallReason: z.enum(STALL_REASONS).optional().meta({ description: 'STALLED runs whose open stall has this reason.' }),
+  step: text().optional().meta({ description: 'With `stepState`: runs at or through this step id (see GET /versions/:hash/step-counts).' }),
+  stepState: z
+    .enum(STEP_COUNT_STATES)
+    .optional()
+    .meta({
+      description:
+        'With `step`: now at the step (`running`: an attempt RUNNING; `waiting`: an open wait; `stalled`: STALLED there), or through it (`passed`: an attempt COMPLETED; `failed`: an attempt FAILED, a stall excepted; `skipped`: completed by a skip decision).',
+    }),
+  cursor: runCursor.optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: '1..500, default 50.' }),
+});
+
+/** `step` and `stepState` come together (both or neither). */
+export function stepFilterRule(f: { step?: string | undefined; stepState?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (f.step !== undefined && f.stepState === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['stepState'], message: 'is required with step', params: { received: null, allowed: `one of ${STEP_COUNT_STATES.join(', ')}, together with step` } });
+  }
+  if (f.stepState !== undefined && f.step === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['step'], message: 'is required with stepState', params: { received: null, allowed: 'a step id of the version, together with stepState' } });
+  }
+}
+
+const META_FILTER_NOTE = `Also \`meta.<key>=<value>\` (up to ${MAX_METADATA_FILTER_KEYS}, keys matching ${METADATA_KEY_PATTERN}): exact match on every given metadata key; values are strings.`;
+
+export const listRunsQuery = runFilterQuery.superRefine(stepFilterRule).meta({ description: META_FILTER_NOTE });
+
+/** `GET /runs/counts`: the run list's filter without status, cursor and limit. */
+export const runCountsQuery = runFilterQuery.omit({ status: true, cursor: true, limit: true }).superRefine(stepFilterRule).meta({ description: META_FILTER_NOTE });
 
 /** The library's `listRuns` options: the query's rules; `metadata` is checked by `validateMetadataFilter`. */
 export const listRunsOptions = listRunsQuery.extend({ metadata: z.unknown().optional() });
+
+/** The library's `countRuns` options: `GET /runs/counts`'s rules; `metadata` is checked by `validateMetadataFilter`. */
+export const runCountsOptions = runCountsQuery.extend({ metadata: z.unknown().optional() });
 
 export const decisionBody = z.strictObject({
   action: z.enum(STALL_DECISION_ACTIONS),
@@ -538,7 +592,8 @@ export const AUDIT_OUTCOMES = ['accepted', 'denied', 'refused', 'failed'] as con
 
 /**
  * What a ROUTES entry declares in `config`: the scope a key needs (or
- * `public: true`, for the few routes anyone may call), whether a key bound to
+ * `public: true`, for the few routes anyone may call, or `authenticated:
+ * true`, for a route any valid key may call whatever its scopes), whether a key bound to
  * one tenant may call it at all (`allTenants: true`: no), and the audit row
  * it writes. `destructive`: a non-empty reason is required (`'skip'`: only
  * when the body's `action` is `skip`); the reason is read from
@@ -547,6 +602,8 @@ export const AUDIT_OUTCOMES = ['accepted', 'denied', 'refused', 'failed'] as con
 export interface RouteAccess {
   scope?: Scope;
   public?: true;
+  /** Any valid key, whatever its scopes (`GET /whoami`): authenticated, no particular scope. */
+  authenticated?: true;
   allTenants?: true;
   audit?: { action: string; target?: string; destructive?: true | 'skip'; reasonField?: string };
 }
@@ -617,18 +674,21 @@ export const BATCH_MAX_RUNS = 50_000;
 /** Runs in a dry run's sample. */
 export const BATCH_SAMPLE_SIZE = 20;
 
+const BATCH_FILTER_FIELDS = 'status, definition, version, tenant, startedAfter, startedBefore, q, stallRpc, stallReason, step (with stepState), metadata';
+
 /** A batch's run filter: the fields of `GET /runs` (not its cursor and limit); `metadata` as an object. At least one field. */
-export const batchFilter = listRunsQuery
-  .pick({ status: true, definition: true, version: true, tenant: true })
+export const batchFilter = runFilterQuery
+  .pick({ status: true, definition: true, version: true, tenant: true, startedAfter: true, startedBefore: true, q: true, stallRpc: true, stallReason: true, step: true, stepState: true })
   .extend({
     metadata: z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
       .optional()
       .meta({ description: `Exact match on every given metadata key (at most ${MAX_METADATA_FILTER_KEYS}), as \`meta.<key>\` in GET /runs.` }),
   })
+  .superRefine(stepFilterRule)
   .refine((f) => Object.values(f).some((v) => v !== undefined), {
-    message: 'an empty filter would select every run; name at least one of status, definition, version, tenant, metadata',
-    params: { allowed: 'at least one of status, definition, version, tenant, metadata' },
+    message: `an empty filter would select every run; name at least one of ${BATCH_FILTER_FIELDS}`,
+    params: { allowed: `at least one of ${BATCH_FILTER_FIELDS}` },
   })
   .meta({ description: 'The runs to act on: the same filter as GET /runs. They are selected once, when the batch is created.' });
 
@@ -730,6 +790,84 @@ const PAUSE_RESULT = open({
   error: open({ code: z.string(), message: z.string() }).optional(),
 });
 
+
+// ---------------------------------------------------------------------------
+// The operator console's reads (client/console.ts)
+
+const outlineEdge = open({ from: z.string(), to: z.string(), kind: z.string(), label: z.string().nullable() });
+const stateCounts = Object.fromEntries(STEP_COUNT_STATES.map((st) => [st, z.number().int()])) as Record<(typeof STEP_COUNT_STATES)[number], z.ZodNumber>;
+
+export const stepCountsResponse = open({
+  version: z.string(),
+  definitions: z.array(open({ definition: z.string(), seq: z.number() })),
+  totalRuns: z.number().int().describe('Runs pinned to the version now (of the key\'s tenant for a tenant key).'),
+  openRuns: z.number().int().describe('Of those, RUNNING, STALLED or PAUSED.'),
+  asOf: timestamp,
+  steps: z.array(open({ stepId: z.string(), ...stateCounts })).describe('One entry per node of the outline, in outline order; each count is of RUNS (graph/terminology STEP_COUNT_STATES).'),
+});
+
+export const listStallsQuery = z.strictObject({
+  definition: text().optional(),
+  tenant: text().optional(),
+  version: text().optional(),
+  rpc: text().optional(),
+  reason: z.enum(STALL_REASONS).optional(),
+});
+
+export const stallGroupsResponse = open({
+  groups: z.array(
+    open({
+      definition: z.string(),
+      version: z.string(),
+      versionSeq: z.number().nullable(),
+      rpc: z.string(),
+      reason: z.string(),
+      count: z.number().int(),
+      oldestSince: timestamp,
+      newestSince: timestamp,
+      sampleRunIds: z.array(z.string()).describe('The oldest stalled runs of the group, at most 5.'),
+    }),
+  ),
+  total: z.number().int().describe('Stalled runs in every group.'),
+});
+
+export const diffQuery = z.strictObject({
+  from: versionHash.meta({ description: 'The version runs are pinned to now.' }),
+  to: versionHash.meta({ description: 'The version to compare with.' }),
+});
+
+const fieldChanges = open({ added: z.array(z.string()), removed: z.array(z.string()), madeRequired: z.array(z.string()), madeOptional: z.array(z.string()), typeChanged: z.array(z.string()) });
+
+export const diffResponse = open({
+  definition: z.string(),
+  from: open({ version: z.string(), seq: z.number() }),
+  to: open({ version: z.string(), seq: z.number() }),
+  steps: open({
+    added: z.array(z.string()),
+    removed: z.array(z.string()),
+    changed: z.array(open({ stepId: z.string(), fields: z.array(z.string()) })),
+    unchanged: z.array(z.string()),
+  }),
+  edges: open({ added: z.array(outlineEdge), removed: z.array(outlineEdge) }),
+  contracts: z.array(open({ rpc: z.string(), change: z.enum(['added', 'removed', 'changed', 'unchanged']), input: fieldChanges, output: fieldChanges })),
+  openRuns: open({
+    total: z.number().int(),
+    runs: z.array(
+      open({
+        runId: z.string(),
+        status: z.string(),
+        currentStep: z.string().nullable(),
+        pastChanges: z.boolean(),
+        migratable: z.boolean(),
+        mapping: z.record(z.string(), z.string()).nullable(),
+        problem: open({ code: z.string(), message: z.string() }).nullable(),
+      }),
+    ),
+  }),
+});
+
+export const whoamiResponse = open({ keyId: z.string(), name: z.string(), scopes: z.array(z.enum(SCOPES)), tenant: z.string().nullable() });
+
 export const ROUTES = {
   publish: {
     method: 'POST',
@@ -805,6 +943,52 @@ export const ROUTES = {
       },
     },
   },
+  stepCounts: {
+    method: 'GET',
+    url: '/versions/:hash/step-counts',
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Runs of a version by step and state (now at a step, or through it)',
+      tags: ['catalog'],
+      params: hashParams,
+      querystring: empty,
+      response: { 200: stepCountsResponse, ...errorResponses({ params: true }, 'VERSION_NOT_FOUND') },
+    },
+  },
+  listStalls: {
+    method: 'GET',
+    url: '/stalls',
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Open stalls grouped by definition, version, RPC and reason, largest first',
+      tags: ['operator'],
+      querystring: listStallsQuery,
+      response: { 200: stallGroupsResponse, ...errorResponses({}) },
+    },
+  },
+  diffVersions: {
+    method: 'GET',
+    url: '/definitions/:name/diff',
+    config: { scope: 'read' },
+    schema: {
+      summary: 'What changed between two versions of a definition, and which open runs of `from` could migrate',
+      tags: ['catalog'],
+      params: nameParams,
+      querystring: diffQuery,
+      response: { 200: diffResponse, ...errorResponses({ params: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND'), 422: errorResponse(['REQUEST_INVALID']).meta({ description: 'from or to is a version of another definition (REQUEST_INVALID naming the field).' }) },
+    },
+  },
+  whoami: {
+    method: 'GET',
+    url: '/whoami',
+    config: { authenticated: true },
+    schema: {
+      summary: 'The API key of this request: its id, name, scopes and tenant',
+      tags: ['access'],
+      querystring: empty,
+      response: { 200: whoamiResponse, ...errorResponses({ db: false }) },
+    },
+  },
   start: {
     method: 'POST',
     url: '/runs',
@@ -833,6 +1017,20 @@ export const ROUTES = {
       response: {
         200: open({ runs: z.array(runSummary.extend({ temporalUiUrl: z.string() })), nextCursor: z.string().nullable() }),
         ...errorResponses({}, 'CURSOR_INVALID'),
+      },
+    },
+  },
+  runCounts: {
+    method: 'GET',
+    url: '/runs/counts',
+    config: { scope: 'read' },
+    schema: {
+      summary: 'How many runs of the run list\'s filter are in each status',
+      tags: ['runs'],
+      querystring: runCountsQuery,
+      response: {
+        200: open({ counts: open(Object.fromEntries(RUN_STATUSES.map((st) => [st, z.number().int()])) as Record<(typeof RUN_STATUSES)[number], z.ZodNumber>), total: z.number().int() }),
+        ...errorResponses({}),
       },
     },
   },

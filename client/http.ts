@@ -21,7 +21,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { ERROR_CODES, NotFoundError, PinflowError } from '../graph/errors';
+import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availability';
 import { findJsonProblem, jsonProblemError } from '../graph/json-guard';
 import { jsonTextTooDeep, LIMITS, MAX_METADATA_FILTER_KEYS, METADATA_KEY_PATTERN, requestInvalid, ROUTES, STATUS_BY_CODE, type IssueLike } from './api-schemas';
@@ -31,7 +31,7 @@ import { installAccess, readTenant, writeTenant } from './access';
 import { AuditLog } from './audit';
 import { ApiKeys } from './keys';
 import { metricsText, refreshProjectionGauges } from '../observability/metrics';
-import { STALL_REASONS } from '../graph/terminology';
+import { RUN_STATUSES, STALL_REASONS, type RunStatus } from '../graph/terminology';
 import { traceHttp } from '../observability/http';
 import type { PayloadCodec } from '@temporalio/common';
 import { payloadFromJson, payloadToJson, type JsonPayload } from '../codec/encryption';
@@ -214,7 +214,7 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
 
   app.setErrorHandler((err: unknown, req, reply) => {
     if (err instanceof PinflowError) {
-      const status = STATUS_BY_CODE[err.code];
+      const status = (err instanceof InvalidRequestError ? err.httpStatus : undefined) ?? STATUS_BY_CODE[err.code];
       // A code with no HTTP status (CONFIG_INVALID, ...) is not the caller's fault.
       if (status === undefined || status >= 500) return status === undefined || err.code === ERROR_CODES.INTERNAL ? internal(req, reply, err) : sendError(reply, status, err.code, err.message, err.details);
       return sendError(reply, status, err.code, err.message, err.details);
@@ -339,6 +339,24 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     r.route({ ...ROUTES.listDefinitions, handler: async () => ({ definitions: await pinflow.listDefinitions() }) });
     r.route({ ...ROUTES.listVersions, handler: async (req) => ({ definition: req.params.name, versions: await pinflow.listVersions(req.params.name) }) });
     r.route({ ...ROUTES.getVersion, handler: async (req) => pinflow.getVersion(req.params.hash) });
+    // A tenant key counts its tenant's runs only.
+    r.route({ ...ROUTES.stepCounts, handler: async (req) => pinflow.console.stepCounts(req.params.hash, req.principal?.tenant ?? undefined) });
+    r.route({ ...ROUTES.diffVersions, handler: async (req) => pinflow.console.diff(req.params.name, req.query.from, req.query.to) });
+    r.route({
+      ...ROUTES.listStalls,
+      handler: async (req) => {
+        const tenant = readTenant(req, req.query.tenant);
+        if (tenant === null) return { groups: [], total: 0 };
+        return pinflow.console.stalls({ ...req.query, tenant });
+      },
+    });
+    r.route({
+      ...ROUTES.whoami,
+      handler: (req) => {
+        const p = req.principal!;
+        return Promise.resolve({ keyId: p.keyId, name: p.name, scopes: p.scopes, tenant: p.tenant });
+      },
+    });
 
     r.route({
       ...ROUTES.start,
@@ -351,24 +369,36 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
       },
     });
     const metaFilters = new WeakMap<object, Record<string, string>>();
+    // meta.<key> parameters are taken out before the strict query schema runs (GET /runs and /runs/counts).
+    const takeMetaFilters = (req: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void): void => {
+      try {
+        const { rest, metadata } = splitMetaQuery(req.query);
+        if (metadata) metaFilters.set(req, metadata);
+        req.query = rest;
+        next();
+      } catch (err) {
+        next(err as Error);
+      }
+    };
     r.route({
       ...ROUTES.listRuns,
       // meta.<key> parameters are taken out before the strict query schema runs.
-      preValidation: (req, _reply, next) => {
-        try {
-          const { rest, metadata } = splitMetaQuery(req.query);
-          if (metadata) metaFilters.set(req, metadata);
-          req.query = rest as typeof req.query;
-          next();
-        } catch (err) {
-          next(err as Error);
-        }
-      },
+      preValidation: takeMetaFilters,
       handler: async (req) => {
         const metadata = metaFilters.get(req);
         const tenant = readTenant(req, req.query.tenant);
         if (tenant === null) return { runs: [], nextCursor: null };
         return pinflow.listRuns({ ...req.query, ...(tenant !== undefined ? { tenant } : {}), ...(metadata ? { metadata } : {}) });
+      },
+    });
+    r.route({
+      ...ROUTES.runCounts,
+      preValidation: takeMetaFilters,
+      handler: async (req) => {
+        const metadata = metaFilters.get(req);
+        const tenant = readTenant(req, req.query.tenant);
+        if (tenant === null) return { counts: Object.fromEntries(RUN_STATUSES.map((st) => [st, 0])) as Record<RunStatus, number>, total: 0 };
+        return pinflow.countRuns({ ...req.query, ...(tenant !== undefined ? { tenant } : {}), ...(metadata ? { metadata } : {}) });
       },
     });
     r.route({ ...ROUTES.getRun, handler: async (req) => pinflow.getRun(req.params.id) });

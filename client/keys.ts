@@ -33,6 +33,8 @@ function scrypt(secret: string, salt: Buffer): Promise<Buffer> {
 /** Who a request acts as: the key's id, its scopes and its tenant (null: every tenant). */
 export interface Principal {
   keyId: string;
+  /** The key's name, as given when it was created. */
+  name: string;
   scopes: Scope[];
   tenant: string | null;
 }
@@ -160,7 +162,7 @@ export class ApiKeys {
     const expected = Buffer.from(row.hash, 'base64');
     const actual = await scrypt(secret, Buffer.from(row.salt, 'base64'));
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
-    const principal: Principal = { keyId: row.id, scopes: row.scopes as Scope[], tenant: row.tenant };
+    const principal: Principal = { keyId: row.id, name: row.name, scopes: row.scopes as Scope[], tenant: row.tenant };
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(cacheKey, { principal, until: Date.now() + this.cacheMs });
     // Best effort, at most once per cache period per key and process.

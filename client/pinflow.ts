@@ -11,7 +11,7 @@ import { temporal } from '@temporalio/proto';
 import { ERROR_CODES, InvalidRequestError, NotFoundError, PinflowError } from '../graph/errors';
 import { currentRunLimits } from '../graph/limits';
 import { metadataAttribute, SA } from '../graph/search-attributes';
-import { DEFAULT_TENANT, SEARCHABLE_METADATA_KEY, SEARCHABLE_METADATA_MAX, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type RunStatus, type StallDecisionAction } from '../graph/terminology';
+import { DEFAULT_TENANT, SEARCHABLE_METADATA_KEY, SEARCHABLE_METADATA_MAX, TASK_QUEUE, TENANT_PATTERN, VERSION_HASH_PATTERN, WORKFLOW_TYPE, type AttentionReason, type RunStatus, type StallDecisionAction, type StallReason, type StepCountState } from '../graph/terminology';
 import type { WaitRecord } from '../projection/events';
 import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
 import { assertRunInput, checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
@@ -23,10 +23,11 @@ import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registr
 import { migrateUpdate, pauseUpdate, resolveStallUpdate, resumeUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, PauseInfo, RunInput, StallDecision } from '../graph/wire';
 import { checkDeploy, temporalStateReader, type ContractManifest, type DeployReport } from './check-deploy';
-import { cancelBody, decisionBody, pauseBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, replayBody, rerunBody, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
+import { cancelBody, decisionBody, pauseBody, hashParams, idParams, nameParams, listRunsOptions, manifestBody, runCountsOptions, METADATA_KEY_PATTERN, MAX_METADATA_FILTER_KEYS, migrateBody, parseInput, replayBody, rerunBody, RUN_ID_PATTERN, RUN_ID_RULE, startBody } from './api-schemas';
 import { EventIngress, type CodeRule, type EventIngressOptions, type EventOutcome, type SubmitEventInput } from './events';
 import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reconcile';
 import { BatchService, type BatchServiceOptions } from './batches';
+import { ConsoleReads, runFilterOf } from './console';
 import { AttentionChecker, type AttentionFlag, type AttentionOptions } from './attention';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { definitionFromMemo, mapRunError, requireOpenRun, runStatus } from './run-gate';
@@ -151,6 +152,21 @@ export interface ListRunsOptions {
    * value (JSON equality: `'1'` does not match `1`). At most 5 keys.
    */
   metadata?: Record<string, string | number | boolean>;
+  /** Runs that need attention for this reason now. */
+  attention?: AttentionReason;
+  /** Started at or after (inclusive): an ISO 8601 date-time with a time zone. */
+  startedAfter?: string;
+  /** Started before (exclusive): an ISO 8601 date-time with a time zone. */
+  startedBefore?: string;
+  /** Run id contains this text (case-insensitive). */
+  q?: string;
+  /** STALLED on this RPC. */
+  stallRpc?: string;
+  /** STALLED for this reason. */
+  stallReason?: StallReason;
+  /** With `stepState`: runs at or through this step (graph/terminology STEP_COUNT_STATES). */
+  step?: string;
+  stepState?: StepCountState;
   cursor?: string;
   /** 1..500. @default 50 */
   limit?: number;
@@ -284,6 +300,8 @@ export class Pinflow {
   readonly batches: BatchService;
   /** Runs that need attention (client/attention.ts): started by the API process like the reconciler. */
   readonly attention: AttentionChecker;
+  /** The operator console's reads (client/console.ts): step counts, stall groups, version diffs. */
+  readonly console: ConsoleReads;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
   private readonly searchableMetadata: string[];
 
@@ -291,6 +309,7 @@ export class Pinflow {
     this.client = opts.client;
     this.store = opts.store;
     this.catalog = opts.catalog ?? new VersionStore(opts.store.db);
+    this.console = new ConsoleReads(this.store, this.catalog);
     this.registry = toRegistry(opts.rpcs);
     this.namespace = opts.client.options.namespace;
     this.temporalUiUrl = (opts.temporalUiUrl ?? 'http://localhost:8233').replace(/\/+$/, '');
@@ -663,11 +682,16 @@ export class Pinflow {
     const q = parseInput(listRunsOptions, rest, 'options');
     const limit = q.limit ?? 50;
     const metadata = rawMetadata === undefined ? undefined : validateMetadataFilter(rawMetadata);
-    const page = await this.store.listRuns(
-      { status: q.status, definition: q.definition, version: q.version, tenant: q.tenant, attention: q.attention, metadata },
-      { cursor: q.cursor, limit },
-    );
+    const page = await this.store.listRuns({ ...runFilterOf(q), status: q.status, metadata }, { cursor: q.cursor, limit });
     return { ...page, runs: page.runs.map((r) => ({ ...r, temporalUiUrl: this.uiLink(r.id, r.temporalRunId) })) };
+  }
+
+  /** How many runs of a run-list filter (without status, cursor and limit) are in each status. */
+  async countRuns(opts: Omit<ListRunsOptions, 'status' | 'cursor' | 'limit'> = {}): Promise<{ counts: Record<RunStatus, number>; total: number }> {
+    const { metadata: rawMetadata, ...rest } = opts;
+    const q = parseInput(runCountsOptions, rest, 'options');
+    const metadata = rawMetadata === undefined ? undefined : validateMetadataFilter(rawMetadata);
+    return this.store.countRuns({ ...runFilterOf(q), metadata });
   }
 
   /** Await a run's output from Temporal (the authority). Throws WorkflowFailedError if it failed. */

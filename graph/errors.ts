@@ -214,8 +214,14 @@ export class NotFoundError extends PinflowError {
 
 /** A request or option was malformed. */
 export class InvalidRequestError extends PinflowError {
-  constructor(code: ErrorCode, message: string, details?: unknown) {
+  /**
+   * @param httpStatus The HTTP status when it is not the code's usual one:
+   * 422 for a request that is well-formed but names something that does not
+   * fit (a version of another definition).
+   */
+  constructor(code: ErrorCode, message: string, details?: unknown, readonly httpStatus?: number) {
     super(code, message, details);
     this.name = 'InvalidRequestError';
   }
 }
+

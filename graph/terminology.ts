@@ -192,6 +192,20 @@ export const SUPERSEDED = 'SUPERSEDED' as const satisfies StepStatus;
  */
 export const ATTEMPT_SUPERSEDED = 'AttemptSuperseded' as const;
 
+/**
+ * Step states of the console's per-step counts (`GET /versions/:hash/step-counts`)
+ * and of the run list's `step` + `stepState` filter, each counted in RUNS now
+ * pinned to the version (a run counts once per step and state, whatever its
+ * instances and attempts). "Now at" the step: `running` (an attempt row
+ * RUNNING; not a wait step's), `waiting` (an OPEN wait at it), `stalled` (the run is STALLED at
+ * it). Has been through it: `passed` (an attempt COMPLETED, not by a skip),
+ * `failed` (an attempt FAILED, a stall's failed attempt excepted), `skipped`
+ * (completed by an operator's skip decision). Kept in the step_counts table
+ * by the transactions that write the rows (migrations/000013_console.sql).
+ */
+export const STEP_COUNT_STATES = ['running', 'waiting', 'stalled', 'passed', 'failed', 'skipped'] as const;
+export type StepCountState = (typeof STEP_COUNT_STATES)[number];
+
 /** Why the live deployment cannot serve a run's pinned graph. Wire values. */
 export const STALL_REASONS = ['rpc_missing', 'input_incompatible', 'output_incompatible'] as const;
 export type StallReason = (typeof STALL_REASONS)[number];

@@ -4,7 +4,7 @@
  * camelCase in the SQL itself. JSON values are passed as text and cast, so
  * `pg` and PGlite behave identically.
  */
-import { ATTEMPT_SUPERSEDED, SUPERSEDED } from '../graph/terminology';
+import { ATTEMPT_SUPERSEDED, SUPERSEDED, type StepCountState } from '../graph/terminology';
 import type { RunOrigin, StepRecord } from '../graph/wire';
 import { json, type Query } from '../db/connection';
 import { ATTENTION_FILTER } from './attention-filter';
@@ -200,7 +200,31 @@ export interface RunFilter {
   attention?: string;
   /** Exact match on every given key of `run_details.metadata` (jsonb containment, GIN-indexed). */
   metadata?: Record<string, string | number | boolean>;
+  /** Started at or after (inclusive), an ISO timestamp. */
+  startedAfter?: string;
+  /** Started before (exclusive), an ISO timestamp. */
+  startedBefore?: string;
+  /** Case-insensitive substring of the run id. */
+  q?: string;
+  /** The open stall's RPC. */
+  stallRpc?: string;
+  /** The open stall's reason. */
+  stallReason?: string;
+  /** With `stepState`: runs at (or through) one step in one state (graph/terminology STEP_COUNT_STATES). */
+  step?: { stepId: string; state: StepCountState };
 }
+
+/** The SQL condition of `step` + `stepState`, with one `?` for the step id; the same rules the step_counts table keeps. */
+const rowsInBucket = (bucket: StepCountState) =>
+  `EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = runs.id AND s.step_id = ? AND pinflow_step_bucket(s.status, s.step_type, s.error, s.notes) = '${bucket}')`;
+const STEP_STATE_FILTER: Record<StepCountState, string> = {
+  running: rowsInBucket('running'),
+  passed: rowsInBucket('passed'),
+  failed: rowsInBucket('failed'),
+  skipped: rowsInBucket('skipped'),
+  waiting: `EXISTS (SELECT 1 FROM run_waits w WHERE w.run_id = runs.id AND w.status = 'OPEN' AND pinflow_step_of(w.step_instance) = ?)`,
+  stalled: `(status = 'STALLED' AND pinflow_step_of(stall_step) = ?)`,
+};
 
 /** Builds a WHERE clause from optional conditions; `?` in each condition becomes its numbered parameter. */
 export function whereBuilder() {
@@ -221,10 +245,10 @@ export function whereBuilder() {
   };
 }
 
-/** Keyset page over (started_at DESC, id DESC); fetches one extra row to know if there is more. */
-export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: string } | null, limit: number): Query => {
+/** The run list's filter as conditions on `runs` (shared by the list and its counts). */
+function runFilterWhere(filter: RunFilter) {
   const w = whereBuilder();
-  const { add, values } = w;
+  const { add } = w;
   if (filter.status) add('status = ?', filter.status);
   if (filter.definition) add('definition = ?', filter.definition);
   if (filter.version) add('version = ?', filter.version);
@@ -233,6 +257,20 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
   if (filter.metadata && Object.keys(filter.metadata).length) {
     add('EXISTS (SELECT 1 FROM run_details d WHERE d.run_id = runs.id AND d.metadata @> ?::jsonb)', json(filter.metadata));
   }
+  if (filter.startedAfter) add('started_at >= ?::timestamptz', filter.startedAfter);
+  if (filter.startedBefore) add('started_at < ?::timestamptz', filter.startedBefore);
+  // strpos, not LIKE: no wildcard in the search text needs escaping.
+  if (filter.q) add('strpos(lower(id), lower(?)) > 0', filter.q);
+  if (filter.stallRpc) add(`status = 'STALLED' AND stall_rpc = ?`, filter.stallRpc);
+  if (filter.stallReason) add(`status = 'STALLED' AND stall_reason = ?`, filter.stallReason);
+  if (filter.step) add(STEP_STATE_FILTER[filter.step.state], filter.step.stepId);
+  return w;
+}
+
+/** Keyset page over (started_at DESC, id DESC); fetches one extra row to know if there is more. */
+export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: string } | null, limit: number): Query => {
+  const w = runFilterWhere(filter);
+  const { values } = w;
   if (after) {
     values.push(after.startedAt, after.id);
     w.raw(`(started_at, id) < ($${values.length - 1}::timestamptz, $${values.length})`);
@@ -244,6 +282,60 @@ export const selectRuns = (filter: RunFilter, after: { startedAt: string; id: st
     values,
   };
 };
+
+/** Runs of the run list's filter by status (`GET /runs/counts`). */
+export const countRunsByStatus = (filter: RunFilter): Query => {
+  const w = runFilterWhere(filter);
+  return { text: `SELECT status, count(*)::int AS count FROM runs ${w.clause()} GROUP BY status`, values: w.values };
+};
+
+/** A version's per-step counts from step_counts (summed over shards, and tenants unless one is given). */
+export const selectStepCounts = (version: string, tenant: string | undefined): Query => ({
+  text: `SELECT step_id AS "stepId", bucket, sum(runs)::int AS count FROM step_counts
+         WHERE version = $1 AND ($2::text IS NULL OR tenant = $2) GROUP BY step_id, bucket`,
+  values: [version, tenant ?? null],
+});
+
+/** A version's runs by status from run_counts. */
+export const selectVersionRunCounts = (version: string, tenant: string | undefined): Query => ({
+  text: `SELECT status, sum(runs)::int AS count FROM run_counts
+         WHERE version = $1 AND ($2::text IS NULL OR tenant = $2) GROUP BY status`,
+  values: [version, tenant ?? null],
+});
+
+/** Open stalls grouped by definition, version, RPC and reason, largest groups first (`GET /stalls`). */
+export const selectStallGroups = (f: { definition?: string | undefined; tenant?: string | undefined; version?: string | undefined; rpc?: string | undefined; reason?: string | undefined }): Query => {
+  const w = whereBuilder();
+  w.raw(`r.status = 'STALLED'`);
+  if (f.definition) w.add('r.definition = ?', f.definition);
+  if (f.tenant) w.add('r.tenant = ?', f.tenant);
+  if (f.version) w.add('r.version = ?', f.version);
+  if (f.rpc) w.add('r.stall_rpc = ?', f.rpc);
+  if (f.reason) w.add('r.stall_reason = ?', f.reason);
+  return {
+    text: `SELECT r.definition, r.version, dv.seq AS "versionSeq", r.stall_rpc AS rpc, r.stall_reason AS reason, count(*)::int AS count,
+             min(r.stalled_at) AS "oldestSince", max(r.stalled_at) AS "newestSince",
+             (array_agg(r.id ORDER BY r.stalled_at, r.id))[1:5] AS "sampleRunIds"
+           FROM runs r LEFT JOIN definition_versions dv ON dv.definition = r.definition AND dv.version = r.version
+           ${w.clause()}
+           GROUP BY r.definition, r.version, dv.seq, r.stall_rpc, r.stall_reason
+           ORDER BY count(*) DESC, r.definition, dv.seq, r.stall_rpc, r.stall_reason`,
+    values: w.values,
+  };
+};
+
+/** Open runs pinned to a version, oldest first, at most `limit` (the diff's open runs). */
+export const selectOpenRunsOfVersion = (version: string, limit: number): Query => ({
+  text: `SELECT ${RUN_COLUMNS} FROM runs WHERE version = $1 AND status IN ('RUNNING', 'STALLED', 'PAUSED') ORDER BY started_at, id LIMIT $2`,
+  values: [version, limit],
+});
+
+/** The latest COMPLETED output of each step id of some runs (what a migration would carry, as projected). */
+export const selectCompletedOutputs = (runIds: string[]): Query => ({
+  text: `SELECT DISTINCT ON (run_id, step_id) run_id AS "runId", step_id AS "stepId", output FROM run_steps
+         WHERE run_id = ANY($1::text[]) AND status = 'COMPLETED' ORDER BY run_id, step_id, seq DESC, dispatch DESC, attempt DESC`,
+  values: [runIds],
+});
 
 export const ping = (): Query => ({ text: 'SELECT 1 AS ok' });
 

@@ -7,7 +7,7 @@
  * are the catalog (`catalog/versions.ts`), which is authoritative.
  */
 import { ERROR_CODES, InvalidRequestError } from '../graph/errors';
-import type { DecisionAction, RunStatus } from '../graph/terminology';
+import { RUN_STATUSES, type DecisionAction, type RunStatus, type StepCountState } from '../graph/terminology';
 import type { ErrorInfo, LineageEntry, MigrationRecord, RunOrigin, StepRecord } from '../graph/wire';
 import { decodeCursor, encodeCursor } from './cursor';
 import { iso, type Db } from '../db/connection';
@@ -67,6 +67,20 @@ export interface DecisionRow {
   output: unknown;
   decidedAt: string;
   outcome: string;
+}
+
+/** One group of `GET /stalls`: open stalls of one definition, version, RPC and reason. */
+export interface StallGroup {
+  definition: string;
+  version: string;
+  versionSeq: number | null;
+  rpc: string;
+  reason: string;
+  count: number;
+  oldestSince: string;
+  newestSince: string;
+  /** The oldest stalled runs of the group, at most 5. */
+  sampleRunIds: string[];
 }
 
 export interface RunPage {
@@ -389,6 +403,55 @@ export class ProjectionStore {
         return row;
       }),
     };
+  }
+
+  /** Runs of the list's filter by status (every status present, 0 when none). */
+  async countRuns(filter: sql.RunFilter): Promise<{ counts: Record<RunStatus, number>; total: number }> {
+    const counts = Object.fromEntries(RUN_STATUSES.map((st) => [st, 0])) as Record<RunStatus, number>;
+    for (const r of await this.db.query<{ status: RunStatus; count: number }>(sql.countRunsByStatus(filter))) counts[r.status] = Number(r.count);
+    return { counts, total: Object.values(counts).reduce((a, b) => a + b, 0) };
+  }
+
+  /** A version's counts per step and state, and its runs by status (the step_counts and run_counts tables). */
+  async stepCounts(version: string, tenant: string | undefined): Promise<{ steps: Array<{ stepId: string; bucket: StepCountState; count: number }>; runs: Array<{ status: RunStatus; count: number }> }> {
+    const [steps, runs] = await Promise.all([
+      this.db.query<{ stepId: string; bucket: StepCountState; count: number }>(sql.selectStepCounts(version, tenant)),
+      this.db.query<{ status: RunStatus; count: number }>(sql.selectVersionRunCounts(version, tenant)),
+    ]);
+    return { steps: steps.map((r) => ({ ...r, count: Number(r.count) })), runs: runs.map((r) => ({ ...r, count: Number(r.count) })) };
+  }
+
+  /** Open stalls grouped by definition, version, RPC and reason, largest first. */
+  async stallGroups(filter: Parameters<typeof sql.selectStallGroups>[0]): Promise<StallGroup[]> {
+    const rows = await this.db.query<Record<string, unknown>>(sql.selectStallGroups(filter));
+    return rows.map((r) => ({
+      definition: String(r.definition),
+      version: String(r.version),
+      versionSeq: r.versionSeq === null || r.versionSeq === undefined ? null : Number(r.versionSeq),
+      rpc: String(r.rpc),
+      reason: String(r.reason),
+      count: Number(r.count),
+      oldestSince: iso(r.oldestSince)!,
+      newestSince: iso(r.newestSince)!,
+      sampleRunIds: (r.sampleRunIds as string[] | null) ?? [],
+    }));
+  }
+
+  /** Open runs pinned to a version (oldest first), at most `limit`. */
+  async openRunsOfVersion(version: string, limit: number): Promise<RunSummary[]> {
+    return (await this.db.query<Record<string, unknown>>(sql.selectOpenRunsOfVersion(version, limit))).map(toRun);
+  }
+
+  /** The latest projected COMPLETED output of each step id, per run. */
+  async completedOutputs(runIds: string[]): Promise<Map<string, Record<string, unknown>>> {
+    const out = new Map<string, Record<string, unknown>>();
+    if (!runIds.length) return out;
+    for (const r of await this.db.query<{ runId: string; stepId: string; output: unknown }>(sql.selectCompletedOutputs(runIds))) {
+      const steps = out.get(r.runId) ?? {};
+      steps[r.stepId] = r.output ?? null;
+      out.set(r.runId, steps);
+    }
+    return out;
   }
 
   async listRuns(filter: sql.RunFilter, opts: { cursor?: string | undefined; limit?: number | undefined } = {}): Promise<RunPage> {
