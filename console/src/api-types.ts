@@ -61,19 +61,6 @@ export const BATCH_STATE_NAMES = ['RUNNING', 'PAUSED', 'CANCELLED', 'COMPLETED']
 export const BATCH_ITEM_STATUS_NAMES = ['PENDING', 'APPLYING', 'DONE', 'SKIPPED', 'FAILED'] as const;
 export const AUDIT_OUTCOME_NAMES = ['accepted', 'denied', 'refused', 'failed'] as const;
 export const WAIT_STATUS_NAMES = ['OPEN', 'RESOLVED', 'TIMED_OUT', 'CANCELLED'] as const;
-/** GET /stalls (api-spec: one group per definition, version, RPC and reason). */
-export interface StallGroup {
-  definition: string;
-  version: string;
-  versionSeq: number | null;
-  rpc: string;
-  reason: string;
-  count: number;
-  oldestSince: string | null;
-  newestSince: string | null;
-  sampleRunIds: string[];
-}
-export interface StallGroupList {
-  groups: StallGroup[];
-  total: number;
-}
+/** GET /stalls: one group per definition, version, RPC and reason. */
+export type StallGroupList = Ok<'listStalls'>;
+export type StallGroup = StallGroupList['groups'][number];
