@@ -88,14 +88,17 @@ describe('security: API keys, scopes, tenants, limits and the audit log', functi
   }
 
   describe('scopes on every route (walking the OpenAPI route list)', () => {
-    it('every ROUTES entry declares a scope or is public, and only /health and /openapi.json are public', () => {
+    it('every ROUTES entry declares a scope or is public, only /health and /openapi.json are public, only /whoami takes any key', () => {
       const publicRoutes: string[] = [];
+      const anyKeyRoutes: string[] = [];
       for (const [name, r] of Object.entries(ROUTES)) {
         const cfg = (r as { config?: RouteAccess }).config;
-        assert.ok(cfg && (cfg.public || (cfg.scope && SCOPES.includes(cfg.scope))), `ROUTES.${name} (${r.method} ${r.url}) declares config.scope`);
+        assert.ok(cfg && (cfg.public || cfg.authenticated || (cfg.scope && SCOPES.includes(cfg.scope))), `ROUTES.${name} (${r.method} ${r.url}) declares config.scope`);
         if (cfg.public) publicRoutes.push(r.url);
+        if (cfg.authenticated) anyKeyRoutes.push(r.url);
       }
       assert.deepEqual(publicRoutes.sort(), ['/health', '/openapi.json']);
+      assert.deepEqual(anyKeyRoutes, ['/whoami']);
       assert.deepEqual([...PUBLIC_PREFIXES], ['/docs', '/metrics']);
     });
 
@@ -116,10 +119,11 @@ describe('security: API keys, scopes, tenants, limits and the audit log', functi
         assert.match(String(none.headers['www-authenticate']), /^Bearer/);
         const bad = await call(op.method, op.url, `pf_${'0'.repeat(16)}_${'A'.repeat(43)}`);
         assert.equal(bad.statusCode, 401, `${what} with an unknown key`);
-        const needed = op.access.scope!;
+        const needed = op.access.scope;
         for (const s of SCOPES) {
           const res = await call(op.method, op.url, keys[s], op.method === 'GET' || op.method === 'DELETE' ? undefined : {});
-          if (hasScope([s], needed)) {
+          // `authenticated` (GET /whoami): every valid key, whatever its scopes.
+          if (needed === undefined || hasScope([s], needed)) {
             assert.ok(res.statusCode !== 401 && res.statusCode !== 403, `${what} with a ${s} key (needs ${needed}): ${res.statusCode} ${res.body}`);
           } else {
             assert.equal(res.statusCode, 403, `${what} with a ${s} key (needs ${needed}): ${res.body}`);
