@@ -81,3 +81,23 @@ export interface RunCountsOf {
 }
 /** One impact of POST /deploy/check, with the run's definition and version (the API answers them). */
 export type DeployImpact = DeployReport['impacts'][number] & { definition: string; version: string; status?: string };
+// --- Ops views (stalls inbox, events, batches, audit, keys) ---
+export type EventRecord = EventPage['events'][number];
+export type Delivery = EventDetail['deliveries'][number];
+export type WaitEntry = WaitList['waits'][number] & { openedAt?: string; reachedAt?: string; timeoutAt?: string | null };
+export type RuleEntry = RuleList['rules'][number];
+export type BatchEntry = BatchList['batches'][number];
+export type BatchItemPage = Ok<'listBatchItems'>;
+export type BatchItem = BatchItemPage['items'][number];
+export type AuditEntry = AuditPage['entries'][number];
+export type KeyEntry = KeyList['keys'][number];
+export type CreatedKey = KeyEntry & { key: string };
+export type ResolveResult = Ok<'resolveStalled'>;
+export const BATCH_ACTION_NAMES = ['cancel', 'retry', 'skip', 'migrate', 'pause', 'resume', 'rerun', 'replay'] as const;
+export const BATCH_STATE_NAMES = ['RUNNING', 'PAUSED', 'CANCELLED', 'COMPLETED'] as const;
+export const BATCH_ITEM_STATUS_NAMES = ['PENDING', 'APPLYING', 'DONE', 'SKIPPED', 'FAILED'] as const;
+export const AUDIT_OUTCOME_NAMES = ['accepted', 'denied', 'refused', 'failed'] as const;
+export const WAIT_STATUS_NAMES = ['OPEN', 'RESOLVED', 'TIMED_OUT', 'CANCELLED'] as const;
+/** GET /stalls: one group per definition, version, RPC and reason. */
+export type StallGroupList = Ok<'listStalls'>;
+export type StallGroup = StallGroupList['groups'][number];
