@@ -97,7 +97,7 @@ describe('console: definitions, live per-step counts, version diff and deploy ch
     const rows = await stack.env.db.query<{ step: string; state: string; ids: string[] }>({
       text: `SELECT step, state, array_agg(DISTINCT run_id ORDER BY run_id) AS ids FROM (
                SELECT s.run_id, s.step_id AS step,
-                      CASE WHEN s.status = 'RUNNING' THEN 'running'
+                      CASE WHEN s.status = 'RUNNING' AND s.step_type <> 'wait' THEN 'running'
                            WHEN s.status = 'COMPLETED' AND s.notes @> '[{"kind":"skipped"}]' THEN 'skipped'
                            WHEN s.status = 'COMPLETED' THEN 'passed'
                            WHEN s.status = 'FAILED' AND coalesce(s.error->>'type', '') <> 'RpcStall' THEN 'failed' END AS state
@@ -189,7 +189,8 @@ describe('console: definitions, live per-step counts, version diff and deploy ch
     assert.deepEqual(counts.reserve, { running: 0, waiting: 0, stalled: 2, passed: 0, failed: 0, skipped: 1 });
     assert.deepEqual(counts.charge, { running: 0, waiting: 0, stalled: 0, passed: 0, failed: 1, skipped: 0 });
     // A wait step's row is RUNNING while its wait is open: both counts.
-    assert.deepEqual(counts.hold, { running: 2, waiting: 2, stalled: 0, passed: 0, failed: 0, skipped: 0 });
+    // A wait step's RUNNING row counts it as waiting, not running (README "Step counts").
+    assert.deepEqual(counts.hold, { running: 0, waiting: 2, stalled: 0, passed: 0, failed: 0, skipped: 0 });
     assert.deepEqual(counts.slow, { running: 1, waiting: 0, stalled: 0, passed: 0, failed: 0, skipped: 0 });
     assert.equal(counts.done?.passed, 3);
 

@@ -52,7 +52,7 @@ describe('npm start: the main job on embedded defaults', function () {
     const fetch = keyFetch(key);
     assert.equal((await globalThis.fetch(`${apiUrl}/runs`)).status, 401, 'no key, no runs');
     // The console: its link logs in with the admin key (in the fragment, never sent to the server); its page is served.
-    const consoleUrl = /Console:\s+(http:\/\/\S+)/.exec(out)?.[1];
+    const consoleUrl = /Console:\s+(http:\/\/[^\s"]+)/.exec(out)?.[1];
     assert.equal(consoleUrl, `${apiUrl}/#/login?key=${encodeURIComponent(key)}`);
     const consolePage = await globalThis.fetch(consoleUrl);
     assert.equal(consolePage.status, 200);
