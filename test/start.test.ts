@@ -22,6 +22,12 @@ describe('npm start: the main job on embedded defaults', function () {
   });
   after(() => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    // A failed test leaves no dev server behind on its port (a SIGKILLed npm start cannot stop it): the next run needs the port.
+    const pidFile = join(dir, 'temporal.sqlite.pid');
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
