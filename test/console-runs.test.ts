@@ -190,7 +190,8 @@ describe('console: runs, run detail and attention views', function () {
     await page.fill('#skip-output', '{ "sum": 42 }');
     await page.click('[data-testid="skip-check"]');
     await page.click('[data-testid="skip-confirm"]');
-    await shows(page, 'run-detail-skip-sent', ['Skipped: stall reserve/1 resolved']);
+    // The answer shows in the stall panel until the run moves on (the live refresh then drops the panel); the decision stays in the decisions list.
+    await shows(page, 'run-detail-skip-sent', [/Skipped: stall reserve\/1 resolved|ledger says 42/]);
     const done = await eventually(
       async () => {
         const r = await get<ApiRun & { output: unknown }>(`/runs/${id}`);
