@@ -30,7 +30,7 @@ import type { PayloadCodec } from '@temporalio/common';
 export const PG_ADMIN_URL = process.env.PINFLOW_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Namespaces pre-created at dev server start (registering later waits on a cache refresh). */
-export const TEST_NAMESPACES = Array.from({ length: 40 }, (_, i) => `pinflow-test-${i + 1}`);
+export const TEST_NAMESPACES = Array.from({ length: 80 }, (_, i) => `pinflow-test-${i + 1}`);
 
 interface Shared {
   address: string;
