@@ -37,48 +37,15 @@ export const SCOPES = ['read', 'operate', 'publish', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** GET /whoami. */
-export interface WhoAmI {
-  keyId: string;
-  name: string;
-  scopes: Scope[];
-  tenant: string | null;
-}
+export type WhoAmI = Ok<'whoami'>;
 
 // The definition views (console-defs).
 /** GET /versions/:hash/step-counts. */
-export interface StepCounts {
-  version: string;
-  definitions: Array<{ definition: string; seq: number }>;
-  totalRuns: number;
-  openRuns: number;
-  asOf: string;
-  steps: Array<{ stepId: string; running: number; waiting: number; stalled: number; passed: number; failed: number; skipped: number }>;
-}
-interface FieldChanges {
-  added: string[];
-  removed: string[];
-  madeRequired: string[];
-  madeOptional: string[];
-  typeChanged: string[];
-}
+export type StepCounts = Ok<'stepCounts'>;
 /** GET /definitions/:name/diff. */
-export interface VersionDiff {
-  definition: string;
-  from: { version: string; seq: number };
-  to: { version: string; seq: number };
-  steps: { added: string[]; removed: string[]; changed: Array<{ stepId: string; fields: string[] }>; unchanged: string[] };
-  edges: { added: OutlineEdge[]; removed: OutlineEdge[] };
-  contracts: Array<{ rpc: string; change: 'added' | 'removed' | 'changed' | 'unchanged'; input: FieldChanges; output: FieldChanges }>;
-  openRuns: {
-    total: number;
-    runs: Array<{ runId: string; status: string; currentStep: string | null; pastChanges: boolean; migratable: boolean; mapping: Record<string, string> | null; problem: { code: string; message: string } | null }>;
-  };
-}
+export type VersionDiff = Ok<'diffVersions'>;
 /** GET /runs/counts. */
-export interface RunCountsOf {
-  counts: Record<(typeof RUN_STATUSES)[number], number>;
-  total: number;
-}
+export type RunCountsOf = Ok<'runCounts'>;
 /** One impact of POST /deploy/check, with the run's definition and version (the API answers them). */
 export type DeployImpact = DeployReport['impacts'][number] & { definition: string; version: string; status?: string };
 // --- Ops views (stalls inbox, events, batches, audit, keys) ---

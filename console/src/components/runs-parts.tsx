@@ -4,7 +4,7 @@
  * reasons explained, and small cells.
  */
 import type { ReactNode } from 'react';
-import type { RunSummary } from '../api-types';
+import type { RunCountsOf, RunSummary } from '../api-types';
 import { href } from '../router';
 import { StatusBadge } from './common';
 
@@ -13,10 +13,7 @@ export const RUN_FILTER_KEYS = ['status', 'definition', 'version', 'tenant', 'at
 export type RunFilterKey = (typeof RUN_FILTER_KEYS)[number];
 
 /** GET /runs/counts. */
-export interface RunCounts {
-  counts: Record<string, number>;
-  total: number;
-}
+export type RunCounts = RunCountsOf;
 
 export const STEP_STATES = ['running', 'waiting', 'stalled', 'passed', 'failed', 'skipped'] as const;
 
