@@ -648,12 +648,15 @@ type NativeFunction = (this: unknown, ...args: unknown[]) => unknown;
  * (a recorded history must replay with the same schedule).
  */
 const originals = new Map<string, NativeFunction>();
-const originalsLoaded: Promise<void> = Promise.all(
-  Object.keys(BUILTIN_GUARDS).map(async (name) => {
-    const fn = (await jsonata(`$${name}`).evaluate(undefined)) as { implementation: NativeFunction };
-    originals.set(name, fn.implementation);
-  }),
-).then(() => undefined);
+// One evaluation of `[$pad, $join, ...]` rather than one per built-in: this runs for every new
+// workflow (the bundle's modules are evaluated per workflow), and each separate parse and async
+// evaluation cost about four times as much (measured: 2.0 ms against 0.5 ms outside the sandbox).
+// A run's first evaluation comes after at least one activation boundary, so they are loaded by then.
+const guardedNames = Object.keys(BUILTIN_GUARDS);
+const originalsLoaded: Promise<void> = (async () => {
+  const fns = (await jsonata(`[${guardedNames.map((n) => `$${n}`).join(', ')}]`).evaluate(undefined)) as Array<{ implementation: NativeFunction }>;
+  guardedNames.forEach((name, i) => originals.set(name, fns[i]!.implementation));
+})();
 
 /** A RegExp whose `exec` (all jsonata regex matching goes through it) refuses inputs over the budget. */
 function boundedRegExp(maxInput: number): RegExpConstructor {
