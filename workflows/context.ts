@@ -11,7 +11,7 @@
  * order the interpreter did before it was split up; keep it that way.
  */
 import { CancellationScope, condition, patched, setCurrentDetails, upsertSearchAttributes, type WorkflowInfo } from '@temporalio/workflow';
-import { evaluateExpression, evaluateMapping, type EvaluationGuards, type ExpressionScope, type ExpressionSite } from '../graph/expression';
+import { evaluateExpression, evaluateExpressionNow, evaluateMapping, evaluateMappingNow, type EvaluationGuards, type ExpressionScope, type ExpressionSite } from '../graph/expression';
 import { DEFAULT_RUN_LIMITS, type RunLimits } from '../graph/limits';
 import type { Mapping } from '../graph/schema';
 import type { Step } from '../graph/schema';
@@ -154,6 +154,13 @@ export class RunContext {
   private runStory = false;
   /** Set by decideFlags: the run recorded FLAGS.PAUSE (asked only after FLAGS_AT_START), so it can be paused. */
   private pausable = false;
+  /**
+   * Set by decideFlags: the run recorded FLAGS.SYNC_EXPRESSIONS (asked only after
+   * FLAGS_AT_START), so evaluate/evaluateMapping may hand back a value instead of a promise.
+   */
+  syncExpressions = false;
+  /** The scope's `run` member: one object per run, so the size guard measures it once. */
+  private runView: ExpressionScope['run'] | undefined;
   /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
   pausing: PauseInfo | undefined;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
@@ -204,13 +211,19 @@ export class RunContext {
     return this.run.limits ?? DEFAULT_RUN_LIMITS;
   }
 
-  /** Evaluate one expression of a step under the run's guards (FLAGS.EXPRESSION_GUARDS). */
-  evaluate(source: string, scope: ExpressionScope, site: ExpressionSite, opts: EvaluateOptions = {}): Promise<unknown> {
+  /**
+   * Evaluate one expression of a step under the run's guards (FLAGS.EXPRESSION_GUARDS).
+   * A promise; with FLAGS.SYNC_EXPRESSIONS the value itself when the expression
+   * was evaluated synchronously (callers check with isThenable, or await).
+   */
+  evaluate(source: string, scope: ExpressionScope, site: ExpressionSite, opts: EvaluateOptions = {}): unknown {
+    if (this.syncExpressions) return evaluateExpressionNow(source, scope, site, this.guards(opts));
     return evaluateExpression(source, scope, site, this.guards(opts));
   }
 
-  /** Evaluate a mapping of a step (its leaves are expressions) under the run's guards. */
-  evaluateMapping(mapping: Mapping | undefined, scope: ExpressionScope, site: ExpressionSite, opts: EvaluateOptions = {}): Promise<unknown> {
+  /** Evaluate a mapping of a step (its leaves are expressions) under the run's guards; a promise or, as evaluate, a value. */
+  evaluateMapping(mapping: Mapping | undefined, scope: ExpressionScope, site: ExpressionSite, opts: EvaluateOptions = {}): unknown {
+    if (this.syncExpressions) return evaluateMappingNow(mapping, scope, site, this.guards(opts));
     return evaluateMapping(mapping, scope, site, this.guards(opts));
   }
 
@@ -234,7 +247,7 @@ export class RunContext {
       input: run.input,
       steps: f.steps,
       vars: f.vars,
-      run: { runId: run.runId, tenant: run.tenant, version: run.version, definition: run.definition, startedAt: this.info.startTime.toISOString() },
+      run: (this.runView ??= { runId: run.runId, tenant: run.tenant, version: run.version, definition: run.definition, startedAt: this.info.startTime.toISOString() }),
     };
     if (f.index !== undefined) {
       s.item = f.item;
@@ -286,6 +299,8 @@ export class RunContext {
     if (this.flagsAtStart) this.runStory = patched(FLAGS.RUN_STORY);
     // Flag 11 right after flag 10, in the same first task, only by a run that has flag 9.
     if (this.flagsAtStart) this.pausable = patched(FLAGS.PAUSE);
+    // Flag 12 right after flag 11, in the same first task, only by a run that has flag 9.
+    if (this.flagsAtStart) this.syncExpressions = patched(FLAGS.SYNC_EXPRESSIONS);
     // A run of a paused definition starts paused (its start input), and holds before its first step.
     if (this.pausable && this.run.pause) {
       this.pausing = { ...this.run.pause };
@@ -299,6 +314,7 @@ export class RunContext {
   flag(id: FlagId): boolean {
     if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
     if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
+    if (id === FLAGS.SYNC_EXPRESSIONS) return this.syncExpressions; // decided at start, never asked later
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }

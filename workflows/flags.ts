@@ -140,6 +140,20 @@ export const FLAGS = {
    * with PAUSE_NOT_SUPPORTED.
    */
   PAUSE: 'pinflow-11-pause',
+  /**
+   * 12. Since 0.9.0 (after flag 11): an expression in the synchronous subset
+   * (graph/expression-sync.ts: literals, plain paths, arithmetic,
+   * comparisons, and/or, &, ?:) is evaluated by a closure compiled once,
+   * and its value is handed to the step without a promise; the rest still
+   * goes through jsonata. Same values and errors, but fewer promises and
+   * awaits, so the concurrent branches of a forEach or parallel interleave
+   * differently and their commands can come in another order: gated. Before:
+   * every expression went through jsonata's async evaluator (in the sandbox
+   * every promise captures a stack: most of a control step's CPU). Decided
+   * in decideFlags, right after flag 11 and only when flag 9 is on (see flag
+   * 9 for why).
+   */
+  SYNC_EXPRESSIONS: 'pinflow-12-sync-expressions',
 } as const;
 
 export type FlagId = (typeof FLAGS)[keyof typeof FLAGS];

@@ -8,7 +8,7 @@
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../graph/errors';
-import { EXPRESSION_ERROR_CODES, ExpressionError } from '../graph/expression';
+import { EXPRESSION_ERROR_CODES, ExpressionError, isThenable } from '../graph/expression';
 import type { Step, Subgraph } from '../graph/schema';
 import { ContinueNow, MigrateNow, StepFailure, type Frame, type RunContext } from './context';
 import { captureBoundary } from './capture';
@@ -71,7 +71,9 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       while (!next.done) {
         let value: unknown;
         try {
-          value = await next.value;
+          // FLAGS.SYNC_EXPRESSIONS: an expression's value evaluated synchronously goes straight back in.
+          const yielded = next.value;
+          value = ctx.syncExpressions && !isThenable(yielded) ? yielded : await yielded;
         } catch (err) {
           next = program.throw(err);
           continue;

@@ -417,6 +417,52 @@ async function main(): Promise<void> {
       save('pause-definition-start', run.runId, run.temporalRunId);
     }
 
+    // Synchronous expressions (0.9.0, FLAGS.SYNC_EXPRESSIONS): control steps, a forEach (two lanes) and a
+    // parallel whose mappings are in the sync subset, one that leaves it at run time (an array on a path)
+    // and one outside it ($sum), so the new interleaving of concurrent branches is on record.
+    if (!recorded.has('sync-expressions-fan-out')) {
+      await env.pinflow.publish('sync-expressions', {
+        entry: 'init',
+        steps: [
+          { id: 'init', type: 'assign', set: { x: 'input.n', label: '"run-" & input.n' }, next: 'check' },
+          { id: 'check', type: 'if', condition: 'vars.x % 2 = 0 and input.flag', then: 'each', else: 'each' },
+          {
+            id: 'each',
+            type: 'forEach',
+            items: 'input.list',
+            concurrency: 2,
+            body: {
+              entry: 'twice',
+              steps: [
+                { id: 'twice', type: 'assign', set: { y: 'item * 2' }, next: 'call' },
+                { id: 'call', type: 'rpc', rpc: 'math.add', input: { a: 'vars.y', b: 'index + vars.x' } },
+              ],
+            },
+            next: 'both',
+          },
+          {
+            id: 'both',
+            type: 'parallel',
+            branches: {
+              left: { entry: 'l', steps: [{ id: 'l', type: 'rpc', rpc: 'text.greet', input: { name: 'vars.label' } }] },
+              right: {
+                entry: 'r1',
+                steps: [
+                  { id: 'r1', type: 'assign', set: { z: 'vars.x > 2 ? "big" : "small"' }, next: 'r2' },
+                  { id: 'r2', type: 'rpc', rpc: 'math.add', input: { a: 'input.deep.items.n', b: '$sum(input.list)' } },
+                ],
+              },
+            },
+            next: 'done',
+          },
+          { id: 'done', type: 'return', output: { each: 'steps.each.results.sum', both: 'steps.both', x: 'vars.x' } },
+        ],
+      });
+      const run = await env.pinflow.start({ definition: 'sync-expressions', input: { n: 4, flag: true, list: [1, 2, 3], deep: { items: [{ n: 1 }] } }, runId: 'h-sync-expressions-fan-out' });
+      await env.pinflow.result(run.runId);
+      save('sync-expressions-fan-out', run.runId, run.temporalRunId);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);

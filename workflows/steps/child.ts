@@ -4,6 +4,7 @@
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild, isCancellation, ParentClosePolicy } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
+import { isThenable } from '../../graph/expression';
 import { SA } from '../../graph/search-attributes';
 import { TASK_QUEUE, WORKFLOW_TYPE } from '../../graph/terminology';
 import type { ErrorInfo, RunInput } from '../../graph/wire';
@@ -14,7 +15,9 @@ import type { StepHandler, StepOf, StepOutcome } from './types';
 async function runChild(ctx: RunContext, step: StepOf<'child'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const run = ctx.run;
   const instance = at.instance;
-  const input = step.input === undefined ? {} : await ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
+  // FLAGS.SYNC_EXPRESSIONS: a value evaluated synchronously is used as it is, not awaited.
+  const inputNow = step.input === undefined ? {} : ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
+  const input = isThenable(inputNow) ? await inputNow : inputNow;
   const target = await projectionWith(`child ${at.instance} · ${step.definition}`).resolveChildVersion({ definition: step.definition, version: step.version === 'latest' ? undefined : step.version });
   const childRunId = `${run.runId}:${instance.replace(/\[/g, '.').replace(/\]/g, '').replace(/#/g, ':')}`;
   try {

@@ -4,6 +4,7 @@
  */
 import { CancellationScope, isCancellation } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
+import { isThenable } from '../../graph/expression';
 import type { ErrorInfo } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
@@ -11,7 +12,9 @@ import { runSubgraph } from '../run-graph';
 import type { StepHandler, StepOf, StepOutcome } from './types';
 
 async function runForEach(ctx: RunContext, step: StepOf<'forEach'>, f: Frame, at: StepAt): Promise<StepOutcome> {
-  const raw = await ctx.evaluate(step.items, ctx.scope(f), { stepId: step.id, field: 'items' });
+  // FLAGS.SYNC_EXPRESSIONS: a value evaluated synchronously is used as it is, not awaited.
+  const rawNow = ctx.evaluate(step.items, ctx.scope(f), { stepId: step.id, field: 'items' });
+  const raw = isThenable(rawNow) ? await rawNow : rawNow;
   const items = raw === null ? [] : raw;
   if (!Array.isArray(items)) {
     throw new StepFailure({

@@ -6,6 +6,7 @@
  */
 import { ActivityFailure, ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
+import { isThenable } from '../../graph/expression';
 import type { ErrorInfo, StallReason } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
@@ -31,8 +32,11 @@ export function errorFromActivity(err: ActivityFailure, stepId: string, stepInst
 async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt): Promise<StepOutcome> {
   const run = ctx.run;
   const instance = at.instance;
-  const input = step.input === undefined ? {} : await ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
-  const key = step.idempotencyKey ? await ctx.evaluate(step.idempotencyKey, ctx.scope(f), { stepId: step.id, field: 'idempotencyKey' }, { stored: true }) : undefined;
+  // FLAGS.SYNC_EXPRESSIONS: a value evaluated synchronously is used as it is, not awaited.
+  const inputNow = step.input === undefined ? {} : ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
+  const input = isThenable(inputNow) ? await inputNow : inputNow;
+  const keyNow = step.idempotencyKey ? ctx.evaluate(step.idempotencyKey, ctx.scope(f), { stepId: step.id, field: 'idempotencyKey' }, { stored: true }) : undefined;
+  const key = isThenable(keyNow) ? await keyNow : keyNow;
   const contract = run.contracts[step.rpc];
   for (let dispatch = ctx.nextDispatch.get(instance) ?? 1; ; dispatch++) {
     const pending = ctx.takeTrail();

@@ -80,9 +80,9 @@ function noteIgnored(w: ActiveWait, e: EventSignal, reason: string): void {
 /**
  * The wait's match filter on an event. Not async: the caller awaits the
  * evaluation's own promise, so no microtask is added (see the fan-out-ticks
- * history).
+ * history). With FLAGS.SYNC_EXPRESSIONS it may be the value itself.
  */
-function evaluateMatch(ctx: RunContext, step: StepOf<'wait'>, f: Frame, e: EventSignal): Promise<unknown> {
+function evaluateMatch(ctx: RunContext, step: StepOf<'wait'>, f: Frame, e: EventSignal): unknown {
   const view: WaitOutput = { eventId: e.eventId, name: e.name, correlationKey: e.correlationKey, payload: e.payload, receivedAt: e.receivedAt };
   return ctx.evaluate(step.match!, { ...ctx.scope(f), event: view } as ExpressionScope, { stepId: step.id, field: 'match' });
 }
