@@ -3,9 +3,12 @@
  * directly as Temporal workflows. They are the physical limit an interpreter
  * is measured against, so they are kept honest: the same activity options as
  * an RPC step with the default contract (30 s start-to-close, 5 attempts,
- * 1 s initial interval, backoff 2, 60 s maximum), the same payloads, and they
- * run on the same worker and the same task queue as the interpreter. What they
- * do not have is what pinflow adds: the contract check and the projection.
+ * 1 s initial interval, backoff 2, 60 s maximum), the same payloads, and a
+ * worker with the same settings as the interpreter's. They are bundled alone
+ * (this module is the bundle's entry: no interpreter, no jsonata) and run on
+ * a worker and task queue of their own (bench/run.ts), so neither kind of run
+ * pays for evaluating the other's modules. What they do not have is what
+ * pinflow adds: the contract check and the projection.
  *
  * Workflow code: no Node APIs, no I/O.
  */
