@@ -154,6 +154,8 @@ export class RunContext {
   private runStory = false;
   /** Set by decideFlags: the run recorded FLAGS.PAUSE (asked only after FLAGS_AT_START), so it can be paused. */
   private pausable = false;
+  /** Set by decideFlags: the run recorded FLAGS.START_PROJECTED_BY_CLIENT (asked only after FLAGS_AT_START). */
+  private startProjectedByClient = false;
   /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
   pausing: PauseInfo | undefined;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
@@ -286,6 +288,8 @@ export class RunContext {
     if (this.flagsAtStart) this.runStory = patched(FLAGS.RUN_STORY);
     // Flag 11 right after flag 10, in the same first task, only by a run that has flag 9.
     if (this.flagsAtStart) this.pausable = patched(FLAGS.PAUSE);
+    // Flag 13 right after flag 11 (12, when present, comes between), only by a run that has flag 9.
+    if (this.flagsAtStart) this.startProjectedByClient = patched(FLAGS.START_PROJECTED_BY_CLIENT);
     // A run of a paused definition starts paused (its start input), and holds before its first step.
     if (this.pausable && this.run.pause) {
       this.pausing = { ...this.run.pause };
@@ -299,6 +303,7 @@ export class RunContext {
   flag(id: FlagId): boolean {
     if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
     if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
+    if (id === FLAGS.START_PROJECTED_BY_CLIENT) return this.startProjectedByClient; // decided at start, never asked later
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }
@@ -363,6 +368,8 @@ export class RunContext {
     // A run started before 0.4.0 keeps its activities on replay.
     this.runProjection = this.flag(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
     const run = this.run;
+    // FLAGS.START_PROJECTED_BY_CLIENT: the client wrote these rows (a child's parent and a continued execution did not).
+    if (this.startProjectedByClient && run.startProjected === true && !run.parent && this.info.continuedFromExecutionRunId === undefined) return;
     await this.projectionAs(`run started · ${run.definition}`).projectRunStarted({
       runId: run.runId,
       temporalRunId: this.info.runId,
