@@ -16,7 +16,11 @@ const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "
   temporal_run_id AS "temporalRunId", current_step AS "currentStep", error_summary AS "errorSummary",
   started_at AS "startedAt", updated_at AS "updatedAt", closed_at AS "closedAt"`;
 
-/** Written by the client after Temporal accepted the start, and by the workflow's first activity: whichever comes first wins. */
+/**
+ * Written by the client after Temporal accepted the start (inside
+ * {@link startRun}), and by the run-started local activity of a child run, a
+ * continued execution or a run started before flag 13: whichever comes first wins.
+ */
 export const insertRun = (r: {
   id: string;
   definition: string;
@@ -35,8 +39,8 @@ export const insertRun = (r: {
 
 /**
  * The run's start in one statement: its row, its details and, for a rerun or
- * replay, its origin. Idempotent as `insertRun`, `insertRunDetails` and
- * `insertRunOrigin` are (a retried start writes nothing twice); the foreign
+ * replay, its origin. Idempotent: the run's row is `insertRun`'s upsert, the
+ * details and the origin are inserted only once (a retried start writes nothing twice); the foreign
  * keys of the details and origin rows are checked at the end of the
  * statement, when the run's row is in.
  */
@@ -65,12 +69,6 @@ export const startRun = (
     ],
   };
 };
-
-export const insertRunOrigin = (runId: string, o: RunOrigin): Query => ({
-  text: `INSERT INTO run_origins (run_id, source_run_id, kind, from_step, occurrence, source_version, by, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run_id) DO NOTHING`,
-  values: [runId, o.sourceRunId, o.kind, o.fromStep ?? null, o.occurrence ?? null, o.sourceVersion, o.by, o.reason ?? null],
-});
 
 export const selectRunOrigin = (runId: string): Query => ({
   text: `SELECT source_run_id AS "sourceRunId", kind, from_step AS "fromStep", occurrence, source_version AS "sourceVersion", by, reason, created_at AS "createdAt"
@@ -119,12 +117,6 @@ export const cancelOpenAttempts = (runId: string, s: StepRecord): Query => ({
 export const lockRunSteps = (runId: string): Query => ({
   text: `SELECT pg_advisory_xact_lock(hashtextextended('pinflow.run_steps:' || $1, 0)) AS locked`,
   values: [runId],
-});
-
-export const insertRunDetails = (runId: string, input: unknown, metadata: unknown): Query => ({
-  text: `INSERT INTO run_details (run_id, input, metadata) VALUES ($1, $2::jsonb, $3::jsonb)
-         ON CONFLICT (run_id) DO NOTHING`,
-  values: [runId, json(input ?? null), json(metadata ?? {})],
 });
 
 export const setCurrentStep = (runId: string, stepInstance: string): Query => ({
