@@ -24,6 +24,14 @@ import { rpcDispatches, safely, type RpcOutcome } from '../observability/metrics
 import { scrubStrings, sensitiveStrings } from '../graph/redact';
 
 
+/**
+ * How long an attempt's RUNNING row waits (ms): an attempt that ends sooner
+ * writes only its outcome row. Short enough that a step that takes time shows
+ * RUNNING at once to a person watching; long enough that a quick handler
+ * costs the projection one statement instead of two.
+ */
+export const RUNNING_ROW_AFTER_MS = 100;
+
 function zodIssues(error: { issues: Array<{ path: PropertyKey[]; message: string; code: string }> }) {
   return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', code: i.code, message: i.message }));
 }
@@ -104,7 +112,7 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
     const secrets = contract ? sensitiveStrings(call.input, contract.input) : [];
     const fail = async (raw: ErrorInfo, nonRetryable: boolean): Promise<never> => {
       const error = scrubStrings(raw, secrets);
-      await project([{ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error }]);
+      await outcome({ ...base, status: 'FAILED', finishedAt: new Date().toISOString(), error });
       throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable, details: [error] });
     };
     const where = { stepId: call.stepId, stepInstance: call.stepInstance, attempt };
@@ -112,103 +120,136 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
     const stall = (reason: StallReason, message: string, details?: unknown): Promise<never> =>
       fail({ type: FAILURE_TYPES.RPC_STALL, message, ...where, details: { reason, rpc: call.rpc, ...(details !== undefined ? { detail: details } : {}) } }, true);
 
-    // The control steps before this one ride along (they add no events), then
-    // this attempt's RUNNING row and the run's cursor, in one transaction.
-    await project([...call.trail, { ...base, status: 'RUNNING' }], call.stepInstance);
-    await hooks.beforeHandler?.(call, attempt);
-
-    const rpc = registry.get(call.rpc);
-    if (!rpc) {
-      return stall('rpc_missing', `RPC ${JSON.stringify(call.rpc)} (step ${JSON.stringify(call.stepId)}) is not registered in this deployment`);
-    }
-    // The contract check: the live contract against the one the run was pinned with.
-    const drift = call.pinnedContractHash !== '' && rpc.contract.hash !== call.pinnedContractHash;
-    seen.drift = drift;
-    const notes = drift ? [{ kind: 'contract_drift', rpc: call.rpc, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash }] : undefined;
-    const input = rpc.input.safeParse(call.input);
-    if (!input.success && drift) {
-      return stall(
-        'input_incompatible',
-        `the live contract of RPC ${JSON.stringify(call.rpc)} changed since this run was pinned, and the step's input does not satisfy it`,
-        { issues: zodIssues(input.error), pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
-      );
-    }
-    if (!input.success) {
-      return fail(
-        {
-          type: FAILURE_TYPES.RPC_INPUT_INVALID,
-          message: `input of RPC ${JSON.stringify(call.rpc)} at step ${JSON.stringify(call.stepId)} does not match its contract`,
-          ...where,
-          details: { issues: zodIssues(input.error) },
-        },
-        true,
-      );
-    }
-
-    // Is this attempt still the live one? Temporal started another attempt if
-    // it timed this one out, so running the handler now would run it twice.
-    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-    if (Date.now() >= deadline) {
-      throw ApplicationFailure.retryable(
-        `attempt ${attempt} of step ${JSON.stringify(call.stepInstance)} outlived its timeout before its handler started; the handler was not run`,
-        FAILURE_TYPES.ATTEMPT_TIMED_OUT,
-      );
-    }
-
-    let raw: unknown;
+    // The control steps before this one ride along (they add no events), with
+    // this attempt's RUNNING row and the run's cursor, in one statement. That
+    // RUNNING row waits RUNNING_ROW_AFTER_MS: an attempt that ends sooner
+    // writes its outcome instead, with the trail and the cursor (one
+    // statement per step instead of two); one that takes longer, or leaves
+    // without an outcome row (cancelled, timed out, a throw), writes it then.
+    let opening: StepRecord[] | undefined = [...call.trail];
+    const writeRunning = async (): Promise<void> => {
+      if (!opening) return;
+      const trail = opening;
+      opening = undefined;
+      clearTimeout(runningTimer);
+      await project([...trail, { ...base, status: 'RUNNING' }], call.stepInstance);
+    };
+    const runningTimer = setTimeout(() => void writeRunning(), RUNNING_ROW_AFTER_MS);
     try {
-      raw = await rpc.handler(input.data, {
-        runId: call.runId,
-        tenant: call.tenant,
-        stepId: call.stepId,
-        stepInstance: call.stepInstance,
-        attempt,
-        idempotencyKey: call.idempotencyKey ?? `${call.runId}:${call.stepInstance}`,
-        signal: ctx.cancellationSignal,
-      });
-    } catch (err) {
-      const e = err as Error;
-      const type = isRpcError(err) ? err.type : FAILURE_TYPES.RPC_HANDLER_ERROR;
-      const nonRetryable = isRpcError(err) ? Boolean(err.options.nonRetryable) : false;
-      const details = isRpcError(err) ? err.options.details : undefined;
-      if (ctx.cancellationSignal.aborted) throw err;
-      return fail({ type, message: e?.message ?? String(err), ...where, ...(details !== undefined ? { details } : {}) }, nonRetryable);
+      return await attemptBody();
+    } finally {
+      await writeRunning();
     }
-    // Cancelled while the handler ran: report the cancellation, record nothing.
-    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
 
-    const output = rpc.output.safeParse(raw);
-    if (drift) {
-      // Later steps of the pinned graph rely on the pinned output contract, not the live one.
-      const version = await pinnedVersion(call.version);
-      const value: unknown = JSON.parse(JSON.stringify(output.success ? output.data : (raw ?? null)));
-      const pinned = version ? validatePinned(version, call.rpc, 'output', value) : undefined;
-      if (pinned && !pinned.ok) {
+    async function attemptBody(): Promise<unknown> {
+      // A test hook stands for a handler that takes time: the RUNNING row is written before it (as the hook promises).
+      if (hooks.beforeHandler) {
+        await writeRunning();
+        await hooks.beforeHandler(call, attempt);
+      }
+
+      const rpc = registry.get(call.rpc);
+      if (!rpc) {
+        return stall('rpc_missing', `RPC ${JSON.stringify(call.rpc)} (step ${JSON.stringify(call.stepId)}) is not registered in this deployment`);
+      }
+      // The contract check: the live contract against the one the run was pinned with.
+      const drift = call.pinnedContractHash !== '' && rpc.contract.hash !== call.pinnedContractHash;
+      seen.drift = drift;
+      const notes = drift ? [{ kind: 'contract_drift', rpc: call.rpc, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash }] : undefined;
+      const input = rpc.input.safeParse(call.input);
+      if (!input.success && drift) {
         return stall(
-          'output_incompatible',
-          `the output of RPC ${JSON.stringify(call.rpc)} no longer satisfies the contract this run was pinned with`,
-          { issues: pinned.issues, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
+          'input_incompatible',
+          `the live contract of RPC ${JSON.stringify(call.rpc)} changed since this run was pinned, and the step's input does not satisfy it`,
+          { issues: zodIssues(input.error), pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
         );
       }
-      if (pinned) return complete(value);
-    }
-    if (!output.success) {
-      return fail(
-        {
-          type: FAILURE_TYPES.RPC_OUTPUT_INVALID,
-          message: `output of RPC ${JSON.stringify(call.rpc)} at step ${JSON.stringify(call.stepId)} does not match its contract`,
-          ...where,
-          details: { issues: zodIssues(output.error) },
-        },
-        true,
-      );
-    }
-    return complete(output.data === undefined ? null : JSON.parse(JSON.stringify(output.data)));
+      if (!input.success) {
+        return fail(
+          {
+            type: FAILURE_TYPES.RPC_INPUT_INVALID,
+            message: `input of RPC ${JSON.stringify(call.rpc)} at step ${JSON.stringify(call.stepId)} does not match its contract`,
+            ...where,
+            details: { issues: zodIssues(input.error) },
+          },
+          true,
+        );
+      }
 
-    async function complete(value: unknown): Promise<unknown> {
-      await project([{ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value, ...(notes ? { notes } : {}) }]);
-      await hooks.afterHandler?.(call, attempt);
-      return value;
+      // Is this attempt still the live one? Temporal started another attempt if
+      // it timed this one out, so running the handler now would run it twice.
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      if (Date.now() >= deadline) {
+        throw ApplicationFailure.retryable(
+          `attempt ${attempt} of step ${JSON.stringify(call.stepInstance)} outlived its timeout before its handler started; the handler was not run`,
+          FAILURE_TYPES.ATTEMPT_TIMED_OUT,
+        );
+      }
+
+      let raw: unknown;
+      try {
+        raw = await rpc.handler(input.data, {
+          runId: call.runId,
+          tenant: call.tenant,
+          stepId: call.stepId,
+          stepInstance: call.stepInstance,
+          attempt,
+          idempotencyKey: call.idempotencyKey ?? `${call.runId}:${call.stepInstance}`,
+          signal: ctx.cancellationSignal,
+        });
+      } catch (err) {
+        const e = err as Error;
+        const type = isRpcError(err) ? err.type : FAILURE_TYPES.RPC_HANDLER_ERROR;
+        const nonRetryable = isRpcError(err) ? Boolean(err.options.nonRetryable) : false;
+        const details = isRpcError(err) ? err.options.details : undefined;
+        if (ctx.cancellationSignal.aborted) throw err;
+        return fail({ type, message: e?.message ?? String(err), ...where, ...(details !== undefined ? { details } : {}) }, nonRetryable);
+      }
+      // Cancelled while the handler ran: report the cancellation, record nothing.
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+
+      const output = rpc.output.safeParse(raw);
+      if (drift) {
+        // Later steps of the pinned graph rely on the pinned output contract, not the live one.
+        const version = await pinnedVersion(call.version);
+        const value: unknown = JSON.parse(JSON.stringify(output.success ? output.data : (raw ?? null)));
+        const pinned = version ? validatePinned(version, call.rpc, 'output', value) : undefined;
+        if (pinned && !pinned.ok) {
+          return stall(
+            'output_incompatible',
+            `the output of RPC ${JSON.stringify(call.rpc)} no longer satisfies the contract this run was pinned with`,
+            { issues: pinned.issues, pinnedHash: call.pinnedContractHash, liveHash: rpc.contract.hash },
+          );
+        }
+        if (pinned) return complete(value);
+      }
+      if (!output.success) {
+        return fail(
+          {
+            type: FAILURE_TYPES.RPC_OUTPUT_INVALID,
+            message: `output of RPC ${JSON.stringify(call.rpc)} at step ${JSON.stringify(call.stepId)} does not match its contract`,
+            ...where,
+            details: { issues: zodIssues(output.error) },
+          },
+          true,
+        );
+      }
+      return complete(output.data === undefined ? null : JSON.parse(JSON.stringify(output.data)));
+
+      async function complete(value: unknown): Promise<unknown> {
+        await outcome({ ...base, status: 'COMPLETED', finishedAt: new Date().toISOString(), output: value, ...(notes ? { notes } : {}) });
+        await hooks.afterHandler?.(call, attempt);
+        return value;
+      }
+    }
+
+    /** The attempt's outcome row: with the trail and the cursor when its RUNNING row was never written. */
+    async function outcome(record: StepRecord): Promise<void> {
+      const trail = opening;
+      if (!trail) return project([record]);
+      opening = undefined;
+      clearTimeout(runningTimer);
+      return project([...trail, record], call.stepInstance);
     }
   }
 }

@@ -17,8 +17,8 @@ import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
 import { assertRunInput, checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
 import { EMPTY_PLAN, redactionPlan, redactRunState, REDACTED, type RedactionPlan } from '../graph/redact';
 import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
-import type { ProjectionStore, RunDetail, RunPage } from '../projection/store';
-import type { ProjectionLag } from '../projection/writer';
+import type { DefinitionPause, ProjectionStore, RunDetail, RunPage } from '../projection/store';
+import { ProjectionWriter, type ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { migrateUpdate, pauseUpdate, resolveStallUpdate, resumeUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, PauseInfo, RunInput, StallDecision } from '../graph/wire';
@@ -361,12 +361,12 @@ export class Pinflow {
 
   /** Start a run pinned to one version: the graph travels in the start input. */
   async start(options: StartOptions): Promise<StartedRun> {
-    const { runInput, version, opts } = await this.prepareStart(options);
-    return this.launch(runInput, version, { ifExists: opts.ifExists });
+    const { runInput, version, opts, pause } = await this.prepareStart(options);
+    return this.launch(runInput, version, { ifExists: opts.ifExists, ...(pause !== undefined ? { pause } : {}) });
   }
 
   /** Check a start request and build the run's start input (start, rerun and replay check the same way). */
-  private async prepareStart(options: StartOptions): Promise<{ runInput: RunInput; version: VersionRecord; opts: StartOptions }> {
+  private async prepareStart(options: StartOptions): Promise<{ runInput: RunInput; version: VersionRecord; opts: StartOptions; pause?: DefinitionPause | null }> {
     // The same schema as POST /runs: lengths, sizes, and the one recursive check.
     const opts: StartOptions = parseInput(startBody, options, 'options');
     const tenant = opts.tenant ?? DEFAULT_TENANT;
@@ -384,7 +384,7 @@ export class Pinflow {
     }
     // The catalog (in Postgres) names the version. With the database down
     // nothing is started: 503 DATABASE_UNAVAILABLE, retry later.
-    const { definition, version } = await this.resolveTarget(opts).catch((err: unknown) => {
+    const { definition, version, pause } = await this.resolveTarget(opts).catch((err: unknown) => {
       throw asUnavailable(err);
     });
     // The definition's inputSchema, before anything starts (INPUT_INVALID).
@@ -403,7 +403,7 @@ export class Pinflow {
       // The run keeps the limits of the deployment that started it (graph/limits.ts).
       limits: currentRunLimits(),
     };
-    return { runInput, version, opts };
+    return { runInput, version, opts, ...(pause !== undefined ? { pause } : {}) };
   }
 
   /**
@@ -500,12 +500,15 @@ export class Pinflow {
    * Start `runInput` in Temporal (the authority), then mirror it in the
    * projection. Shared by start, rerun and replay.
    */
-  private async launch(runInput: RunInput, version: VersionRecord, opts: { ifExists?: 'fail' | 'return' | undefined }): Promise<StartedRun> {
+  private async launch(runInput: RunInput, version: VersionRecord, opts: { ifExists?: 'fail' | 'return' | undefined; /** The definition's pause, when the caller read it with the target (null: not paused). */ pause?: DefinitionPause | null }): Promise<StartedRun> {
     const { runId, definition, tenant } = runInput;
     // A run of a paused definition starts paused: it holds before its first step (FLAGS.PAUSE).
-    const definitionPause = await this.store.getDefinitionPause(definition).catch((err: unknown) => {
-      throw asUnavailable(err);
-    });
+    const definitionPause =
+      opts.pause !== undefined
+        ? opts.pause
+        : await this.store.getDefinitionPause(definition).catch((err: unknown) => {
+            throw asUnavailable(err);
+          });
     if (definitionPause) {
       runInput.pause = { by: definitionPause.by, since: definitionPause.since, reason: `definition ${definition} is paused${definitionPause.reason ? `: ${definitionPause.reason}` : ''}` };
     }
@@ -516,6 +519,8 @@ export class Pinflow {
         ? `\n\n**rerun of** ${origin.sourceRunId} from step \`${origin.fromStep}\` (by ${origin.by}${origin.reason ? `: ${origin.reason}` : ''})`
         : `\n\n**replay of** ${origin.sourceRunId} (by ${origin.by}${origin.reason ? `: ${origin.reason}` : ''})`
       : '';
+    // This client writes the run's start to the projection (below); the run does not write it again (FLAGS.START_PROJECTED_BY_CLIENT).
+    runInput.startProjected = true;
     let handle;
     try {
       handle = await this.client.workflow.start(WORKFLOW_TYPE, {
@@ -547,24 +552,31 @@ export class Pinflow {
     const temporalRunId = handle.firstExecutionRunId;
     safely(() => runsStarted.inc({ definition, version: shortVersion(version.hash) }));
     // Temporal accepted the run; mirror it now so lists show it at once.
+    const row = {
+      id: runId,
+      definition,
+      version: version.hash,
+      tenant,
+      temporalRunId,
+      startedAt: new Date().toISOString(),
+      input: runInput.input,
+      metadata: runInput.metadata,
+      ...(origin ? { origin } : {}),
+    };
     try {
-      await this.store.recordRunStarted({
-        id: runId,
-        definition,
-        version: version.hash,
-        tenant,
-        temporalRunId,
-        startedAt: new Date().toISOString(),
-        input: runInput.input,
-        metadata: runInput.metadata,
-        ...(origin ? { origin } : {}),
-      });
+      await this.store.recordRunStarted(row);
     } catch (err) {
       // The database went away since the catalog read: the run is started
-      // all the same (Temporal is the authority), and its first act, the
-      // projectRunStarted local activity, writes this same row, retrying
-      // until the database answers: the run is listed once it is back.
-      if (isDatabaseUnavailable(err)) return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
+      // all the same (Temporal is the authority). The run does not write
+      // these rows itself (FLAGS.START_PROJECTED_BY_CLIENT): this client's
+      // projection writer retries the write until the database answers, and
+      // the run is listed once it is back. (A client process that dies
+      // first loses the write, as a worker loses its queued writes:
+      // projection/writer.ts names that gap.)
+      if (isDatabaseUnavailable(err)) {
+        void this.startWriter().submit({ kind: 'runStarted', runId, run: row }, { waitMs: 0 });
+        return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
+      }
       // Postgres refuses the row for good (the input checks above should make
       // this impossible): the run's own write would be refused too and the
       // run would never be listed. Undo the start before anything ran, and fail.
@@ -572,6 +584,15 @@ export class Pinflow {
       throw err;
     }
     return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
+  }
+
+  private writer: ProjectionWriter | undefined;
+
+  /** The writer that retries a run-started write the database was not there for (made on first need). */
+  private startWriter(): ProjectionWriter {
+    // Retried while the database is unavailable; any other refusal is permanent (written without payloads, else dropped, logged).
+    this.writer ??= new ProjectionWriter(this.store, { isPermanent: (err) => !isDatabaseUnavailable(err) });
+    return this.writer;
   }
 
   /** The search attributes of the run's searchable metadata keys (strings, numbers and booleans only). */
@@ -601,7 +622,7 @@ export class Pinflow {
     };
   }
 
-  private async resolveTarget(opts: StartOptions): Promise<{ definition: string; version: VersionRecord }> {
+  private async resolveTarget(opts: StartOptions): Promise<{ definition: string; version: VersionRecord; /** Read with the target (start by definition): the definition's pause, null when none. */ pause?: DefinitionPause | null }> {
     if (opts.version !== undefined) {
       if (!VERSION_HASH_PATTERN.test(opts.version)) {
         throw new InvalidRequestError(ERROR_CODES.REQUEST_INVALID, `version ${JSON.stringify(opts.version)} is not a version hash (64 lowercase hex digits)`, {
@@ -636,11 +657,12 @@ export class Pinflow {
         field: 'definition',
       });
     }
-    const def = await this.catalog.getDefinition(opts.definition);
+    // One read: the latest version and the definition's pause (no separate pause read in launch).
+    const def = await this.store.startTarget(opts.definition);
     if (!def) throw new NotFoundError(ERROR_CODES.DEFINITION_NOT_FOUND, `definition ${JSON.stringify(opts.definition)} does not exist`, { definition: opts.definition });
-    const version = await this.catalog.getVersion(def.latestVersion);
-    if (!version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${def.latestVersion} does not exist`);
-    return { definition: def.name, version };
+    if (!def.version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${def.latestVersion} does not exist`);
+    const version: VersionRecord = { ...def.version, graph: def.version.graph as VersionRecord['graph'], contracts: def.version.contracts as VersionRecord['contracts'] };
+    return { definition: def.name, version, pause: def.pause ?? null };
   }
 
   listDefinitions(): Promise<DefinitionSummary[]> {

@@ -16,7 +16,11 @@ const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "
   temporal_run_id AS "temporalRunId", current_step AS "currentStep", error_summary AS "errorSummary",
   started_at AS "startedAt", updated_at AS "updatedAt", closed_at AS "closedAt"`;
 
-/** Written by the client after Temporal accepted the start, and by the workflow's first activity: whichever comes first wins. */
+/**
+ * Written by the client after Temporal accepted the start (inside
+ * {@link startRun}), and by the run-started local activity of a child run, a
+ * continued execution or a run started before flag 13: whichever comes first wins.
+ */
 export const insertRun = (r: {
   id: string;
   definition: string;
@@ -33,11 +37,38 @@ export const insertRun = (r: {
   values: [r.id, r.definition, r.version, r.tenant, r.temporalRunId, r.startedAt, r.parent?.runId ?? null, r.parent?.stepInstance ?? null],
 });
 
-export const insertRunOrigin = (runId: string, o: RunOrigin): Query => ({
-  text: `INSERT INTO run_origins (run_id, source_run_id, kind, from_step, occurrence, source_version, by, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run_id) DO NOTHING`,
-  values: [runId, o.sourceRunId, o.kind, o.fromStep ?? null, o.occurrence ?? null, o.sourceVersion, o.by, o.reason ?? null],
-});
+/**
+ * The run's start in one statement: its row, its details and, for a rerun or
+ * replay, its origin. Idempotent: the run's row is `insertRun`'s upsert, the
+ * details and the origin are inserted only once (a retried start writes nothing twice); the foreign
+ * keys of the details and origin rows are checked at the end of the
+ * statement, when the run's row is in.
+ */
+export const startRun = (
+  r: Parameters<typeof insertRun>[0] & { input: unknown; metadata: unknown; origin?: RunOrigin | undefined },
+): Query => {
+  const run = insertRun(r);
+  const o = r.origin;
+  return {
+    text: `WITH run AS (${run.text}),
+           details AS (INSERT INTO run_details (run_id, input, metadata) VALUES ($1, $9::jsonb, $10::jsonb) ON CONFLICT (run_id) DO NOTHING),
+           origin AS (INSERT INTO run_origins (run_id, source_run_id, kind, from_step, occurrence, source_version, by, reason)
+                      SELECT $1, $11, $12, $13, $14, $15, $16, $17 WHERE $11::text IS NOT NULL ON CONFLICT (run_id) DO NOTHING)
+           SELECT 1 AS started`,
+    values: [
+      ...run.values!,
+      json(r.input ?? null),
+      json(r.metadata ?? {}),
+      o?.sourceRunId ?? null,
+      o?.kind ?? null,
+      o?.fromStep ?? null,
+      o?.occurrence ?? null,
+      o?.sourceVersion ?? null,
+      o?.by ?? null,
+      o?.reason ?? null,
+    ],
+  };
+};
 
 export const selectRunOrigin = (runId: string): Query => ({
   text: `SELECT source_run_id AS "sourceRunId", kind, from_step AS "fromStep", occurrence, source_version AS "sourceVersion", by, reason, created_at AS "createdAt"
@@ -88,12 +119,6 @@ export const lockRunSteps = (runId: string): Query => ({
   values: [runId],
 });
 
-export const insertRunDetails = (runId: string, input: unknown, metadata: unknown): Query => ({
-  text: `INSERT INTO run_details (run_id, input, metadata) VALUES ($1, $2::jsonb, $3::jsonb)
-         ON CONFLICT (run_id) DO NOTHING`,
-  values: [runId, json(input ?? null), json(metadata ?? {})],
-});
-
 export const setCurrentStep = (runId: string, stepInstance: string): Query => ({
   text: `UPDATE runs SET current_step = $2, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`,
   values: [runId, stepInstance],
@@ -108,6 +133,17 @@ export const closeRunDetails = (runId: string, output: unknown, error: unknown):
   text: `UPDATE run_details SET output = $2::jsonb, error = $3::jsonb WHERE run_id = $1`,
   values: [runId, json(output), json(error)],
 });
+
+/** What a step record written again does to its row (shared by {@link upsertStep} and {@link writeStepsAtOnce}). */
+const STEP_CONFLICT = `ON CONFLICT (run_id, step_instance, dispatch, attempt) DO UPDATE SET
+           notes = COALESCE(EXCLUDED.notes, run_steps.notes),
+           status = EXCLUDED.status,
+           finished_at = EXCLUDED.finished_at,
+           input = COALESCE(EXCLUDED.input, run_steps.input),
+           output = EXCLUDED.output,
+           error = EXCLUDED.error
+         WHERE run_steps.status NOT IN ('CANCELLED', '${SUPERSEDED}')
+           AND NOT (EXCLUDED.status = 'RUNNING' AND run_steps.status IN ('COMPLETED', 'FAILED'))`;
 
 /**
  * Idempotent on (run, step instance, dispatch, attempt): a retried or replayed
@@ -125,15 +161,7 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
            $13, $14::jsonb
          FROM (SELECT max(attempt) AS attempt FROM run_steps
                WHERE run_id = $1 AND step_instance = $2 AND dispatch = $13 AND attempt > $3 AND $7::text IN ('RUNNING', 'COMPLETED')) later
-         ON CONFLICT (run_id, step_instance, dispatch, attempt) DO UPDATE SET
-           notes = COALESCE(EXCLUDED.notes, run_steps.notes),
-           status = EXCLUDED.status,
-           finished_at = EXCLUDED.finished_at,
-           input = COALESCE(EXCLUDED.input, run_steps.input),
-           output = EXCLUDED.output,
-           error = EXCLUDED.error
-         WHERE run_steps.status NOT IN ('CANCELLED', '${SUPERSEDED}')
-           AND NOT (EXCLUDED.status = 'RUNNING' AND run_steps.status IN ('COMPLETED', 'FAILED'))`,
+         ${STEP_CONFLICT}`,
   values: [
     runId,
     s.stepInstance,
@@ -151,6 +179,92 @@ export const upsertStep = (runId: string, s: StepRecord): Query => ({
     json(s.notes),
   ],
 });
+
+/**
+ * Whether {@link writeStepsAtOnce} can take these records: first attempts
+ * (a retry supersedes earlier attempts first, in the transactional path), no
+ * CANCELLED record (it closes open attempts), and no step instance twice (an
+ * `INSERT ... ON CONFLICT` may touch a row once).
+ */
+export function oneStatementSteps(steps: StepRecord[]): boolean {
+  const keys = new Set<string>();
+  for (const s of steps) {
+    if (s.attempt !== 1 || s.status === 'CANCELLED') return false;
+    const key = `${s.stepInstance}\u0000${s.dispatch ?? 1}`;
+    if (keys.has(key)) return false;
+    keys.add(key);
+  }
+  return true;
+}
+
+/** What else the one statement of {@link writeStepsAtOnce} does with the run's row. */
+export type StepsAlso =
+  | { kind: 'cursor'; currentStep: string }
+  | { kind: 'close'; status: string; errorSummary: string | null; closedAt: string; output: unknown; error: unknown }
+  | { kind: 'none' };
+
+/**
+ * Step records (first attempts, see {@link oneStatementSteps}) and what they
+ * move on the run, in ONE statement: no BEGIN/COMMIT, no separate lock. The
+ * records are upserted exactly as {@link upsertStep} does (idempotent on
+ * run, step instance, dispatch and attempt; a late write after a later
+ * attempt is written SUPERSEDED), and then, with `also`, the run's cursor
+ * moves or the run closes (status, output and error, its open waits leave the
+ * correlation index), all or nothing.
+ *
+ * Serialisation with the transactional writers (a retry's supersession,
+ * the reconciler's close): they hold the run's advisory lock (`lockRunSteps`)
+ * for their whole transaction. This statement only TRIES the shared side of
+ * that lock: when one of them holds it, it writes nothing and answers
+ * `locked: false`, and the caller takes the transactional path, which waits.
+ * What remains is the moment between this statement's snapshot and its
+ * try-lock (microseconds): a transaction that commits exactly then is not
+ * seen by this statement's "later attempt" check.
+ */
+export const writeStepsAtOnce = (runId: string, steps: StepRecord[], also: StepsAlso): Query => {
+  const rows = steps.map((s) => ({
+    i: s.stepInstance,
+    a: s.attempt,
+    d: s.dispatch ?? 1,
+    id: s.stepId,
+    t: s.stepType,
+    q: s.seq,
+    s: s.status,
+    st: s.startedAt,
+    ft: s.finishedAt ?? null,
+    inp: json(s.input),
+    outp: json(s.output),
+    err: json(s.error),
+    n: json(s.notes),
+  }));
+  const values: unknown[] = [runId, JSON.stringify(rows)];
+  const gated = `(SELECT ok FROM gate)`;
+  let more = '';
+  if (also.kind === 'cursor') {
+    values.push(also.currentStep);
+    more = `, moved AS (UPDATE runs SET current_step = $3, updated_at = now() WHERE id = $1 AND status = 'RUNNING' AND ${gated})`;
+  } else if (also.kind === 'close') {
+    values.push(also.status, also.errorSummary, also.closedAt, json(also.output), json(also.error));
+    more = `, closed AS (UPDATE runs SET status = $3, error_summary = $4, closed_at = $5, updated_at = $5, current_step = NULL WHERE id = $1 AND ${gated}),
+           details AS (UPDATE run_details SET output = $6::jsonb, error = $7::jsonb WHERE run_id = $1 AND ${gated}),
+           waits AS (UPDATE run_waits SET status = 'CANCELLED', closed_at = $5 WHERE run_id = $1 AND status = 'OPEN' AND ${gated})`;
+  }
+  return {
+    text: `WITH gate AS (SELECT pg_try_advisory_xact_lock_shared(hashtextextended('pinflow.run_steps:' || $1, 0)) AS ok),
+           r AS (SELECT x.* FROM gate, jsonb_to_recordset($2::jsonb) AS x(i text, a int, d int, id text, t text, q int, s text, st timestamptz,
+                   ft timestamptz, inp text, outp text, err text, n text) WHERE gate.ok),
+           written AS (
+             INSERT INTO run_steps (run_id, step_instance, attempt, step_id, step_type, seq, status, started_at, finished_at, input, output, error, dispatch, notes)
+             SELECT $1, r.i, r.a, r.id, r.t, r.q, CASE WHEN later.attempt IS NULL THEN r.s ELSE '${SUPERSEDED}' END, r.st, r.ft, r.inp::jsonb, r.outp::jsonb,
+               CASE WHEN later.attempt IS NULL THEN r.err::jsonb ELSE ${supersededError('r.a', 'r.s', 'later.attempt', "'wrote'")} END,
+               r.d, r.n::jsonb
+             FROM r LEFT JOIN LATERAL (SELECT max(attempt) AS attempt FROM run_steps
+                                       WHERE run_id = $1 AND step_instance = r.i AND dispatch = r.d AND attempt > r.a AND r.s IN ('RUNNING', 'COMPLETED')) later ON true
+             ${STEP_CONFLICT})${more}
+           SELECT gate.ok AS locked, runs.definition, runs.version FROM gate LEFT JOIN runs ON runs.id = $1`,
+    values,
+  };
+};
 
 /**
  * The `AttemptSuperseded` error of a superseded attempt, as a SQL expression:
@@ -382,6 +496,21 @@ export const insertDefinitionPause = (definition: string, by: string, reason: st
 
 export const deleteDefinitionPause = (definition: string): Query => ({
   text: `DELETE FROM definition_pauses WHERE definition = $1 RETURNING definition, paused_by AS "by", reason, since`,
+  values: [definition],
+});
+
+/**
+ * What a start by definition needs, in one read: the definition's latest
+ * version (as catalog/sql's selectVersion gives it) and the definition's
+ * pause, if any (a run of a paused definition starts paused).
+ */
+export const selectStartTarget = (definition: string): Query => ({
+  text: `SELECT d.name, d.latest_version AS "latestVersion", v.hash, v.graph, v.contracts, v.created_at AS "createdAt",
+                COALESCE((SELECT json_agg(json_build_object('definition', dv.definition, 'seq', dv.seq) ORDER BY dv.definition)
+                          FROM definition_versions dv WHERE dv.version = d.latest_version), '[]'::json) AS definitions,
+                p.paused_by AS "pausedBy", p.reason AS "pauseReason", p.since AS "pausedSince"
+         FROM definitions d LEFT JOIN versions v ON v.hash = d.latest_version LEFT JOIN definition_pauses p ON p.definition = d.name
+         WHERE d.name = $1`,
   values: [definition],
 });
 

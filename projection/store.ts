@@ -156,6 +156,9 @@ async function writeSteps(tx: Db, runId: string, steps: StepRecord[]): Promise<v
   }
 }
 
+/** Runs whose metric labels the store remembers from its step writes. */
+const LABELS_MAX = 10_000;
+
 const redactSteps = (plan: RedactionPlan, steps: StepRecord[]): StepRecord[] => (plan.any ? steps.map((s) => redactStepRecord(plan, s)) : steps);
 
 export class ProjectionStore {
@@ -188,16 +191,14 @@ export class ProjectionStore {
     origin?: RunOrigin | undefined;
   }): Promise<void> {
     const plan = await this.redaction.forRun(r.id, r.version);
-    const input = redactRunInput(plan, r.input);
-    await this.db.transaction(async (tx) => {
-      await tx.query(sql.insertRun(r));
-      await tx.query(sql.insertRunDetails(r.id, input, r.metadata));
-      if (r.origin) await tx.query(sql.insertRunOrigin(r.id, r.origin));
-    });
+    // One statement: the run's row, its details and its origin (sql.startRun).
+    await this.db.query(sql.startRun({ ...r, input: redactRunInput(plan, r.input) }));
   }
 
   /** The definition and version of a run (the labels of its metrics), or undefined when it is not projected. */
   async runLabels(runId: string): Promise<{ definition: string; version: string } | undefined> {
+    const known = this.labels.get(runId);
+    if (known) return known;
     return (await this.db.query<{ definition: string; version: string }>(sql.selectRunLabels(runId)))[0];
   }
 
@@ -211,18 +212,46 @@ export class ProjectionStore {
     return this.db.query<{ event: string; count: number }>(eventSql.countOpenWaitsByEvent());
   }
 
-  /** Upsert step records and point the run at its current step, in one transaction. */
+  /**
+   * Upsert step records and point the run at its current step: one statement
+   * when it can (sql.writeStepsAtOnce), else one transaction.
+   */
   async recordSteps(runId: string, steps: StepRecord[], currentStep?: string, version?: string): Promise<void> {
     if (!steps.length && currentStep === undefined) return;
     if (steps.length) steps = redactSteps(await this.redaction.forRun(runId, version), steps);
+    if (await this.stepsAtOnce(runId, steps, currentStep !== undefined ? { kind: 'cursor', currentStep } : { kind: 'none' })) return;
     await this.db.transaction(async (tx) => {
       await writeSteps(tx, runId, steps);
       if (currentStep !== undefined) await tx.query(sql.setCurrentStep(runId, currentStep));
     });
   }
 
+  /**
+   * The one-statement path of a step write (sql.writeStepsAtOnce): true when
+   * it was taken, false when the records need the transactional path (a
+   * retry, a cancellation) or a transactional writer holds the run's lock.
+   */
+  private async stepsAtOnce(runId: string, steps: StepRecord[], also: sql.StepsAlso): Promise<boolean> {
+    if (!sql.oneStatementSteps(steps)) return false;
+    const [row] = await this.db.query<{ locked: boolean; definition: string | null; version: string | null }>(sql.writeStepsAtOnce(runId, steps, also));
+    // The run's labels come back with the write (its snapshot), so the writer's metrics need no read of their own.
+    if (row?.definition && row.version) this.rememberLabels(runId, { definition: row.definition, version: row.version });
+    return row?.locked === true;
+  }
+
+  /** Runs' metric labels as the last one-statement step write returned them, most recent last; at most LABELS_MAX. */
+  private readonly labels = new Map<string, { definition: string; version: string }>();
+
+  private rememberLabels(runId: string, labels: { definition: string; version: string }): void {
+    this.labels.delete(runId);
+    this.labels.set(runId, labels);
+    if (this.labels.size > LABELS_MAX) this.labels.delete(this.labels.keys().next().value!);
+  }
+
   async recordRunClosed(c: { runId: string; status: RunStatus; output?: unknown; error?: ErrorInfo; closedAt: string; trail: StepRecord[] }): Promise<void> {
     const trail = redactSteps(await this.redaction.forRun(c.runId), c.trail);
+    const close = { kind: 'close' as const, status: c.status, errorSummary: summarise(c.error), closedAt: c.closedAt, output: c.output ?? null, error: c.error ?? null };
+    if (await this.stepsAtOnce(c.runId, trail, close)) return;
     await this.db.transaction(async (tx) => {
       await writeSteps(tx, c.runId, trail);
       await tx.query(sql.closeRun(c.runId, c.status, summarise(c.error), c.closedAt));
@@ -266,6 +295,25 @@ export class ProjectionStore {
   async resumeDefinition(definition: string): Promise<DefinitionPause | undefined> {
     const [row] = await this.db.query<Record<string, unknown>>(sql.deleteDefinitionPause(definition));
     return row ? toDefinitionPause(row) : undefined;
+  }
+
+  /**
+   * A start by definition, in one read: the definition's latest version row
+   * (undefined fields when the version is missing) and its pause. Undefined
+   * when the definition does not exist.
+   */
+  async startTarget(definition: string): Promise<
+    | { name: string; latestVersion: string; version: { hash: string; graph: unknown; contracts: unknown; createdAt: string; definitions: Array<{ definition: string; seq: number }> } | undefined; pause: DefinitionPause | undefined }
+    | undefined
+  > {
+    const [r] = await this.db.query<Record<string, unknown>>(sql.selectStartTarget(definition));
+    if (!r) return undefined;
+    return {
+      name: String(r.name),
+      latestVersion: String(r.latestVersion),
+      version: r.hash ? { hash: r.hash as string, graph: r.graph, contracts: r.contracts, createdAt: iso(r.createdAt)!, definitions: r.definitions as Array<{ definition: string; seq: number }> } : undefined,
+      pause: r.pausedBy !== null && r.pausedBy !== undefined ? toDefinitionPause({ definition: r.name, by: r.pausedBy, reason: r.pauseReason, since: r.pausedSince }) : undefined,
+    };
   }
 
   async getDefinitionPause(definition: string): Promise<DefinitionPause | undefined> {
@@ -327,6 +375,7 @@ export class ProjectionStore {
     // The trail ran on the version the run leaves; what follows runs on the target.
     const trail = redactSteps(await this.redaction.forVersion(m.from), m.trail);
     this.redaction.pin(m.runId, m.to);
+    this.labels.delete(m.runId);
     await this.db.transaction(async (tx) => {
       await writeSteps(tx, m.runId, trail);
       await tx.query(

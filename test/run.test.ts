@@ -57,16 +57,17 @@ describe('runs on a real Temporal server, projected into a real Postgres', funct
     assert.deepEqual(run.steps[3]!.output, { greeting: 'hello ada' });
 
     // Control steps (assign, if, return) add no Temporal events: the only
-    // commands are one activity per rpc step and the two run projections,
-    // which are local activities (one marker each, after the patch marker).
+    // commands are one activity per rpc step and the run-closed projection,
+    // a local activity (one marker, after the patch markers). The client
+    // wrote the run-started rows (flag 13): no local activity for them.
     const history = await env.client.workflow.getHandle(started.runId).fetchHistory();
     const scheduled = (history.events ?? [])
       .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
       .filter((n): n is string => typeof n === 'string');
     assert.deepEqual(scheduled, ['invokeRpc', 'invokeRpc']);
     const markers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes).map((e) => e.markerRecordedEventAttributes!.markerName);
-    // Three patch markers first (flag 9, then flags 10 and 11 asked right after it), then the two local activities.
-    assert.deepEqual(markers, ['core_patch', 'core_patch', 'core_patch', 'core_local_activity', 'core_local_activity']);
+    // Four patch markers first (flag 9, then flags 10, 11 and 13 asked right after it), then the run-closed local activity.
+    assert.deepEqual(markers, ['core_patch', 'core_patch', 'core_patch', 'core_patch', 'core_local_activity']);
     assert.equal((history.events ?? []).filter((e) => e.timerStartedEventAttributes).length, 0);
   });
 

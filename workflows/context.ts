@@ -161,6 +161,8 @@ export class RunContext {
   syncExpressions = false;
   /** The scope's `run` member: one object per run, so the size guard measures it once. */
   private runView: ExpressionScope['run'] | undefined;
+  /** Set by decideFlags: the run recorded FLAGS.START_PROJECTED_BY_CLIENT (asked only after FLAGS_AT_START). */
+  private startProjectedByClient = false;
   /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
   pausing: PauseInfo | undefined;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
@@ -301,6 +303,8 @@ export class RunContext {
     if (this.flagsAtStart) this.pausable = patched(FLAGS.PAUSE);
     // Flag 12 right after flag 11, in the same first task, only by a run that has flag 9.
     if (this.flagsAtStart) this.syncExpressions = patched(FLAGS.SYNC_EXPRESSIONS);
+    // Flag 13 right after flag 11 (12, when present, comes between), only by a run that has flag 9.
+    if (this.flagsAtStart) this.startProjectedByClient = patched(FLAGS.START_PROJECTED_BY_CLIENT);
     // A run of a paused definition starts paused (its start input), and holds before its first step.
     if (this.pausable && this.run.pause) {
       this.pausing = { ...this.run.pause };
@@ -315,6 +319,7 @@ export class RunContext {
     if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
     if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
     if (id === FLAGS.SYNC_EXPRESSIONS) return this.syncExpressions; // decided at start, never asked later
+    if (id === FLAGS.START_PROJECTED_BY_CLIENT) return this.startProjectedByClient; // decided at start, never asked later
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }
@@ -379,6 +384,8 @@ export class RunContext {
     // A run started before 0.4.0 keeps its activities on replay.
     this.runProjection = this.flag(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
     const run = this.run;
+    // FLAGS.START_PROJECTED_BY_CLIENT: the client wrote these rows (a child's parent and a continued execution did not).
+    if (this.startProjectedByClient && run.startProjected === true && !run.parent && this.info.continuedFromExecutionRunId === undefined) return;
     await this.projectionAs(`run started · ${run.definition}`).projectRunStarted({
       runId: run.runId,
       temporalRunId: this.info.runId,

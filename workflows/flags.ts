@@ -154,6 +154,22 @@ export const FLAGS = {
    * 9 for why).
    */
   SYNC_EXPRESSIONS: 'pinflow-12-sync-expressions',
+  /**
+   * 13. Since 0.9.0 (after flag 11; 12 is another change of the same
+   * release): the client alone writes the run-started projection rows of a
+   * run it starts (RunInput.startProjected), in one statement, right after
+   * Temporal accepted the start, so the run is listed when `start()`
+   * returns. The run's first execution then skips the run-started local
+   * activity, which wrote the same rows a second time (one marker event and
+   * one to four statements less per run). Child runs (started by their
+   * parent's workflow), continued executions (a new Temporal run id for the
+   * row) and runs started without the field keep the local activity. If the
+   * client's write fails because the database is unavailable, the client's
+   * own projection writer retries it. Before: both wrote, whichever came
+   * first won. Decided in decideFlags, right after flag 11 and only when
+   * flag 9 is on (see flag 9 for why).
+   */
+  START_PROJECTED_BY_CLIENT: 'pinflow-13-start-projected-by-client',
 } as const;
 
 export type FlagId = (typeof FLAGS)[keyof typeof FLAGS];

@@ -416,6 +416,13 @@ async function main(): Promise<void> {
       await env.pinflow.result(run.runId);
       save('pause-definition-start', run.runId, run.temporalRunId);
     }
+    // Since 0.9.0 (flag 13): the client wrote the run-started rows, so the run has no run-started local activity.
+    if (!recorded.has('start-projected-by-client')) {
+      await env.startWorker(rpcs);
+      const run = await env.pinflow.start({ definition: 'sum', input: { a: 2, b: 5, name: 'eve' }, runId: 'h-start-projected-by-client' });
+      await env.pinflow.result(run.runId);
+      save('start-projected-by-client', run.runId, run.temporalRunId);
+    }
 
     // Synchronous expressions (0.9.0, FLAGS.SYNC_EXPRESSIONS): control steps, a forEach (two lanes) and a
     // parallel whose mappings are in the sync subset, one that leaves it at run time (an array on a path)
