@@ -39,6 +39,12 @@ export interface DevServerOptions {
   dynamicConfig?: string[];
   /** Give up waiting for health after this long. @default 120000 */
   startTimeoutMs?: number;
+  /**
+   * SQLite pragmas for the server's store (`--sqlite-pragma`, `NAME=VALUE`),
+   * for the file store only (an in-memory store never touches a disk).
+   * @default {@link DEV_SERVER_SQLITE_PRAGMAS}
+   */
+  sqlitePragmas?: readonly string[];
 }
 
 export interface DevServer {
@@ -58,6 +64,20 @@ export const DEV_SERVER_DYNAMIC_CONFIG = [
   'frontend.workerVersioningDataAPIs=true',
   'system.forceSearchAttributesCacheRefreshOnRead=true',
 ] as const;
+
+/**
+ * The dev server's SQLite file store, tuned for a development machine. The
+ * store has one connection: every write of every run waits its turn on it,
+ * and with SQLite's defaults (a rollback journal, `synchronous=FULL`) each
+ * commit waits for fsyncs. Under a burst of events the persistence calls
+ * then outlive their deadlines (`context deadline exceeded` in the server
+ * log), workflow tasks queue, and resumes take minutes (BENCHMARKS.md,
+ * "Events burst"). A write-ahead log with `synchronous=NORMAL` commits
+ * without an fsync and stays consistent after a crash (the last commits
+ * may be lost on a power cut, which a development server can afford).
+ * Production runs a real Temporal cluster, not this server.
+ */
+export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=WAL', 'synchronous=NORMAL'] as const;
 
 function portInUse(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -156,7 +176,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const args = [
     'server',
     'start-dev',
-    ...(opts.inMemory ? [] : ['--db-filename', opts.dbFile]),
+    ...(opts.inMemory ? [] : ['--db-filename', opts.dbFile, ...(opts.sqlitePragmas ?? DEV_SERVER_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p])]),
     '--ip',
     ip,
     '--port',

@@ -27,6 +27,7 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, t
 import { Client as PgClient } from 'pg';
 import { createActivities } from '../activities';
 import { createApi } from '../client/http';
+import { ApiKeys } from '../client/keys';
 import { Pinflow } from '../client/pinflow';
 import { TASK_QUEUE } from '../graph/terminology';
 import { connectPg, type Db } from '../db/connection';
@@ -361,85 +362,110 @@ function rssMb(): number {
   return process.memoryUsage().rss / MB;
 }
 
-async function openWaits(db: Db, event: string): Promise<number> {
-  const [r] = await db.query<{ n: string }>({ text: `SELECT count(*) AS n FROM run_waits WHERE event_name = $1 AND status = 'OPEN'`, values: [event] });
+async function openWaits(db: Db, event: string, keyPrefix = ''): Promise<number> {
+  const [r] = await db.query<{ n: string }>({
+    text: `SELECT count(*) AS n FROM run_waits WHERE event_name = $1 AND status = 'OPEN' AND correlation_key LIKE $2`,
+    values: [event, `${keyPrefix}%`],
+  });
   return Number(r!.n);
 }
 
-async function waitForOpen(db: Db, n: number, event = 'bench.event'): Promise<void> {
+/** Until `n` waits on `event` (with keys starting `keyPrefix-`, when given) are open. */
+async function waitForOpen(db: Db, n: number, event = 'bench.event', keyPrefix?: string): Promise<void> {
   const deadline = Date.now() + 30 * 60_000;
-  while ((await openWaits(db, event)) < n) {
-    if (Date.now() > deadline) throw new Error(`only ${await openWaits(db, event)} of ${n} ${event} waits opened`);
+  const prefix = keyPrefix === undefined ? '' : `${keyPrefix}-`;
+  while ((await openWaits(db, event, prefix)) < n) {
+    if (Date.now() > deadline) throw new Error(`only ${await openWaits(db, event, prefix)} of ${n} ${event} waits opened`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
-async function events(env: Env, syntheticWaits: number) {
-  await env.pinflow.publish('bench-wait', waitGraph);
-  const key = (i: number) => `bench-${i}`;
-  const start = (from: number, to: number) =>
-    pool(Array.from({ length: to - from }, (_, j) => from + j), 50, (i) => env.pinflow.start({ definition: 'bench-wait', input: { k: key(i) }, runId: `bench-wait-${i}` }));
+/** `host:port` for the worker's Prometheus metrics (PINFLOW_BENCH_METRICS): the events progress log then shows cache hits and misses. */
+const BENCH_METRICS = process.env.PINFLOW_BENCH_METRICS;
 
-  // Worker RSS with 1,000 open runs cached (reported under replay), hand-written first, then graph runs.
-  const rssHand0 = rssMb();
-  const handStarted = noopCalls.waits;
-  await pool(Array.from({ length: RSS_OPEN_RUNS }), 50, () =>
-    env.client.workflow.start('baselineWait', { taskQueue: env.baselineQueue, workflowId: `bench-hand-wait-${process.pid}-${++handSeq}` }),
-  );
-  while (noopCalls.waits - handStarted < RSS_OPEN_RUNS) await new Promise((r) => setTimeout(r, 250));
-  const rssHandPer1000 = ((rssMb() - rssHand0) / RSS_OPEN_RUNS) * 1000;
-  const rss0 = rssMb();
-  await start(0, RSS_OPEN_RUNS);
-  await waitForOpen(env.db, RSS_OPEN_RUNS);
-  const rssPer1000 = ((rssMb() - rss0) / RSS_OPEN_RUNS) * 1000;
-  const t0 = performance.now();
-  // In waves: 10,000 first workflow tasks at once swamp one worker on a small machine.
-  for (let from = RSS_OPEN_RUNS; from < SIZE.waitingRuns; from += 500) {
-    const to = Math.min(SIZE.waitingRuns, from + 500);
-    await start(from, to);
-    await waitForOpen(env.db, to);
-  }
-  log(`${SIZE.waitingRuns} runs waiting (${round((performance.now() - t0) / 1000, 1)} s after the first 1000)`);
+/** The quick run's events sizes: the full run measures them too, first, on runs of their own, as `events.quickSize`. */
+const EVENTS_QUICK = { waitingRuns: 500, resumeSamples: 50 };
 
-  // The candidate lookup, as routing runs it, over real and synthetic keys.
-  const lookups: number[] = [];
-  const pg = new PgClient({ connectionString: benchDbUrl() });
-  // A lost connection fails the awaited query; the 'error' event must not also kill the process.
-  pg.on('error', () => undefined);
-  await pg.connect();
-  try {
-    for (let s = 0; s < 2_000; s++) {
-      const real = s % 2 === 0;
-      const args = real ? ['default', 'bench.event', key(rand(SIZE.waitingRuns))] : [`tenant-${rand(50)}`, `syn.event.${rand(100)}`, `k-${1 + rand(syntheticWaits)}`];
-      const t = performance.now();
-      await pg.query(`SELECT run_id, wait_id FROM run_waits WHERE tenant = $1 AND event_name = $2 AND correlation_key = $3 AND status = 'OPEN'`, args);
-      lookups.push(performance.now() - t);
+/**
+ * Every 10 s while runs are resumed: how many resumed, the worker's cache and
+ * in-flight work, the workflow-task backlog, and the CPU each process used
+ * since the last line. This is how the full-size burst's stall was found
+ * (BENCHMARKS.md, "Events burst"); the log lines stay as its evidence.
+ */
+function startProgressLog(env: Env, label: string, done: () => number): () => void {
+  let last = { at: performance.now(), cpu: { node: 0, temporal: 0, postgres: 0 }, done: done() };
+  void env.cpu.sample().then((cpu) => (last.cpu = cpu), () => undefined);
+  const tick = async () => {
+    const now = { at: performance.now(), cpu: await env.cpu.sample(), done: done() };
+    const secs = (now.at - last.at) / 1000;
+    const pct = (k: 'node' | 'temporal') => round(((now.cpu[k] - last.cpu[k]) / secs) * 100, 0);
+    const status = env.worker.getStatus();
+    let backlog = '?';
+    try {
+      const d = await env.client.workflowService.describeTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: TASK_QUEUE, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        includeTaskQueueStatus: true,
+      });
+      backlog = String(d.taskQueueStatus?.backlogCountHint ?? '?');
+    } catch (err) {
+      backlog = `error: ${(err as Error).message}`;
     }
-    lookups.splice(0, 100); // warm-up
-  } finally {
-    await pg.end();
-  }
-
-  const api = createApi({ pinflow: env.pinflow });
-  await api.listen({ host: '127.0.0.1', port: 0 });
-  const url = `http://127.0.0.1:${(api.server.address() as { port: number }).port}/events`;
-  const post = async (k: string) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench.event', correlationKey: k, payload: { k } }) });
-    if (res.status !== 200) throw new Error(`POST /events ${res.status}: ${await res.text()}`);
-    await res.arrayBuffer();
+    let cache = '';
+    if (BENCH_METRICS) {
+      // The SDK's own counters (Prometheus text): whether a workflow task found its run in the cache.
+      const text = await (await fetch(`http://${BENCH_METRICS}/metrics`)).text();
+      const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+      cache = `; cache hits ${sum('temporal_sticky_cache_hit')}, misses ${sum('temporal_sticky_cache_miss')}, evictions ${sum('temporal_sticky_cache_total_forced_eviction')}`;
+    }
+    log(
+      `${label}: ${now.done} resumed (+${round((now.done - last.done) / secs, 1)}/s); worker cache ${status.numCachedWorkflows}, ` +
+        `activations in flight ${status.numInFlightWorkflowActivations}, activities ${status.numInFlightActivities}; ` +
+        `workflow backlog ${backlog}; cpu worker ${pct('node')}% server ${pct('temporal')}%${cache}`,
+    );
+    last = now;
   };
+  const timer = setInterval(() => void tick(), 10_000);
+  return () => clearInterval(timer);
+}
+
+/**
+ * One burst: `n` runs each waiting on its own key (started in waves of 500:
+ * 10,000 first workflow tasks at once swamp one worker on a small machine),
+ * resume latency one event at a time, then every other event through
+ * POST /events, 32 in flight. `opened` runs of `prefix` already wait.
+ */
+async function eventsBurst(
+  env: Env,
+  post: (k: string) => Promise<void>,
+  o: { prefix: string; n: number; resumeSamples: number; opened: number; beforeResume?: () => Promise<void> },
+) {
+  const key = (i: number) => `${o.prefix}-${i}`;
+  const t0 = performance.now();
+  for (let from = o.opened; from < o.n; from += 500) {
+    const to = Math.min(o.n, from + 500);
+    await pool(Array.from({ length: to - from }, (_, j) => from + j), 50, (i) =>
+      env.pinflow.start({ definition: 'bench-wait', input: { k: key(i) }, runId: `bench-wait-${o.prefix}-${i}` }),
+    );
+    await waitForOpen(env.db, to, 'bench.event', o.prefix);
+  }
+  log(`${o.n} ${o.prefix} runs waiting (${round((performance.now() - t0) / 1000, 1)} s for the last ${o.n - o.opened})`);
+  await o.beforeResume?.();
+  let resumed = 0;
+  const marked = (k: string) => whenMarked(k).then((at) => (resumed++, at));
+  const stopLog = startProgressLog(env, `${o.prefix} burst`, () => resumed);
   try {
     // Resume latency, one event at a time: from the POST to the step after the wait running.
     const resume: number[] = [];
-    for (let i = 0; i < SIZE.resumeSamples; i++) {
-      const marked = whenMarked(key(i));
+    for (let i = 0; i < o.resumeSamples; i++) {
+      const mark = marked(key(i));
       const t = Date.now();
       await post(key(i));
-      resume.push((await marked) - t);
+      resume.push((await mark) - t);
     }
-    // Ingress throughput: every remaining event through POST /events, 32 in flight.
-    const rest = Array.from({ length: SIZE.waitingRuns - SIZE.resumeSamples }, (_, j) => key(SIZE.resumeSamples + j));
-    const burstMarks = rest.map((k) => whenMarked(k));
+    const rest = Array.from({ length: o.n - o.resumeSamples }, (_, j) => key(o.resumeSamples + j));
+    const burstMarks = rest.map((k) => marked(k));
     const tb = performance.now();
     const sent = new Map<string, number>();
     await pool(rest, INGRESS_CONCURRENCY, async (k) => {
@@ -447,24 +473,88 @@ async function events(env: Env, syntheticWaits: number) {
       await post(k);
     });
     const ingressSecs = (performance.now() - tb) / 1000;
+    const burstResume = (await Promise.all(burstMarks)).map((at, j) => at - sent.get(rest[j]!)!);
+    log(`${o.prefix}: all ${o.n} resumed, ${round((performance.now() - tb) / 1000, 1)} s after the burst's first event`);
+    return {
+      waitingRuns: o.n,
+      resumeP50Ms: round(median(resume), 1),
+      resumeP99Ms: round(percentile(resume, 99), 1),
+      ingressPerSec: round(rest.length / ingressSecs, 1),
+      burstResumeP50Ms: round(median(burstResume), 1),
+      burstResumeP99Ms: round(percentile(burstResume, 99), 1),
+      burstSecs: round((performance.now() - tb) / 1000, 1),
+    };
+  } finally {
+    stopLog();
+  }
+}
+
+async function events(env: Env, syntheticWaits: number) {
+  await env.pinflow.publish('bench-wait', waitGraph);
+  const api = createApi({ pinflow: env.pinflow });
+  await api.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(api.server.address() as { port: number }).port}/events`;
+  const { key: apiKey } = await new ApiKeys(env.db).create({ scopes: ['operate'], name: 'bench events', by: 'bench' });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
+  const post = async (k: string) => {
+    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ name: 'bench.event', correlationKey: k, payload: { k } }) });
+    if (res.status !== 200) throw new Error(`POST /events ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+  };
+  try {
+    // The full run measures the quick size first, on its own runs, so both sizes are compared in one run.
+    const quickSize = QUICK ? undefined : await eventsBurst(env, post, { prefix: 'quick', n: EVENTS_QUICK.waitingRuns, resumeSamples: EVENTS_QUICK.resumeSamples, opened: 0 });
+
+    // Worker RSS with 1,000 open runs cached (reported under replay), hand-written first, then graph runs.
+    const rssHand0 = rssMb();
+    const handStarted = noopCalls.waits;
+    await pool(Array.from({ length: RSS_OPEN_RUNS }), 50, () =>
+      env.client.workflow.start('baselineWait', { taskQueue: env.baselineQueue, workflowId: `bench-hand-wait-${process.pid}-${++handSeq}` }),
+    );
+    while (noopCalls.waits - handStarted < RSS_OPEN_RUNS) await new Promise((r) => setTimeout(r, 250));
+    const rssHandPer1000 = ((rssMb() - rssHand0) / RSS_OPEN_RUNS) * 1000;
+    const rss0 = rssMb();
+    await pool(Array.from({ length: RSS_OPEN_RUNS }, (_, i) => i), 50, (i) => env.pinflow.start({ definition: 'bench-wait', input: { k: `bench-${i}` }, runId: `bench-wait-bench-${i}` }));
+    await waitForOpen(env.db, RSS_OPEN_RUNS, 'bench.event', 'bench');
+    const rssPer1000 = ((rssMb() - rss0) / RSS_OPEN_RUNS) * 1000;
+
+    // The candidate lookup, as routing runs it, over real and synthetic keys (while the full size waits).
+    const lookups: number[] = [];
+    const lookup = async () => {
+      const pg = new PgClient({ connectionString: benchDbUrl() });
+      // A lost connection fails the awaited query; the 'error' event must not also kill the process.
+      pg.on('error', () => undefined);
+      await pg.connect();
+      try {
+        for (let s = 0; s < 2_000; s++) {
+          const real = s % 2 === 0;
+          const args = real ? ['default', 'bench.event', `bench-${rand(SIZE.waitingRuns)}`] : [`tenant-${rand(50)}`, `syn.event.${rand(100)}`, `k-${1 + rand(syntheticWaits)}`];
+          const t = performance.now();
+          await pg.query(`SELECT run_id, wait_id FROM run_waits WHERE tenant = $1 AND event_name = $2 AND correlation_key = $3 AND status = 'OPEN'`, args);
+          lookups.push(performance.now() - t);
+        }
+        lookups.splice(0, 100); // warm-up
+      } finally {
+        await pg.end();
+      }
+    };
+    const full = await eventsBurst(env, post, { prefix: 'bench', n: SIZE.waitingRuns, resumeSamples: SIZE.resumeSamples, opened: RSS_OPEN_RUNS, beforeResume: lookup });
+
     // The ingress path alone: events no run waits on (validate, record, look up, settle; no signal).
     const unmatched = Array.from({ length: Math.min(2_000, SIZE.waitingRuns) }, (_, j) => `nobody-${j}`);
     const tu = performance.now();
     await pool(unmatched, INGRESS_CONCURRENCY, (k) => post(k));
     const unmatchedSecs = (performance.now() - tu) / 1000;
-    const burstResume = (await Promise.all(burstMarks)).map((at, j) => at - sent.get(rest[j]!)!);
+    const { waitingRuns, ...fullFigures } = full;
     return {
-      waitingRuns: SIZE.waitingRuns,
+      waitingRuns,
       syntheticOpenWaits: syntheticWaits,
       lookupP50Ms: round(median(lookups), 3),
       lookupP99Ms: round(percentile(lookups, 99), 3),
-      resumeP50Ms: round(median(resume), 1),
-      resumeP99Ms: round(percentile(resume, 99), 1),
-      ingressPerSec: round(rest.length / ingressSecs, 1),
+      ...fullFigures,
       ingressConcurrency: INGRESS_CONCURRENCY,
       ingressUnmatchedPerSec: round(unmatched.length / unmatchedSecs, 1),
-      burstResumeP50Ms: round(median(burstResume), 1),
-      burstResumeP99Ms: round(percentile(burstResume, 99), 1),
+      ...(quickSize ? { quickSize } : {}),
       rssMbPer1000Open: round(rssPer1000, 1),
       rssMbPer1000OpenHand: round(rssHandPer1000, 1),
     };
@@ -724,7 +814,7 @@ function writeReport(results: Record<string, unknown>, meta: Record<string, unkn
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger('WARN'), ...(BENCH_METRICS ? { telemetryOptions: { metrics: { prometheus: { bindAddress: BENCH_METRICS } } } } : {}) });
   const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
   const cli = await findConfiguredTemporalCli(config, log);
   const tmp = mkdtempSync(join(tmpdir(), 'pinflow-bench-'));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -34,6 +34,8 @@ describe('embedded Temporal dev server', function () {
     await ensureSearchAttributes(conn, 'default');
     await ensureSearchAttributes(conn, 'default'); // idempotent
     await conn.close();
+    // Bytes 18 and 19 of a SQLite header are its write and read versions: 2 in WAL mode, 1 with a rollback journal.
+    assert.deepEqual(sqliteJournalVersions(dbFile), [2, 2], 'the store runs in WAL mode (DEV_SERVER_SQLITE_PRAGMAS)');
     await server.stop();
     server = undefined;
     assert.equal(processAlive(firstPid), false, 'the dev server process is gone after stop()');
@@ -51,6 +53,16 @@ describe('embedded Temporal dev server', function () {
     }
   });
 
+  it('passes its SQLite pragmas to the server: none leaves the store on a rollback journal', async () => {
+    const dbFile = join(dir, 'plain.sqlite');
+    const plain = await startDevServer({ cliPath, dbFile, port: port + 1, uiPort: port + 1001, headless: true, sqlitePragmas: [] });
+    try {
+      assert.deepEqual(sqliteJournalVersions(dbFile), [1, 1]);
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('refuses to start on a port that is already taken, saying what to do', async () => {
     const taken = Number(temporalAddress().split(':').pop());
     await assert.rejects(
@@ -63,3 +75,9 @@ describe('embedded Temporal dev server', function () {
     );
   });
 });
+
+/** The write and read format versions in a SQLite file's header (bytes 18 and 19). */
+function sqliteJournalVersions(file: string): [number, number] {
+  const header = readFileSync(file).subarray(0, 100);
+  return [header[18]!, header[19]!];
+}
