@@ -154,6 +154,8 @@ export class RunContext {
   private runStory = false;
   /** Set by decideFlags: the run recorded FLAGS.PAUSE (asked only after FLAGS_AT_START), so it can be paused. */
   private pausable = false;
+  /** Set by decideFlags: the run recorded FLAGS.DIRECT_RPC_STEP (asked only after FLAGS_AT_START), so the walk awaits an rpc step's activity itself. */
+  directRpc = false;
   /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
   pausing: PauseInfo | undefined;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
@@ -286,6 +288,8 @@ export class RunContext {
     if (this.flagsAtStart) this.runStory = patched(FLAGS.RUN_STORY);
     // Flag 11 right after flag 10, in the same first task, only by a run that has flag 9.
     if (this.flagsAtStart) this.pausable = patched(FLAGS.PAUSE);
+    // Flag 14 after flags 11, 12 and 13, in the same first task, only by a run that has flag 9.
+    if (this.flagsAtStart) this.directRpc = patched(FLAGS.DIRECT_RPC_STEP);
     // A run of a paused definition starts paused (its start input), and holds before its first step.
     if (this.pausable && this.run.pause) {
       this.pausing = { ...this.run.pause };
@@ -299,6 +303,7 @@ export class RunContext {
   flag(id: FlagId): boolean {
     if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
     if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
+    if (id === FLAGS.DIRECT_RPC_STEP) return this.directRpc; // decided at start, never asked later
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }
