@@ -65,8 +65,8 @@ describe('runs on a real Temporal server, projected into a real Postgres', funct
       .filter((n): n is string => typeof n === 'string');
     assert.deepEqual(scheduled, ['invokeRpc', 'invokeRpc']);
     const markers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes).map((e) => e.markerRecordedEventAttributes!.markerName);
-    // Three patch markers first (flag 9, then flags 10 and 11 asked right after it), then the two local activities.
-    assert.deepEqual(markers, ['core_patch', 'core_patch', 'core_patch', 'core_local_activity', 'core_local_activity']);
+    // Four patch markers first (flag 9, then flags 10, 11 and 14 asked right after it), then the two local activities.
+    assert.deepEqual(markers, ['core_patch', 'core_patch', 'core_patch', 'core_patch', 'core_local_activity', 'core_local_activity']);
     assert.equal((history.events ?? []).filter((e) => e.timerStartedEventAttributes).length, 0);
   });
 
