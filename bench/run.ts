@@ -42,6 +42,7 @@ import { projectRoot } from '../db/paths';
 import { findConfiguredTemporalCli } from '../app/temporal-cli';
 import { toRegistry, type RpcRegistry } from '../rpc/registry';
 import { manifestOf, type DeployReport } from '../client/check-deploy';
+import { CONTROL_RPC_EVERY, CONTROL_STEPS, controlGraph, sequentialGraph } from './graphs';
 import { benchRpcs, deployed, noopHandler, whenMarked } from './rpcs';
 import { median, percentile, pool, round } from './stats';
 import { measureStepCounts, synthesize } from './synthetic';
@@ -89,38 +90,11 @@ const OVERHEAD_STEPS = 20;
 const OVERHEAD_CONCURRENCY = 4;
 const THROUGHPUT_STEPS = 5;
 const THROUGHPUT_CONCURRENCY = 50;
-const CONTROL_STEPS = 200;
-const CONTROL_RPC_EVERY = 40;
 const INGRESS_CONCURRENCY = 32;
 const RSS_OPEN_RUNS = SIZE.openRuns;
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const MB = 1024 * 1024;
-
-/** A graph of `n` sequential rpc steps calling bench.noop, returning the last output. */
-function sequentialGraph(n: number) {
-  const steps: unknown[] = Array.from({ length: n }, (_, i) => ({ id: `s${i}`, type: 'rpc', rpc: 'bench.noop', input: { i: `${i}` }, next: i === n - 1 ? 'done' : `s${i + 1}` }));
-  steps.push({ id: 'done', type: 'return', output: `steps.s${n - 1}` });
-  return { entry: 's0', steps };
-}
-
-/** 200 control steps (an assign, then an `if` on it, alternating) with an rpc step after every 40: 205 steps. */
-function controlGraph() {
-  const steps: Array<Record<string, unknown>> = [];
-  const id = (k: number) => `c${k}`;
-  let rpc = 0;
-  for (let k = 0; k < CONTROL_STEPS; k++) {
-    const after = (k + 1) % CONTROL_RPC_EVERY === 0 ? `r${rpc}` : k === CONTROL_STEPS - 1 ? 'done' : id(k + 1);
-    if (k % 2 === 0) steps.push({ id: id(k), type: 'assign', set: { x: k === 0 ? '1' : 'vars.x + 1' }, next: after });
-    else steps.push({ id: id(k), type: 'if', condition: 'vars.x % 2 = 0', then: after, else: after });
-    if ((k + 1) % CONTROL_RPC_EVERY === 0) {
-      steps.push({ id: `r${rpc}`, type: 'rpc', rpc: 'bench.noop', input: { i: `${k}` }, next: k === CONTROL_STEPS - 1 ? 'done' : id(k + 1) });
-      rpc++;
-    }
-  }
-  steps.push({ id: 'done', type: 'return', output: { x: 'vars.x' } });
-  return { entry: 'c0', steps };
-}
 
 const waitGraph = {
   entry: 'await',

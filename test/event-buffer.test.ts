@@ -240,7 +240,7 @@ describe('events (issue 11): one signal per delivery, buffered events with a ttl
     assert.equal(signalsPerEvent(history).get(early.eventId), undefined, 'a buffered event is consumed, never signalled');
     // Since 0.7.0 a new run's behaviour is decided by its one start marker (flag 9); the 0.6.0 marker path is in the replay corpus.
     const markers = markerTexts(history).filter((m) => m.includes('"id":"pinflow-'));
-    assert.deepEqual(markers.map((m) => (JSON.parse(m) as { id: string }).id), ['pinflow-9-flags-at-start', 'pinflow-10-run-story', 'pinflow-11-pause'], 'the start markers only (flags 9, 10 and 11)');
+    assert.deepEqual(markers.map((m) => (JSON.parse(m) as { id: string }).id), ['pinflow-9-flags-at-start', 'pinflow-10-run-story', 'pinflow-11-pause', 'pinflow-14-direct-rpc-step'], 'the start markers only (flags 9, 10, 11 and 14)');
     const consumes = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'consumeBuffered').length;
     assert.equal(consumes, 1);
   });

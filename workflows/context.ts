@@ -163,6 +163,8 @@ export class RunContext {
   private runView: ExpressionScope['run'] | undefined;
   /** Set by decideFlags: the run recorded FLAGS.START_PROJECTED_BY_CLIENT (asked only after FLAGS_AT_START). */
   private startProjectedByClient = false;
+  /** Set by decideFlags: the run recorded FLAGS.DIRECT_RPC_STEP (asked only after FLAGS_AT_START), so the walk awaits an rpc step's activity itself. */
+  directRpc = false;
   /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
   pausing: PauseInfo | undefined;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
@@ -305,6 +307,8 @@ export class RunContext {
     if (this.flagsAtStart) this.syncExpressions = patched(FLAGS.SYNC_EXPRESSIONS);
     // Flag 13 right after flag 11 (12, when present, comes between), only by a run that has flag 9.
     if (this.flagsAtStart) this.startProjectedByClient = patched(FLAGS.START_PROJECTED_BY_CLIENT);
+    // Flag 14 after flags 11, 12 and 13, in the same first task, only by a run that has flag 9.
+    if (this.flagsAtStart) this.directRpc = patched(FLAGS.DIRECT_RPC_STEP);
     // A run of a paused definition starts paused (its start input), and holds before its first step.
     if (this.pausable && this.run.pause) {
       this.pausing = { ...this.run.pause };
@@ -320,6 +324,7 @@ export class RunContext {
     if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
     if (id === FLAGS.SYNC_EXPRESSIONS) return this.syncExpressions; // decided at start, never asked later
     if (id === FLAGS.START_PROJECTED_BY_CLIENT) return this.startProjectedByClient; // decided at start, never asked later
+    if (id === FLAGS.DIRECT_RPC_STEP) return this.directRpc; // decided at start, never asked later
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }

@@ -170,6 +170,19 @@ export const FLAGS = {
    * flag 9 is on (see flag 9 for why).
    */
   START_PROJECTED_BY_CLIENT: 'pinflow-13-start-projected-by-client',
+  /**
+   * 14. Since 0.9.0 (after flags 12 and 13): an rpc step is a step program
+   * of its own (workflows/steps/rpc.ts): the walk awaits the activity's
+   * promise itself. Before: the step ran in an async function that the walk
+   * awaited, two more promises and awaits per rpc step (in the workflow
+   * sandbox the SDK captures a stack for every promise: measured in
+   * BENCHMARKS.md, "Control and replay CPU"). The activities and their order
+   * in one branch are the same, but concurrent branches (forEach lanes,
+   * parallel branches) interleave by microtasks, so their commands can come
+   * in another order: gated. Decided in decideFlags, after flags 12 and 13
+   * and only when flag 9 is on (see flag 9 for why).
+   */
+  DIRECT_RPC_STEP: 'pinflow-14-direct-rpc-step',
 } as const;
 
 export type FlagId = (typeof FLAGS)[keyof typeof FLAGS];

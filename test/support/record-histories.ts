@@ -470,6 +470,53 @@ async function main(): Promise<void> {
       save('sync-expressions-fan-out', run.runId, run.temporalRunId);
     }
 
+    // Since 0.9.0 (flag 14): rpc steps the walk awaits directly, in concurrent
+    // forEach lanes and parallel branches with control steps between them,
+    // where a change of microtask schedule would reorder the commands.
+    if (!recorded.has('direct-rpc-fan-out')) {
+      await env.startWorker(rpcs);
+      await env.pinflow.publish('direct-rpc-fan-out', {
+        entry: 'each',
+        steps: [
+          {
+            id: 'each',
+            type: 'forEach',
+            items: '[1..4]',
+            concurrency: 3,
+            body: {
+              entry: 'bump',
+              steps: [
+                { id: 'bump', type: 'assign', set: { n: 'item * 10' }, next: 'add' },
+                { id: 'add', type: 'rpc', rpc: 'math.add', input: { a: 'vars.n', b: 'index' }, next: 'again' },
+                { id: 'again', type: 'rpc', rpc: 'math.add', input: { a: 'steps.add.sum', b: '1' } },
+              ],
+            },
+            next: 'both',
+          },
+          {
+            id: 'both',
+            type: 'parallel',
+            branches: {
+              left: { entry: 'l1', steps: [{ id: 'l1', type: 'rpc', rpc: 'text.greet', input: { name: "'left'" }, next: 'l2' }, { id: 'l2', type: 'rpc', rpc: 'math.add', input: { a: '1', b: '2' } }] },
+              right: {
+                entry: 'r0',
+                steps: [
+                  { id: 'r0', type: 'if', condition: '1 < 2', then: 'r1', else: 'r1' },
+                  { id: 'r1', type: 'rpc', rpc: 'math.add', input: { a: '3', b: '4' }, next: 'r2' },
+                  { id: 'r2', type: 'rpc', rpc: 'text.greet', input: { name: "'right'" } },
+                ],
+              },
+            },
+            next: 'done',
+          },
+          { id: 'done', type: 'return', output: { each: 'steps.each.results.sum', both: 'steps.both' } },
+        ],
+      });
+      const run = await env.pinflow.start({ definition: 'direct-rpc-fan-out', runId: 'h-direct-rpc-fan-out' });
+      await env.pinflow.result(run.runId);
+      save('direct-rpc-fan-out', run.runId, run.temporalRunId);
+    }
+
     for (const [name, opts] of cases) {
       if (recorded.has(name)) continue;
       const run = await env.pinflow.start(opts);

@@ -6,13 +6,12 @@
  */
 import { ActivityFailure, ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../../graph/errors';
-import { isThenable } from '../../graph/expression';
-import type { ErrorInfo, StallReason } from '../../graph/wire';
+import type { ErrorInfo, StallDecision, StallReason } from '../../graph/wire';
 import { StepFailure, type Frame, type RunContext, type StepAt } from '../context';
 import { FLAGS } from '../flags';
 import { rpcActivity } from '../proxies';
 import { rpcSummary } from '../story';
-import type { StepHandler, StepOf, StepOutcome } from './types';
+import type { StepHandler, StepOf, StepOutcome, StepProgram } from './types';
 
 /** The ErrorInfo an activity failure carries (its first detail), placed on the step. */
 export function errorFromActivity(err: ActivityFailure, stepId: string, stepInstance: string): ErrorInfo {
@@ -28,20 +27,21 @@ export function errorFromActivity(err: ActivityFailure, stepId: string, stepInst
   return { type: cause?.name ?? 'ActivityFailure', message: cause?.message ?? err.message, stepId, stepInstance };
 }
 
-/** The activity projects the step itself, so the walk does not record it. */
-async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt): Promise<StepOutcome> {
+/**
+ * The rpc step's program: it yields the input evaluation, the activity and a
+ * stall's decision, and the activity projects the step itself, so the walk
+ * does not record it.
+ */
+function* rpcProgram(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt): StepProgram {
   const run = ctx.run;
   const instance = at.instance;
-  // FLAGS.SYNC_EXPRESSIONS: a value evaluated synchronously is used as it is, not awaited.
-  const inputNow = step.input === undefined ? {} : ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
-  const input = isThenable(inputNow) ? await inputNow : inputNow;
-  const keyNow = step.idempotencyKey ? ctx.evaluate(step.idempotencyKey, ctx.scope(f), { stepId: step.id, field: 'idempotencyKey' }, { stored: true }) : undefined;
-  const key = isThenable(keyNow) ? await keyNow : keyNow;
+  const input: unknown = step.input === undefined ? {} : yield ctx.evaluateMapping(step.input, ctx.scope(f), { stepId: step.id, field: 'input' }, { stored: true });
+  const key: unknown = step.idempotencyKey ? yield ctx.evaluate(step.idempotencyKey, ctx.scope(f), { stepId: step.id, field: 'idempotencyKey' }, { stored: true }) : undefined;
   const contract = run.contracts[step.rpc];
   for (let dispatch = ctx.nextDispatch.get(instance) ?? 1; ; dispatch++) {
     const pending = ctx.takeTrail();
     try {
-      const output = await rpcActivity(contract, step, rpcSummary(instance, step.rpc, dispatch))({
+      const output: unknown = yield rpcActivity(contract, step, rpcSummary(instance, step.rpc, dispatch))({
         runId: run.runId,
         tenant: run.tenant,
         rpc: step.rpc,
@@ -67,7 +67,7 @@ async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt
       const info = errorFromActivity(err, step.id, instance);
       if (info.type === FAILURE_TYPES.RPC_STALL && ctx.flag(FLAGS.STALL_ON_CONTRACT_MISMATCH)) {
         const d = (info.details ?? {}) as { reason?: StallReason; detail?: unknown };
-        const decision = await ctx.stallFor({
+        const decision = (yield ctx.stallFor({
           id: `${instance}/${dispatch}`,
           reason: d.reason ?? 'rpc_missing',
           rpc: step.rpc,
@@ -76,7 +76,7 @@ async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt
           message: info.message,
           ...(d.detail !== undefined ? { details: d.detail } : {}),
           since: ctx.now(),
-        });
+        })) as StallDecision;
         const action = decision.action;
         switch (action) {
           case 'retry':
@@ -107,6 +107,30 @@ async function runRpc(ctx: RunContext, step: StepOf<'rpc'>, f: Frame, at: StepAt
   }
 }
 
+/**
+ * Run a step program as the async function it was before FLAGS.DIRECT_RPC_STEP:
+ * one await per yield, and one promise for the whole, which the walk awaits.
+ * The walk (run-graph.ts) drives programs the same way, inline: an async
+ * helper there would add a promise to every step.
+ */
+async function asAsync(program: StepProgram): Promise<StepOutcome> {
+  let next = program.next();
+  while (!next.done) {
+    let failed = false;
+    let value: unknown;
+    try {
+      value = await next.value;
+    } catch (err) {
+      failed = true;
+      value = err;
+    }
+    next = failed ? program.throw(value) : program.next(value);
+  }
+  return next.value;
+}
+
 export const rpcStep: StepHandler<'rpc'> = function* (ctx, step, f, at) {
-  return (yield runRpc(ctx, step, f, at)) as StepOutcome;
+  // FLAGS.DIRECT_RPC_STEP: the walk awaits what the step yields; before it, the step's own async function.
+  if (ctx.directRpc) return yield* rpcProgram(ctx, step, f, at);
+  return (yield asAsync(rpcProgram(ctx, step, f, at))) as StepOutcome;
 };
