@@ -18,7 +18,7 @@ import { assertRunInput, checkCarriedOutputs, checkSkipOutput } from '../catalog
 import { EMPTY_PLAN, redactionPlan, redactRunState, REDACTED, type RedactionPlan } from '../graph/redact';
 import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { DefinitionPause, ProjectionStore, RunDetail, RunPage } from '../projection/store';
-import { ProjectionWriter, type ProjectionLag } from '../projection/writer';
+import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { migrateUpdate, pauseUpdate, resolveStallUpdate, resumeUpdate, stateQuery } from '../workflows/definitions';
 import type { InterpreterState, PauseInfo, RunInput, StallDecision } from '../graph/wire';
@@ -519,8 +519,6 @@ export class Pinflow {
         ? `\n\n**rerun of** ${origin.sourceRunId} from step \`${origin.fromStep}\` (by ${origin.by}${origin.reason ? `: ${origin.reason}` : ''})`
         : `\n\n**replay of** ${origin.sourceRunId} (by ${origin.by}${origin.reason ? `: ${origin.reason}` : ''})`
       : '';
-    // This client writes the run's start to the projection (below); the run does not write it again (FLAGS.START_PROJECTED_BY_CLIENT).
-    runInput.startProjected = true;
     let handle;
     try {
       handle = await this.client.workflow.start(WORKFLOW_TYPE, {
@@ -567,16 +565,10 @@ export class Pinflow {
       await this.store.recordRunStarted(row);
     } catch (err) {
       // The database went away since the catalog read: the run is started
-      // all the same (Temporal is the authority). The run does not write
-      // these rows itself (FLAGS.START_PROJECTED_BY_CLIENT): this client's
-      // projection writer retries the write until the database answers, and
-      // the run is listed once it is back. (A client process that dies
-      // first loses the write, as a worker loses its queued writes:
-      // projection/writer.ts names that gap.)
-      if (isDatabaseUnavailable(err)) {
-        void this.startWriter().submit({ kind: 'runStarted', runId, run: row }, { waitMs: 0 });
-        return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
-      }
+      // all the same (Temporal is the authority), and its first act, the
+      // projectRunStarted local activity, writes this same row, retrying
+      // until the database answers: the run is listed once it is back.
+      if (isDatabaseUnavailable(err)) return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
       // Postgres refuses the row for good (the input checks above should make
       // this impossible): the run's own write would be refused too and the
       // run would never be listed. Undo the start before anything ran, and fail.
@@ -584,15 +576,6 @@ export class Pinflow {
       throw err;
     }
     return { runId, temporalRunId, definition, version: version.hash, tenant, temporalUiUrl: this.uiLink(runId, temporalRunId) };
-  }
-
-  private writer: ProjectionWriter | undefined;
-
-  /** The writer that retries a run-started write the database was not there for (made on first need). */
-  private startWriter(): ProjectionWriter {
-    // Retried while the database is unavailable; any other refusal is permanent (written without payloads, else dropped, logged).
-    this.writer ??= new ProjectionWriter(this.store, { isPermanent: (err) => !isDatabaseUnavailable(err) });
-    return this.writer;
   }
 
   /** The search attributes of the run's searchable metadata keys (strings, numbers and booleans only). */

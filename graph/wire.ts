@@ -44,12 +44,6 @@ export interface RunInput {
    * continue-as-new while the run is paused or a pause is pending.
    */
   pause?: PauseInfo;
-  /**
-   * Since 0.9.0 (FLAGS.START_PROJECTED_BY_CLIENT): the client writes the
-   * run-started projection rows itself, so the run's first execution does
-   * not. Data for the interpreter's start only.
-   */
-  startProjected?: boolean;
 }
 
 /** Who paused a run, why and since when (FLAGS.PAUSE). */

@@ -18,8 +18,8 @@ const RUN_COLUMNS = `id, definition, version, tenant, status, parent_run_id AS "
 
 /**
  * Written by the client after Temporal accepted the start (inside
- * {@link startRun}), and by the run-started local activity of a child run, a
- * continued execution or a run started before flag 13: whichever comes first wins.
+ * {@link startRun}), and by the run's run-started local activity: whichever
+ * comes first wins.
  */
 export const insertRun = (r: {
   id: string;

@@ -238,9 +238,9 @@ describe('events (issue 11): one signal per delivery, buffered events with a ttl
     assert.equal(closedWait.resolvedEventId, early.eventId);
     const history = await env.client.workflow.getHandle(runId).fetchHistory();
     assert.equal(signalsPerEvent(history).get(early.eventId), undefined, 'a buffered event is consumed, never signalled');
-    // Since 0.7.0 a new run's behaviour is decided by its one start marker (flag 9); the 0.6.0 marker path is in the replay corpus.
+    // Since 0.9.0 a new run's behaviour is decided by its one release marker (flag 16); earlier marker paths are in the replay corpus.
     const markers = markerTexts(history).filter((m) => m.includes('"id":"pinflow-'));
-    assert.deepEqual(markers.map((m) => (JSON.parse(m) as { id: string }).id), ['pinflow-9-flags-at-start', 'pinflow-10-run-story', 'pinflow-11-pause', 'pinflow-14-direct-rpc-step'], 'the start markers only (flags 9, 10, 11 and 14)');
+    assert.deepEqual(markers.map((m) => (JSON.parse(m) as { id: string }).id), ['pinflow-16-flags-at-start-0.9'], 'the start marker only (flag 16)');
     const consumes = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'consumeBuffered').length;
     assert.equal(consumes, 1);
   });

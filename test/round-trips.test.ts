@@ -25,7 +25,9 @@ class CountingDb implements Db {
     this.sent.push(text.replace(/\s+/g, ' ').trim().slice(0, 140));
   }
   query<T>(q: Query): Promise<T[]> {
-    this.note(q.text);
+    // A step write carrying a RUNNING row (an attempt that outlived RUNNING_ROW_AFTER_MS) is tagged: it is the one
+    // statement whose count depends on the machine's speed.
+    this.note(JSON.stringify(q.values ?? []).includes('"RUNNING"') ? `[RUNNING row] ${q.text}` : q.text);
     return this.inner.query<T>(q);
   }
   exec(sql: string): Promise<void> {
@@ -99,13 +101,17 @@ describe('projection round trips', function () {
     const list = (s: string[]) => s.map((t, i) => `  ${i + 1}. ${t}`).join('\n');
     console.log(`      cold: ${cold.length} statements; warm: ${warm.length}, then ${again.length}\n${list(warm)}`);
     for (const run of [warm, again]) {
-      assert.ok(run.length <= BUDGET, `a 5-step run sent ${run.length} statements (budget ${BUDGET}):\n${list(run)}`);
-      // What each part costs (README, "The projection's write path"): one read and one write at start, no transaction, one close.
-      const kinds = run.map((t) => (t.startsWith('SELECT d.name') ? 'start read' : t.startsWith('WITH run AS') ? 'start write' : t.startsWith('WITH gate') ? 'steps' : t));
-      assert.deepEqual(kinds.filter((k) => k !== 'steps'), ['start read', 'start write'], `statements other than step writes:\n${list(run)}`);
-      // Each of the 5 rpc steps writes its outcome (with its RUNNING row when the handler outlived RUNNING_ROW_AFTER_MS), then the close.
-      const steps = kinds.filter((k) => k === 'steps').length;
-      assert.ok(steps >= 6 && steps <= 11, `${steps} step writes:\n${list(run)}`);
+      // What each part costs (docs/architecture.md, "The projection's write path"): one read at start, the start
+      // written by the client and by the run's own local activity (idempotent), one statement per step, one close.
+      const kinds = run.map((t) => (t.startsWith('SELECT d.name') ? 'start read' : t.startsWith('WITH run AS') ? 'start write' : t.startsWith('[RUNNING row]') ? 'running row' : t.startsWith('WITH gate') ? 'steps' : t));
+      assert.deepEqual(kinds.filter((k) => k !== 'steps' && k !== 'running row').sort(), ['start read', 'start write', 'start write'], `statements other than step writes:\n${list(run)}`);
+      // Each of the 5 rpc steps writes its outcome (with the control steps before it and the cursor), then the close.
+      assert.equal(kinds.filter((k) => k === 'steps').length, 6, list(run));
+      // Plus a RUNNING row for an attempt that outlived RUNNING_ROW_AFTER_MS (a loaded machine): counted, never over the budget otherwise.
+      const running = kinds.filter((k) => k === 'running row').length;
+      assert.ok(run.length - running <= BUDGET, `a 5-step run sent ${run.length} statements, ${running} of them RUNNING rows (budget ${BUDGET}):\n${list(run)}`);
     }
+    // RUNNING rows included, the figure is the benchmark's (throughput.pgRoundTripsPerRun, averaged over 1,000 runs):
+    // asserting it here would fail only on a slow machine.
   });
 });

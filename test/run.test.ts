@@ -57,17 +57,25 @@ describe('runs on a real Temporal server, projected into a real Postgres', funct
     assert.deepEqual(run.steps[3]!.output, { greeting: 'hello ada' });
 
     // Control steps (assign, if, return) add no Temporal events: the only
-    // commands are one activity per rpc step and the run-closed projection,
-    // a local activity (one marker, after the patch markers). The client
-    // wrote the run-started rows (flag 13): no local activity for them.
+    // commands are one activity per rpc step and the run-started and
+    // run-closed projections, local activities (one marker each, after the
+    // patch marker).
     const history = await env.client.workflow.getHandle(started.runId).fetchHistory();
     const scheduled = (history.events ?? [])
       .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
       .filter((n): n is string => typeof n === 'string');
     assert.deepEqual(scheduled, ['invokeRpc', 'invokeRpc']);
     const markers = (history.events ?? []).filter((e) => e.markerRecordedEventAttributes).map((e) => e.markerRecordedEventAttributes!.markerName);
-    // Four patch markers first (flag 9, then flags 10, 11 and 13 asked right after it), then the run-closed local activity.
-    assert.deepEqual(markers, ['core_patch', 'core_patch', 'core_patch', 'core_patch', 'core_local_activity']);
+    // One patch marker first (flag 16, the 0.9.0 release marker: every flag on), then the two local activities.
+    assert.deepEqual(markers, ['core_patch', 'core_local_activity', 'core_local_activity']);
+    // Search-attribute upserts: the SDK's TemporalChangeVersion for the marker and PinflowStatus at the close. None
+    // per rpc step (flag 15: the current step names only a step the run rests at).
+    const upserts = (history.events ?? []).filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).map((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes!.searchAttributes?.indexedFields ?? {}).join(','));
+    assert.deepEqual(upserts, ['TemporalChangeVersion', 'PinflowStatus']);
+    // So the history is the hand-written workflow's (started, first workflow task, 6 events per activity, completed)
+    // plus five events in all, however many steps: the patch marker and its upsert, the run-started marker, the status
+    // upsert, the run-closed marker.
+    assert.equal(history.events?.length, 1 + 3 + 2 * 6 + 1 + 5);
     assert.equal((history.events ?? []).filter((e) => e.timerStartedEventAttributes).length, 0);
   });
 

@@ -87,6 +87,8 @@ export interface EvaluateOptions {
 
 /** Step types that take time: a top-level one becomes PinflowCurrentStep (control steps pass in the same task). */
 const DURABLE_STEP_TYPES: ReadonlySet<string> = new Set(['rpc', 'wait', 'sleep', 'child', 'forEach', 'parallel']);
+/** With FLAGS.CURRENT_STEP_AT_REST: the top-level steps PinflowCurrentStep names (an rpc step only once it stalls). */
+const RESTING_STEP_TYPES: ReadonlySet<string> = new Set(['wait', 'sleep', 'child', 'forEach', 'parallel']);
 
 /** Unconsumed event signals kept at most (oldest dropped first); carried at continue-as-new. */
 const INBOX_LIMIT = 100;
@@ -161,8 +163,8 @@ export class RunContext {
   syncExpressions = false;
   /** The scope's `run` member: one object per run, so the size guard measures it once. */
   private runView: ExpressionScope['run'] | undefined;
-  /** Set by decideFlags: the run recorded FLAGS.START_PROJECTED_BY_CLIENT (asked only after FLAGS_AT_START). */
-  private startProjectedByClient = false;
+  /** Set by decideFlags (with FLAGS.FLAGS_AT_START_0_9): PinflowCurrentStep names only a step the run rests at. */
+  private currentStepAtRest = false;
   /** Set by decideFlags: the run recorded FLAGS.DIRECT_RPC_STEP (asked only after FLAGS_AT_START), so the walk awaits an rpc step's activity itself. */
   directRpc = false;
   /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
@@ -298,17 +300,18 @@ export class RunContext {
    * replay and each flag is asked where it always was.
    */
   decideFlags(): void {
-    this.flagsAtStart = patched(FLAGS.FLAGS_AT_START);
-    // Flag 10 is asked right after flag 9, in the same first task, and only by a run that has flag 9.
-    if (this.flagsAtStart) this.runStory = patched(FLAGS.RUN_STORY);
-    // Flag 11 right after flag 10, in the same first task, only by a run that has flag 9.
-    if (this.flagsAtStart) this.pausable = patched(FLAGS.PAUSE);
-    // Flag 12 right after flag 11, in the same first task, only by a run that has flag 9.
-    if (this.flagsAtStart) this.syncExpressions = patched(FLAGS.SYNC_EXPRESSIONS);
-    // Flag 13 right after flag 11 (12, when present, comes between), only by a run that has flag 9.
-    if (this.flagsAtStart) this.startProjectedByClient = patched(FLAGS.START_PROJECTED_BY_CLIENT);
-    // Flag 14 after flags 11, 12 and 13, in the same first task, only by a run that has flag 9.
-    if (this.flagsAtStart) this.directRpc = patched(FLAGS.DIRECT_RPC_STEP);
+    // Flag 16 first: a new run records this one marker, and every flag is on for it.
+    if (patched(FLAGS.FLAGS_AT_START_0_9)) {
+      this.flagsAtStart = this.runStory = this.pausable = true;
+      this.syncExpressions = this.directRpc = this.currentStepAtRest = true;
+    } else {
+      // A history recorded by 0.7.0 or 0.8.0: its markers, in the order they were asked.
+      this.flagsAtStart = patched(FLAGS.FLAGS_AT_START);
+      // Flag 10 is asked right after flag 9, in the same first task, and only by a run that has flag 9.
+      if (this.flagsAtStart) this.runStory = patched(FLAGS.RUN_STORY);
+      // Flag 11 right after flag 10, in the same first task, only by a run that has flag 9.
+      if (this.flagsAtStart) this.pausable = patched(FLAGS.PAUSE);
+    }
     // A run of a paused definition starts paused (its start input), and holds before its first step.
     if (this.pausable && this.run.pause) {
       this.pausing = { ...this.run.pause };
@@ -323,8 +326,9 @@ export class RunContext {
     if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
     if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
     if (id === FLAGS.SYNC_EXPRESSIONS) return this.syncExpressions; // decided at start, never asked later
-    if (id === FLAGS.START_PROJECTED_BY_CLIENT) return this.startProjectedByClient; // decided at start, never asked later
     if (id === FLAGS.DIRECT_RPC_STEP) return this.directRpc; // decided at start, never asked later
+    if (id === FLAGS.CURRENT_STEP_AT_REST) return this.currentStepAtRest; // decided at start, never asked later
+    if (id === FLAGS.FLAGS_AT_START_0_9) return this.currentStepAtRest; // decided at start: on exactly when 15 is
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }
@@ -356,9 +360,9 @@ export class RunContext {
     if (updates.length > 0) upsertSearchAttributes(updates);
   }
 
-  /** The status attribute follows the run's waits and stalls. */
-  tellStatus(): void {
-    this.tell({ status: this.liveStatus(), stallReason: this.state.stall?.reason ?? null });
+  /** The status attribute follows the run's waits and stalls (and names `currentStep` when given). */
+  tellStatus(currentStep?: string): void {
+    this.tell({ status: this.liveStatus(), stallReason: this.state.stall?.reason ?? null, ...(currentStep !== undefined ? { currentStep } : {}) });
     this.refreshDetails();
   }
 
@@ -378,9 +382,15 @@ export class RunContext {
     );
   }
 
-  /** A top-level step starts: the current step attribute names it when it takes time (not a control step). */
+  /**
+   * A top-level step starts: the current step attribute names it when it takes time (not a control step);
+   * with FLAGS.CURRENT_STEP_AT_REST only when the run rests there (not an rpc step: cleared instead).
+   */
   topLevelStep(step: Step, at: StepAt): void {
-    if (DURABLE_STEP_TYPES.has(step.type)) this.tell({ currentStep: at.instance });
+    if (this.currentStepAtRest) {
+      if (RESTING_STEP_TYPES.has(step.type)) this.tell({ currentStep: at.instance });
+      else if (step.type === 'rpc') this.tell({ currentStep: null });
+    } else if (DURABLE_STEP_TYPES.has(step.type)) this.tell({ currentStep: at.instance });
     this.refreshDetails();
   }
 
@@ -389,8 +399,6 @@ export class RunContext {
     // A run started before 0.4.0 keeps its activities on replay.
     this.runProjection = this.flag(FLAGS.LOCAL_RUN_PROJECTION) ? localProjection : projection;
     const run = this.run;
-    // FLAGS.START_PROJECTED_BY_CLIENT: the client wrote these rows (a child's parent and a continued execution did not).
-    if (this.startProjectedByClient && run.startProjected === true && !run.parent && this.info.continuedFromExecutionRunId === undefined) return;
     await this.projectionAs(`run started · ${run.definition}`).projectRunStarted({
       runId: run.runId,
       temporalRunId: this.info.runId,
@@ -524,7 +532,8 @@ export class RunContext {
     this.openStalls.set(info.id, { info });
     state.stall = info;
     state.status = 'STALLED';
-    if (this.runStory) this.tellStatus();
+    // FLAGS.CURRENT_STEP_AT_REST: a top-level rpc step is named once the run rests at it, stalled (the same upsert).
+    if (this.runStory) this.tellStatus(this.currentStepAtRest && this.told.get(SA.currentStep.name) === null ? info.stepInstance : undefined);
     else upsertSearchAttributes([{ key: SA.status, value: 'STALLED' }]);
     await projectionWith(`stall ${info.stepInstance} · ${info.rpc} · ${info.reason}`).projectStall({ runId: this.run.runId, stall: info, trail: this.takeTrail() });
     await condition(() => this.openStalls.get(info.id)!.decision !== undefined || this.migration !== undefined);

@@ -5,11 +5,17 @@
  * earlier release replay unchanged (see test/histories and replay.test.ts).
  * Never rename or reuse an id: it is recorded in histories as a marker.
  *
- * Since flag 9 a new run asks `patched()` once, as its very first command
- * (RunContext.decideFlags), and never again: flags 1 to 8 are on for it
- * without a marker of their own. A flag added later must be asked there too,
- * before the run-started local activity, never at the step that uses it (see
- * flag 9 for why). Workflow code asks `ctx.flag(FLAGS.x)`, never `patched()`.
+ * Since flag 9 a new run asks `patched()` only in its first task, as its
+ * very first commands (RunContext.decideFlags), and never again: flags 1 to 8
+ * are on for it without a marker of their own. Since flag 16 a new run
+ * records ONE marker, its release's (flag 16 for 0.9.0), which turns every
+ * earlier flag on: each `patched()` that records costs two history events
+ * (the marker and the SDK's TemporalChangeVersion upsert). A later release
+ * adds one marker of its own (say `pinflow-17-flags-at-start-<release>`),
+ * asked first in decideFlags, and turns its new flags on with it; the
+ * earlier markers are asked after it, in order, for the histories that
+ * recorded them. Never ask a flag at the step that uses it (see flag 9 for
+ * why). Workflow code asks `ctx.flag(FLAGS.x)`, never `patched()`.
  *
  * Retiring a flag follows the SDK's rule for its own flags: `patched(id)` →
  * `deprecatePatch(id)` → removed. A flag may become `deprecatePatch(id)` (its
@@ -149,29 +155,14 @@ export const FLAGS = {
    * awaits, so the concurrent branches of a forEach or parallel interleave
    * differently and their commands can come in another order: gated. Before:
    * every expression went through jsonata's async evaluator (in the sandbox
-   * every promise captures a stack: most of a control step's CPU). Decided
-   * in decideFlags, right after flag 11 and only when flag 9 is on (see flag
-   * 9 for why).
+   * every promise captures a stack: most of a control step's CPU). On with
+   * flag 16, never asked on its own.
    */
   SYNC_EXPRESSIONS: 'pinflow-12-sync-expressions',
+  // 13 is not used: a change that was withdrawn before its release (the client alone writing a run's start
+  // left the run's step writes without their run row while the database was away). Never reuse it.
   /**
-   * 13. Since 0.9.0 (after flag 11; 12 is another change of the same
-   * release): the client alone writes the run-started projection rows of a
-   * run it starts (RunInput.startProjected), in one statement, right after
-   * Temporal accepted the start, so the run is listed when `start()`
-   * returns. The run's first execution then skips the run-started local
-   * activity, which wrote the same rows a second time (one marker event and
-   * one to four statements less per run). Child runs (started by their
-   * parent's workflow), continued executions (a new Temporal run id for the
-   * row) and runs started without the field keep the local activity. If the
-   * client's write fails because the database is unavailable, the client's
-   * own projection writer retries it. Before: both wrote, whichever came
-   * first won. Decided in decideFlags, right after flag 11 and only when
-   * flag 9 is on (see flag 9 for why).
-   */
-  START_PROJECTED_BY_CLIENT: 'pinflow-13-start-projected-by-client',
-  /**
-   * 14. Since 0.9.0 (after flags 12 and 13): an rpc step is a step program
+   * 14. Since 0.9.0 (after flag 12): an rpc step is a step program
    * of its own (workflows/steps/rpc.ts): the walk awaits the activity's
    * promise itself. Before: the step ran in an async function that the walk
    * awaited, two more promises and awaits per rpc step (in the workflow
@@ -179,15 +170,34 @@ export const FLAGS = {
    * BENCHMARKS.md, "Control and replay CPU"). The activities and their order
    * in one branch are the same, but concurrent branches (forEach lanes,
    * parallel branches) interleave by microtasks, so their commands can come
-   * in another order: gated. Decided in decideFlags, after flags 12 and 13
-   * and only when flag 9 is on (see flag 9 for why).
+   * in another order: gated. On with flag 16, never asked on its own.
    */
   DIRECT_RPC_STEP: 'pinflow-14-direct-rpc-step',
+  /**
+   * 15. Since 0.9.0: PinflowCurrentStep names the top-level step the run
+   * RESTS at: a wait, sleep, child, forEach or parallel step in flight, or
+   * the rpc step it is stalled at; it is cleared (one upsert, only when it
+   * was set) when the run moves on to a top-level rpc step. Before (flag
+   * 10): it was upserted at every top-level rpc step too, one history event
+   * per step (a 20-step run had 20 more events than the same workflow by
+   * hand; BENCHMARKS.md, "History events"). A step in flight is still shown
+   * by its activity's summary and the current details, which are user
+   * metadata, not events. On with flag 16, never asked on its own.
+   */
+  CURRENT_STEP_AT_REST: 'pinflow-15-current-step-at-rest',
+  /**
+   * 16. Since 0.9.0: the release marker. A new run asks it first in
+   * decideFlags and, when it records it, asks nothing else: flags 1 to 15
+   * except 13 (withdrawn) are on. A history without it (0.8.0 and earlier) asks flag 9 and the
+   * flags after it as before. Before: a new run recorded flags 9, 10 and 11
+   * (six events); flags 12, 14 and 15 would have added six more.
+   */
+  FLAGS_AT_START_0_9: 'pinflow-16-flags-at-start-0.9',
 } as const;
 
 export type FlagId = (typeof FLAGS)[keyof typeof FLAGS];
 
-/** The flags a run that recorded FLAGS_AT_START has on without asking. */
+/** The flags a run that recorded FLAGS_AT_START (or FLAGS_AT_START_0_9) has on without asking. */
 export const ON_WITH_FLAGS_AT_START: ReadonlySet<FlagId> = new Set<FlagId>([
   FLAGS.STALL_ON_CONTRACT_MISMATCH,
   FLAGS.CONTINUE_AS_NEW_WHEN_SUGGESTED,

@@ -416,12 +416,37 @@ async function main(): Promise<void> {
       await env.pinflow.result(run.runId);
       save('pause-definition-start', run.runId, run.temporalRunId);
     }
-    // Since 0.9.0 (flag 13): the client wrote the run-started rows, so the run has no run-started local activity.
-    if (!recorded.has('start-projected-by-client')) {
+    // Since 0.9.0 (flag 16): a plain run records one patch marker, the release's, and no current-step upsert per rpc step.
+    if (!recorded.has('release-marker-sequential')) {
       await env.startWorker(rpcs);
-      const run = await env.pinflow.start({ definition: 'sum', input: { a: 2, b: 5, name: 'eve' }, runId: 'h-start-projected-by-client' });
+      const run = await env.pinflow.start({ definition: 'sum', input: { a: 2, b: 5, name: 'eve' }, runId: 'h-release-marker-sequential' });
       await env.pinflow.result(run.runId);
-      save('start-projected-by-client', run.runId, run.temporalRunId);
+      save('release-marker-sequential', run.runId, run.temporalRunId);
+    }
+    // Since 0.9.0 (flag 15, on with the release marker, flag 16): PinflowCurrentStep names the step a run rests at: a
+    // top-level rpc step only once it stalls (one upsert with the status), a wait or sleep as it starts, cleared by the
+    // rpc step after a wait.
+    if (!recorded.has('current-step-at-rest-stall')) {
+      await env.startWorker(rpcs); // without contract.add: the run stalls at 'call' (rpc_missing)
+      const run = await env.pinflow.start({ version: v1.version, runId: 'h-current-step-at-rest-stall' });
+      await stalled(run.runId);
+      await env.pinflow.resolveStall(run.runId, { action: 'skip', by: 'recorder', output: { sum: 3 } });
+      await env.pinflow.result(run.runId);
+      save('current-step-at-rest-stall', run.runId, run.temporalRunId);
+    }
+    if (!recorded.has('current-step-at-rest-wait')) {
+      await env.startWorker(rpcs);
+      await env.pinflow.publish('current-step-at-rest-wait', { entry: 'nap', steps: [
+        { id: 'nap', type: 'sleep', duration: '50ms', next: 'closed' },
+        { id: 'closed', type: 'wait', event: 'ticket.closed', correlationKey: 'input.ticket', timeout: '1h', saveAs: 'closed', next: 'greet' },
+        { id: 'greet', type: 'rpc', rpc: 'text.greet', input: { name: 'vars.closed.payload.by' }, next: 'done' },
+        { id: 'done', type: 'return', output: 'steps.greet.greeting' },
+      ] });
+      const run = await env.pinflow.start({ definition: 'current-step-at-rest-wait', input: { ticket: 'T-CS' }, runId: 'h-current-step-at-rest-wait' });
+      await waitingOn(run.runId, 1);
+      await env.pinflow.submitEvent({ name: 'ticket.closed', correlationKey: 'T-CS', payload: { by: 'ada' }, eventId: 'h-cs1' });
+      await env.pinflow.result(run.runId);
+      save('current-step-at-rest-wait', run.runId, run.temporalRunId);
     }
 
     // Synchronous expressions (0.9.0, FLAGS.SYNC_EXPRESSIONS): control steps, a forEach (two lanes) and a
