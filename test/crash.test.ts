@@ -38,6 +38,8 @@ describe('worker crash and restart', function () {
 
     // The first worker is inside the gate handler (attempt 1) when it dies.
     await eventually(() => Promise.resolve(existsSync(`${gate}.started-1`)), { timeoutMs: 60_000, what: `attempt 1 of the gate step (worker output: ${first.output.join('')})` });
+    // Its RUNNING row (written once an attempt outlives RUNNING_ROW_AFTER_MS, activities/rpc.ts) shows the step in flight.
+    await eventually(async () => (await env.pinflow.getRun(run.runId)).currentStep === 'wait', { timeoutMs: 60_000, what: 'the gate step projected as running' });
     first.kill('SIGKILL');
     assert.deepEqual(await exitOf(first), { code: null, signal: 'SIGKILL' });
     const mid = await env.pinflow.getRun(run.runId);

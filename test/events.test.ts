@@ -274,8 +274,8 @@ describe('events: waits resumed through the correlation index', function () {
     const history = await env.client.workflow.getHandle(runId).fetchHistory();
     const activities = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
     assert.ok(!activities.includes('openWait'), `openWait was never scheduled (activities: ${activities.join(', ')})`);
-    // Since 0.7.0 the behaviour is decided by the run's one start marker (flag 9); the 0.5.0 marker path is in the replay corpus.
-    assert.ok(markerTexts(history).some((m) => m.includes('pinflow-9-flags-at-start')), 'the new behaviour is behind the start marker');
+    // Since 0.7.0 the behaviour is decided by the run's start marker (since 0.9.0 one, flag 16); the 0.5.0 marker path is in the replay corpus.
+    assert.ok(markerTexts(history).some((m) => m.includes('pinflow-16-flags-at-start-0.9')), 'the new behaviour is behind the start marker');
     assert.ok(!markerTexts(history).some((m) => m.includes('pinflow-5-correlation-key-rule')), 'and no marker of its own');
     const detail = await eventually(async () => {
       const r = await env.pinflow.getRun(runId);
@@ -292,7 +292,7 @@ describe('events: waits resumed through the correlation index', function () {
     assert.deepEqual(await env.pinflow.result(runId), { eventId: outcome.eventId, by: 'limit', key });
     const history = await env.client.workflow.getHandle(runId).fetchHistory();
     const markers = markerTexts(history);
-    assert.ok(markers.some((m) => m.includes('pinflow-9-flags-at-start')), `the patch markers are readable (${markers.join(' | ')})`);
+    assert.ok(markers.some((m) => m.includes('pinflow-16-flags-at-start-0.9')), `the patch markers are readable (${markers.join(' | ')})`);
     assert.ok(!markers.some((m) => m.includes('pinflow-3-event-waits')), 'the wait asks no patched() of its own since flag 9');
     assert.ok(!markers.some((m) => m.includes('pinflow-5-correlation-key-rule')), 'no pinflow-5 marker in an ordinary run');
   });
