@@ -44,8 +44,17 @@ export function utf8ByteLength(text: string): number {
   return bytes;
 }
 
-/** What the guard has serialised in this process (UTF-16 units of JSON text): for tests of its cost. */
-export const scopeSizeCounters = { serialisedUnits: 0 };
+let serialisedUnits = 0;
+/**
+ * What the guard has serialised in this process (UTF-16 units of JSON text): for tests of its cost.
+ * A getter over module state: the workflow bundle preloads this module (worker/bundle.ts) and the
+ * SDK freezes what a preloaded module exports.
+ */
+export const scopeSizeCounters: { readonly serialisedUnits: number } = {
+  get serialisedUnits(): number {
+    return serialisedUnits;
+  },
+};
 
 /** Serialised size (bytes) of values by identity: a value in the scope is never changed in place. */
 const valueBytes = new WeakMap<object, number>();
@@ -77,7 +86,7 @@ function valueSize(value: unknown): number | undefined {
     throw new NotJson();
   }
   if (text === undefined) return undefined;
-  scopeSizeCounters.serialisedUnits += text.length;
+  serialisedUnits += text.length;
   const bytes = utf8ByteLength(text);
   if (isObject) valueBytes.set(value, bytes);
   return bytes;

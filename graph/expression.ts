@@ -640,23 +640,49 @@ type NativeFunction = (this: unknown, ...args: unknown[]) => unknown;
 
 /**
  * jsonata's own implementations of the guarded built-ins, to call after the
- * guard. jsonata hands them out only through an (asynchronous) evaluation, so
- * they are fetched when this module loads and are there, resolved, before
- * any expression runs. The guard wrappers call them synchronously, as
- * jsonata calls a built-in: an asynchronous wrapper would add microtasks to
- * every call, and concurrent branches of a run interleave by microtasks
- * (a recorded history must replay with the same schedule).
+ * guard. The guard wrappers call them synchronously, as jsonata calls a
+ * built-in: an asynchronous wrapper would add microtasks to every call, and
+ * concurrent branches of a run interleave by microtasks (a recorded history
+ * must replay with the same schedule).
+ *
+ * jsonata 2.2 keeps its built-ins in a frame it hands out only to the
+ * evaluator, so they are read from there, synchronously: jsonata calls the
+ * `jsonata.__createFrame_push` callback of an expression's environment when
+ * `evaluate` creates its frame (the first thing it does, before any await),
+ * with that environment, whose `lookup` reaches the built-ins. Fetched on
+ * the first budgeted evaluation, not when this module loads: the SDK
+ * evaluates the bundle's modules for every new workflow, and most workflows
+ * never reach a budgeted jsonata evaluation (the synchronous path,
+ * graph/expression-sync.ts, needs none). Nothing here awaits, so where it
+ * happens changes no run's schedule.
  */
-const originals = new Map<string, NativeFunction>();
-// One evaluation of `[$pad, $join, ...]` rather than one per built-in: this runs for every new
-// workflow (the bundle's modules are evaluated per workflow), and each separate parse and async
-// evaluation cost about four times as much (measured: 2.0 ms against 0.5 ms outside the sandbox).
-// A run's first evaluation comes after at least one activation boundary, so they are loaded by then.
-const guardedNames = Object.keys(BUILTIN_GUARDS);
-const originalsLoaded: Promise<void> = (async () => {
-  const fns = (await jsonata(`[${guardedNames.map((n) => `$${n}`).join(', ')}]`).evaluate(undefined)) as Array<{ implementation: NativeFunction }>;
-  guardedNames.forEach((name, i) => originals.set(name, fns[i]!.implementation));
-})();
+interface JsonataFrame {
+  lookup(name: string): unknown;
+}
+const FRAME_PUSH = Symbol.for('jsonata.__createFrame_push');
+let originals: ReadonlyMap<string, NativeFunction> | undefined;
+
+function loadOriginals(): ReadonlyMap<string, NativeFunction> {
+  let frame: JsonataFrame | undefined;
+  const stop = new Error('environment read');
+  const probe = jsonata('0');
+  probe.assign(FRAME_PUSH as unknown as string, (enclosing: JsonataFrame) => {
+    frame = enclosing;
+    // Nothing more is needed: the evaluation ends here, before it evaluates anything.
+    throw stop;
+  });
+  probe.evaluate(undefined).then(undefined, (err: unknown) => {
+    if (err !== stop) throw err;
+  });
+  if (!frame) throw new Error('jsonata did not hand out its environment: the pinned jsonata version changed its evaluator');
+  const found = new Map<string, NativeFunction>();
+  for (const name of Object.keys(BUILTIN_GUARDS)) {
+    const fn = frame.lookup(name) as { _jsonata_function?: boolean; implementation?: unknown } | undefined;
+    if (fn?._jsonata_function !== true || typeof fn.implementation !== 'function') throw new Error(`jsonata has no built-in $${name}: the pinned jsonata version changed`);
+    found.set(name, fn.implementation as NativeFunction);
+  }
+  return found;
+}
 
 /** A RegExp whose `exec` (all jsonata regex matching goes through it) refuses inputs over the budget. */
 function boundedRegExp(maxInput: number): RegExpConstructor {
@@ -695,15 +721,14 @@ function budgetedExpression(source: string, meter: Meter): jsonata.Expression {
   // Its typings know only `RegexEngine` and `recover`.
   const expr = jsonata(source, options as unknown as jsonata.JsonataOptions);
   registerHelpers(expr);
+  originals ??= loadOriginals();
   for (const [name, { signature, guard }] of Object.entries(BUILTIN_GUARDS)) {
+    const original = originals.get(name)!;
     expr.registerFunction(
       name,
       function (this: unknown, ...args: unknown[]) {
         checkStringArgs(meter, name, args);
         guard?.(meter, args);
-        const original = originals.get(name);
-        // Only before this module's own start-up microtasks ran (never in practice).
-        if (!original) return originalsLoaded.then(() => originals.get(name)!.apply(this, args));
         return original.apply(this, args);
       },
       signature,

@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowBundlePath, workflowInterceptorModules, workflowsEntry } from '../worker/bundle';
+import { workflowBundlePath, workflowInterceptorModules, workflowPreloadModules, workflowsEntry } from '../worker/bundle';
 
 const MAP_PREFIX = '//# sourceMappingURL=data:application/json;';
 
@@ -28,9 +28,14 @@ export function trimSourceMap(code: string): string {
   return `${code.slice(0, at)}${MAP_PREFIX}base64,${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
 }
 
-/** The production workflow bundle: the interpreter's entry and interceptors, its source map trimmed. */
+/** The production workflow bundle: the interpreter's entry, interceptors and preloaded modules, its source map trimmed. */
 export async function buildProductionBundle(): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: undefined });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: workflowsEntry(),
+    workflowInterceptorModules: workflowInterceptorModules(),
+    preloadModules: workflowPreloadModules(),
+    logger: undefined,
+  });
   return trimSourceMap(code);
 }
 

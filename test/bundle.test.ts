@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { analyseBundle, type BundleInfo } from '../bench/bundle-info';
 import { buildProductionBundle } from '../scripts/build-bundle';
+import { workflowPreloadModules } from '../worker/bundle';
 
 /** The target of issue 16: the bundle every workflow thread loads, source map included. */
 const MAX_BYTES = 3_000_000;
@@ -8,10 +9,12 @@ const MAX_BYTES = 3_000_000;
 describe('workflow bundle', function () {
   this.timeout(300_000);
   let info: BundleInfo;
+  let code: string;
 
   before(async () => {
     // Built as scripts/build-bundle.ts builds dist/workflow-bundle.js: worker/bundle.ts's entry and interceptors.
-    info = analyseBundle(await buildProductionBundle());
+    code = await buildProductionBundle();
+    info = analyseBundle(code);
     const pkgs = Object.entries(info.packages)
       .sort((a, b) => b[1] - a[1])
       .map(([p, n]) => `${p} ${n}`)
@@ -25,6 +28,15 @@ describe('workflow bundle', function () {
   it('bundle: holds no zod, no ajv, no Node builtin and no Node-only module', () => {
     assert.deepEqual(info.forbidden, [], `modules with no place in workflow code:\n${info.forbidden.map((f) => `  ${f.module}: ${f.why}`).join('\n')}`);
     assert.ok(info.modules.some((m) => m.includes('workflows/interpreter')), 'the interpreter is in the bundle (the module scan found it)');
+  });
+
+  it('bundle: preloads the expression engine (shared by every workflow of a worker thread, not evaluated per workflow)', () => {
+    const at = code.indexOf('exports.preloadModules = function preloadModules() {');
+    assert.ok(at >= 0, 'the bundle has the SDK\'s preloadModules entry');
+    const body = code.slice(at, code.indexOf('\n}', at));
+    const required = [...body.matchAll(/__webpack_require__\([^)]*"([^"]+)"\)/g)].map((m) => m[1]!);
+    assert.equal(required.length, workflowPreloadModules().length);
+    assert.ok(required.some((r) => r.endsWith('/jsonata/jsonata.js')) && required.some((r) => r.endsWith('dist/graph/expression.js')), `preloaded: ${required.join(', ')}`);
   });
 
   it(`bundle: is at most ${MAX_BYTES} bytes, its inline source map included`, () => {
