@@ -20,7 +20,7 @@ export type WorkerTuning = Pick<
   WorkerOptions,
   | 'maxConcurrentActivityTaskExecutions'
   | 'maxConcurrentWorkflowTaskExecutions'
-  | 'maxConcurrentWorkflowTaskPolls'
+  | 'workflowTaskPollerBehavior'
   | 'maxCachedWorkflows'
   | 'stickyQueueScheduleToStartTimeout'
   | 'identity'
@@ -28,30 +28,24 @@ export type WorkerTuning = Pick<
 >;
 
 /**
- * pinflow's defaults. `maxCachedWorkflows` is left to the SDK (sized from the
- * heap limit: about 2,300 runs at Node's default 4 GB heap); size it to the
- * memory you have (BENCHMARKS.md, "Memory").
+ * pinflow's defaults. The workflow-task pollers stay the SDK's (at most
+ * min(10, tasks in flight), `workflowTaskPollerBehavior`): SDK 1.24 ignores
+ * `maxConcurrentWorkflowTaskPolls`. `maxCachedWorkflows` is left to the SDK
+ * (sized from the heap limit: about 2,300 runs at Node's default 4 GB heap);
+ * size it to the memory you have (BENCHMARKS.md, "Memory").
  */
 export const WORKER_TUNING_DEFAULTS = {
   /**
    * Workflow tasks in flight (SDK default 40). The workflow thread runs them
-   * one at a time, so more in flight only makes each wait longer; 10 keeps a
-   * task's wait at a few hundred ms even when every task is a cache miss,
-   * far inside the 10 s workflow-task timeout.
+   * one at a time, so more in flight only makes each wait longer; with 10, an
+   * event burst over more runs than the cache holds ran with no task over 5 s
+   * (40: tasks of 5 to 10.7 s, near and past the 10 s workflow-task timeout).
    */
   maxConcurrentWorkflowTaskExecutions: 10,
-  /** Half the tasks in flight, as the SDK's documentation advises (its default would be 10). */
-  maxConcurrentWorkflowTaskPolls: 5,
   shutdownGraceTime: '10s',
 } as const satisfies WorkerTuning;
 
-/**
- * The options a worker gets: the defaults, then `overrides`. When only the
- * tasks in flight are overridden, the pollers follow (half of them, at least
- * 2, as the SDK requires; never more than the tasks in flight).
- */
+/** The options a worker gets: the defaults, then `overrides`. */
 export function workerTuning(overrides: WorkerTuning = {}): WorkerTuning {
-  const tasks = overrides.maxConcurrentWorkflowTaskExecutions ?? WORKER_TUNING_DEFAULTS.maxConcurrentWorkflowTaskExecutions;
-  const polls = overrides.maxConcurrentWorkflowTaskPolls ?? Math.min(tasks, Math.max(2, Math.floor(tasks / 2)));
-  return { ...WORKER_TUNING_DEFAULTS, ...overrides, maxConcurrentWorkflowTaskPolls: polls };
+  return { ...WORKER_TUNING_DEFAULTS, ...overrides };
 }
