@@ -16,6 +16,7 @@ import { activityLogFields } from '../observability/logging';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import type { PayloadCodec } from '@temporalio/common';
 import { dataConverterFor } from '../codec/encryption';
+import { workerTuning, type WorkerTuning } from './tuning';
 
 export interface CreateWorkerOptions {
   /** The live RPCs: an array, a registry or a module namespace of `defineRpc` results. */
@@ -59,8 +60,12 @@ export interface CreateWorkerOptions {
   codec?: PayloadCodec;
   /** Test hooks inside activities (e.g. widening the mailbox race window). Never set in production. */
   testHooks?: ActivityHooks;
-  /** Extra Temporal worker options (concurrency limits, identity, ...). */
-  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows' | 'identity' | 'shutdownGraceTime'>;
+  /**
+   * Temporal worker options (concurrency limits, cache size, identity, ...),
+   * each over its default (worker/tuning.ts, `workerTuning`).
+   * @default WORKER_TUNING_DEFAULTS
+   */
+  tuning?: WorkerTuning;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -84,7 +89,6 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     taskQueue: TASK_QUEUE,
     ...workflows,
     activities: createActivities({ store: opts.store, writer, ...(opts.catalog ? { catalog: opts.catalog } : {}), registry, ...(opts.testHooks ? { hooks: opts.testHooks } : {}) }),
-    shutdownGraceTime: '10s',
     ...dataConverterFor(opts.codec),
     // RPC activities heartbeat every second so cancellation reaches handlers
     // promptly; without a heartbeat timeout the SDK would throttle to 30s.
@@ -96,7 +100,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       activity: [activityLogFields, ...(tracing.interceptors?.activity ?? [])],
       ...('workflowsPath' in workflows ? { workflowModules: workflowInterceptorModules() } : {}),
     },
-    ...opts.tuning,
+    ...workerTuning(opts.tuning),
   });
   if (!opts.writer) {
     // The writer created here is ours to finish: when the worker stops, give
