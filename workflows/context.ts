@@ -156,17 +156,25 @@ export class RunContext {
   private runStory = false;
   /** Set by decideFlags: the run recorded FLAGS.PAUSE (asked only after FLAGS_AT_START), so it can be paused. */
   private pausable = false;
-  /**
-   * Set by decideFlags: the run recorded FLAGS.SYNC_EXPRESSIONS (asked only after
-   * FLAGS_AT_START), so evaluate/evaluateMapping may hand back a value instead of a promise.
-   */
-  syncExpressions = false;
   /** The scope's `run` member: one object per run, so the size guard measures it once. */
   private runView: ExpressionScope['run'] | undefined;
-  /** Set by decideFlags (with FLAGS.FLAGS_AT_START_0_9): PinflowCurrentStep names only a step the run rests at. */
-  private currentStepAtRest = false;
-  /** Set by decideFlags: the run recorded FLAGS.DIRECT_RPC_STEP (asked only after FLAGS_AT_START), so the walk awaits an rpc step's activity itself. */
-  directRpc = false;
+  /**
+   * Set by decideFlags: the run recorded FLAGS.FLAGS_AT_START_0_9, the 0.9.0 release marker. Flags 12, 14 and 15
+   * are on exactly with it (never asked on their own): the three getters below read it.
+   */
+  private release09 = false;
+  /** FLAGS.SYNC_EXPRESSIONS: evaluate/evaluateMapping may hand back a value instead of a promise. */
+  get syncExpressions(): boolean {
+    return this.release09;
+  }
+  /** FLAGS.DIRECT_RPC_STEP: the walk awaits an rpc step's activity itself. */
+  get directRpc(): boolean {
+    return this.release09;
+  }
+  /** FLAGS.CURRENT_STEP_AT_REST: PinflowCurrentStep names only a step the run rests at. */
+  private get currentStepAtRest(): boolean {
+    return this.release09;
+  }
   /** A pause pending or held (FLAGS.PAUSE); cleared by resume. */
   pausing: PauseInfo | undefined;
   /** The story search attributes as last set (at start or upserted), so only changes are upserted. */
@@ -302,8 +310,7 @@ export class RunContext {
   decideFlags(): void {
     // Flag 16 first: a new run records this one marker, and every flag is on for it.
     if (patched(FLAGS.FLAGS_AT_START_0_9)) {
-      this.flagsAtStart = this.runStory = this.pausable = true;
-      this.syncExpressions = this.directRpc = this.currentStepAtRest = true;
+      this.flagsAtStart = this.runStory = this.pausable = this.release09 = true;
     } else {
       // A history recorded by 0.7.0 or 0.8.0: its markers, in the order they were asked.
       this.flagsAtStart = patched(FLAGS.FLAGS_AT_START);
@@ -325,10 +332,8 @@ export class RunContext {
   flag(id: FlagId): boolean {
     if (id === FLAGS.RUN_STORY) return this.runStory; // decided at start, never asked later
     if (id === FLAGS.PAUSE) return this.pausable; // decided at start, never asked later
-    if (id === FLAGS.SYNC_EXPRESSIONS) return this.syncExpressions; // decided at start, never asked later
-    if (id === FLAGS.DIRECT_RPC_STEP) return this.directRpc; // decided at start, never asked later
-    if (id === FLAGS.CURRENT_STEP_AT_REST) return this.currentStepAtRest; // decided at start, never asked later
-    if (id === FLAGS.FLAGS_AT_START_0_9) return this.currentStepAtRest; // decided at start: on exactly when 15 is
+    // Decided at start, never asked later: the release marker and the flags that are on exactly with it.
+    if (id === FLAGS.FLAGS_AT_START_0_9 || id === FLAGS.SYNC_EXPRESSIONS || id === FLAGS.DIRECT_RPC_STEP || id === FLAGS.CURRENT_STEP_AT_REST) return this.release09;
     if (this.flagsAtStart && ON_WITH_FLAGS_AT_START.has(id)) return true;
     return patched(id);
   }
