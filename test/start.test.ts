@@ -74,8 +74,15 @@ describe('npm start: the main job on embedded defaults', function () {
       assert.match(out, new RegExp(`demo run ${id}: `));
       await eventually(async () => ((await (await fetch(`${apiUrl}/runs/${id}`)).json()) as { status?: string }).status === status, { timeoutMs: 60_000, what: `${id} to be ${status}` });
     }
-    const waiting = (await (await fetch(`${apiUrl}/runs/demo-ticket-waiting`)).json()) as { waits: Array<{ status: string; event: string }> };
-    assert.ok(waiting.waits.some((w) => w.status === 'OPEN' && w.event === 'ticket.replied'), JSON.stringify(waiting.waits));
+    // RUNNING comes before the run reaches its wait: the open wait row follows when the run rests there.
+    let waits: Array<{ status: string; event: string }> = [];
+    await eventually(
+      async () => {
+        waits = ((await (await fetch(`${apiUrl}/runs/demo-ticket-waiting`)).json()) as { waits: typeof waits }).waits;
+        return waits.some((w) => w.status === 'OPEN' && w.event === 'ticket.replied');
+      },
+      { timeoutMs: 60_000, what: 'demo-ticket-waiting to hold an open ticket.replied wait' },
+    );
     const stalled = (await (await fetch(`${apiUrl}/runs/demo-refund-stalled`)).json()) as { stall: { reason: string; rpc: string } };
     assert.deepEqual([stalled.stall.reason, stalled.stall.rpc], ['rpc_missing', 'billing.refund-v1']);
     assert.ok(processAlive(serverPid));
@@ -90,7 +97,7 @@ describe('npm start: the main job on embedded defaults', function () {
     const run = await eventually(async () => {
       const r = (await (await fetch(`${apiUrl}/runs/start-order-1`)).json()) as { status: string; output: { total: number } };
       return r.status === 'COMPLETED' ? r : undefined;
-    });
+    }, { timeoutMs: 60_000, what: 'start-order-1 to complete' });
     assert.equal(run.output.total, 138);
     assert.equal((await fetch(`${apiUrl}/health`)).status, 200);
 
