@@ -7,7 +7,8 @@
  *     memory) and a worker on a fresh projection database
  *     (PINFLOW_PROFILE_DB, default pinflow_interp_profile: dropped and created
  *     here, so name none you keep), runs the control graph and the
- *     250-rpc-step graph and their hand-written forms, and saves their
+ *     250-rpc-step graph (PINFLOW_PROFILE_STEPS) and their hand-written forms
+ *     (PINFLOW_PROFILE_ONLY=sequential: only those), and saves their
  *     histories as JSON in <dir>.
  *   node --cpu-prof --cpu-prof-dir=<out> dist/bench/interp-profile.js replay <dir> [graph|hand|all] [repeats] [control|sequential]
  *     replays the saved histories (no server) and prints the CPU and wall
@@ -36,7 +37,7 @@ import { toRegistry } from '../rpc/registry';
 import { CONTROL_RPC_EVERY, CONTROL_STEPS, controlGraph, sequentialGraph } from './graphs';
 import { benchRpcs, noopHandler } from './rpcs';
 
-const SEQUENTIAL_STEPS = 250;
+const SEQUENTIAL_STEPS = Number(process.env.PINFLOW_PROFILE_STEPS ?? 250);
 const RUNS = 6;
 
 async function record(dir: string): Promise<void> {
@@ -44,7 +45,16 @@ async function record(dir: string): Promise<void> {
   const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: undefined });
   const cli = await findConfiguredTemporalCli(config, console.log);
   const port = Number(process.env.PINFLOW_PROFILE_TEMPORAL_PORT ?? 28233);
-  const server = await startDevServer({ cliPath: cli.path, dbFile: join(dir, 'temporal.sqlite'), inMemory: true, port, uiPort: port + 1, headless: true });
+  // As bench/run.ts: no continue-as-new suggestion, so a long run's history is one execution's.
+  const server = await startDevServer({
+    cliPath: cli.path,
+    dbFile: join(dir, 'temporal.sqlite'),
+    inMemory: true,
+    port,
+    uiPort: port + 1,
+    headless: true,
+    dynamicConfig: ['limit.historyCount.suggestContinueAsNew=100000'],
+  });
   const dbName = process.env.PINFLOW_PROFILE_DB ?? 'pinflow_interp_profile';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(dbName)) throw new Error(`PINFLOW_PROFILE_DB must be a plain lower-case identifier, got ${JSON.stringify(dbName)}`);
   const admin = new PgClient({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
@@ -81,15 +91,20 @@ async function record(dir: string): Promise<void> {
         await pinflow.result(runId);
         return runId;
       };
-      for (let i = 0; i < RUNS; i++) {
+      // PINFLOW_PROFILE_ONLY=sequential records only the sequential pair.
+      for (let i = 0; i < (process.env.PINFLOW_PROFILE_ONLY === 'sequential' ? 0 : RUNS); i++) {
         await save(`control-graph-${i}`, await graph('profile-control'));
         const id = `profile-hand-control-${i}-${Date.now()}`;
         await client.workflow.execute('baselineControl', { taskQueue: TASK_QUEUE, workflowId: id, args: [{ steps: CONTROL_STEPS, rpcEvery: CONTROL_RPC_EVERY }] });
         await save(`control-hand-${i}`, id);
       }
-      await save('sequential-graph-0', await graph('profile-sequential'));
+      // Both at once: each is SEQUENTIAL_STEPS activity round trips.
       const id = `profile-hand-sequential-${Date.now()}`;
-      await client.workflow.execute('baselineSequential', { taskQueue: TASK_QUEUE, workflowId: id, args: [SEQUENTIAL_STEPS] });
+      const [graphId] = await Promise.all([
+        graph('profile-sequential'),
+        client.workflow.execute('baselineSequential', { taskQueue: TASK_QUEUE, workflowId: id, args: [SEQUENTIAL_STEPS] }),
+      ]);
+      await save('sequential-graph-0', graphId);
       await save('sequential-hand-0', id);
     });
     await nativeConnection.close();

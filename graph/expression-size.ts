@@ -8,10 +8,11 @@
  * entry's value (a step output, a var) is stored once and never changed in
  * place (the interpreter stores fresh JSON: expression results are parsed
  * copies, activity results are decoded payloads). So the size is summed from
- * parts: the scope and its `steps` and `vars` records are walked key by key
- * (a reference comparison per key), and every value is serialised once, the
- * first time it is seen, its size kept by object identity (or, for a
- * primitive, by the record's key while it holds the same value).
+ * parts: the scope's few members are walked, every value is serialised once,
+ * the first time it is seen (its size kept by object identity), and the
+ * `steps` and `vars` records are tracked: measured by one walk the first time,
+ * then kept current by {@link setMember}, through which the interpreter makes
+ * every write to them. A step costs what it adds, not the length of the run.
  *
  * The sum is exactly what `JSON.stringify(scope)` measures in UTF-8 bytes:
  * `{`, `}`, `"key":` per member, commas between members, members whose value
@@ -45,21 +46,39 @@ export function utf8ByteLength(text: string): number {
 }
 
 let serialisedUnits = 0;
+let walkedMembers = 0;
 /**
  * What the guard has serialised in this process (UTF-16 units of JSON text): for tests of its cost.
  * A getter over module state: the workflow bundle preloads this module (worker/bundle.ts) and the
  * SDK freezes what a preloaded module exports.
  */
-export const scopeSizeCounters: { readonly serialisedUnits: number } = {
+export const scopeSizeCounters: { readonly serialisedUnits: number; readonly walkedMembers: number } = {
   get serialisedUnits(): number {
     return serialisedUnits;
+  },
+  /** Record members visited by walks (the scope's own members, and each record's once until it is tracked). */
+  get walkedMembers(): number {
+    return walkedMembers;
   },
 };
 
 /** Serialised size (bytes) of values by identity: a value in the scope is never changed in place. */
 const valueBytes = new WeakMap<object, number>();
-/** Per record (the scope, its steps, its vars): the size of each member as last measured, with the value it had. */
-const memberBytes = new WeakMap<object, Map<string, { value: unknown; bytes: number }>>();
+
+
+/**
+ * A record the guard measures (a frame's `steps` or `vars`), kept current as the interpreter writes it
+ * through {@link setMember}: the sum of its members' sizes (each `"key":value`), their number, and each
+ * member's size (undefined: a member JSON leaves out). Built by one walk, the first time the record is
+ * measured; a write that the sum cannot follow exactly (a value that is not JSON or too long to
+ * serialise, a key that is no own member) drops it, and the next measure walks the record again.
+ */
+interface Tracked {
+  bytes: number;
+  members: number;
+  sizes: Map<string, number | undefined>;
+}
+const tracked = new WeakMap<object, Tracked>();
 
 /** Not JSON at all: the whole scope has no size. */
 class NotJson extends Error {}
@@ -72,8 +91,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Bytes of one value as JSON, or undefined when it serialises to nothing (a member left out). */
-function valueSize(value: unknown): number | undefined {
-  const isObject = value !== null && typeof value === 'object';
+function valueSize(value: unknown, byIdentity = true): number | undefined {
+  const isObject = byIdentity && value !== null && typeof value === 'object';
   if (isObject) {
     const hit = valueBytes.get(value);
     if (hit !== undefined) return hit;
@@ -92,38 +111,87 @@ function valueSize(value: unknown): number | undefined {
   return bytes;
 }
 
-/** Bytes of a record as JSON; `nested` names the members that are records walked the same way. */
-function recordSize(record: Record<string, unknown>, nested: ReadonlySet<string> | undefined): number {
-  let memo = memberBytes.get(record);
-  if (!memo) {
-    memo = new Map();
-    memberBytes.set(record, memo);
-  }
-  let bytes = 2; // {}
+/** `"key":value` in bytes, or undefined when the member is left out; throws NotJson. */
+function memberSize(key: string, value: unknown): number | undefined {
+  const v = valueSize(value);
+  return v === undefined ? undefined : v + keySize(key);
+}
+
+/** `{…}` in bytes from the sum of its members' sizes and their number. */
+function braced(bytes: number, members: number): number {
+  return 2 + bytes + Math.max(0, members - 1);
+}
+
+/**
+ * Bytes of a record as JSON, walking every member; `nested` names the members that are records measured
+ * through their trackers. With `track`, a walk that meets only finite JSON leaves the record tracked.
+ */
+function walkRecord(record: Record<string, unknown>, nested: ReadonlySet<string> | undefined, track: boolean): number {
+  const sizes = track ? new Map<string, number | undefined>() : undefined;
+  let bytes = 0;
   let members = 0;
   for (const key of Object.keys(record)) {
+    walkedMembers++;
     const value = record[key];
     let size: number | undefined;
-    if (nested?.has(key) && isRecord(value)) {
-      size = recordSize(value, undefined);
-      size += keySize(key);
-    } else {
-      const seen = memo.get(key);
-      if (seen && Object.is(seen.value, value) && (value === null || typeof value !== 'object')) size = seen.bytes;
-      else {
-        const v = valueSize(value);
-        if (v === undefined) {
-          memo.delete(key);
-          continue;
-        }
-        size = v + keySize(key);
-        if (value === null || typeof value !== 'object') memo.set(key, { value, bytes: size });
-      }
+    if (!nested?.has(key)) size = memberSize(key, value);
+    else if (isRecord(value)) size = trackedSize(value) + keySize(key);
+    else {
+      // A frame record that is no plain record (`saveAs: "__proto__"` gave it a prototype) changes in
+      // place: measured whole every time, never remembered by identity.
+      const v = valueSize(value, false);
+      size = v === undefined ? undefined : v + keySize(key);
     }
+    sizes?.set(key, size);
+    if (size === undefined) continue;
     bytes += size;
     members++;
   }
-  return bytes + Math.max(0, members - 1);
+  if (sizes && Number.isFinite(bytes)) tracked.set(record, { bytes, members, sizes });
+  return braced(bytes, members);
+}
+
+/** Bytes of a frame record (steps, vars): O(1) once tracked, one walk otherwise. */
+function trackedSize(record: Record<string, unknown>): number {
+  const t = tracked.get(record);
+  if (t) return braced(t.bytes, t.members);
+  return walkRecord(record, undefined, true);
+}
+
+/**
+ * Write one member of a frame record (`steps`, `vars`): the only way the interpreter changes them, so
+ * the record's measured size follows in O(the value written) instead of a walk of the whole record at
+ * the next step. The value must never be changed in place afterwards (the interpreter stores fresh
+ * JSON). Deterministic: the same writes give the same sizes on replay.
+ */
+export function setMember(record: Record<string, unknown>, key: string, value: unknown): void {
+  record[key] = value;
+  const t = tracked.get(record);
+  if (!t) return;
+  let size: number | undefined;
+  try {
+    size = memberSize(key, value);
+  } catch (err) {
+    if (!(err instanceof NotJson)) throw err;
+    size = Number.POSITIVE_INFINITY; // dropped below: the walk finds it again, in JSON's order
+  }
+  // `__proto__` and the like are no own member: JSON leaves them out, and so does a walk.
+  if (size === Number.POSITIVE_INFINITY || !Object.prototype.hasOwnProperty.call(record, key)) {
+    tracked.delete(record);
+    return;
+  }
+  if (t.sizes.has(key)) {
+    const old = t.sizes.get(key);
+    if (old !== undefined) {
+      t.bytes -= old;
+      t.members--;
+    }
+  }
+  t.sizes.set(key, size);
+  if (size !== undefined) {
+    t.bytes += size;
+    t.members++;
+  }
 }
 
 const keyBytes = new Map<string, number>();
@@ -147,7 +215,7 @@ const SCOPE_RECORDS: ReadonlySet<string> = new Set(['steps', 'vars']);
  */
 export function scopeJsonBytes(scope: unknown): number | undefined {
   try {
-    if (isRecord(scope)) return recordSize(scope, SCOPE_RECORDS);
+    if (isRecord(scope)) return walkRecord(scope, SCOPE_RECORDS, false);
     return valueSize(scope) ?? 0;
   } catch (err) {
     if (err instanceof NotJson) return undefined;

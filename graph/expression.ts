@@ -22,6 +22,7 @@
  */
 import jsonata from 'jsonata';
 import { scopeJsonBytes, utf8ByteLength } from './expression-size';
+import { trivialAst } from './expression-trivial';
 import { NOT_SYNC, planSync, type SyncPlan } from './expression-sync';
 import { findJsonProblem } from './json-guard';
 import { currentRunLimits, type ExpressionBudget } from './limits';
@@ -165,8 +166,8 @@ interface AstNode {
 }
 
 interface Compiled {
-  /** Compiled as before 0.6.0 (no budget): only for replaying runs that started before FLAGS.EXPRESSION_BUDGET. */
-  expr: jsonata.Expression;
+  /** Compiled as before 0.6.0 (no budget): only for replaying runs that started before FLAGS.EXPRESSION_BUDGET. Built on first use. */
+  readonly expr: jsonata.Expression;
   /** Reads nothing from the scope: its value (and size) is known at publish. */
   constant: boolean;
   /** The first regex literal that can backtrack catastrophically, if any. */
@@ -386,25 +387,43 @@ const syntaxError = (err: unknown, source: string, site: ExpressionSite) => json
 function compile(source: string, site: ExpressionSite): Compiled {
   const hit = compiled.get(source);
   if (hit) return hit;
-  let expr: jsonata.Expression;
-  try {
-    expr = jsonata(source);
-  } catch (err) {
-    // jsonata's recursive-descent parser runs out of stack on absurd nesting.
-    if (err instanceof RangeError) {
-      throw fail(
-        site,
-        source,
-        EXPRESSION_ERROR_CODES.AST_TOO_DEEP,
-        `expression ${preview(source)} nests too deeply to parse, over the limit of ${EXPRESSION_LIMITS.maxAstDepth}`,
-      );
+  // A literal or a plain path: its tree without jsonata's parser (graph/expression-trivial.ts).
+  const trivial = trivialAst(source);
+  let parsed: jsonata.Expression | undefined;
+  if (!trivial) {
+    try {
+      parsed = jsonata(source);
+    } catch (err) {
+      // jsonata's recursive-descent parser runs out of stack on absurd nesting.
+      if (err instanceof RangeError) {
+        throw fail(
+          site,
+          source,
+          EXPRESSION_ERROR_CODES.AST_TOO_DEEP,
+          `expression ${preview(source)} nests too deeply to parse, over the limit of ${EXPRESSION_LIMITS.maxAstDepth}`,
+        );
+      }
+      throw syntaxError(err, source, site);
     }
-    throw syntaxError(err, source, site);
   }
-  const { constant, unsafeRegex } = analyse(expr.ast() as AstNode, source, site);
-  registerHelpers(expr);
-  const sync = planSync(expr.ast());
-  const entry: Compiled = { expr, constant, ...(unsafeRegex ? { unsafeRegex } : {}), ...(sync ? { sync } : {}) };
+  const ast = trivial ?? (parsed!.ast() as AstNode);
+  const { constant, unsafeRegex } = analyse(ast as AstNode, source, site);
+  const sync = planSync(ast);
+  // jsonata's own compiled form, with the helpers registered, only when something evaluates through it:
+  // an expression the sync path runs never needs it.
+  let expr: jsonata.Expression | undefined;
+  const entry: Compiled = {
+    get expr(): jsonata.Expression {
+      if (!expr) {
+        expr = parsed ?? jsonata(source);
+        registerHelpers(expr);
+      }
+      return expr;
+    },
+    constant,
+    ...(unsafeRegex ? { unsafeRegex } : {}),
+    ...(sync ? { sync } : {}),
+  };
   if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);
   compiled.set(source, entry);
   return entry;

@@ -4,9 +4,12 @@
  * against the full serialisation it replaces. No servers: pure modules.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import jsonata from 'jsonata';
 import {
+  compileExpression,
   evaluateExpression,
   evaluateExpressionNow,
   evaluateMappingNow,
@@ -16,9 +19,11 @@ import {
   type EvaluationGuards,
   type ExpressionScope,
 } from '../graph/expression';
-import { scopeJsonBytes, scopeSizeCounters, utf8ByteLength } from '../graph/expression-size';
+import { scopeJsonBytes, scopeSizeCounters, setMember, utf8ByteLength } from '../graph/expression-size';
 import { NOT_SYNC, planSync } from '../graph/expression-sync';
+import { trivialAst } from '../graph/expression-trivial';
 import { DEFAULT_RUN_LIMITS } from '../graph/limits';
+import { projectRoot } from '../db/paths';
 
 const site = { stepId: 's', field: 'f' };
 const guards: EvaluationGuards = { budget: DEFAULT_RUN_LIMITS.expression };
@@ -277,25 +282,51 @@ describe('sync expression path', () => {
 describe('scope-size guard of expressions, summed from parts', () => {
   const full = (scope: unknown) => utf8ByteLength(JSON.stringify(scope));
 
-  it('measures exactly what the full serialisation measures, as steps and vars change in place', () => {
+  it('measures exactly what the full serialisation measures, as steps and vars change through setMember', () => {
+    // What JSON.stringify says, or undefined where it throws (a BigInt: not JSON).
+    const expected = (scope: unknown) => {
+      try {
+        return full(scope);
+      } catch (err) {
+        if (err instanceof TypeError) return undefined;
+        throw err;
+      }
+    };
+    const value = fc.oneof({ weight: 12, arbitrary: fc.option(json, { nil: undefined }) }, { weight: 1, arbitrary: fc.bigInt().map((b) => ({ big: b })) });
     fc.assert(
       fc.property(
         scopes,
-        fc.array(fc.tuple(fc.constantFrom('steps', 'vars'), fc.constantFrom(...NAMES, 's1', 'é\u2028'), fc.option(json, { nil: undefined }), fc.boolean()), { maxLength: 8 }),
+        fc.array(fc.tuple(fc.constantFrom('steps', 'vars'), fc.constantFrom(...NAMES, 's1', 'é\u2028', '__proto__'), value), { maxLength: 12 }),
         (scope, edits) => {
-          assert.equal(scopeJsonBytes(scope), full(scope));
-          for (const [where, key, value, remove] of edits) {
-            const record = scope[where];
-            if (remove) delete record[key];
-            else record[key] = value;
+          assert.equal(scopeJsonBytes(scope), expected(scope));
+          for (const [where, key, v] of edits) {
+            setMember(scope[where], key, v);
             // A new scope object per step, over the same records (as the interpreter builds it).
             const next = { ...scope };
-            assert.equal(scopeJsonBytes(next), full(next));
+            assert.equal(scopeJsonBytes(next), expected(next), `after ${where}.${key} = ${typeof v === 'object' && v !== null && 'big' in v ? 'a BigInt' : JSON.stringify(v)}`);
           }
         },
       ),
       { numRuns: 2_000, seed: 16 },
     );
+  });
+
+  it('every write to a frame\'s steps or vars in the interpreter goes through setMember (else the guard would measure a stale size)', () => {
+    const dir = join(projectRoot(), 'workflows');
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    assert.ok(files.length >= 10, `workflow sources found: ${files.join(', ')}`);
+    const direct = [/\b(steps|vars)\[[^\]]+\]\s*(=(?!=)|\+=|-=|\?\?=|\|\|=)/, /Object\.assign\(\s*[\w.]*\b(steps|vars)\b/, /delete\s+[\w.]*\b(steps|vars)\[/];
+    const offending: string[] = [];
+    for (const file of files) {
+      readFileSync(join(dir, file), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (direct.some((re) => re.test(line))) offending.push(`workflows/${file}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    assert.deepEqual(offending, []);
+    // The pattern does see a direct write.
+    assert.ok(direct[0]!.test('f.steps[step.id] = out;') && direct[1]!.test('Object.assign(f.vars, values);'));
   });
 
   it('gives the old verdict at the boundary: a scope of exactly maxInputBytes runs, one byte more is INPUT_TOO_LARGE', async () => {
@@ -306,7 +337,7 @@ describe('scope-size guard of expressions, summed from parts', () => {
     assert.equal(scopeJsonBytes(at), EXPRESSION_LIMITS.maxInputBytes);
     assert.equal(evaluateExpressionNow('1', at, site, guards), 1);
     assert.equal(await evaluateExpression('1', at, site, guards), 1);
-    (at.vars).more = 0; // `,"more":0` is 9 bytes: the next scope is over
+    setMember(at.vars, 'more', 0); // `,"more":0` is 9 bytes: the next scope is over
     const over = { ...at };
     const bytes = full(over);
     assert.equal(bytes, EXPRESSION_LIMITS.maxInputBytes + 9);
@@ -319,23 +350,69 @@ describe('scope-size guard of expressions, summed from parts', () => {
     });
   });
 
-  it('serialises each step output once over a long run: bytes linear in the run, not quadratic', () => {
+  it('serialises each step output once and walks each record once over a long run: linear in the run, not quadratic', () => {
     const steps: Record<string, unknown> = {};
     const vars: Record<string, unknown> = {};
     const input = { order: { id: 'o-1', lines: [1, 2, 3] } };
     const run = scopeOf({}).run; // one per run, as RunContext.scope keeps it
     const before = scopeSizeCounters.serialisedUnits;
+    const walkedBefore = scopeSizeCounters.walkedMembers;
     const n = 2_000;
     for (let i = 0; i < n; i++) {
       const scope = scopeOf({ input, steps, vars, run });
       assert.ok(scopeJsonBytes(scope)! > 0);
-      steps[`s${i}`] = { i, note: `output of step ${i}`, list: [i, i + 1] };
-      vars.x = i; // replaced every step
+      setMember(steps, `s${i}`, { i, note: `output of step ${i}`, list: [i, i + 1] });
+      setMember(vars, 'x', i); // replaced every step
     }
     const final = full(scopeOf({ input, steps, vars }));
     const serialised = scopeSizeCounters.serialisedUnits - before;
     // Each output once, plus the run record and small parts per step; the old guard serialised about n * final / 2.
     assert.ok(serialised < 2 * final, `serialised ${serialised} units for a final scope of ${final} bytes`);
     assert.ok(final * (n / 4) > 50 * serialised, 'the old, quadratic figure is far above');
+    // The records are walked once, then tracked: a few members per step (the scope's own), not the run's length.
+    const walked = scopeSizeCounters.walkedMembers - walkedBefore;
+    assert.ok(walked <= 5 * n, `walked ${walked} members over ${n} steps`);
+  });
+});
+
+describe('trivial expressions: the syntax tree without jsonata\'s parser', () => {
+  const name = fc.oneof(
+    fc.constantFrom('input', 'steps', 'vars', 'run', 'x', 's0', 'a_b', '_u', 'and', 'or', 'in', 'true', 'false', 'null', 'function', 'And', 'inx', '9a', '$x', 'é', 'a-b', ''),
+    fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,8}$/),
+  );
+  const source = fc.oneof(
+    fc.array(name, { minLength: 1, maxLength: 5 }).map((names) => names.join('.')),
+    fc.oneof(fc.nat(), fc.integer(), fc.double({ noNaN: true }), fc.bigInt({ min: 0n, max: 10n ** 20n })).map(String),
+    fc.stringMatching(/^0[0-9]{1,3}$/),
+    fc.string({ maxLength: 12 }).map((t) => `"${t}"`),
+    fc.string({ maxLength: 12 }).map((t) => `'${t}'`),
+    fc.constantFrom('true', 'false', 'null', ' x', 'x ', 'x.', '.x', 'x..y', 'x.y ', '"a"b"', "'a'b'", '""', "''", '-1', '1e3', '1.5', 'x[0]', 'x.y.z'),
+    fc.string({ maxLength: 10 }),
+  );
+
+  it('gives exactly jsonata\'s tree for what it accepts, and leaves the rest to jsonata', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(source, (src) => {
+        const tree = trivialAst(src);
+        if (tree === undefined) return;
+        accepted++;
+        // Own members compared (jsonata's tokens carry its parser's symbol as prototype; every check reads own members).
+        assert.deepStrictEqual(JSON.parse(JSON.stringify(tree)), JSON.parse(JSON.stringify(jsonata(src).ast())), src);
+      }),
+      { numRuns: 10_000, seed: 17 },
+    );
+    assert.ok(accepted > 2_000, `accepted ${accepted} of 10,000 generated sources`);
+    // What it leaves to jsonata: reserved names, numbers it might not read exactly, escapes, spaces.
+    for (const src of ['and', 'x.in', 'true.x', '0123', '1234567890123456', '-1', '1.5', '"a\\"b"', ' x', 'x[0]', '$x', '']) assert.equal(trivialAst(src), undefined, src);
+  });
+
+  it('evaluates a trivial expression as before: same values, and a syntax error still names jsonata\'s code', async () => {
+    const scope = scopeOf({ input: { k: 'v', n: [1, 2] }, vars: { x: 3 } });
+    for (const [src, want] of [['input.k', 'v'], ['vars.x', 3], ['42', 42], ['"eu"', 'eu'], ['true', true], ['null', null], ['input.n', [1, 2]], ['vars.missing', null]] as const) {
+      assert.deepStrictEqual(evaluateExpressionNow(src, scope, site, guards), want, src);
+      assert.deepStrictEqual(await evaluateExpression(src, scope, site, guards), want, src);
+    }
+    assert.throws(() => compileExpression('x.', site), (err: ExpressionError) => err.jsonataCode === 'S0207' || /does not compile/.test(err.message));
   });
 });

@@ -9,6 +9,7 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../graph/errors';
 import { EXPRESSION_ERROR_CODES, ExpressionError, isThenable } from '../graph/expression';
+import { setMember } from '../graph/expression-size';
 import type { Step, Subgraph } from '../graph/schema';
 import { ContinueNow, MigrateNow, StepFailure, type Frame, type RunContext } from './context';
 import { captureBoundary } from './capture';
@@ -83,15 +84,15 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       const outcome = next.value;
       switch (outcome.kind) {
         case 'next':
-          f.steps[step.id] = outcome.output;
-          if ('saveAs' in step && step.saveAs) f.vars[step.saveAs] = outcome.output;
+          setMember(f.steps, step.id, outcome.output);
+          if ('saveAs' in step && step.saveAs) setMember(f.vars, step.saveAs, outcome.output);
           if (outcome.record !== false) ctx.record(step, at, { status: 'COMPLETED', output: outcome.output });
           last = outcome.output;
           cursor = outcome.next;
           if (outcome.after) await outcome.after();
           break;
         case 'branch':
-          f.steps[step.id] = outcome.taken;
+          setMember(f.steps, step.id, outcome.taken);
           ctx.record(step, at, { status: 'COMPLETED', output: outcome.output });
           cursor = outcome.next;
           break;
@@ -122,7 +123,7 @@ export async function runSubgraph(ctx: RunContext, graph: Subgraph, f: Frame): P
       if (step.type !== 'fail' && step.onError) {
         // Route to the handler with the error in scope.
         f.error = failure.info;
-        f.steps[step.id] = null;
+        setMember(f.steps, step.id, null);
         cursor = step.onError;
         continue;
       }

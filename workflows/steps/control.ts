@@ -3,6 +3,7 @@
  * add no Temporal events; their records ride along with the next activity.
  */
 import { isTruthy } from '../../graph/expression';
+import { setMember } from '../../graph/expression-size';
 import type { ErrorInfo } from '../../graph/wire';
 import { StepFailure } from '../context';
 import type { StepHandler } from './types';
@@ -13,7 +14,8 @@ export const assignStep: StepHandler<'assign'> = function* (ctx, step, f) {
   for (const name of Object.keys(step.set).sort()) {
     values[name] = yield ctx.evaluateMapping(step.set[name], base, { stepId: step.id, field: `set.${name}` }, { stored: true });
   }
-  Object.assign(f.vars, values);
+  // Through setMember, as every write to a frame's vars and steps: the scope-size guard follows it.
+  for (const name of Object.keys(values)) setMember(f.vars, name, values[name]);
   return { kind: 'next', output: values, next: step.next };
 };
 
