@@ -29,6 +29,8 @@ import { createActivities } from '../activities';
 import { createApi } from '../client/http';
 import { ApiKeys } from '../client/keys';
 import { Pinflow } from '../client/pinflow';
+import { currentRunLimits } from '../graph/limits';
+import { SA } from '../graph/search-attributes';
 import { TASK_QUEUE } from '../graph/terminology';
 import { connectPg, type Db } from '../db/connection';
 import { hasPrebuiltBundle, workflowBundlePath } from '../worker/bundle';
@@ -69,11 +71,17 @@ for (const s of ONLY) if (!SCENARIOS.includes(s)) throw new Error(`--only: unkno
 const KEEP_DB = argv.includes('--keep-db');
 /** The old measurement: one worker, one bundle with the interpreter and the baselines, one task queue. */
 const SHARED_BUNDLE = argv.includes('--shared-bundle');
+/**
+ * `--decompose`: the throughput scenario also runs two variants, to show where pinflow's extra CPU per run goes:
+ * the hand-written workflow started as pinflow starts a run (its search attributes, memo, summaries and the
+ * pinned start input as an extra argument), and pinflow's runs with the projection's count triggers off.
+ */
+const DECOMPOSE = argv.includes('--decompose');
 if (PROFILE && (!SCENARIOS.includes(PROFILE) || PROFILE === 'bundle')) throw new Error(`--profile: unknown scenario ${PROFILE}; known: ${SCENARIOS.filter((s) => s !== 'bundle').join(', ')}`);
 if (PROFILE && !ONLY.has(PROFILE)) throw new Error(`--profile=${PROFILE}: the scenario is not in --only=${[...ONLY].join(',')}`);
 // A profiled run is slowed by the profiler, and the old shared bundle is not the measurement: neither replaces the recorded figures.
-if ((PROFILE || SHARED_BUNDLE) && MERGE) throw new Error('--merge: not with --profile or --shared-bundle, whose figures are not comparable with a plain run');
-const KNOWN_FLAGS = ['--quick', '--merge', '--keep-db', '--shared-bundle'];
+if ((PROFILE || SHARED_BUNDLE || DECOMPOSE) && MERGE) throw new Error('--merge: not with --profile, --shared-bundle or --decompose, whose figures are not comparable with a plain run');
+const KNOWN_FLAGS = ['--quick', '--merge', '--keep-db', '--shared-bundle', '--decompose'];
 for (const a of argv) {
   if (!KNOWN_FLAGS.includes(a) && !a.startsWith('--only=') && a !== '--profile' && !a.startsWith('--profile=')) {
     throw new Error(`unknown option ${a}; known: ${KNOWN_FLAGS.join(', ')}, --only=<scenarios>, --profile[=<scenario>]`);
@@ -188,32 +196,71 @@ async function overhead(env: Env) {
   };
 }
 
+/** The start options pinflow gives a run (client/pinflow.ts launch), for the --decompose variant of the hand-written run. */
+function pinflowShapedStart(workflowId: string, runInput: unknown) {
+  return {
+    typedSearchAttributes: [
+      { key: SA.definition, value: 'bench-throughput' },
+      { key: SA.version, value: 'f'.repeat(64) },
+      { key: SA.tenant, value: 'default' },
+      { key: SA.status, value: 'RUNNING' },
+    ],
+    memo: { definition: 'bench-throughput', version: 'f'.repeat(64), versionSeq: 1, tenant: 'default' },
+    staticSummary: `bench-throughput v1 (${'f'.repeat(12)})`,
+    staticDetails: `**definition** bench-throughput\n\n**version** v1 \`${'f'.repeat(64)}\`\n\n**tenant** default`,
+    workflowId,
+    runInput,
+  };
+}
+
+type ThroughputKind = 'graph' | 'hand' | 'handShaped' | 'graphNoCounters';
+
 async function throughput(env: Env) {
-  await env.pinflow.publish('bench-throughput', sequentialGraph(THROUGHPUT_STEPS));
+  const published = await env.pinflow.publish('bench-throughput', sequentialGraph(THROUGHPUT_STEPS));
   const per = SIZE.throughputRuns / SIZE.throughputRounds;
-  const total = { graph: 0, hand: 0 };
-  const cpu = { graph: { node: 0, temporal: 0, postgres: 0 }, hand: { node: 0, temporal: 0, postgres: 0 } };
-  const statements = { graph: 0, hand: 0 };
-  const batch = async (kind: 'graph' | 'hand') => {
+  const kinds: ThroughputKind[] = DECOMPOSE ? ['graph', 'hand', 'handShaped', 'graphNoCounters'] : ['graph', 'hand'];
+  const total = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<ThroughputKind, number>;
+  const cpu = Object.fromEntries(kinds.map((k) => [k, { node: 0, temporal: 0, postgres: 0 }])) as Record<ThroughputKind, { node: number; temporal: number; postgres: number }>;
+  const statements = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<ThroughputKind, number>;
+  // --decompose: a run's pinned start input (client/pinflow.ts prepareStart), carried by the shaped hand-written runs.
+  const pinned = DECOMPOSE ? await env.pinflow.catalog.getVersion(published.version) : undefined;
+  const pinnedInput = pinned
+    ? { runId: 'bench-shaped', definition: 'bench-throughput', version: pinned.hash, graph: pinned.graph, contracts: pinned.contracts, input: {}, tenant: 'default', metadata: {}, limits: currentRunLimits() }
+    : undefined;
+  const one = (kind: ThroughputKind) => {
+    if (kind === 'graph' || kind === 'graphNoCounters') return runGraph(env, 'bench-throughput');
+    if (kind === 'hand') return runHand(env, 'baselineSequential', [THROUGHPUT_STEPS]);
+    const workflowId = `bench-shaped-${process.pid}-${++handSeq}`;
+    const { runInput, ...opts } = pinflowShapedStart(workflowId, pinnedInput);
+    return env.client.workflow.execute('baselineSequential', { taskQueue: env.baselineQueue, args: [THROUGHPUT_STEPS, runInput], ...opts }).then(() => workflowId);
+  };
+  const counters = async (on: boolean) => {
+    for (const t of ['runs', 'run_steps', 'run_waits']) await env.db.exec(`ALTER TABLE ${t} ${on ? 'ENABLE' : 'DISABLE'} TRIGGER USER`);
+  };
+  const batch = async (kind: ThroughputKind) => {
     await quiet(env.counting); // the previous batch's last projection writes land before this one is counted
-    const s0 = env.counting.statements;
-    const c0 = await env.cpu.sample();
-    const lastSample = env.cpu.every(1_000); // often, so a backend that exits loses at most a second
-    const t0 = performance.now();
-    await pool(Array.from({ length: per }), THROUGHPUT_CONCURRENCY, () =>
-      kind === 'graph' ? runGraph(env, 'bench-throughput') : runHand(env, 'baselineSequential', [THROUGHPUT_STEPS]),
-    );
-    total[kind] += performance.now() - t0;
-    const c1 = await lastSample();
-    for (const k of ['node', 'temporal', 'postgres'] as const) cpu[kind][k] += c1[k] - c0[k];
-    await quiet(env.counting);
-    statements[kind] += env.counting.statements - s0;
+    if (kind === 'graphNoCounters') await counters(false);
+    try {
+      const s0 = env.counting.statements;
+      const c0 = await env.cpu.sample();
+      const lastSample = env.cpu.every(1_000); // often, so a backend that exits loses at most a second
+      const t0 = performance.now();
+      await pool(Array.from({ length: per }), THROUGHPUT_CONCURRENCY, () => one(kind));
+      total[kind] += performance.now() - t0;
+      const c1 = await lastSample();
+      for (const k of ['node', 'temporal', 'postgres'] as const) cpu[kind][k] += c1[k] - c0[k];
+      await quiet(env.counting);
+      statements[kind] += env.counting.statements - s0;
+    } finally {
+      if (kind === 'graphNoCounters') await counters(true);
+    }
   };
   for (let r = 0; r < SIZE.throughputRounds; r++) {
-    // Alternate which goes first, so neither always runs on a warmer (or more loaded) server.
-    for (const kind of r % 2 === 0 ? (['graph', 'hand'] as const) : (['hand', 'graph'] as const)) await batch(kind);
+    // Rotate which goes first, so none always runs on a warmer (or more loaded) server.
+    for (let i = 0; i < kinds.length; i++) await batch(kinds[(i + r) % kinds.length]!);
   }
-  const rate = (kind: 'graph' | 'hand') => SIZE.throughputRuns / (total[kind] / 1000);
+  const rate = (kind: ThroughputKind) => SIZE.throughputRuns / (total[kind] / 1000);
+  const perRun = (kind: ThroughputKind) => Object.fromEntries(Object.entries(cpu[kind]).map(([k, v]) => [k, round((v * 1000) / SIZE.throughputRuns, 1)]));
   return {
     runsEach: SIZE.throughputRuns,
     steps: THROUGHPUT_STEPS,
@@ -225,9 +272,8 @@ async function throughput(env: Env) {
     pgRoundTripsPerRun: round(statements.graph / SIZE.throughputRuns, 1),
     pgStatementsHand: statements.hand,
     // Where the CPU went, in ms per run: this process (client + both workers), the bench's Temporal server, its Postgres backends.
-    cpuMsPerRun: Object.fromEntries(
-      (['graph', 'hand'] as const).map((kind) => [kind, Object.fromEntries(Object.entries(cpu[kind]).map(([k, v]) => [k, round((v * 1000) / SIZE.throughputRuns, 1)]))]),
-    ),
+    cpuMsPerRun: Object.fromEntries(kinds.map((kind) => [kind, perRun(kind)])),
+    ...(DECOMPOSE ? { decomposed: Object.fromEntries(kinds.map((kind) => [kind, { runsPerSec: round(rate(kind), 1), ratioToHand: round(rate(kind) / rate('hand')) }])) } : {}),
   };
 }
 

@@ -10,6 +10,24 @@ import { isDatabaseUnavailable } from './availability';
 export interface Query {
   text: string;
   values?: unknown[];
+  /**
+   * A hot statement of constant text (a run's start, step and close writes): on Postgres a named prepared
+   * statement, parsed and planned once per connection instead of at every call. PGlite ignores it.
+   */
+  prepare?: boolean;
+}
+
+/** Names of the prepared statements, by text: the same name on every connection. Bounded: past it, unnamed. */
+const preparedNames = new Map<string, string>();
+const MAX_PREPARED = 64;
+
+function preparedName(text: string): string | undefined {
+  let name = preparedNames.get(text);
+  if (name === undefined && preparedNames.size < MAX_PREPARED) {
+    name = `pinflow_${preparedNames.size + 1}`;
+    preparedNames.set(text, name);
+  }
+  return name;
 }
 
 /** A JSON value as a statement parameter (cast with `::jsonb` in the SQL), so `pg` and PGlite behave alike. */
@@ -45,7 +63,9 @@ class PgDb implements Db {
   ) {}
 
   async query<T>(q: Query): Promise<T[]> {
-    const res = await (this.client ?? this.pool).query(q.text, q.values);
+    const name = q.prepare ? preparedName(q.text) : undefined;
+    const on = this.client ?? this.pool;
+    const res = name ? await on.query({ name, text: q.text, ...(q.values ? { values: q.values } : {}) }) : await on.query(q.text, q.values);
     return res.rows as T[];
   }
 

@@ -55,6 +55,7 @@ export const startRun = (
            origin AS (INSERT INTO run_origins (run_id, source_run_id, kind, from_step, occurrence, source_version, by, reason)
                       SELECT $1, $11, $12, $13, $14, $15, $16, $17 WHERE $11::text IS NOT NULL ON CONFLICT (run_id) DO NOTHING)
            SELECT 1 AS started`,
+    prepare: true,
     values: [
       ...run.values!,
       json(r.input ?? null),
@@ -263,6 +264,7 @@ export const writeStepsAtOnce = (runId: string, steps: StepRecord[], also: Steps
              ${STEP_CONFLICT})${more}
            SELECT gate.ok AS locked, runs.definition, runs.version FROM gate LEFT JOIN runs ON runs.id = $1`,
     values,
+    prepare: true,
   };
 };
 
@@ -512,6 +514,7 @@ export const selectStartTarget = (definition: string): Query => ({
          FROM definitions d LEFT JOIN versions v ON v.hash = d.latest_version LEFT JOIN definition_pauses p ON p.definition = d.name
          WHERE d.name = $1`,
   values: [definition],
+  prepare: true,
 });
 
 export const selectDefinitionPause = (definition: string): Query => ({
