@@ -201,7 +201,7 @@ export const ATTEMPT_SUPERSEDED = 'AttemptSuperseded' as const;
  * it). Has been through it: `passed` (an attempt COMPLETED, not by a skip),
  * `failed` (an attempt FAILED, a stall's failed attempt excepted), `skipped`
  * (completed by an operator's skip decision). Kept in the step_counts table
- * by the transactions that write the rows (migrations/000013_console.sql).
+ * by the transactions that write the rows (migrations/000013_console.sql; static triggers since 000014).
  */
 export const STEP_COUNT_STATES = ['running', 'waiting', 'stalled', 'passed', 'failed', 'skipped'] as const;
 export type StepCountState = (typeof STEP_COUNT_STATES)[number];
