@@ -93,7 +93,7 @@ const BASELINE_TASK_QUEUE = 'pinflow-bench-baseline';
 /** Sizes: the issue's numbers in a full run; smaller in --quick (under 5 minutes). */
 const SIZE = QUICK
   ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 12, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3, deployRuns: 500 }
-  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 12, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5, deployRuns: 10_000 };
+  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 30, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5, deployRuns: 10_000 };
 
 const OVERHEAD_STEPS = 20;
 const OVERHEAD_CONCURRENCY = 4;
@@ -303,14 +303,20 @@ async function control(env: Env) {
   };
   const k = Math.max(1, Math.floor(SIZE.controlHistories / 3));
   const marginal = { graph: [] as number[], hand: [] as number[] };
-  for (let rep = 0; rep < 3; rep++) {
+  // The hand-written figure is a few ms per history: more histories and repeats (full size) keep noise
+  // (a GC, another thread) from swamping the difference; a difference at or below zero is noise, not a figure.
+  const repeats = QUICK ? 3 : 5;
+  for (let rep = 0; rep < repeats; rep++) {
     for (const [kind, list] of rep % 2 === 0 ? ([['graph', graphH], ['hand', handH]] as const) : ([['hand', handH], ['graph', graphH]] as const)) {
       const bundle = kind === 'graph' ? env.workflowBundle : env.baselineBundle;
       const small = await cpuOf(bundle, list.slice(0, k));
       const large = await cpuOf(bundle, list.slice(0, k * 3));
-      marginal[kind].push(Math.max(0.001, (large - small) / (2 * k)));
+      const m = (large - small) / (2 * k);
+      if (m > 0) marginal[kind].push(m);
+      else log(`control: a ${kind} repeat measured ${round(m, 2)} ms per history (noise), left out`);
     }
   }
+  if (marginal.graph.length === 0 || marginal.hand.length === 0) throw new Error('control: every repeat of one kind measured no marginal CPU; the machine is too noisy for this scenario');
   const events = (h: typeof graphH) => median(h.map((x) => x.history.events?.length ?? 0));
   return {
     controlSteps: CONTROL_STEPS,

@@ -197,9 +197,20 @@ export class RunContext {
     this.nextDispatch = new Map(Object.entries(run.resume?.nextDispatch ?? {}));
   }
 
+  /**
+   * Workflow time as ISO 8601. Time stands still within an activation, so the text is made once per
+   * clock value (every step records two timestamps).
+   */
   now(): string {
-    return new Date().toISOString();
+    const t = Date.now();
+    if (t !== this.nowAt) {
+      this.nowAt = t;
+      this.nowText = new Date(t).toISOString();
+    }
+    return this.nowText;
   }
+  private nowAt = Number.NaN;
+  private nowText = '';
 
   /** The pending records, handed to the activity that projects them. */
   takeTrail(): StepRecord[] {
@@ -396,7 +407,9 @@ export class RunContext {
       if (RESTING_STEP_TYPES.has(step.type)) this.tell({ currentStep: at.instance });
       else if (step.type === 'rpc') this.tell({ currentStep: null });
     } else if (DURABLE_STEP_TYPES.has(step.type)) this.tell({ currentStep: at.instance });
-    this.refreshDetails();
+    // The details are read between activations, and a control step never ends one: the step after it
+    // (or the close, a pause's hold) refreshes them. Not a command: no replay impact.
+    if (DURABLE_STEP_TYPES.has(step.type)) this.refreshDetails();
   }
 
   /** Project the run's start. Decides once per execution whether run-level writes are local activities. */
