@@ -776,48 +776,40 @@ function flatten(results: Record<string, unknown>): Array<[string, number]> {
 const RESULTS_BLOCK = /<!-- results:start[\s\S]*?<!-- results:end -->/;
 
 /**
- * --only --merge: this run's scenarios replace theirs in latest.json and in the results block's key
- * table; every other scenario's figures, and the block's prose, stay as they are.
+ * --only --merge: this run's scenarios replace theirs in latest.json (the run's meta under
+ * `meta.partialRuns`), and the results block is written again from the merged figures: the target table
+ * over every scenario, and a list of which run each scenario's figures come from.
  */
 function mergeReport(dir: string, results: Record<string, unknown>, meta: Record<string, unknown>): void {
   const latestFile = join(dir, 'latest.json');
   const latest = existsSync(latestFile) ? (JSON.parse(readFileSync(latestFile, 'utf8')) as Record<string, unknown>) : {};
   const prevMeta = (latest.meta ?? {}) as Record<string, unknown>;
-  const partial = { ...((prevMeta.partialRuns ?? {}) as Record<string, unknown>), ...Object.fromEntries(Object.keys(results).map((s) => [s, meta])) };
-  writeFileSync(latestFile, `${JSON.stringify({ ...latest, meta: { ...prevMeta, partialRuns: partial }, ...results }, null, 2)}\n`);
-  const file = join(projectRoot(), 'BENCHMARKS.md');
-  const current = readFileSync(file, 'utf8');
-  const block = RESULTS_BLOCK.exec(current)?.[0];
-  if (!block) throw new Error('--merge: BENCHMARKS.md has no results block');
-  const mine = (line: string) => Object.keys(results).some((s) => line.startsWith(`| \`${s}.`));
-  const kept = block.split('\n').filter((line) => !mine(line));
-  const end = kept.length - 1; // the results:end marker
-  const rows = flatten(results).map(([k, v]) => `| \`${k}\` | ${v} |`);
-  const merged = [...kept.slice(0, end), ...rows, kept[end]!].join('\n');
-  writeFileSync(file, current.replace(RESULTS_BLOCK, () => merged));
+  const partial = { ...((prevMeta.partialRuns ?? {}) as Record<string, Record<string, unknown>>), ...Object.fromEntries(Object.keys(results).map((s) => [s, meta])) };
+  const mergedMeta = { ...prevMeta, partialRuns: partial };
+  const { meta: _old, ...previous } = latest;
+  void _old;
+  const merged = { ...previous, ...results } as Record<string, unknown>;
+  writeFileSync(latestFile, `${JSON.stringify({ meta: mergedMeta, ...merged }, null, 2)}
+`);
+  const origin = (m: Record<string, unknown>) => `${String(m.date)}, \`${String(m.command)}\`${m.quick ? ' (quick sizes)' : ''}, pinflow ${String(m.pinflow)}, ${String(m.cpuModel)}`;
+  const header = [
+    'Assembled from more than one run (`--merge`); each scenario\'s figures come from:',
+    '',
+    ...Object.keys(merged).map((s) => `- \`${s}\`: ${origin(partial[s] ?? prevMeta)}`),
+    ...(typeof prevMeta.note === 'string' && Object.keys(merged).some((s) => !partial[s]) ? ['', `Of the base run: ${prevMeta.note}`] : []),
+  ];
+  writeResultsBlock(merged, header, meta);
   log(`merged ${Object.keys(results).join(', ')} into bench/results/latest.json and the results block of BENCHMARKS.md`);
 }
 
-function writeReport(results: Record<string, unknown>, meta: Record<string, unknown>): void {
-  const dir = join(projectRoot(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  if (onlyArg || PROFILE || SHARED_BUNDLE) {
-    // A partial, profiled or shared-bundle run never replaces the full picture: it gets its own file, and is merged in only when asked.
-    const tags = [...(PROFILE ? ['profiled'] : []), ...(SHARED_BUNDLE ? ['shared-bundle'] : [])];
-    const file = join(dir, `${[QUICK ? 'quick' : 'full', ...(onlyArg ? [...ONLY] : ['all']), ...tags].join('-')}.json`);
-    writeFileSync(file, `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
-    if (MERGE) mergeReport(dir, results, meta);
-    else log(`wrote ${file} (latest.json and BENCHMARKS.md are left as they are: only a plain full run, or --only with --merge, writes them)`);
-    return;
-  }
-  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
-
+/** The results block of BENCHMARKS.md: `header`, the machine, the target table and every figure. */
+function writeResultsBlock(results: Record<string, unknown>, header: string[], meta: Record<string, unknown>): void {
   const flat = flatten(results);
   const lines = [
     '<!-- results:start (written by npm run bench; edit outside these markers) -->',
-    `Measured ${meta.date} with \`${meta.command}\`${meta.quick ? ' (quick sizes)' : ''}.`,
+    ...header,
     '',
-    `Machine: ${meta.cpuModel}, ${meta.cpus} CPUs, ${meta.memGb} GB RAM (shared, noisy). Node ${meta.node}, Temporal CLI ${meta.temporalCli}` +
+    `Machine (this run): ${meta.cpuModel}, ${meta.cpus} CPUs, ${meta.memGb} GB RAM (shared, noisy). Node ${meta.node}, Temporal CLI ${meta.temporalCli}` +
       ` (dev server, ${meta.temporalPersistence}), ${meta.postgres}, @temporalio/* ${meta.temporalSdk}, pinflow ${meta.pinflow}.`,
     '',
     '| target | value | goal | met |',
@@ -839,6 +831,22 @@ function writeReport(results: Record<string, unknown>, meta: Record<string, unkn
   const block = lines.join('\n');
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n<!-- results:start --><!-- results:end -->\n';
   writeFileSync(file, RESULTS_BLOCK.test(current) ? current.replace(RESULTS_BLOCK, () => block) : `${current.trimEnd()}\n\n${block}\n`);
+}
+
+function writeReport(results: Record<string, unknown>, meta: Record<string, unknown>): void {
+  const dir = join(projectRoot(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  if (onlyArg || PROFILE || SHARED_BUNDLE || DECOMPOSE) {
+    // A partial, profiled, decomposed or shared-bundle run never replaces the full picture: it gets its own file, and is merged in only when asked.
+    const tags = [...(PROFILE ? ['profiled'] : []), ...(SHARED_BUNDLE ? ['shared-bundle'] : []), ...(DECOMPOSE ? ['decomposed'] : [])];
+    const file = join(dir, `${[QUICK ? 'quick' : 'full', ...(onlyArg ? [...ONLY] : ['all']), ...tags].join('-')}.json`);
+    writeFileSync(file, `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
+    if (MERGE) mergeReport(dir, results, meta);
+    else log(`wrote ${file} (latest.json and BENCHMARKS.md are left as they are: only a plain full run, or --only with --merge, writes them)`);
+    return;
+  }
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ meta, ...results }, null, 2)}\n`);
+  writeResultsBlock(results, [`Measured ${meta.date} with \`${meta.command}\`${meta.quick ? ' (quick sizes)' : ''}.`], meta);
   log(`wrote bench/results/latest.json and the results block of BENCHMARKS.md`);
 }
 
