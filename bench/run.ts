@@ -197,7 +197,7 @@ async function overhead(env: Env) {
 }
 
 /** The start options pinflow gives a run (client/pinflow.ts launch), for the --decompose variant of the hand-written run. */
-function pinflowShapedStart(workflowId: string, runInput: unknown) {
+function pinflowShapedStart(workflowId: string) {
   return {
     typedSearchAttributes: [
       { key: SA.definition, value: 'bench-throughput' },
@@ -209,7 +209,6 @@ function pinflowShapedStart(workflowId: string, runInput: unknown) {
     staticSummary: `bench-throughput v1 (${'f'.repeat(12)})`,
     staticDetails: `**definition** bench-throughput\n\n**version** v1 \`${'f'.repeat(64)}\`\n\n**tenant** default`,
     workflowId,
-    runInput,
   };
 }
 
@@ -231,8 +230,7 @@ async function throughput(env: Env) {
     if (kind === 'graph' || kind === 'graphNoCounters') return runGraph(env, 'bench-throughput');
     if (kind === 'hand') return runHand(env, 'baselineSequential', [THROUGHPUT_STEPS]);
     const workflowId = `bench-shaped-${process.pid}-${++handSeq}`;
-    const { runInput, ...opts } = pinflowShapedStart(workflowId, pinnedInput);
-    return env.client.workflow.execute('baselineSequential', { taskQueue: env.baselineQueue, args: [THROUGHPUT_STEPS, runInput], ...opts }).then(() => workflowId);
+    return env.client.workflow.execute('baselineSequential', { taskQueue: env.baselineQueue, args: [THROUGHPUT_STEPS, pinnedInput], ...pinflowShapedStart(workflowId) }).then(() => workflowId);
   };
   const counters = async (on: boolean) => {
     for (const t of ['runs', 'run_steps', 'run_waits']) await env.db.exec(`ALTER TABLE ${t} ${on ? 'ENABLE' : 'DISABLE'} TRIGGER USER`);
@@ -786,11 +784,9 @@ function mergeReport(dir: string, results: Record<string, unknown>, meta: Record
   const prevMeta = (latest.meta ?? {}) as Record<string, unknown>;
   const partial = { ...((prevMeta.partialRuns ?? {}) as Record<string, Record<string, unknown>>), ...Object.fromEntries(Object.keys(results).map((s) => [s, meta])) };
   const mergedMeta = { ...prevMeta, partialRuns: partial };
-  const { meta: _old, ...previous } = latest;
-  void _old;
-  const merged = { ...previous, ...results } as Record<string, unknown>;
-  writeFileSync(latestFile, `${JSON.stringify({ meta: mergedMeta, ...merged }, null, 2)}
-`);
+  const merged: Record<string, unknown> = { ...latest, ...results };
+  delete merged.meta;
+  writeFileSync(latestFile, `${JSON.stringify({ meta: mergedMeta, ...merged }, null, 2)}\n`);
   const origin = (m: Record<string, unknown>) => `${String(m.date)}, \`${String(m.command)}\`${m.quick ? ' (quick sizes)' : ''}, pinflow ${String(m.pinflow)}, ${String(m.cpuModel)}`;
   const header = [
     'Assembled from more than one run (`--merge`); each scenario\'s figures come from:',

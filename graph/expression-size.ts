@@ -65,7 +65,6 @@ export const scopeSizeCounters: { readonly serialisedUnits: number; readonly wal
 /** Serialised size (bytes) of values by identity: a value in the scope is never changed in place. */
 const valueBytes = new WeakMap<object, number>();
 
-
 /**
  * A record the guard measures (a frame's `steps` or `vars`), kept current as the interpreter writes it
  * through {@link setMember}: the sum of its members' sizes (each `"key":value`), their number, and each
@@ -112,8 +111,8 @@ function valueSize(value: unknown, byIdentity = true): number | undefined {
 }
 
 /** `"key":value` in bytes, or undefined when the member is left out; throws NotJson. */
-function memberSize(key: string, value: unknown): number | undefined {
-  const v = valueSize(value);
+function memberSize(key: string, value: unknown, byIdentity = true): number | undefined {
+  const v = valueSize(value, byIdentity);
   return v === undefined ? undefined : v + keySize(key);
 }
 
@@ -136,12 +135,9 @@ function walkRecord(record: Record<string, unknown>, nested: ReadonlySet<string>
     let size: number | undefined;
     if (!nested?.has(key)) size = memberSize(key, value);
     else if (isRecord(value)) size = trackedSize(value) + keySize(key);
-    else {
-      // A frame record that is no plain record (`saveAs: "__proto__"` gave it a prototype) changes in
-      // place: measured whole every time, never remembered by identity.
-      const v = valueSize(value, false);
-      size = v === undefined ? undefined : v + keySize(key);
-    }
+    // A frame record that is no plain record (`saveAs: "__proto__"` gave it a prototype) changes in
+    // place: measured whole every time, never remembered by identity.
+    else size = memberSize(key, value, false);
     sizes?.set(key, size);
     if (size === undefined) continue;
     bytes += size;

@@ -406,8 +406,8 @@ function compile(source: string, site: ExpressionSite): Compiled {
       throw syntaxError(err, source, site);
     }
   }
-  const ast = trivial ?? (parsed!.ast() as AstNode);
-  const { constant, unsafeRegex } = analyse(ast as AstNode, source, site);
+  const ast = (trivial ?? parsed!.ast()) as AstNode;
+  const { constant, unsafeRegex } = analyse(ast, source, site);
   const sync = planSync(ast);
   // jsonata's own compiled form, with the helpers registered, only when something evaluates through it:
   // an expression the sync path runs never needs it.
