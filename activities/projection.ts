@@ -11,6 +11,7 @@ import { checkCarriedOutputs } from '../catalog/contracts';
 import { checkMigrationPosition } from '../graph/compat';
 import type { VersionStore } from '../catalog/versions';
 import type { ProjectionWrite, ProjectionWriter } from '../projection/writer';
+import { continueAsNewMigration, continueAsNewTrailWrite, decisionWrite, migrationWrite, pauseWrite, resumeWrite, runClosedWrite, runStartedWrite, stallWrite } from '../projection/derive';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ChildTarget, ContinueAsNewPlan, ContinueAsNewTarget, MigrationRecord, PauseInfo, ResolvedChild, RunClosed, RunStarted, StallDecision, StallInfo, StepRecord } from '../graph/wire';
 
@@ -33,7 +34,7 @@ export function createProjectionActivities({ writer, catalog }: { writer: Projec
      * so a policy of `latest` never loops on a version that does not fit.
      */
     async planContinueAsNew(p: ContinueAsNewPlan): Promise<ContinueAsNewTarget> {
-      await project({ kind: 'steps', runId: p.runId, steps: p.trail });
+      await project(continueAsNewTrailWrite(p));
       if (p.policy !== 'latest') return { moved: false, lineage: p.lineage };
       const def = await catalog.getDefinition(p.definition);
       if (!def || def.latestVersion === p.version) return { moved: false, lineage: p.lineage };
@@ -47,26 +48,12 @@ export function createProjectionActivities({ writer, catalog }: { writer: Projec
       if (misfit) return stay(`the output of step ${misfit.stepId} does not satisfy the latest contract`);
       const migratedAt = new Date().toISOString();
       const lineage = [...p.lineage, { version: p.version, upTo: p.at, migratedAt, by: 'onContinueAsNew: latest' }];
-      const migration = { runId: p.runId, from: p.version, to: target.hash, upTo: p.at, at: p.at, by: 'onContinueAsNew: latest', stallId: null, decidedAt: migratedAt, lineage, trail: [] };
-      await project({ kind: 'migration', runId: p.runId, migration });
+      const migration = continueAsNewMigration(p, target.hash, lineage);
+      if (migration) await project(migrationWrite(migration));
       return { moved: true, version: target.hash, graph: target.graph, contracts: target.contracts, lineage };
     },
     async projectRunStarted(r: RunStarted): Promise<void> {
-      await project({
-        kind: 'runStarted',
-        runId: r.runId,
-        run: {
-        id: r.runId,
-        definition: r.definition,
-        version: r.version,
-        tenant: r.tenant,
-        temporalRunId: r.temporalRunId,
-        startedAt: r.startedAt,
-        input: r.input,
-        metadata: r.metadata,
-        parent: r.parent,
-        },
-      });
+      await project(runStartedWrite(r));
     },
     /**
      * Pin a child run: the exact version, or the definition's latest one at
@@ -85,39 +72,26 @@ export function createProjectionActivities({ writer, catalog }: { writer: Projec
     },
     /** The run stalled: STALLED in the projection, with the reason and the step. */
     async projectStall(p: { runId: string; stall: StallInfo; trail: StepRecord[] }): Promise<void> {
-      await project({ kind: 'stall', runId: p.runId, stall: { ...p.stall, details: { message: p.stall.message, ...(p.stall.details as object | undefined) } }, trail: p.trail });
+      await project(stallWrite(p));
     },
     /** The run holds paused at a top-level step boundary (FLAGS.PAUSE): PAUSED in the projection. */
     async projectPause(p: { runId: string; pause: PauseInfo; trail: StepRecord[] }): Promise<void> {
-      await project({ kind: 'pause', runId: p.runId, pause: p.pause, trail: p.trail });
+      await project(pauseWrite(p));
     },
     /** The run was resumed and goes on: RUNNING in the projection. */
     async projectResume(p: { runId: string; since: string; by: string; reason?: string; resumedAt: string }): Promise<void> {
-      await project({ kind: 'resume', runId: p.runId, since: p.since });
+      await project(resumeWrite(p));
     },
     /** An operator decision was applied by the run: recorded with its outcome; the stall is cleared. */
     async projectDecision(p: { runId: string; decision: StallDecision; decidedAt: string; outcome: string }): Promise<void> {
-      await project({
-        kind: 'decision',
-        runId: p.runId,
-        decision: {
-        runId: p.runId,
-        stallId: p.decision.stallId,
-        action: p.decision.action,
-        by: p.decision.by,
-        reason: p.decision.reason,
-        output: p.decision.output,
-        decidedAt: p.decidedAt,
-        outcome: p.outcome,
-        },
-      });
+      await project(decisionWrite(p));
     },
     /** The run migrated to another version (continue-as-new follows): decision, version, lineage. */
     async projectMigration(m: MigrationRecord): Promise<void> {
-      await project({ kind: 'migration', runId: m.runId, migration: m });
+      await project(migrationWrite(m));
     },
     async projectRunClosed(c: RunClosed): Promise<void> {
-      await project({ kind: 'runClosed', runId: c.runId, closed: c });
+      await project(runClosedWrite(c));
     },
   };
 }

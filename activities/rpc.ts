@@ -18,6 +18,7 @@ import { FAILURE_TYPES } from '../graph/errors';
 import { validatePinned } from '../catalog/contracts';
 import type { VersionRecord, VersionStore } from '../catalog/versions';
 import type { ProjectionWriter } from '../projection/writer';
+import { rpcAttemptBase } from '../projection/derive';
 import type { RpcError, RpcRegistry } from '../rpc/registry';
 import type { ErrorInfo, RpcCall, StallReason, StepRecord } from '../graph/wire';
 import { rpcDispatches, safely, type RpcOutcome } from '../observability/metrics';
@@ -85,16 +86,7 @@ export function createRpcActivity({ writer, catalog, registry, hooks = {} }: { w
   async function attemptRpc(ctx: Context, call: RpcCall, startedLocally: number, seen: { drift: boolean }): Promise<unknown> {
     const attempt = ctx.info.attempt;
     const startedAt = new Date(startedLocally).toISOString();
-    const base: Omit<StepRecord, 'status'> = {
-      stepInstance: call.stepInstance,
-      attempt,
-      dispatch: call.dispatch ?? 1,
-      stepId: call.stepId,
-      stepType: 'rpc',
-      seq: call.seq,
-      startedAt,
-      input: call.input,
-    };
+    const base = rpcAttemptBase(call, attempt, startedAt);
     const deadline = attemptDeadline(ctx, startedLocally);
     /**
      * Submit rows to the projection writer, never failing the step. It waits

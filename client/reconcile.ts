@@ -254,13 +254,9 @@ export class Reconciler {
     const base = { action: 'close' as const, closedAt, temporalRunId: d.runId };
     if (status === 'TERMINATED') {
       const why = await this.lastEvent(d).then((e) => e?.workflowExecutionTerminatedEventAttributes, () => undefined);
-      const by = why?.identity ? ` by ${why.identity}` : '';
-      const reason = why?.reason ? `: ${why.reason}` : '';
-      return { ...base, kind: 'terminated', status: 'TERMINATED', error: { type: 'Terminated', message: `terminated in Temporal${by}${reason}` } };
+      return { ...base, ...endedWithoutGraph('TERMINATED', why) };
     }
-    if (status === 'TIMED_OUT') {
-      return { ...base, kind: 'timedOut', status: 'TERMINATED', error: { type: 'TimedOut', message: 'the run reached its Temporal workflow timeout' } };
-    }
+    if (status === 'TIMED_OUT') return { ...base, ...endedWithoutGraph('TIMED_OUT') };
     // Closes the run writes itself: give a write on its way the grace period.
     if (d.closeTime && Date.now() - d.closeTime.getTime() < this.graceMs) return { action: 'none' };
     if (status === 'CANCELLED') return { ...base, kind: 'cancelled', status: 'CANCELLED', error: { type: 'Cancelled', message: 'the run was cancelled in Temporal' } };
@@ -278,6 +274,18 @@ export class Reconciler {
     });
     return res.history?.events?.[0];
   }
+}
+
+/**
+ * A run Temporal ended without its graph (a terminate, a workflow timeout):
+ * what the projection says of it. The reconciler and the projection's
+ * rebuild (client/projection-rebuild.ts) both write this.
+ */
+export function endedWithoutGraph(status: 'TERMINATED' | 'TIMED_OUT', why?: { identity?: string | null; reason?: string | null } | null): { kind: 'terminated' | 'timedOut'; status: 'TERMINATED'; error: ErrorInfo } {
+  if (status === 'TIMED_OUT') return { kind: 'timedOut', status: 'TERMINATED', error: { type: 'TimedOut', message: 'the run reached its Temporal workflow timeout' } };
+  const by = why?.identity ? ` by ${why.identity}` : '';
+  const reason = why?.reason ? `: ${why.reason}` : '';
+  return { kind: 'terminated', status: 'TERMINATED', error: { type: 'Terminated', message: `terminated in Temporal${by}${reason}` } };
 }
 
 function isNotFound(err: unknown): boolean {

@@ -10,6 +10,7 @@ import type { BufferedConsume, EventSignal, WaitClosing, WaitOpening } from '../
 import { iso, type Db } from '../db/connection';
 import * as sql from './event-sql';
 import { ProjectionStore } from './store';
+import { waitStepRecord } from './derive';
 
 export type { EventFilter, WaitFilter } from './event-sql';
 
@@ -138,21 +139,14 @@ export class EventStore {
    * (which inserts the event, then looks up waits): whichever commits
    * second sees the other, so an event is never missed by both.
    */
-  async openWait(w: WaitOpening): Promise<EventSignal[]> {
-    await this.runs.recordSteps(w.runId, [
-      ...w.trail,
-      {
-        stepInstance: w.stepInstance,
-        attempt: 1,
-        stepId: w.stepId,
-        stepType: 'wait',
-        seq: w.seq,
-        status: 'RUNNING',
-        startedAt: w.reachedAt,
-        input: { event: w.event, correlationKey: w.correlationKey, waitId: w.waitId, timeoutAt: w.timeoutAt },
-      },
-    ], w.stepInstance);
+  /** The wait's rows: its step (RUNNING, after the trail) and its correlation index row. */
+  async recordWaitOpened(w: WaitOpening): Promise<void> {
+    await this.runs.recordSteps(w.runId, [...w.trail, waitStepRecord(w)], w.stepInstance);
     await this.db.query(sql.upsertWait(w));
+  }
+
+  async openWait(w: WaitOpening): Promise<EventSignal[]> {
+    await this.recordWaitOpened(w);
     const found = (await this.db.query<Record<string, unknown>>(sql.selectMailbox(w.tenant, w.event, w.correlationKey, w.reachedAt, MAILBOX_LIMIT))).map(toEvent);
     if (found.length > 0) {
       await this.db.transaction(async (tx) => {

@@ -192,7 +192,8 @@ const APPLY: { [K in ProjectionWrite['kind']]: (store: ProjectionStore, w: Extra
   migration: (store, w) => store.recordMigration(w.migration),
 };
 
-function apply(store: ProjectionStore, w: ProjectionWrite): Promise<void> {
+/** Apply one write with the store's idempotent methods (the writer's queue, and the projection's rebuild). */
+export function applyWrite(store: ProjectionStore, w: ProjectionWrite): Promise<void> {
   return (APPLY[w.kind] as (store: ProjectionStore, w: ProjectionWrite) => Promise<void>)(store, w);
 }
 
@@ -403,7 +404,7 @@ export class ProjectionWriter {
     let outcome: WriteOutcome = entry.degraded ? 'degraded' : 'written';
     try {
       entry.attempt++;
-      await apply(this.store, entry.write);
+      await applyWrite(this.store, entry.write);
     } catch (err) {
       this.lastError = { at: new Date().toISOString(), runId, message: `${entry.write.kind}: ${errorText(err)}` };
       const kind = entry.write.kind;

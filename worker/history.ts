@@ -9,11 +9,12 @@ import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { RunInput } from '../graph/wire';
-import { CAPTURE_QUEUE_PREFIX, type BoundarySnapshot, type CaptureSinks } from '../workflows/capture';
+import { CAPTURE_QUEUE_PREFIX, type BoundarySnapshot, type CapturedActivity, type CaptureSinks } from '../workflows/capture';
+import type { temporal } from '@temporalio/proto';
 import type { InjectedSinks } from '@temporalio/worker';
 import { hasPrebuiltBundle, workflowBundlePath, workflowsEntry } from './bundle';
 
-export type { BoundarySnapshot } from '../workflows/capture';
+export type { BoundarySnapshot, CapturedActivity } from '../workflows/capture';
 
 /** One execution of a run, as its history tells it. */
 export interface ExecutionRead {
@@ -24,6 +25,10 @@ export interface ExecutionRead {
   firstRunId: string | undefined;
   input: RunInput;
   boundaries: BoundarySnapshot[];
+  /** Every activity call of the interpreter, in call order, with its arguments (decoded). */
+  activities: CapturedActivity[];
+  /** The history itself (the projection's rebuild reads activity outcomes from it). */
+  history: temporal.api.history.v1.IHistory;
 }
 
 export class HistoryReplayError extends Error {
@@ -50,10 +55,12 @@ export async function readExecution(client: Client, workflowId: string, temporal
   const runId = temporalRunId ?? (await handle.describe()).runId;
   let input: RunInput | undefined;
   const boundaries: BoundarySnapshot[] = [];
+  const activities: CapturedActivity[] = [];
   const sinks: InjectedSinks<CaptureSinks> = {
     pinflowCapture: {
       started: { fn: (_info, run) => void (input = run), callDuringReplay: true },
       boundary: { fn: (_info, snapshot) => void boundaries.push(snapshot), callDuringReplay: true },
+      activity: { fn: (_info, call) => void activities.push(call), callDuringReplay: true },
     },
   };
   const workflows = hasPrebuiltBundle() ? { workflowBundle: { codePath: workflowBundlePath() } } : { workflowsPath: workflowsEntry() };
@@ -64,5 +71,5 @@ export async function readExecution(client: Client, workflowId: string, temporal
   }
   if (!input) throw new HistoryReplayError(`the history of run ${workflowId} (${runId}) did not reach the interpreter's start`, undefined);
   const previous = started.continuedExecutionRunId || undefined;
-  return { temporalRunId: runId, previousRunId: previous, firstRunId: started.firstExecutionRunId || undefined, input, boundaries };
+  return { temporalRunId: runId, previousRunId: previous, firstRunId: started.firstExecutionRunId || undefined, input, boundaries, activities, history };
 }

@@ -7,6 +7,7 @@ import type { Activities } from '../activities';
 import { FAILURE_TYPES } from '../graph/errors';
 import { durationMs } from '../graph/duration';
 import type { PinnedContract, RpcStep } from '../graph/schema';
+import { captureActivity, capturingCalls } from './capture';
 
 /**
  * Projection activities are idempotent upserts, so Temporal may retry them
@@ -19,13 +20,13 @@ const PROJECTION_OPTIONS = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 } as const;
 
-export const projection = proxyActivities<Activities>(PROJECTION_OPTIONS);
+export const projection = capturingCalls(proxyActivities<Activities>(PROJECTION_OPTIONS));
 
 /**
  * The same run-level projection writes as local activities (FLAGS.LOCAL_RUN_PROJECTION):
  * executed by the worker inside the workflow task, recorded as one marker.
  */
-export const localProjection = proxyLocalActivities<Activities>(PROJECTION_OPTIONS);
+export const localProjection = capturingCalls(proxyLocalActivities<Activities>(PROJECTION_OPTIONS));
 
 /**
  * The projection activities (or local activities) with a one-line summary
@@ -34,7 +35,7 @@ export const localProjection = proxyLocalActivities<Activities>(PROJECTION_OPTIO
  * {@link projection} / {@link localProjection}.
  */
 export function projectionWith(summary: string, local = false): typeof projection {
-  return local ? proxyLocalActivities<Activities>({ ...PROJECTION_OPTIONS, summary }) : proxyActivities<Activities>({ ...PROJECTION_OPTIONS, summary });
+  return capturingCalls(local ? proxyLocalActivities<Activities>({ ...PROJECTION_OPTIONS, summary }) : proxyActivities<Activities>({ ...PROJECTION_OPTIONS, summary }));
 }
 
 /** Failure types the RPC activity raises that retrying cannot fix. */
@@ -44,7 +45,7 @@ const NEVER_RETRY = [FAILURE_TYPES.RPC_STALL, FAILURE_TYPES.RPC_MISSING, FAILURE
 export function rpcActivity(contract: PinnedContract | undefined, step: RpcStep, summary: string): Activities['invokeRpc'] {
   const r = contract?.retry ?? {};
   const o = step.retry ?? {};
-  return proxyActivities<Activities>({
+  const invoke = proxyActivities<Activities>({
     summary,
     startToCloseTimeout: step.timeout !== undefined ? durationMs(step.timeout) : (contract?.timeoutMs ?? 30_000),
     retry: {
@@ -55,4 +56,8 @@ export function rpcActivity(contract: PinnedContract | undefined, step: RpcStep,
       nonRetryableErrorTypes: [...NEVER_RETRY, ...(r.nonRetryableErrorTypes ?? []), ...(o.nonRetryableErrorTypes ?? [])],
     },
   }).invokeRpc;
+  return (call) => {
+    captureActivity('invokeRpc', [call]);
+    return invoke(call);
+  };
 }
