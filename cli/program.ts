@@ -9,6 +9,7 @@ import { registerBatch } from './commands/batch';
 import { registerCatalog } from './commands/definitions';
 import { registerEvents } from './commands/events';
 import { registerOperator } from './commands/operator';
+import { registerProjection } from './commands/projection';
 import { registerRuns } from './commands/runs';
 import { registerStalls } from './commands/stalls';
 import { EXIT_CODES_HELP } from './exit';
@@ -19,8 +20,8 @@ const ENVIRONMENT_HELP = [
   '  PINFLOW_API_URL     the HTTP API (default http://127.0.0.1:8080); --api overrides it',
   '  PINFLOW_API_KEY     the API key (pf_<id>_<secret>); --key-file reads it from a file instead.',
   '                      A secret is never taken as an argument (ps would show it).',
-  '  DATABASE_URL        for keys, audit, batch, pause, resume, check-deploy, reconcile (else PGlite in PINFLOW_DATA_DIR)',
-  '  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE   for pause, resume, reconcile, check-deploy',
+  '  DATABASE_URL        for keys, audit, batch, pause, resume, check-deploy, reconcile, projection (else PGlite in PINFLOW_DATA_DIR)',
+  '  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE   for pause, resume, reconcile, check-deploy, projection verify|rebuild',
   '  REDIS_URL, PINFLOW_EVENTS_STREAM       for events dead-letters',
 ].join('\n');
 
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerOperator(program);
   registerBatch(program);
   registerAdmin(program);
+  registerProjection(program);
   for (const cmd of walk(program)) {
     cmd.exitOverride();
     // A usage error starts with the command's usage line, then says what was wrong.

@@ -472,8 +472,23 @@ export interface PassTotals {
   /** Differences, all runs together, by table. */
   drift: Record<Drift['table'], number>;
   errors: number;
+  /**
+   * Runs of the range the projection lists and Temporal does not (deleted by
+   * the namespace's retention, or never started): not drift, named for the
+   * operator (at most 100; the reconciler closes open ones as TERMINATED).
+   */
+  unknownToTemporal: string[];
   durationMs: number;
 }
+
+/** The projection's runs of `range` (to find those Temporal does not list). */
+const projectedRuns = (range: RunRange): Query => {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  if (range.since) where.push(`started_at >= $${values.push(new Date(range.since).toISOString())}`);
+  if (range.definition) where.push(`definition = $${values.push(range.definition)}`);
+  return { text: `SELECT id FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC LIMIT 100000`, values };
+};
 
 /** The runs Temporal's visibility lists for `range`: one id per run, whatever its executions. */
 export async function* listRunIds(client: Client, range: RunRange): AsyncGenerator<string> {
@@ -502,7 +517,8 @@ export async function projectionPass(
   opts: { write: boolean; concurrency?: number; onRun?: (r: RunResult) => void },
 ): Promise<PassTotals> {
   const began = Date.now();
-  const totals: PassTotals = { checked: 0, drifted: 0, drift: { run: 0, details: 0, step: 0, wait: 0, decision: 0 }, errors: 0, durationMs: 0 };
+  const totals: PassTotals = { checked: 0, drifted: 0, drift: { run: 0, details: 0, step: 0, wait: 0, decision: 0 }, errors: 0, unknownToTemporal: [], durationMs: 0 };
+  const seen = new Set<string>();
   const one = async (runId: string): Promise<void> => {
     let result: RunResult;
     try {
@@ -521,11 +537,16 @@ export async function projectionPass(
   const limit = Math.max(1, opts.concurrency ?? 4);
   const running = new Set<Promise<void>>();
   for await (const runId of listRunIds(deps.client, range)) {
+    seen.add(runId);
     const p = one(runId).finally(() => running.delete(p));
     running.add(p);
     if (running.size >= limit) await Promise.race(running);
   }
   await Promise.all(running);
+  if (!range.runIds) {
+    const rows = await deps.db.query<{ id: string }>(projectedRuns(range));
+    totals.unknownToTemporal = rows.map((r) => r.id).filter((id) => !seen.has(id)).slice(0, 100);
+  }
   totals.durationMs = Date.now() - began;
   return totals;
 }

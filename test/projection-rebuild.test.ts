@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { Pinflow } from '../client/pinflow';
 import { diffRuns, dumpRun, projectionPass, type Drift, type RunResult, type RunRows } from '../client/projection-rebuild';
 import { defineRpc } from '../rpc/registry';
 import { rpcs } from './fixtures/rpcs';
-import { createEnv, type Env, eventually } from './support/harness';
+import { projectRoot } from '../db/paths';
+import { createEnv, type Env, eventually, temporalAddress } from './support/harness';
 
 // The projection verified against Temporal history and rebuilt from it
 // (client/projection-rebuild.ts): runs of every shape are compared with what
@@ -219,5 +222,53 @@ describe('projection verify and rebuild from Temporal history', function () {
     const again = await pass(true);
     assert.equal(again.totals.drifted, 0, JSON.stringify(again.results.filter((r) => r.drift.length)));
     assert.equal((await pass(false)).totals.drifted, 0);
+  });
+
+  it('pinflow projection verify|rebuild: exit 1 on drift with the differences named, rebuild audited, then verify is clean; bad options are usage errors', async () => {
+    const cli = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(
+          process.execPath,
+          [join(projectRoot(), 'dist', 'cli', 'pinflow.js'), 'projection', ...args],
+          { env: { ...process.env, DATABASE_URL: env.databaseUrl, TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_NAMESPACE: env.namespace, USER: 'cli-test' }, encoding: 'utf8', timeout: 180_000 },
+          (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+        );
+      });
+    const target = runs['resolved']!;
+    await env.db.query({ text: `UPDATE runs SET status = 'FAILED' WHERE id = $1`, values: [target] });
+    await env.db.query({ text: `DELETE FROM run_waits WHERE run_id = $1`, values: [target] });
+
+    const verify = await cli('verify', '--run', target);
+    assert.equal(verify.code, 1, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /run: status is FAILED, history says COMPLETED/);
+    assert.match(verify.stdout, /wait closed@\d+: missing from the projection/);
+    assert.match(verify.stdout, /projection verify: checked 1 run\(s\): drift in 1 \(run 1, wait 1\), errors 0/);
+    const asJson = JSON.parse((await cli('verify', '--run', target, '--json')).stdout) as { totals: { drifted: number }; runs: Array<{ runId: string; drift: Drift[] }> };
+    assert.equal(asJson.totals.drifted, 1);
+    assert.deepEqual(asJson.runs[0]!.drift.map((d) => `${d.table}:${d.field}`).sort(), ['run:status', 'wait:missing']);
+
+    const rebuild = await cli('rebuild', '--run', target, '--by', 'ops@example.com', '--reason', 'restore after a bad manual fix');
+    assert.equal(rebuild.code, 0, rebuild.stdout + rebuild.stderr);
+    assert.match(rebuild.stdout, /rebuilt 1 with drift/);
+    assert.equal((await env.pinflow.getRun(target)).status, 'COMPLETED');
+    const audit = await env.db.query<{ by: string; reason: string; run_ids: string[] }>({ text: `SELECT by, reason, run_ids FROM audit_log WHERE action = 'projection.rebuild' ORDER BY id DESC LIMIT 1` });
+    assert.deepEqual(audit[0], { by: 'ops@example.com', reason: 'restore after a bad manual fix', run_ids: [target] });
+
+    // Through Temporal's visibility: every run of a definition since a time.
+    const byDefinition = await cli('verify', '--definition', 'rb-wait', '--since', '1d');
+    assert.equal(byDefinition.code, 0, byDefinition.stdout + byDefinition.stderr);
+    assert.match(byDefinition.stdout, /checked 4 run\(s\): drift in 0, errors 0, unknown to Temporal 0/);
+
+    for (const bad of [['--since', 'yesterday'], ['--run', target, '--since', '7d'], ['--concurrency', '0']]) {
+      const r = await cli('verify', ...bad);
+      assert.equal(r.code, 64, `${bad.join(' ')}: ${r.stdout}${r.stderr}`);
+    }
+    const noTemporal = await new Promise<{ code: number; out: string }>((resolve) =>
+      execFile(process.execPath, [join(projectRoot(), 'dist', 'cli', 'pinflow.js'), 'projection', 'verify'], { env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'TEMPORAL_ADDRESS')), DATABASE_URL: env.databaseUrl }, encoding: 'utf8' }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout + stderr }),
+      ),
+    );
+    assert.equal(noTemporal.code, 2, noTemporal.out);
+    assert.match(noTemporal.out, /CONFIG_INVALID: pinflow projection verify needs TEMPORAL_ADDRESS/);
   });
 });
