@@ -38,6 +38,11 @@
  *   after the run reached the step but before the wait row existed.
  * - **projection**: the Postgres tables mirroring runs for lists, dashboards and
  *   event routing. Derived, idempotent, rebuildable; never an authority.
+ * - **derivation**: what a run's projection rows are, built from the activity
+ *   calls its interpreter made (`projection/derive.ts`); the live activities
+ *   and the **rebuild** (`pinflow projection rebuild`, rows rewritten from
+ *   Temporal history) share it. **Drift** is a difference between a run's
+ *   rows and its history's, found by **verify** (`pinflow projection verify`).
  * - **stall**: a run paused because the live deployment cannot serve its pinned
  *   graph ({@link STALL_REASONS}); an operator resolves it with a
  *   **decision** ({@link DECISION_ACTIONS}).
