@@ -6,6 +6,7 @@
  * checked against it. It shares one database and one migration sequence
  * with the projection (`db/`), and neither imports the other.
  */
+import { ERROR_CODES, PinflowError } from '../graph/errors';
 import type { Graph, PinnedContracts } from '../graph/schema';
 import { iso, type Db } from '../db/connection';
 import * as csql from './sql';
@@ -142,6 +143,17 @@ export class VersionStore {
     const version = await this.getVersion(hash);
     return version ? versionOf(version, definition) : undefined;
   }
+}
+
+/** VERSION_REMOVED (410) for a version the GC removed, with its tombstone as `details`. */
+export function versionRemovedError(tombstone: VersionTombstone, field?: string): PinflowError {
+  return new PinflowError(
+    ERROR_CODES.VERSION_REMOVED,
+    `${field ? `${field}: ` : ''}version ${tombstone.hash} (${tombstone.definitions.map((d) => `${d.definition} v${d.seq}`).join(', ')}) was removed from the catalog by the version GC at ${tombstone.removedAt} ` +
+      `(by ${tombstone.removedBy}${tombstone.reason ? `: ${tombstone.reason}` : ''}); runs of it keep their graph in their Temporal history (rerun and replay read it there), ` +
+      'and publishing the same graph again brings it back',
+    { ...tombstone, ...(field ? { field } : {}) },
+  );
 }
 
 /** `version` as published under `definition` (with its number there), or undefined. */

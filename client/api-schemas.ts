@@ -1020,7 +1020,7 @@ export const ROUTES = {
       tags: ['catalog'],
       params: hashParams,
       querystring: empty,
-      response: { 200: stepCountsResponse, ...errorResponses({ params: true }, 'VERSION_NOT_FOUND') },
+      response: { 200: stepCountsResponse, ...errorResponses({ params: true }, 'VERSION_NOT_FOUND', 'VERSION_REMOVED') },
     },
   },
   listStalls: {
@@ -1043,7 +1043,7 @@ export const ROUTES = {
       tags: ['catalog'],
       params: nameParams,
       querystring: diffQuery,
-      response: { 200: diffResponse, ...errorResponses({ params: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND'), 422: errorResponse(['REQUEST_INVALID']).meta({ description: 'from or to is a version of another definition (REQUEST_INVALID naming the field).' }) },
+      response: { 200: diffResponse, ...errorResponses({ params: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'VERSION_REMOVED'), 422: errorResponse(['REQUEST_INVALID']).meta({ description: 'from or to is a version of another definition (REQUEST_INVALID naming the field).' }) },
     },
   },
   whoami: {

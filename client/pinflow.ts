@@ -16,7 +16,7 @@ import type { WaitRecord } from '../projection/events';
 import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
 import { assertRunInput, checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
 import { EMPTY_PLAN, redactionPlan, redactRunState, REDACTED, type RedactionPlan } from '../graph/redact';
-import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
+import { versionOf, versionRemovedError, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { DefinitionPause, ProjectionStore, RunDetail, RunPage } from '../projection/store';
 import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
@@ -673,14 +673,7 @@ export class Pinflow {
   /** Throws VERSION_REMOVED (410, the tombstone in `details`) when the version GC removed `hash`. */
   private async refuseRemoved(hash: string): Promise<void> {
     const tombstone = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getTombstone(hash) : undefined;
-    if (!tombstone) return;
-    throw new PinflowError(
-      ERROR_CODES.VERSION_REMOVED,
-      `version ${hash} (${tombstone.definitions.map((d) => `${d.definition} v${d.seq}`).join(', ')}) was removed from the catalog by the version GC at ${tombstone.removedAt} ` +
-        `(by ${tombstone.removedBy}${tombstone.reason ? `: ${tombstone.reason}` : ''}); runs of it keep their graph in their Temporal history (rerun and replay read it there), ` +
-        'and publishing the same graph again brings it back',
-      tombstone,
-    );
+    if (tombstone) throw versionRemovedError(tombstone);
   }
 
   /**

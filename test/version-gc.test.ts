@@ -120,6 +120,9 @@ describe('version garbage collection (tombstones, the rules, rerun and replay of
     assert.equal(err.details.hash, old);
     assert.deepEqual(err.details.definitions.map((d) => [d.definition, d.seq]), [['gc-remove', 1]]);
 
+    // The console's per-step counts answer the same.
+    assert.equal((await call('GET', `/versions/${old}/step-counts`)).statusCode, 410);
+
     const list = (await call('GET', '/definitions/gc-remove/versions')).json<{ versions: Array<{ hash: string; seq: number; removed: { by: string; reason: string } | null }> }>();
     assert.deepEqual(
       list.versions.map((v) => [v.seq, v.removed?.by ?? null]),
