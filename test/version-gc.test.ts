@@ -282,6 +282,21 @@ describe('version garbage collection (tombstones, the rules, rerun and replay of
     assert.equal((await pinflow.publish('gc-republish', addGraph(t))).created, false);
   });
 
+  it('a publish of the same graph racing a GC pass leaves the version in the catalog and latest, whichever goes first', async () => {
+    for (let i = 0; i < 5; i++) {
+      const t = ++tag;
+      const { version: v1 } = await pinflow.publish(`gc-race-${i}`, addGraph(t));
+      await publish(`gc-race-${i}`, 1);
+      const [, again] = await Promise.all([gc({ olderThan: '0s' }), pinflow.publish(`gc-race-${i}`, addGraph(t))]);
+      assert.equal(again.version, v1);
+      const r = (await row(v1))!;
+      assert.ok(r.graph, `round ${i}: the version is in the catalog`);
+      assert.equal(r.removed_at, null);
+      assert.equal((await pinflow.listDefinitions()).find((d) => d.name === `gc-race-${i}`)?.latestVersion, v1);
+      assert.equal((await call('GET', `/versions/${v1}`)).statusCode, 200);
+    }
+  });
+
   it('the catalog refuses a tombstone for a latest version, and a tombstone as a latest version', async () => {
     const [latest] = await publish('gc-guard', 1);
     await assert.rejects(
