@@ -81,6 +81,8 @@ interface Row {
 }
 
 const OPEN_STATUSES = 'RUNNING, STALLED or PAUSED';
+/** Visibility counts in flight at once during the first look. */
+const TEMPORAL_CONCURRENCY = 8;
 
 export class VersionGc {
   constructor(private readonly deps: { db: Db; client: Client; defaultMinAge: string; log?: (msg: string) => void }) {}
@@ -103,12 +105,16 @@ export class VersionGc {
       if (new Date(r.publishedAt) > cutoff) keep(r.hash, { rule: 'tooYoung', message: `published ${r.publishedAt}, less than ${olderThan} ago` });
       if (r.openRuns > 0) keep(r.hash, { rule: 'openRuns', message: `${r.openRuns} open run(s) (${OPEN_STATUSES}) in the projection`, projection: r.openRuns });
     }
-    // Temporal is asked only about the versions nothing else keeps (a count each).
-    for (const r of rows) {
-      if (reasons.get(r.hash)!.length) continue;
-      const n = await this.openInTemporal(r.hash);
-      if (n > 0) keep(r.hash, { rule: 'openRuns', message: `${n} open run(s) in Temporal (the projection has none yet: it lags)`, projection: 0, temporal: n });
-    }
+    // Temporal is asked only about the versions nothing else keeps (a count each, a few at a time).
+    const ask = rows.filter((r) => reasons.get(r.hash)!.length === 0);
+    let next = 0;
+    const lane = async () => {
+      for (let r = ask[next++]; r; r = ask[next++]) {
+        const n = await this.openInTemporal(r.hash);
+        if (n > 0) keep(r.hash, { rule: 'openRuns', message: `${n} open run(s) in Temporal (the projection has none yet: it lags)`, projection: 0, temporal: n });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(TEMPORAL_CONCURRENCY, ask.length) }, lane));
     // A version pinned by a child step of a version that stays is kept; keeping it may keep what it pins in turn.
     for (let changed = true; changed; ) {
       changed = false;
