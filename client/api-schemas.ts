@@ -1161,7 +1161,7 @@ export const ROUTES = {
       body: migrateBody,
       response: {
         200: open({ at: z.string(), carried: z.array(z.string()), dropped: z.array(z.string()) }),
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE', 'REASON_REQUIRED'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE', 'REASON_REQUIRED'),
       },
     },
   },
@@ -1189,7 +1189,7 @@ export const ROUTES = {
       response: {
         201: rerunResult,
         200: rerunResult,
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'RERUN_POINT_INVALID', 'RERUN_POINT_NOT_REACHED', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'RERUN_POINT_INVALID', 'RERUN_POINT_NOT_REACHED', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
       },
     },
   },
@@ -1205,7 +1205,7 @@ export const ROUTES = {
       response: {
         201: rerunResult,
         200: rerunResult,
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
       },
     },
   },
@@ -1530,7 +1530,7 @@ export const ROUTES = {
       response: {
         201: batchView,
         200: batchDryRun.meta({ description: 'With `dryRun: true`: how many runs the filter selects and the first 20; nothing was created.' }),
-        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID', 'VERSION_NOT_FOUND', 'CURSOR_INVALID'),
+        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'CURSOR_INVALID'),
       },
     },
   },
