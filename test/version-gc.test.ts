@@ -135,6 +135,10 @@ describe('version garbage collection (tombstones, the rules, rerun and replay of
     const start = await call('POST', '/runs', { version: old, input: { a: 1 } });
     assert.equal(start.statusCode, 410, start.body);
     assert.equal(start.json<{ error: { code: string } }>().error.code, ERROR_CODES.VERSION_REMOVED);
+    // A batch migrating runs onto it is refused the same way, before anything is created.
+    const batch = await call('POST', '/batches', { action: 'migrate', filter: { definition: 'gc-remove' }, params: { targetVersion: old }, by: 'ops', reason: 'move' });
+    assert.equal(batch.statusCode, 410, batch.body);
+    assert.equal(batch.json<{ error: { code: string } }>().error.code, ERROR_CODES.VERSION_REMOVED);
     // Starting by definition runs the latest, as ever.
     const ok = await call('POST', '/runs', { definition: 'gc-remove', input: { a: 1 } });
     assert.equal(ok.statusCode, 201, ok.body);
