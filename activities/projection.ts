@@ -66,6 +66,13 @@ export function createProjectionActivities({ writer, catalog }: { writer: Projec
       const hash = t.version ?? def.latestVersion;
       const version = await catalog.getVersionOf(t.definition, hash);
       if (!version) {
+        const tombstone = await catalog.getTombstone(hash);
+        if (tombstone?.definitions.some((d) => d.definition === t.definition)) {
+          throw ApplicationFailure.nonRetryable(
+            `version ${hash} of definition ${JSON.stringify(t.definition)} was removed from the catalog by the version GC at ${tombstone.removedAt}; publish its graph again to bring it back`,
+            'ChildVersionNotFound',
+          );
+        }
         throw ApplicationFailure.nonRetryable(`version ${hash} was never published under definition ${JSON.stringify(t.definition)}`, 'ChildVersionNotFound');
       }
       return { version: hash, seq: version.seq, graph: version.graph, contracts: version.contracts };

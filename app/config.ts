@@ -77,6 +77,10 @@ const envSchema = z.object({
   PINFLOW_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   PINFLOW_BATCH_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),
   PINFLOW_BATCH_POLL_MS: z.coerce.number().int().min(0).default(2_000),
+  PINFLOW_VERSION_GC_MIN_AGE: z
+    .string()
+    .regex(/^\d{1,9}(ms|s|m|h|d)$/, "must be a whole number and a unit (ms, s, m, h, d), e.g. '30d'")
+    .default('30d'),
   PINFLOW_ATTENTION_INTERVAL_MS: z.coerce
     .number()
     .int()
@@ -202,6 +206,8 @@ export interface PinflowConfig {
     /** How often the runner looks for batches to drive; 0 turns the runner off in this process (PINFLOW_BATCH_POLL_MS). @default 2000 */
     pollMs: number;
   };
+  /** Version GC (client/version-gc.ts): the minimum age since last publish of a removable version when a request names none (PINFLOW_VERSION_GC_MIN_AGE). @default '30d' */
+  versionGc: { minAge: string };
   /** Runs that need attention (client/attention.ts), checked by the process that serves the API. */
   attention: {
     /** Milliseconds between passes; 0 turns it off (PINFLOW_ATTENTION_INTERVAL_MS). @default 60000 */
@@ -348,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       streamMaxAttempts: e.PINFLOW_EVENTS_MAX_ATTEMPTS,
     },
     reconcile: { intervalMs: e.PINFLOW_RECONCILE_INTERVAL_MS, concurrency: e.PINFLOW_RECONCILE_CONCURRENCY },
+    versionGc: { minAge: e.PINFLOW_VERSION_GC_MIN_AGE },
     batches: { ratePerSecond: e.PINFLOW_BATCH_RATE, concurrency: e.PINFLOW_BATCH_CONCURRENCY, leaseMs: e.PINFLOW_BATCH_LEASE_MS, pollMs: e.PINFLOW_BATCH_POLL_MS },
     attention: {
       intervalMs: e.PINFLOW_ATTENTION_INTERVAL_MS,

@@ -115,6 +115,7 @@ export async function startStack(
       reconcile: { concurrency: config.reconcile.concurrency, log },
       attention: { thresholds: config.attention, concurrency: config.reconcile.concurrency, log },
       batches: { defaultRatePerSecond: config.batches.ratePerSecond, defaultConcurrency: config.batches.concurrency, leaseMs: config.batches.leaseMs, pollMs: config.batches.pollMs, log },
+      versionGc: config.versionGc,
       ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),
     });
     const events = await startEventServices(config, pinflow, log);

@@ -77,6 +77,7 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   DEFINITION_NAME_INVALID: 400,
   DEFINITION_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
+  VERSION_REMOVED: 410,
   RUN_NOT_FOUND: 404,
   RUN_CLOSED: 409,
   RUN_NOT_PROJECTED: 503,
@@ -708,6 +709,51 @@ export const createBatchBody = z.strictObject({
   reason: batchReason,
 });
 
+// Version GC (client/version-gc.ts)
+
+/** The default minimum age of a removable version (PINFLOW_VERSION_GC_MIN_AGE). */
+export const DEFAULT_VERSION_GC_MIN_AGE = '30d';
+/** A GC age: a whole number and a unit. */
+export const GC_AGE_PATTERN = /^\d{1,9}(ms|s|m|h|d)$/;
+export const GC_AGE_ALLOWED = 'a whole number and a unit (ms, s, m, h, d), e.g. 30d, 12h, 0s';
+
+/** Why a version is kept. */
+export const GC_KEEP_RULES = ['latest', 'openRuns', 'childReference', 'migrationTarget', 'tooYoung'] as const;
+export type GcKeepRule = (typeof GC_KEEP_RULES)[number];
+
+export const versionGcBody = z.strictObject({
+  dryRun: z.boolean().optional().meta({ description: 'Only say what would be removed and what is kept, and why; nothing changes.' }),
+  olderThan: z
+    .string()
+    .max(16)
+    .regex(GC_AGE_PATTERN, `must be ${GC_AGE_ALLOWED}`)
+    .optional()
+    .meta({ description: `Minimum age since the version was last published: ${GC_AGE_ALLOWED}. Default PINFLOW_VERSION_GC_MIN_AGE (${DEFAULT_VERSION_GC_MIN_AGE}).` }),
+  by: z.string().min(1).max(LIMITS.byLength).optional().meta({ description: 'Who removes (recorded on each tombstone). Default: the API key id.' }),
+  reason: z.string().min(1).max(LIMITS.reasonLength).meta({ description: 'Why (required: the removal cannot be undone but by publishing the graph again); recorded on each tombstone.' }),
+});
+
+const gcVersion = {
+  hash: z.string(),
+  definitions: z.array(open({ definition: z.string(), seq: z.number().int() })),
+  publishedAt: timestamp.describe('the newest publish of the version, under any definition'),
+};
+const gcKeep = open({
+  rule: z.enum(GC_KEEP_RULES),
+  message: z.string(),
+  refs: z.array(z.string()).optional().describe('latest: the definitions; childReference: the versions whose child step pins it; migrationTarget: the batch ids'),
+  projection: z.number().int().optional().describe('openRuns: open runs in the projection'),
+  temporal: z.number().int().optional().describe('openRuns: Running executions in Temporal'),
+});
+export const versionGcResult = open({
+  dryRun: z.boolean(),
+  olderThan: z.string(),
+  cutoff: timestamp.describe('versions published after this are too young'),
+  candidates: z.array(open({ ...gcVersion, eligible: z.string() })).describe('what met every rule when the pass began (a dry run: what would be removed)'),
+  removed: z.array(open({ ...gcVersion, removedAt: timestamp })).describe('what this pass removed (tombstones kept); empty for a dry run'),
+  kept: z.array(open({ ...gcVersion, reasons: z.array(gcKeep) })).describe('every other version in the catalog, with each reason it stays'),
+});
+
 export const batchStateBody = z.strictObject({ by, reason: batchReason });
 
 export const listBatchesQuery = z.strictObject({
@@ -911,7 +957,18 @@ export const ROUTES = {
       response: {
         200: open({
           definition: z.string(),
-          versions: z.array(open({ hash: z.string(), seq: z.number(), publishedAt: timestamp, latest: z.boolean(), openRuns: z.number() })),
+          versions: z.array(
+            open({
+              hash: z.string(),
+              seq: z.number(),
+              publishedAt: timestamp,
+              latest: z.boolean(),
+              openRuns: z.number(),
+              removed: open({ at: timestamp, by: z.string(), reason: z.string().nullable() })
+                .nullable()
+                .describe('set when the version GC removed the version: its graph is gone (GET /versions/:hash answers 410 VERSION_REMOVED), its number stays'),
+            }),
+          ),
         }),
         ...errorResponses({ params: true }, 'DEFINITION_NOT_FOUND'),
       },
@@ -939,8 +996,19 @@ export const ROUTES = {
             edges: z.array(open({ from: z.string(), to: z.string(), kind: z.string(), label: z.string().nullable() })),
           }).meta({ description: 'The graph as nodes (steps, nested ones with their `parent` forEach/parallel step) and edges (next, then, else, case, default, onError, onTimeout, entry of a body or branch).' }),
         }),
-        ...errorResponses({ params: true }, 'VERSION_NOT_FOUND'),
+        ...errorResponses({ params: true }, 'VERSION_NOT_FOUND', 'VERSION_REMOVED'),
       },
+    },
+  },
+  versionGc: {
+    method: 'POST',
+    url: '/versions/gc',
+    config: { scope: 'admin', allTenants: true, audit: { action: 'version.gc', target: 'version', destructive: true } },
+    schema: {
+      summary: 'Remove the versions nothing needs from the catalog, keeping tombstones (or, with dryRun, say what would go and why the rest stays)',
+      tags: ['catalog'],
+      body: versionGcBody,
+      response: { 200: versionGcResult, ...errorResponses({ body: true }, 'TEMPORAL_UNAVAILABLE', 'REASON_REQUIRED') },
     },
   },
   stepCounts: {
@@ -952,7 +1020,7 @@ export const ROUTES = {
       tags: ['catalog'],
       params: hashParams,
       querystring: empty,
-      response: { 200: stepCountsResponse, ...errorResponses({ params: true }, 'VERSION_NOT_FOUND') },
+      response: { 200: stepCountsResponse, ...errorResponses({ params: true }, 'VERSION_NOT_FOUND', 'VERSION_REMOVED') },
     },
   },
   listStalls: {
@@ -975,7 +1043,7 @@ export const ROUTES = {
       tags: ['catalog'],
       params: nameParams,
       querystring: diffQuery,
-      response: { 200: diffResponse, ...errorResponses({ params: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND'), 422: errorResponse(['REQUEST_INVALID']).meta({ description: 'from or to is a version of another definition (REQUEST_INVALID naming the field).' }) },
+      response: { 200: diffResponse, ...errorResponses({ params: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'VERSION_REMOVED'), 422: errorResponse(['REQUEST_INVALID']).meta({ description: 'from or to is a version of another definition (REQUEST_INVALID naming the field).' }) },
     },
   },
   whoami: {
@@ -1002,7 +1070,7 @@ export const ROUTES = {
         200: open({ runId: z.string(), temporalRunId: z.string(), definition: z.string(), version: z.string(), tenant: z.string(), temporalUiUrl: z.string(), existing: z.literal(true) }).meta({
           description: 'With `ifExists: "return"`: the run with this id already existed; nothing was started.',
         }),
-        ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'INPUT_INVALID'),
+        ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'RUN_ALREADY_EXISTS', 'INPUT_INVALID'),
       },
     },
   },
@@ -1093,7 +1161,7 @@ export const ROUTES = {
       body: migrateBody,
       response: {
         200: open({ at: z.string(), carried: z.array(z.string()), dropped: z.array(z.string()) }),
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'VERSION_NOT_FOUND', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE', 'REASON_REQUIRED'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_CLOSED', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'MIGRATION_REFUSED', 'TEMPORAL_UNAVAILABLE', 'REASON_REQUIRED'),
       },
     },
   },
@@ -1121,7 +1189,7 @@ export const ROUTES = {
       response: {
         201: rerunResult,
         200: rerunResult,
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'RERUN_POINT_INVALID', 'RERUN_POINT_NOT_REACHED', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'RERUN_POINT_INVALID', 'RERUN_POINT_NOT_REACHED', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
       },
     },
   },
@@ -1137,7 +1205,7 @@ export const ROUTES = {
       response: {
         201: rerunResult,
         200: rerunResult,
-        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
+        ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'RUN_ALREADY_EXISTS', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'RERUN_INCOMPATIBLE', 'HISTORY_UNREADABLE'),
       },
     },
   },
@@ -1462,7 +1530,7 @@ export const ROUTES = {
       response: {
         201: batchView,
         200: batchDryRun.meta({ description: 'With `dryRun: true`: how many runs the filter selects and the first 20; nothing was created.' }),
-        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID', 'VERSION_NOT_FOUND', 'CURSOR_INVALID'),
+        ...errorResponses({ body: true }, 'SKIP_OUTPUT_INVALID', 'VERSION_NOT_FOUND', 'VERSION_REMOVED', 'CURSOR_INVALID'),
       },
     },
   },

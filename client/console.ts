@@ -6,7 +6,7 @@
  * makes from the projected position and outputs, not Temporal's final word.
  */
 import { checkCarriedOutputs } from '../catalog/contracts';
-import type { VersionRecord, VersionStore } from '../catalog/versions';
+import { versionRemovedError, type VersionRecord, type VersionStore } from '../catalog/versions';
 import { ERROR_CODES, InvalidRequestError, NotFoundError } from '../graph/errors';
 import { checkMigrationPosition } from '../graph/compat';
 import { outlineGraph } from '../graph/outline';
@@ -100,7 +100,11 @@ export class ConsoleReads {
 
   private async version(hash: string, field: string): Promise<VersionRecord> {
     const v = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getVersion(hash) : undefined;
-    if (!v) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `${field}: version ${JSON.stringify(hash)} does not exist`, { field, version: hash });
+    if (!v) {
+      const tombstone = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getTombstone(hash) : undefined;
+      if (tombstone) throw versionRemovedError(tombstone, field);
+      throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `${field}: version ${JSON.stringify(hash)} does not exist`, { field, version: hash });
+    }
     return v;
   }
 

@@ -339,6 +339,15 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     r.route({ ...ROUTES.listDefinitions, handler: async () => ({ definitions: await pinflow.listDefinitions() }) });
     r.route({ ...ROUTES.listVersions, handler: async (req) => ({ definition: req.params.name, versions: await pinflow.listVersions(req.params.name) }) });
     r.route({ ...ROUTES.getVersion, handler: async (req) => pinflow.getVersion(req.params.hash) });
+    r.route({
+      ...ROUTES.versionGc,
+      handler: async (req) => {
+        const result = await pinflow.gcVersions(req.body, req.principal ? { keyId: req.principal.keyId } : undefined);
+        // The audit row names what went (a dry run: what would go).
+        req.auditTargets = (result.dryRun ? result.candidates : result.removed).map((v) => v.hash);
+        return result;
+      },
+    });
     // A tenant key counts its tenant's runs only.
     r.route({ ...ROUTES.stepCounts, handler: async (req) => pinflow.console.stepCounts(req.params.hash, req.principal?.tenant ?? undefined) });
     r.route({ ...ROUTES.diffVersions, handler: async (req) => pinflow.console.diff(req.params.name, req.query.from, req.query.to) });

@@ -16,7 +16,7 @@ import type { WaitRecord } from '../projection/events';
 import { asUnavailable, isDatabaseUnavailable } from '../db/availability';
 import { assertRunInput, checkCarriedOutputs, checkSkipOutput } from '../catalog/contracts';
 import { EMPTY_PLAN, redactionPlan, redactRunState, REDACTED, type RedactionPlan } from '../graph/redact';
-import { versionOf, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
+import { versionOf, versionRemovedError, VersionStore, type DefinitionSummary, type VersionRecord, type VersionSummary } from '../catalog/versions';
 import type { DefinitionPause, ProjectionStore, RunDetail, RunPage } from '../projection/store';
 import type { ProjectionLag } from '../projection/writer';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
@@ -30,6 +30,8 @@ import { BatchService, type BatchServiceOptions } from './batches';
 import { ConsoleReads, runFilterOf } from './console';
 import { AttentionChecker, type AttentionFlag, type AttentionOptions } from './attention';
 import { publishGraph, type PublishResult } from '../catalog/publish';
+import { versionHash } from '../graph/canonical';
+import { DEFAULT_VERSION_GC_MIN_AGE, VersionGc, type VersionGcRequest, type VersionGcResult } from './version-gc';
 import { definitionFromMemo, mapRunError, requireOpenRun, runStatus } from './run-gate';
 import { carryOnto, findRerunPoint, readFirstExecution, type ReplayRequest, type RerunRequest, type RerunResult } from './rerun';
 import { runsStarted, safely, shortVersion } from '../observability/metrics';
@@ -107,6 +109,8 @@ export interface PinflowOptions {
    * @default []
    */
   searchableMetadata?: readonly string[];
+  /** Version GC (client/version-gc.ts): the minimum age of a removable version when a request names none (PINFLOW_VERSION_GC_MIN_AGE). @default '30d' */
+  versionGc?: { minAge?: string };
 }
 
 
@@ -302,6 +306,8 @@ export class Pinflow {
   readonly attention: AttentionChecker;
   /** The operator console's reads (client/console.ts): step counts, stall groups, version diffs. */
   readonly console: ConsoleReads;
+  /** Removes unused versions from the catalog, keeping tombstones (client/version-gc.ts). */
+  readonly versionGc: VersionGc;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
   private readonly searchableMetadata: string[];
 
@@ -317,6 +323,7 @@ export class Pinflow {
     this.projectionLag = opts.projectionLag;
     this.reconciler = new Reconciler({ client: this.client, store: this.store, ...opts.reconcile });
     this.batches = new BatchService(this, opts.batches);
+    this.versionGc = new VersionGc({ db: this.catalog.db, client: this.client, defaultMinAge: opts.versionGc?.minAge ?? DEFAULT_VERSION_GC_MIN_AGE });
     this.attention = new AttentionChecker({ client: this.client, store: this.store, catalog: this.catalog, ...opts.attention });
     this.searchableMetadata = [...(opts.searchableMetadata ?? [])];
     for (const key of this.searchableMetadata) {
@@ -357,6 +364,17 @@ export class Pinflow {
    */
   async publish(definition: string, rawGraph: unknown): Promise<PublishResult> {
     return publishGraph({ catalog: this.catalog, registry: this.registry }, definition, rawGraph);
+  }
+
+  /**
+   * Remove from the catalog the versions nothing needs (not the latest of a
+   * definition, no open run in the projection or in Temporal, no child
+   * reference, no unfinished batch targeting it, older than `olderThan`),
+   * keeping a tombstone of each; `dryRun` only says what would go and why
+   * the rest stays. See client/version-gc.ts.
+   */
+  gcVersions(request: VersionGcRequest, principal?: { keyId: string }): Promise<VersionGcResult> {
+    return this.versionGc.run(request, principal);
   }
 
   /** Start a run pinned to one version: the graph travels in the start input. */
@@ -422,10 +440,11 @@ export class Pinflow {
     let at = req.fromStep;
     let steps = snapshot.steps;
     const targetHash = req.targetVersion ?? source.version;
+    let versionRestored = false;
     if (targetHash !== source.version) {
       const target = await this.targetVersion(targetHash, source.definition);
       ({ at, steps } = carryOnto(source, target, req.fromStep, steps, req.mapping));
-    }
+    } else versionRestored = await this.restoreFromHistory(source);
     const { runInput, version } = await this.prepareStart({
       definition: source.definition,
       version: targetHash,
@@ -437,7 +456,7 @@ export class Pinflow {
     runInput.resume = { at, steps, vars: snapshot.vars, seq: snapshot.seq, nextDispatch: {} };
     runInput.origin = { kind: 'rerun', sourceRunId, sourceVersion: source.version, fromStep: req.fromStep, occurrence, by: req.by, ...(req.reason ? { reason: req.reason } : {}) };
     const started = await this.launch(runInput, version, {});
-    return { runId: started.runId, temporalRunId: started.temporalRunId, kind: 'rerun', sourceRunId, fromStep: req.fromStep, version: started.version, created: true, temporalUiUrl: started.temporalUiUrl };
+    return { runId: started.runId, temporalRunId: started.temporalRunId, kind: 'rerun', sourceRunId, fromStep: req.fromStep, version: started.version, created: true, temporalUiUrl: started.temporalUiUrl, ...(versionRestored ? { versionRestored } : {}) };
   }
 
   /**
@@ -452,7 +471,7 @@ export class Pinflow {
     if (existing) return existing;
     const first = (await readFirstExecution(this.client, sourceRunId, this.client.options.dataConverter)).input;
     const targetHash = req.targetVersion ?? first.version;
-    if (targetHash !== first.version) await this.targetVersion(targetHash, first.definition);
+    const versionRestored = targetHash !== first.version ? (await this.targetVersion(targetHash, first.definition), false) : await this.restoreFromHistory(first);
     const { runInput, version } = await this.prepareStart({
       definition: first.definition,
       version: targetHash,
@@ -463,7 +482,7 @@ export class Pinflow {
     });
     runInput.origin = { kind: 'replay', sourceRunId, sourceVersion: first.version, by: req.by, ...(req.reason ? { reason: req.reason } : {}) };
     const started = await this.launch(runInput, version, {});
-    return { runId: started.runId, temporalRunId: started.temporalRunId, kind: 'replay', sourceRunId, fromStep: null, version: started.version, created: true, temporalUiUrl: started.temporalUiUrl };
+    return { runId: started.runId, temporalRunId: started.temporalRunId, kind: 'replay', sourceRunId, fromStep: null, version: started.version, created: true, temporalUiUrl: started.temporalUiUrl, ...(versionRestored ? { versionRestored } : {}) };
   }
 
   /** A version of `definition` to rerun or replay onto. */
@@ -614,7 +633,10 @@ export class Pinflow {
         });
       }
       const version = await this.catalog.getVersion(opts.version);
-      if (!version) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${opts.version} does not exist`, { version: opts.version });
+      if (!version) {
+        await this.refuseRemoved(opts.version);
+        throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${opts.version} does not exist`, { version: opts.version });
+      }
       if (opts.definition !== undefined) {
         if (!versionOf(version, opts.definition)) {
           throw new NotFoundError(
@@ -648,6 +670,34 @@ export class Pinflow {
     return { definition: def.name, version, pause: def.pause ?? null };
   }
 
+  /** Throws VERSION_REMOVED (410, the tombstone in `details`) when the version GC removed `hash`. */
+  private async refuseRemoved(hash: string): Promise<void> {
+    const tombstone = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getTombstone(hash) : undefined;
+    if (tombstone) throw versionRemovedError(tombstone);
+  }
+
+  /**
+   * A rerun or replay on the version its source ran, which the version GC
+   * removed: the version is restored into the catalog from the run's own
+   * history (where it is pinned), after checking that the graph and
+   * contracts there hash to it. The new run is then an ordinary run of a
+   * catalog version (contract checks, redaction, child and skip checks all
+   * find it). True when it was restored.
+   */
+  private async restoreFromHistory(run: Pick<RunInput, 'version' | 'graph' | 'contracts'>): Promise<boolean> {
+    if (await this.catalog.getVersion(run.version)) return false;
+    if (!(await this.catalog.getTombstone(run.version))) return false;
+    const hash = versionHash(run.graph, run.contracts);
+    if (hash !== run.version) {
+      throw new PinflowError(
+        ERROR_CODES.HISTORY_UNREADABLE,
+        `version ${run.version} was removed from the catalog and the graph in the run's history hashes to ${hash}, not to it; nothing was started`,
+        { version: run.version, hashed: hash },
+      );
+    }
+    return this.catalog.restoreVersion(run.version, run.graph, run.contracts);
+  }
+
   listDefinitions(): Promise<DefinitionSummary[]> {
     return this.catalog.listDefinitions();
   }
@@ -663,7 +713,10 @@ export class Pinflow {
   async getVersion(hash: string): Promise<VersionRecord & { outline: GraphOutline }> {
     parseInput(hashParams, { hash }, 'params');
     const v = VERSION_HASH_PATTERN.test(hash) ? await this.catalog.getVersion(hash) : undefined;
-    if (!v) throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${JSON.stringify(hash)} does not exist`, { version: hash });
+    if (!v) {
+      await this.refuseRemoved(hash);
+      throw new NotFoundError(ERROR_CODES.VERSION_NOT_FOUND, `version ${JSON.stringify(hash)} does not exist`, { version: hash });
+    }
     // The graph's nodes and edges, as every drawing of it uses them (graph/outline.ts).
     return { ...v, outline: outlineGraph(v.graph) };
   }

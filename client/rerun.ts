@@ -56,6 +56,8 @@ export interface RerunResult {
   /** False when a run with the requested id already existed (from the same source): nothing was started. */
   created: boolean;
   temporalUiUrl: string;
+  /** True when the source's version had been removed by the version GC and was restored into the catalog from the source run's history. */
+  versionRestored?: boolean;
 }
 
 /**

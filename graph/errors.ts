@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   DEFINITION_NAME_INVALID: 'DEFINITION_NAME_INVALID',
   DEFINITION_NOT_FOUND: 'DEFINITION_NOT_FOUND',
   VERSION_NOT_FOUND: 'VERSION_NOT_FOUND',
+  /** The version was removed from the catalog by the version GC; `details` is its tombstone (hash, definitions and numbers, publish and removal times, who and why). Runs of it keep their graph in Temporal history. */
+  VERSION_REMOVED: 'VERSION_REMOVED',
   RUN_NOT_FOUND: 'RUN_NOT_FOUND',
   /** An operator call (decision, migrate, cancel, bulk resolve) on a run that Temporal says is closed; `details.status` is its Temporal status. */
   RUN_CLOSED: 'RUN_CLOSED',

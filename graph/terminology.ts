@@ -61,6 +61,10 @@
  *   (`client/attention.ts`) and cleared when the condition ends.
  * - **catalog**: definitions, versions and their contracts (`catalog/`).
  *   Authoritative and never rebuilt; decisions and migrations read it.
+ * - **tombstone**: what the catalog keeps of a version the version GC
+ *   removed (`client/version-gc.ts`): its hash, definitions, numbers and
+ *   publish times, and when, by whom and why it went; not its graph or
+ *   contracts. Runs of it keep their graph in their Temporal history.
  * - **compatibility**: whether a position or a value fits a version: a
  *   migration's step mapping, a continue-as-new target (positions, pure:
  *   `graph/compat.ts`, which the interpreter uses too); a skip output, carried

@@ -612,8 +612,8 @@ export const followExecution = (runId: string, temporalRunId: string): Query => 
   values: [runId, temporalRunId],
 });
 
-/** A version's graph and contracts, for its redaction plan (projection/redaction.ts); versions are immutable. */
+/** A version's graph and contracts, for its redaction plan (projection/redaction.ts); versions are immutable. A removed version (a tombstone) has none. */
 export const selectVersionMarks = (hash: string): Query => ({
-  text: `SELECT graph, contracts FROM versions WHERE hash = $1`,
+  text: `SELECT graph, contracts FROM versions WHERE hash = $1 AND removed_at IS NULL`,
   values: [hash],
 });

@@ -5,7 +5,9 @@
  */
 import type { Command } from 'commander';
 import { VERSION_HASH_PATTERN } from '../../graph/terminology';
-import { act, apiOf, jsonOption } from '../command';
+import type { GcVersion, VersionGcResult } from '../../client/version-gc';
+import { GC_AGE_ALLOWED, GC_AGE_PATTERN } from '../../client/api-schemas';
+import { act, apiOf, defaultBy, jsonOption } from '../command';
 import { UsageError } from '../exit';
 import { jsonFile, printJson, short, table, time } from '../format';
 import { ApiError, seg, type ApiClient } from '../http';
@@ -16,6 +18,7 @@ interface VersionRow {
   publishedAt: string;
   latest: boolean;
   openRuns: number;
+  removed?: { at: string; by: string; reason: string | null } | null;
 }
 
 const DEF_AT_SEQ = /^(.+)@(\d+)$/;
@@ -131,7 +134,7 @@ export function registerCatalog(program: Command): void {
             ['VERSION', (v) => v.hash],
             ['PUBLISHED', (v) => time(v.publishedAt)],
             ['OPEN RUNS', (v) => v.openRuns],
-            ['LATEST', (v) => (v.latest ? 'latest' : '')],
+            ['LATEST', (v) => (v.latest ? 'latest' : v.removed ? `removed ${time(v.removed.at)}` : '')],
           ]),
         );
     }),
@@ -153,6 +156,36 @@ export function registerCatalog(program: Command): void {
       const diff = await api.get<VersionDiff>(`/definitions/${seg(definition)}/diff`, { from: from.hash, to: to.hash });
       if (o.json) printJson(diff);
       else printDiff(diff);
+    }),
+  );
+
+  jsonOption(
+    versions
+      .command('gc')
+      .description('remove from the catalog the versions nothing needs, keeping tombstones; --dry-run shows what would go and why the rest stays (POST /versions/gc, admin)')
+      .option('--dry-run', 'only show what would be removed and what is kept, and why')
+      .option('--older-than <age>', `minimum age since last publish: ${GC_AGE_ALLOWED} (default: the API's PINFLOW_VERSION_GC_MIN_AGE, 30d)`)
+      .option('--reason <why>', 'why (required; recorded on each tombstone)')
+      .option('--by <who>', 'who (default cli:$USER)'),
+  ).action(
+    act(async (o: { dryRun?: boolean; olderThan?: string; reason?: string; by?: string; json?: boolean }, cmd: Command) => {
+      if (!o.reason) throw new UsageError('--reason is required: say why the versions go (it is recorded on each tombstone)');
+      if (o.olderThan !== undefined && !GC_AGE_PATTERN.test(o.olderThan)) throw new UsageError(`--older-than ${JSON.stringify(o.olderThan)} is not an age; allowed: ${GC_AGE_ALLOWED}`);
+      const res = await apiOf(cmd).post<VersionGcResult>('/versions/gc', {
+        ...(o.dryRun ? { dryRun: true } : {}),
+        ...(o.olderThan !== undefined ? { olderThan: o.olderThan } : {}),
+        by: o.by ?? defaultBy(),
+        reason: o.reason,
+      });
+      if (o.json) return printJson(res);
+      const names = (v: { definitions: Array<{ definition: string; seq: number }> }) => v.definitions.map((d) => `${d.definition}@${d.seq}`).join(', ');
+      const gone: GcVersion[] = res.dryRun ? res.candidates : res.removed;
+      console.log(`${res.dryRun ? 'would remove' : 'removed'} ${gone.length} version(s) published before ${time(res.cutoff)} (older than ${res.olderThan}); kept ${res.kept.length}`);
+      if (gone.length) console.log(table(gone, [['VERSION', (v) => v.hash], ['DEFINITIONS', names], ['PUBLISHED', (v) => time(v.publishedAt)]]));
+      if (res.kept.length) {
+        console.log('\nkept:');
+        console.log(table(res.kept, [['VERSION', (v) => short(v.hash)], ['DEFINITIONS', names], ['WHY', (v) => v.reasons.map((k) => `${k.rule}: ${k.message}`).join('; ')]]));
+      }
     }),
   );
 

@@ -99,7 +99,7 @@ export function VersionSelect({ versions, value, onChange, label, testId }: { ve
           .map((v) => (
             <option key={v.hash} value={v.hash}>
               v{v.seq} {v.hash.slice(0, 12)}
-              {v.latest ? ' (latest)' : ''}
+              {v.latest ? ' (latest)' : v.removed ? ' (removed)' : ''}
             </option>
           ))}
       </select>

@@ -164,7 +164,17 @@ export function DefinitionView({ route }: { route: Route }) {
                   { header: 'Version', cell: (v) => <a href={href(['definitions', name], { version: v.hash })}><ShortHash hash={v.hash} seq={v.seq} /></a> },
                   { header: 'Published', cell: (v) => <Time at={v.publishedAt} /> },
                   { header: 'Open runs', cell: (v) => (v.openRuns > 0 ? <a href={href(['runs'], { version: v.hash })}>{v.openRuns}</a> : '0'), className: 'num' },
-                  { header: '', cell: (v) => (v.latest ? <span className="badge status-completed">latest</span> : null) },
+                  {
+                    header: '',
+                    cell: (v) =>
+                      v.latest ? (
+                        <span className="badge status-completed">latest</span>
+                      ) : v.removed ? (
+                        <span className="badge muted" title={`removed by the version GC (${v.removed.by}${v.removed.reason ? `: ${v.removed.reason}` : ''}); its runs keep their graph in Temporal history`}>
+                          removed
+                        </span>
+                      ) : null,
+                  },
                 ]}
               />
             )}
