@@ -178,6 +178,8 @@ export interface DerivedRun {
   executions: number;
   start: RunStarted;
   writes: DerivedWrite[];
+  /** The versions its executions ran, with the graph and contracts pinned in their histories (the rows' redaction). */
+  versions: Map<string, Pick<RunInput, 'graph' | 'contracts'>>;
   /** Set when Temporal ended the run without its graph (terminate, workflow timeout): the reconciler's close. */
   ended?: { status: 'TERMINATED'; error: { type: string; message: string }; closedAt: string; temporalRunId: string };
 }
@@ -349,7 +351,8 @@ export async function deriveRun(client: Client, runId: string): Promise<DerivedR
     ? { runId, temporalRunId: startWrite.run.temporalRunId ?? first.temporalRunId, definition: startWrite.run.definition, version: startWrite.run.version, tenant: startWrite.run.tenant, input: startWrite.run.input, metadata: startWrite.run.metadata, startedAt: startWrite.run.startedAt, ...(startWrite.run.parent ? { parent: startWrite.run.parent } : {}) }
     : startOf(first);
   const ended = endedByTemporal(executions[executions.length - 1]!);
-  return { runId, executions: executions.length, start, writes, ...(ended ? { ended } : {}) };
+  const versions = new Map(executions.map((ex) => [ex.input.version, { graph: ex.input.graph, contracts: ex.input.contracts }] as const));
+  return { runId, executions: executions.length, start, writes, versions, ...(ended ? { ended } : {}) };
 }
 
 /** A run whose history has no run-started write (it did not get that far): its row from the start input. */
@@ -431,7 +434,9 @@ export async function rewriteRun(db: Db, derived: DerivedRun, opts: { write: boo
       for (const q of RESET) await tx.query(q(derived.runId));
       await tx.query(resetRun(derived.start));
       const store = new ProjectionStore(tx);
-      const events = new EventStore(tx);
+      const events = new EventStore(tx, store);
+      // Redacted by the graph the run pinned, as live (and so even when the version GC removed its catalog row).
+      for (const [hash, v] of derived.versions) store.knowVersion(hash, v);
       await applyWrite(store, runStartedWrite(derived.start));
       for (const w of derived.writes) await applyDerived(store, events, w);
       if (derived.ended) await store.reconcileClose({ runId: derived.runId, status: derived.ended.status, error: derived.ended.error, closedAt: derived.ended.closedAt, temporalRunId: derived.ended.temporalRunId, closeAttempts: true });

@@ -129,8 +129,12 @@ function toRule(r: Record<string, unknown>): RuleRecord {
 export class EventStore {
   private readonly runs: ProjectionStore;
 
-  constructor(readonly db: Db) {
-    this.runs = new ProjectionStore(db);
+  /** `runs`: the run tables' store on the same `db` (the rebuild passes its own, which knows the versions' redaction). */
+  constructor(
+    readonly db: Db,
+    runs?: ProjectionStore,
+  ) {
+    this.runs = runs ?? new ProjectionStore(db);
   }
 
   /**
@@ -190,7 +194,8 @@ export class EventStore {
 
   async closeWait(c: WaitClosing): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const store = new ProjectionStore(tx);
+      // Already inside a transaction (the rebuild's), `tx` is this.db: its own store.
+      const store = tx === this.db ? this.runs : new ProjectionStore(tx);
       if (c.trail.length > 0) await store.recordSteps(c.runId, c.trail);
       await tx.query(sql.closeWait(c.runId, c.waitId, c.status, c.eventId ?? null, c.closedAt));
     });

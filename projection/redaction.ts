@@ -41,6 +41,16 @@ export class RunRedaction {
     return this.forVersion(hash);
   }
 
+  /**
+   * The plan of version `hash` from its graph and contracts as pinned in a
+   * run's history (the projection's rebuild): the same plan the catalog's row
+   * gives, and one even when the version GC removed that row.
+   */
+  know(hash: string, version: RedactableVersion): void {
+    this.plans.set(hash, Promise.resolve(redactionPlan(version)));
+    if (this.plans.size > VERSIONS_MAX) this.plans.delete(this.plans.keys().next().value!);
+  }
+
   /** The plan of a version (cached; a failed read is not). */
   forVersion(hash: string): Promise<RedactionPlan> {
     let plan = this.plans.get(hash);

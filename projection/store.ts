@@ -14,7 +14,7 @@ import { iso, type Db } from '../db/connection';
 import * as eventSql from './event-sql';
 import * as sql from './sql';
 import { RunRedaction } from './redaction';
-import { redactRunInput, redactStepOutput, stepIdOfInstance, redactStepRecord, type RedactionPlan } from '../graph/redact';
+import { redactRunInput, redactStepOutput, stepIdOfInstance, redactStepRecord, type RedactableVersion, type RedactionPlan } from '../graph/redact';
 
 export interface RunSummary {
   id: string;
@@ -171,6 +171,11 @@ export class ProjectionStore {
 
   constructor(readonly db: Db) {
     this.redaction = new RunRedaction(db);
+  }
+
+  /** Redact the rows of version `hash` by its pinned graph and contracts (the rebuild reads them from history). */
+  knowVersion(hash: string, version: RedactableVersion): void {
+    this.redaction.know(hash, version);
   }
 
   async ping(): Promise<void> {

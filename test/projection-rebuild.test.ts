@@ -271,4 +271,26 @@ describe('projection verify and rebuild from Temporal history', function () {
     assert.equal(noTemporal.code, 2, noTemporal.out);
     assert.match(noTemporal.out, /CONFIG_INVALID: pinflow projection verify needs TEMPORAL_ADDRESS/);
   });
+
+  it('a run whose version the version GC removed is rebuilt from its history, redacted by the graph it pinned', async () => {
+    const secret = 'SECRET-4111-1111';
+    const sensitiveGraph = { ...graphs.quick, inputSchema: { type: 'object', properties: { a: { type: 'number' }, card: { type: 'string', sensitive: true } } } };
+    const v1 = (await env.pinflow.publish('rb-sensitive', sensitiveGraph)).version;
+    const { runId } = await env.pinflow.start({ definition: 'rb-sensitive', input: { a: 5, card: secret } });
+    await settled(runId, 'COMPLETED');
+    await env.pinflow.publish('rb-sensitive', { ...sensitiveGraph, description: 'v2' , steps: graphs.quick.steps.map((st) => (st.id === 'done' ? { ...st, output: 'steps.call' } : st)) });
+    const gc = await env.pinflow.gcVersions({ olderThan: '0s', by: 'test', reason: 'rebuild of a removed version' });
+    assert.ok(gc.removed.some((r) => r.hash === v1), JSON.stringify(gc.removed));
+    const live = await dumpRun(env.db, runId);
+    assert.ok(!JSON.stringify(live).includes(secret), 'the live rows are redacted');
+
+    await env.db.query({ text: `DELETE FROM runs WHERE id = $1`, values: [runId] });
+    const rebuilt = await pass(true, [runId]);
+    assert.equal(rebuilt.totals.errors, 0, JSON.stringify(rebuilt.results));
+    const after = await dumpRun(env.db, runId);
+    assert.ok(!JSON.stringify(after).includes(secret), `no sensitive value in the rebuilt rows: ${JSON.stringify(after.details)}`);
+    assert.deepEqual(diffRuns(runId, live, after), []);
+    assert.equal(after.run?.version, v1, 'the row still says which version it ran');
+    assert.equal((await pass(false, [runId])).totals.drifted, 0);
+  });
 });
