@@ -1,5 +1,6 @@
 /**
- * Prebuild the workflow bundle into dist/workflow-bundle.js (run by `npm run build`).
+ * Prebuild the workflow bundle into dist/workflow-bundle.js (run by `npm run build`),
+ * and beside it dist/workflow-bundle.meta.json: the SDK version it embeds.
  *
  * The SDK's bundler appends an inline source map that carries the full text
  * of every bundled source. The text of pinflow's own sources is kept (the
@@ -10,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowBundlePath, workflowInterceptorModules, workflowPreloadModules, workflowsEntry } from '../worker/bundle';
+import { bundledSdkVersion, workflowBundleMetaPath, workflowBundlePath, workflowInterceptorModules, workflowPreloadModules, workflowsEntry, type WorkflowBundleMeta } from '../worker/bundle';
 
 const MAP_PREFIX = '//# sourceMappingURL=data:application/json;';
 
@@ -44,7 +45,10 @@ async function main(): Promise<void> {
   const out = workflowBundlePath();
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, code);
-  console.log(`workflow bundle written to ${out} (${(Buffer.byteLength(code) / 1024).toFixed(0)} KiB)`);
+  // What the bundle embeds, so a worker of another SDK version does not load it (worker/bundle.ts, prebuiltBundle).
+  const meta: WorkflowBundleMeta = { sdk: bundledSdkVersion() };
+  writeFileSync(workflowBundleMetaPath(), `${JSON.stringify(meta)}\n`);
+  console.log(`workflow bundle written to ${out} (${(Buffer.byteLength(code) / 1024).toFixed(0)} KiB, @temporalio/workflow ${meta.sdk})`);
 }
 
 if (require.main === module) {

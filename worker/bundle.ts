@@ -1,14 +1,62 @@
 /**
  * The workflow bundle. Production workers load a bundle prebuilt by
  * `npm run build` (scripts/build-bundle), so a deploy never bundles at start
- * and the bundle that runs is the one that was tested.
+ * and the bundle that runs is the one that was tested; unless the installed
+ * Temporal SDK is not the one the bundle was built with ({@link prebuiltBundle}).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../db/paths';
 
 export function workflowBundlePath(): string {
   return join(projectRoot(), 'dist', 'workflow-bundle.js');
+}
+
+/**
+ * Beside the bundle, what it was built with: `{ "sdk": "<@temporalio/workflow version>" }`.
+ * The bundle carries its own copy of the SDK's workflow half, which talks to
+ * the worker half through the SDK's internal interface; the two are released
+ * together and only tested together. With the `@temporalio/*` packages as peer
+ * dependencies, an installed pinflow can meet a worker of another SDK version,
+ * so the worker checks this before it loads the bundle ({@link prebuiltBundle}).
+ */
+export function workflowBundleMetaPath(): string {
+  return join(projectRoot(), 'dist', 'workflow-bundle.meta.json');
+}
+
+export interface WorkflowBundleMeta {
+  /** The version of `@temporalio/workflow` compiled into the bundle. */
+  sdk: string;
+}
+
+/** The `@temporalio/workflow` a bundle built now would embed (scripts/build-bundle writes it to the meta file). */
+export function bundledSdkVersion(): string {
+  return (require('@temporalio/workflow/package.json') as { version: string }).version;
+}
+
+/** The `@temporalio/worker` that would run the bundle: the one this pinflow resolves (its peer dependency). */
+export function workerSdkVersion(): string {
+  return (require('@temporalio/worker/package.json') as { version: string }).version;
+}
+
+export type PrebuiltBundle =
+  | { usable: true; path: string }
+  | { usable: false; path: string; reason: 'missing' }
+  | { usable: false; path: string; reason: 'sdk-mismatch'; builtWith: string; worker: string };
+
+/**
+ * Whether the worker may load the prebuilt bundle: it exists and was built
+ * with the SDK version of the installed `@temporalio/worker`. A bundle without
+ * a meta file (built before there was one) is taken as it is.
+ */
+export function prebuiltBundle(workerVersion: string = workerSdkVersion()): PrebuiltBundle {
+  const path = workflowBundlePath();
+  if (!existsSync(path)) return { usable: false, path, reason: 'missing' };
+  const metaPath = workflowBundleMetaPath();
+  if (!existsSync(metaPath)) return { usable: true, path };
+  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Partial<WorkflowBundleMeta>;
+  if (typeof meta.sdk === 'string' && meta.sdk !== workerVersion) return { usable: false, path, reason: 'sdk-mismatch', builtWith: meta.sdk, worker: workerVersion };
+  return { usable: true, path };
 }
 
 /** The interpreter's source entry, for bundling. */
@@ -44,6 +92,7 @@ export function workflowPreloadModules(): string[] {
   return [require.resolve('jsonata'), require.resolve('../graph/expression')];
 }
 
+/** A prebuilt bundle this worker may load (see {@link prebuiltBundle}). */
 export function hasPrebuiltBundle(): boolean {
-  return existsSync(workflowBundlePath());
+  return prebuiltBundle().usable;
 }

@@ -2,7 +2,7 @@
  * The pinflow worker: one process, the one task queue, the interpreter
  * workflow plus the RPC and projection activities.
  */
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, createProjectionWriter, type ActivityHooks } from '../activities';
 import { ERROR_CODES, PinflowError } from '../graph/errors';
 import { TASK_QUEUE } from '../graph/terminology';
@@ -10,7 +10,7 @@ import type { VersionStore } from '../catalog/versions';
 import type { ProjectionStore } from '../projection/store';
 import type { ProjectionWriter } from '../projection/writer';
 import { ensureTemporalSetup } from './temporal-setup';
-import { hasPrebuiltBundle, workflowBundlePath, workflowInterceptorModules, workflowsEntry } from './bundle';
+import { prebuiltBundle, workflowInterceptorModules, workflowsEntry } from './bundle';
 import { workerTracingOptions } from '../observability/tracing';
 import { activityLogFields } from '../observability/logging';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
@@ -43,6 +43,9 @@ export interface CreateWorkerOptions {
   /**
    * Require the prebuilt bundle (production). When false, the prebuilt bundle
    * is still preferred, and the workflows are bundled at start if it is missing.
+   * Either way a prebuilt bundle built with another `@temporalio/workflow` than
+   * the installed `@temporalio/worker` is not loaded: the workflows are bundled
+   * at start, with a warning (worker/bundle.ts, `prebuiltBundle`).
    * @default false
    */
   production?: boolean;
@@ -71,13 +74,26 @@ export interface CreateWorkerOptions {
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
   const registry = toRegistry(opts.rpcs);
   let workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>;
-  if (hasPrebuiltBundle()) workflows = { workflowBundle: { codePath: workflowBundlePath() } };
-  else if (opts.production) {
+  const bundle = prebuiltBundle();
+  if (bundle.usable) workflows = { workflowBundle: { codePath: bundle.path } };
+  else if (bundle.reason === 'missing' && opts.production) {
     throw new PinflowError(
       ERROR_CODES.CONFIG_INVALID,
-      `production mode requires the prebuilt workflow bundle at ${workflowBundlePath()}; run \`npm run build\` first`,
+      `production mode requires the prebuilt workflow bundle at ${bundle.path}; run \`npm run build\` first`,
     );
-  } else workflows = { workflowsPath: workflowsEntry() };
+  } else {
+    // A bundle built with another SDK than the installed worker's must not be
+    // loaded, in production either: bundling the same interpreter with the
+    // installed SDK is the combination the SDK supports (it takes seconds, once per start).
+    if (bundle.reason === 'sdk-mismatch') {
+      Runtime.instance().logger.warn(
+        `the prebuilt workflow bundle was built with @temporalio/workflow ${bundle.builtWith}, the installed @temporalio/worker is ${bundle.worker}: ` +
+          `bundling the workflows at start instead (install the @temporalio/* packages at ${bundle.builtWith} to use the prebuilt bundle)`,
+        { bundle: bundle.path, builtWith: bundle.builtWith, worker: bundle.worker },
+      );
+    }
+    workflows = { workflowsPath: workflowsEntry() };
+  }
   const namespace = opts.namespace ?? 'default';
   if (opts.ensureSetup !== false) await ensureTemporalSetup(opts.connection, namespace, { metadataKeys: opts.searchableMetadata ?? [] });
   const writer = opts.writer ?? createProjectionWriter(opts.store);
