@@ -9,6 +9,7 @@ import { registerBatch } from './commands/batch';
 import { registerCatalog } from './commands/definitions';
 import { registerEvents } from './commands/events';
 import { registerOperator } from './commands/operator';
+import { registerRetention } from './commands/retention';
 import { registerRuns } from './commands/runs';
 import { registerStalls } from './commands/stalls';
 import { EXIT_CODES_HELP } from './exit';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerOperator(program);
   registerBatch(program);
   registerAdmin(program);
+  registerRetention(program);
   for (const cmd of walk(program)) {
     cmd.exitOverride();
     // A usage error starts with the command's usage line, then says what was wrong.
