@@ -94,7 +94,7 @@ const BASELINE_TASK_QUEUE = 'pinflow-bench-baseline';
 /** Sizes: the numbers in a full run; smaller in --quick (under 5 minutes). */
 const SIZE = QUICK
   ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 12, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3, deployRuns: 500, pruning: { due: 20_000, kept: 2_000, baselineSeconds: 10 } }
-  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 30, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5, deployRuns: 10_000, pruning: { due: 1_000_000, kept: 100_000, baselineSeconds: 30 } };
+  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 30, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5, deployRuns: 10_000, pruning: { due: 1_000_000, kept: 100_000, baselineSeconds: 60 } };
 
 const OVERHEAD_STEPS = 20;
 const OVERHEAD_CONCURRENCY = 4;
