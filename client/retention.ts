@@ -715,13 +715,22 @@ export class RetentionService {
     run();
   }
 
-  /** Stops ticking and driving; a sweep in progress stays RUNNING and is continued by the next tick of any process once its lease ran out. */
-  async stop(): Promise<void> {
+  /**
+   * Stops ticking and driving after the batch in flight. A sweep in progress stays RUNNING; with `release` (the
+   * default) its lease is handed back, so the next tick of any process continues it at once. A process that dies
+   * hands nothing back: its sweep is continued once the lease ran out (`release: false` does the same, for tests).
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.abort.abort();
     await Promise.all([...this.driving.values(), ...(this.ticking ? [this.ticking] : [])].map((p) => p.catch(() => undefined)));
     this.abort = new AbortController();
+    if (opts.release ?? true) {
+      await this.db
+        .query({ text: `UPDATE retention_sweeps SET lease_until = now(), updated_at = now() WHERE state = 'RUNNING' AND owner = $1`, values: [this.owner] })
+        .catch((err: unknown) => this.log(`retention: the sweep's lease was not handed back: ${(err as Error).message}`));
+    }
   }
 
   // -------------------------------------------------------------------------

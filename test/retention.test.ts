@@ -302,7 +302,7 @@ describe('retention: policies, preview, sweeps, exemptions, the event log and th
     assert.equal(second.status, 409);
     assert.equal(second.json.error.code, 'RETENTION_SWEEP_RUNNING');
     assert.equal(second.json.error.details.sweepId, s.id);
-    await a.stop(); // as if its process died: the sweep stays RUNNING with its lease
+    await a.stop({ release: false }); // as if its process died: the sweep stays RUNNING with its lease
     const stopped = await a.sweep(s.id);
     assert.equal(stopped.state, 'RUNNING');
     assert.ok(stopped.progress.runsDeleted < 6, JSON.stringify(stopped.progress));
@@ -318,6 +318,18 @@ describe('retention: policies, preview, sweeps, exemptions, the event log and th
       const count = (await a.sweeps(500)).length;
       assert.equal(await b.tick(), undefined);
       assert.equal((await a.sweeps(500)).length, count);
+      // A process that stops gracefully (a deploy) hands its lease back: the next tick continues at once, however long the lease.
+      const more = [await completed(), await completed(), await completed()];
+      await backdate(more, 45);
+      const c = new RetentionService({ db: env.db, catalog: pinflow.catalog, connection: env.client.connection, namespace: env.namespace, batchSize: 1, pauseMs: 400, leaseMs: 600_000 });
+      const s2 = await c.startSweep({ by: 'c' });
+      await eventually(async () => (await c.sweep(s2.id)).progress.runsDeleted >= 1, { what: 'the first batch' });
+      await c.stop();
+      assert.equal((await c.sweep(s2.id)).state, 'RUNNING');
+      const handedOver = await b.tick();
+      assert.equal(handedOver?.id, s2.id);
+      assert.equal(handedOver.state, 'DONE');
+      assert.equal(handedOver.progress.runsDeleted, 3);
     } finally {
       await b.stop();
     }
