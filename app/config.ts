@@ -87,6 +87,14 @@ const envSchema = z.object({
     .min(0)
     .refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (off) or at least 1000 ms: each pass describes every open run in Temporal')
     .default(60_000),
+  PINFLOW_RETENTION_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (off) or at least 1000 ms')
+    .default(3_600_000),
+  PINFLOW_RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  PINFLOW_RETENTION_PAUSE_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   PINFLOW_ATTENTION_NO_PROGRESS_MS: z.coerce.number().int().min(1000).default(900_000),
   PINFLOW_ATTENTION_RPC_ATTEMPTS: z.coerce.number().int().min(2).default(5),
   PINFLOW_ATTENTION_WORKFLOW_TASK_ATTEMPTS: z.coerce.number().int().min(2).default(2),
@@ -220,6 +228,15 @@ export interface PinflowConfig {
     workflowTaskAttempts: number;
     /** A poller counts as a worker when it polled within this (PINFLOW_ATTENTION_POLLER_FRESH_MS). @default 75000 */
     pollerFreshMs: number;
+  };
+  /** Retention sweeps (client/retention.ts), run by the process that serves the API. */
+  retention: {
+    /** Milliseconds between sweeper ticks; 0 turns the periodic sweeper off (`POST /retention/sweeps` still works) (PINFLOW_RETENTION_INTERVAL_MS). @default 3600000 */
+    intervalMs: number;
+    /** Runs (or events) examined per batch, each batch its own transaction (PINFLOW_RETENTION_BATCH_SIZE). @default 500 */
+    batchSize: number;
+    /** Pause between batches (PINFLOW_RETENTION_PAUSE_MS). @default 100 */
+    pauseMs: number;
   };
   /** The worker's projection writes (projection/writer.ts). */
   projection: {
@@ -363,6 +380,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PinflowConfig 
       workflowTaskAttempts: e.PINFLOW_ATTENTION_WORKFLOW_TASK_ATTEMPTS,
       pollerFreshMs: e.PINFLOW_ATTENTION_POLLER_FRESH_MS,
     },
+    retention: { intervalMs: e.PINFLOW_RETENTION_INTERVAL_MS, batchSize: e.PINFLOW_RETENTION_BATCH_SIZE, pauseMs: e.PINFLOW_RETENTION_PAUSE_MS },
     projection: { poolMax: e.PINFLOW_PROJECTION_POOL_MAX, queueMax: e.PINFLOW_PROJECTION_QUEUE_MAX, syncWaitMs: e.PINFLOW_PROJECTION_SYNC_WAIT_MS },
     testHooks: { killAfterHandler: e.PINFLOW_TEST_KILL_AFTER_HANDLER },
     limits: { maxSteps: e.PINFLOW_EXPRESSION_MAX_STEPS, maxForEachItems: e.PINFLOW_FOREACH_MAX_ITEMS },

@@ -13,6 +13,11 @@
  *
  * The batch runner runs here too: several API processes share the items of
  * a batch (each item is claimed under a lease), each at the batch's rate.
+ *
+ * So does the retention sweeper (PINFLOW_RETENTION_INTERVAL_MS; 0 turns it
+ * off): one sweep at a time across processes (a unique index), driven under
+ * a lease; and at start, the namespace's retention is compared with what the
+ * retention policies need (a warning when it is shorter).
  */
 import type { Pinflow } from '../client/pinflow';
 import { RedisIngress } from '../client/redis-ingress';
@@ -35,6 +40,17 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
     pinflow.reconciler.start(config.reconcile.intervalMs);
     log(`reconciler: a pass over the open runs every ${config.reconcile.intervalMs} ms`);
   }
+  if (config.retention.intervalMs > 0) {
+    pinflow.retention.start(config.retention.intervalMs);
+    log(`retention: a sweeper tick every ${config.retention.intervalMs} ms (batches of ${config.retention.batchSize}, ${config.retention.pauseMs} ms apart)`);
+  }
+  const stopRetention = () => pinflow.retention.stop();
+  void pinflow.retention.checkNamespace().then(
+    (ns) => {
+      if (!ns.ok) log(`retention: WARNING: ${ns.message}`);
+    },
+    (err: unknown) => log(`retention: the namespace's retention was not checked: ${(err as Error).message}`),
+  );
   // Batches: every unfinished one is picked up where it stopped (PINFLOW_BATCH_POLL_MS; 0 turns the runner off here).
   pinflow.batches.start();
   const stopBatches = () => pinflow.batches.stop();
@@ -54,6 +70,7 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
     } catch (err) {
       await stopBatches();
       await stopReconciler();
+      await stopRetention();
       await pinflow.events.stopSweeper();
       throw err;
     }
@@ -65,7 +82,24 @@ export async function startEventServices(config: PinflowConfig, pinflow: Pinflow
       await stream?.stop();
       await stopBatches();
       await stopReconciler();
+      await stopRetention();
       await pinflow.events.stopSweeper();
     },
   };
+}
+
+/**
+ * Sets the namespace's retention to what the retention policies need, when it
+ * is shorter (the embedded dev server's namespace, which pinflow owns; a
+ * shared server's is changed only on request: `pinflow retention namespace --apply`).
+ */
+export async function applyNamespaceRetention(pinflow: Pinflow, log: (line: string) => void): Promise<void> {
+  try {
+    const ns = await pinflow.retention.checkNamespace();
+    if (ns.ok || ns.neededDays === null || (ns.days !== null && ns.days >= ns.neededDays)) return;
+    const after = await pinflow.retention.applyNamespace();
+    log(`retention: namespace ${after.namespace} now keeps histories ${after.days} days (was ${after.previousDays}), as the retention policies need`);
+  } catch (err) {
+    log(`retention: the namespace's retention was not set: ${(err as Error).message}`);
+  }
 }

@@ -20,7 +20,7 @@ import type { Db } from '../db/connection';
 import { toRegistry, type RpcDefinition, type RpcRegistry } from '../rpc/registry';
 import { createWorker } from '../worker/worker';
 import type { PinflowConfig } from './config';
-import { startEventServices } from './event-services';
+import { applyNamespaceRetention, startEventServices } from './event-services';
 import { openProjectionWriter } from './projection-writer';
 import { openStore } from './store';
 import { installRuntime, runtimeInstalled } from './metrics-server';
@@ -116,10 +116,13 @@ export async function startStack(
       attention: { thresholds: config.attention, concurrency: config.reconcile.concurrency, log },
       batches: { defaultRatePerSecond: config.batches.ratePerSecond, defaultConcurrency: config.batches.concurrency, leaseMs: config.batches.leaseMs, pollMs: config.batches.pollMs, log },
       versionGc: config.versionGc,
+      retention: { batchSize: config.retention.batchSize, pauseMs: config.retention.pauseMs, log },
       ...(options.correlationRules ? { correlationRules: options.correlationRules } : {}),
     });
     const events = await startEventServices(config, pinflow, log);
     cleanups.push(() => events.stop());
+    // The embedded dev server's namespace keeps histories as long as the retention policies need (no one else uses it).
+    if (temporal.devServer) await applyNamespaceRetention(pinflow, log);
 
     // Auth is on: the local admin key is created on the first start (printed once, kept in a 0600 file).
     const keys = new ApiKeys(db, { cacheMs: config.auth.cacheMs });

@@ -54,9 +54,10 @@ import { countingDb, type CountingDb } from './counting-db';
 import { CpuMeter } from './cpu';
 import { BENCH_ADMIN_URL, benchDbName, createBenchDatabase, dbUrl } from './database';
 import { ScenarioProfiler } from './profile';
+import { pruning } from './pruning';
 
 /** In the order they run: the CPU-sensitive ratios first, on a fresh server and database. */
-const SCENARIOS = ['bundle', 'overhead', 'throughput', 'control', 'replay', 'deploy', 'projection', 'events'] as const;
+const SCENARIOS = ['bundle', 'overhead', 'throughput', 'control', 'replay', 'deploy', 'projection', 'events', 'pruning'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -92,8 +93,8 @@ const BASELINE_TASK_QUEUE = 'pinflow-bench-baseline';
 
 /** Sizes: the issue's numbers in a full run; smaller in --quick (under 5 minutes). */
 const SIZE = QUICK
-  ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 12, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3, deployRuns: 500 }
-  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 30, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5, deployRuns: 10_000 };
+  ? { overheadRuns: 30, throughputRuns: 150, throughputRounds: 2, controlHistories: 12, waitingRuns: 500, openRuns: 500, syntheticRows: 100_000, resumeSamples: 50, querySamples: 100, replaySteps: 250, replayRepeats: 3, deployRuns: 500, pruning: { due: 20_000, kept: 2_000, baselineSeconds: 10 } }
+  : { overheadRuns: 200, throughputRuns: 1_000, throughputRounds: 5, controlHistories: 30, waitingRuns: 10_000, openRuns: 1_000, syntheticRows: 1_000_000, resumeSamples: 200, querySamples: 200, replaySteps: 1_000, replayRepeats: 5, deployRuns: 10_000, pruning: { due: 1_000_000, kept: 100_000, baselineSeconds: 60 } };
 
 const OVERHEAD_STEPS = 20;
 const OVERHEAD_CONCURRENCY = 4;
@@ -963,6 +964,8 @@ async function main(): Promise<void> {
       delete ev.rssMbPer1000Open;
       delete ev.rssMbPer1000OpenHand;
     }
+    // Last: it deletes rows; on rows of its own (prefix p-), through the real HTTP API.
+    await runScenario('pruning', () => pruning(pinflow, rawDb, SIZE.pruning, log));
 
     const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
     const [pgVersion] = await db.query<{ v: string }>({ text: `SELECT current_setting('server_version') AS v` });

@@ -10,6 +10,7 @@ import { registerCatalog } from './commands/definitions';
 import { registerEvents } from './commands/events';
 import { registerOperator } from './commands/operator';
 import { registerProjection } from './commands/projection';
+import { registerRetention } from './commands/retention';
 import { registerRuns } from './commands/runs';
 import { registerStalls } from './commands/stalls';
 import { EXIT_CODES_HELP } from './exit';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerBatch(program);
   registerAdmin(program);
   registerProjection(program);
+  registerRetention(program);
   for (const cmd of walk(program)) {
     cmd.exitOverride();
     // A usage error starts with the command's usage line, then says what was wrong.

@@ -15,6 +15,7 @@ import { decodeCursor } from '../projection/cursor';
 import { MAX_LISTED_CORRECTIONS, RECONCILE_KINDS, type ReconcileKind } from './reconcile';
 import { assertCleanJson, JSON_DEPTH_MAX, JSON_KEY_LENGTH_MAX } from '../graph/json-guard';
 import { ERROR_CODES, InvalidRequestError, type ErrorCode } from '../graph/errors';
+import { NAMESPACE_MARGIN_DAYS, RETENTION_MAX_DAYS, RETENTION_STATUSES, RETENTION_SUBJECTS, SWEEP_STATES } from './retention';
 import {
   BATCH_ACTIONS,
   BATCH_ITEM_STATUSES,
@@ -122,6 +123,10 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   KEY_NOT_FOUND: 404,
   BATCH_NOT_FOUND: 404,
   BATCH_STATE_CONFLICT: 409,
+  RETENTION_POLICY_NOT_FOUND: 404,
+  RETENTION_DEFAULT_REQUIRED: 409,
+  RETENTION_SWEEP_NOT_FOUND: 404,
+  RETENTION_SWEEP_RUNNING: 409,
   INTERNAL: 500,
 };
 
@@ -308,6 +313,9 @@ const publishResult = open({ definition: z.string(), version: z.string(), seq: z
 
 const health = open({
   ok: z.boolean(),
+  retention: open({ namespace: open({ namespace: z.string(), days: z.number().nullable(), neededDays: z.number().nullable(), forever: z.boolean(), ok: z.boolean(), message: z.string() }) })
+    .optional()
+    .meta({ description: "The Temporal namespace's retention against what the retention policies need (GET /retention/namespace). Informative: it never makes `ok` false." }),
   attention: z.record(z.string(), z.number()).optional().meta({ description: 'Runs that need attention now, per reason (GET /attention). Informative: it never makes `ok` false.' }),
   temporal: open({ ok: z.boolean(), error: z.string().optional() }),
   database: open({ ok: z.boolean(), error: z.string().optional() }),
@@ -812,6 +820,121 @@ const batchItem = open({
   finishedAt: timestamp.nullable(),
 });
 
+// ---------------------------------------------------------------------------
+// Retention (client/retention.ts)
+
+const retentionStatus = z.enum(RETENTION_STATUSES);
+const retentionDays = z
+  .number()
+  .int()
+  .min(1)
+  .max(RETENTION_MAX_DAYS)
+  .nullable()
+  .meta({ description: `Days a closed run (or an event) is kept after it closed (was received), 1..${RETENTION_MAX_DAYS}; null keeps it forever.` });
+
+const retentionPolicy = open({
+  subject: z.enum(RETENTION_SUBJECTS),
+  definition: z.string().nullable().describe('null: every definition'),
+  status: retentionStatus.nullable().describe('null: every closed status'),
+  days: z.number().int().nullable().describe('null: kept forever'),
+  updatedBy: z.string(),
+  updatedAt: timestamp,
+});
+
+export const setPolicyBody = z.strictObject({
+  subject: z.enum(RETENTION_SUBJECTS).optional().meta({ description: '`runs` (default): closed runs; `events`: the event log and its deliveries (no definition, no status).' }),
+  definition: text(128).nullable().optional().meta({ description: 'A published definition; absent or null: every definition.' }),
+  status: retentionStatus.nullable().optional().meta({ description: 'A closed status; absent or null: every closed status.' }),
+  days: retentionDays,
+  by: by.optional(),
+  reason: reason.optional(),
+});
+
+export const unsetPolicyQuery = z.strictObject({
+  subject: z.enum(RETENTION_SUBJECTS).optional(),
+  definition: text(128).optional(),
+  status: retentionStatus.optional(),
+  by: text(LIMITS.byLength).optional(),
+  reason: reason.optional(),
+});
+
+const namespaceRetention = open({
+  namespace: z.string(),
+  days: z.number().nullable().describe("The namespace's retention of closed runs' histories, in days (null: could not be read)."),
+  neededDays: z.number().nullable().describe(`The longest finite run policy + ${NAMESPACE_MARGIN_DAYS} day.`),
+  forever: z.boolean().describe("A run policy keeps forever; Temporal's retention cannot."),
+  ok: z.boolean(),
+  message: z.string(),
+  error: z.string().optional(),
+});
+
+const exemptCounts = open({ legalHold: z.number().int(), openChildren: z.number().int(), retain: z.number().int() }).describe('Due runs kept, by rule (a run is counted under the first that applies: legal hold, open children, metadata retain).');
+
+export const retentionPreview = open({
+  asOf: timestamp,
+  runs: open({
+    due: z.number().int(),
+    exempt: exemptCounts,
+    prunable: z.number().int().describe('due minus exempt: what a sweep now would delete'),
+    groups: z.array(open({ definition: z.string(), status: retentionStatus, due: z.number().int(), exempt: z.number().int(), oldestClosedAt: timestamp, newestClosedAt: timestamp })),
+  }),
+  events: open({
+    days: z.number().int().nullable(),
+    due: z.number().int(),
+    exempt: z.number().int().describe('kept: buffered, still routing or retried, or an open wait could pick it up by look-back'),
+    deliveries: z.number().int(),
+    oldestReceivedAt: timestamp.nullable(),
+    newestReceivedAt: timestamp.nullable(),
+  }),
+  namespace: namespaceRetention.nullable(),
+});
+
+export const startSweepBody = z.strictObject({
+  by: by.optional(),
+  reason: reason.optional(),
+  batchSize: z.number().int().min(1).max(10_000).optional().meta({ description: 'Runs (events) examined per batch, each its own transaction. Default PINFLOW_RETENTION_BATCH_SIZE (500).' }),
+  pauseMs: z.number().int().min(0).max(60_000).optional().meta({ description: 'Pause between batches. Default PINFLOW_RETENTION_PAUSE_MS (100).' }),
+});
+
+export const sweepView = open({
+  id: z.string(),
+  state: z.enum(SWEEP_STATES),
+  phase: z.enum(['runs', 'events', 'done']),
+  by: z.string(),
+  reason: z.string().nullable(),
+  asOf: timestamp.describe('What is due was computed from this time and the policies as they were then (`policies`).'),
+  policies: open({
+    runs: z.array(open({ definition: z.string().nullable(), status: retentionStatus.nullable(), days: z.number().int().nullable() })),
+    events: z.number().int().nullable(),
+  }).describe('The rules as they were when the sweep started: a resumed sweep deletes by them.'),
+  batchSize: z.number().int(),
+  pauseMs: z.number().int(),
+  progress: open({
+    batches: z.number().int(),
+    runsExamined: z.number().int(),
+    runsDeleted: z.number().int(),
+    stepsDeleted: z.number().int(),
+    exempt: exemptCounts,
+    eventsExamined: z.number().int(),
+    eventsDeleted: z.number().int(),
+    eventsExempt: z.number().int(),
+    deliveriesDeleted: z.number().int(),
+    lastRun: open({ closedAt: timestamp, runId: z.string() }).nullable().describe('The last run examined: the sweep resumes after it.'),
+  }),
+  error: z.string().nullable(),
+  owner: z.string().nullable().describe('The process driving it (null once finished).'),
+  startedAt: timestamp,
+  updatedAt: timestamp,
+  finishedAt: timestamp.nullable(),
+  durationSeconds: z.number(),
+});
+
+export const listSweepsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional().meta({ description: '1..500, default 20.' }) });
+
+const legalHold = open({ runId: z.string(), by: z.string(), reason: z.string(), since: timestamp });
+export const holdBody = z.strictObject({ by: by.optional(), reason: reason.optional().meta({ description: 'Why the run is held: required (400 REASON_REQUIRED without it).' }) });
+export const releaseHoldQuery = z.strictObject({ by: text(LIMITS.byLength).optional(), reason: reason.optional() });
+
 /**
  * Every route: method, path (Fastify syntax) and its schema. `http.ts`
  * registers one handler per entry; the OpenAPI document and the README's
@@ -1129,6 +1252,7 @@ export const ROUTES = {
             .meta({ description: 'Reruns and replays started from this run (the first 100), with their status.' }),
           waits: z.array(waitRecord),
           attention: z.array(open({ reason: z.enum(ATTENTION_REASONS), detail: z.record(z.string(), z.unknown()), since: z.string() })).describe('Why the run needs attention now (client/attention.ts).'),
+          legalHold: legalHold.nullable().describe('A legal hold keeps the run from retention sweeps (PUT /runs/:id/legal-hold).'),
           temporalUiUrl: z.string(),
         }),
         ...errorResponses({ params: true }, 'RUN_NOT_FOUND'),
@@ -1603,6 +1727,130 @@ export const ROUTES = {
       params: idParams,
       body: batchStateBody,
       response: { 200: batchView, ...errorResponses({ body: true, params: true }, 'BATCH_NOT_FOUND', 'BATCH_STATE_CONFLICT') },
+    },
+  },
+  retentionPolicies: {
+    method: 'GET',
+    url: '/retention/policies',
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Retention policies: closed runs per definition and status, the global default, and the event log',
+      tags: ['retention'],
+      querystring: empty,
+      response: { 200: open({ policies: z.array(retentionPolicy), namespace: namespaceRetention }), ...errorResponses({}) },
+    },
+  },
+  setRetentionPolicy: {
+    method: 'PUT',
+    url: '/retention/policies',
+    config: { scope: 'admin', audit: { action: 'retention.policy.set', target: 'retention' } },
+    schema: {
+      summary: 'Set one retention rule (by definition and/or closed status, or the default; or the event log)',
+      tags: ['retention'],
+      body: setPolicyBody,
+      response: { 200: retentionPolicy, ...errorResponses({ body: true }, 'DEFINITION_NOT_FOUND') },
+    },
+  },
+  unsetRetentionPolicy: {
+    method: 'DELETE',
+    url: '/retention/policies',
+    config: { scope: 'admin', audit: { action: 'retention.policy.unset', target: 'retention' } },
+    schema: {
+      summary: 'Remove one retention rule: the next less specific rule applies',
+      tags: ['retention'],
+      querystring: unsetPolicyQuery,
+      response: { 200: retentionPolicy, ...errorResponses({}, 'RETENTION_POLICY_NOT_FOUND', 'RETENTION_DEFAULT_REQUIRED') },
+    },
+  },
+  retentionPreview: {
+    method: 'GET',
+    url: '/retention/preview',
+    config: { scope: 'read', allTenants: true },
+    schema: {
+      summary: 'What a sweep would delete now: due runs per definition and status, exemptions by rule, due events, the namespace check',
+      tags: ['retention'],
+      querystring: empty,
+      response: { 200: retentionPreview, ...errorResponses({}) },
+    },
+  },
+  startSweep: {
+    method: 'POST',
+    url: '/retention/sweeps',
+    config: { scope: 'admin', audit: { action: 'retention.sweep.start', target: 'retention' } },
+    schema: {
+      summary: 'Start a retention sweep now (in the background, in small batches); one at a time',
+      tags: ['retention'],
+      body: startSweepBody,
+      response: { 202: sweepView, ...errorResponses({ body: true }, 'RETENTION_SWEEP_RUNNING') },
+    },
+  },
+  listSweeps: {
+    method: 'GET',
+    url: '/retention/sweeps',
+    config: { scope: 'read', allTenants: true },
+    schema: {
+      summary: 'Retention sweeps, newest first, with their progress and totals',
+      tags: ['retention'],
+      querystring: listSweepsQuery,
+      response: { 200: open({ sweeps: z.array(sweepView) }), ...errorResponses({}) },
+    },
+  },
+  getSweep: {
+    method: 'GET',
+    url: '/retention/sweeps/:id',
+    config: { scope: 'read', allTenants: true },
+    schema: {
+      summary: "A retention sweep's state, progress and totals",
+      tags: ['retention'],
+      params: idParams,
+      querystring: empty,
+      response: { 200: sweepView, ...errorResponses({ params: true }, 'RETENTION_SWEEP_NOT_FOUND') },
+    },
+  },
+  namespaceRetention: {
+    method: 'GET',
+    url: '/retention/namespace',
+    config: { scope: 'read' },
+    schema: {
+      summary: "The Temporal namespace's retention against what the retention policies need",
+      tags: ['retention'],
+      querystring: empty,
+      response: { 200: namespaceRetention, ...errorResponses({}) },
+    },
+  },
+  applyNamespaceRetention: {
+    method: 'POST',
+    url: '/retention/namespace',
+    config: { scope: 'admin', audit: { action: 'retention.namespace.apply', target: 'namespace' } },
+    schema: {
+      summary: "Set the Temporal namespace's retention to what the policies need (the longest finite run policy + 1 day)",
+      tags: ['retention'],
+      body: z.strictObject({ by: by.optional(), reason: reason.optional() }),
+      response: { 200: namespaceRetention.extend({ previousDays: z.number().nullable() }), ...errorResponses({ body: true }, 'RETENTION_DEFAULT_REQUIRED', 'TEMPORAL_UNAVAILABLE') },
+    },
+  },
+  setLegalHold: {
+    method: 'PUT',
+    url: '/runs/:id/legal-hold',
+    config: { scope: 'operate', audit: { action: 'run.legal-hold.set', target: 'run', destructive: true } },
+    schema: {
+      summary: 'Place a legal hold on a run: retention never prunes it while the hold lasts',
+      tags: ['retention'],
+      params: idParams,
+      body: holdBody,
+      response: { 200: legalHold, ...errorResponses({ body: true, params: true }, 'RUN_NOT_FOUND', 'REASON_REQUIRED') },
+    },
+  },
+  clearLegalHold: {
+    method: 'DELETE',
+    url: '/runs/:id/legal-hold',
+    config: { scope: 'operate', audit: { action: 'run.legal-hold.clear', target: 'run', destructive: true } },
+    schema: {
+      summary: "Clear a run's legal hold (query `reason` required)",
+      tags: ['retention'],
+      params: idParams,
+      querystring: releaseHoldQuery,
+      response: { 200: open({ runId: z.string(), held: z.literal(false), released: legalHold.nullable() }), ...errorResponses({ params: true }, 'RUN_NOT_FOUND', 'REASON_REQUIRED') },
     },
   },
   health: {

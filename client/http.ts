@@ -547,6 +547,51 @@ export function createApi({ pinflow, logger = false, bodyLimit = LIMITS.bodyByte
     r.route({ ...ROUTES.resumeBatch, handler: async (req) => pinflow.batches.resume(req.params.id, req.body) });
     r.route({ ...ROUTES.cancelBatch, handler: async (req) => pinflow.batches.cancel(req.params.id, req.body) });
 
+    // Retention (client/retention.ts): policies, the preview, sweeps, the namespace's retention, legal holds.
+    const who = (req: FastifyRequest, by: string | undefined) => by ?? req.principal?.keyId ?? 'api';
+    r.route({ ...ROUTES.retentionPolicies, handler: async () => ({ policies: await pinflow.retention.policies(), namespace: await pinflow.retention.checkNamespace() }) });
+    r.route({
+      ...ROUTES.setRetentionPolicy,
+      handler: async (req) => {
+        const b = req.body;
+        return pinflow.retention.setPolicy({ subject: b.subject, definition: b.definition, status: b.status, days: b.days, by: who(req, b.by) });
+      },
+    });
+    r.route({
+      ...ROUTES.unsetRetentionPolicy,
+      handler: async (req) => {
+        const q = req.query;
+        return pinflow.retention.unsetPolicy({ subject: q.subject, definition: q.definition, status: q.status });
+      },
+    });
+    r.route({ ...ROUTES.retentionPreview, handler: async () => pinflow.retention.preview() });
+    r.route({
+      ...ROUTES.startSweep,
+      handler: async (req, reply) => {
+        const sweep = await pinflow.retention.startSweep({ by: who(req, req.body.by), reason: req.body.reason, batchSize: req.body.batchSize, pauseMs: req.body.pauseMs });
+        req.auditTargets = [sweep.id];
+        return reply.status(202).send(sweep);
+      },
+    });
+    r.route({ ...ROUTES.listSweeps, handler: async (req) => ({ sweeps: await pinflow.retention.sweeps(req.query.limit ?? 20) }) });
+    r.route({ ...ROUTES.getSweep, handler: async (req) => pinflow.retention.sweep(req.params.id) });
+    r.route({ ...ROUTES.namespaceRetention, handler: async () => pinflow.retention.checkNamespace() });
+    r.route({
+      ...ROUTES.applyNamespaceRetention,
+      handler: async (req) => {
+        req.auditTargets = [pinflow.namespace];
+        return pinflow.retention.applyNamespace();
+      },
+    });
+    r.route({ ...ROUTES.setLegalHold, handler: async (req) => pinflow.retention.hold(req.params.id, who(req, req.body.by), req.body.reason ?? '') });
+    r.route({
+      ...ROUTES.clearLegalHold,
+      handler: async (req) => {
+        if (!(await pinflow.store.getRun(req.params.id))) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(req.params.id)} does not exist`, { runId: req.params.id });
+        return pinflow.retention.release(req.params.id);
+      },
+    });
+
     r.route({
       ...ROUTES.health,
       handler: async (_req, reply) => {

@@ -29,6 +29,7 @@ import { Reconciler, type ReconcilerOptions, type ReconcileTotals } from './reco
 import { BatchService, type BatchServiceOptions } from './batches';
 import { ConsoleReads, runFilterOf } from './console';
 import { AttentionChecker, type AttentionFlag, type AttentionOptions } from './attention';
+import { RetentionService, type LegalHold, type NamespaceRetention, type RetentionOptions } from './retention';
 import { publishGraph, type PublishResult } from '../catalog/publish';
 import { versionHash } from '../graph/canonical';
 import { DEFAULT_VERSION_GC_MIN_AGE, VersionGc, type VersionGcRequest, type VersionGcResult } from './version-gc';
@@ -101,6 +102,8 @@ export interface PinflowOptions {
   batches?: BatchServiceOptions;
   /** The attention checker's thresholds, concurrency and log (client/attention.ts). */
   attention?: Pick<AttentionOptions, 'thresholds' | 'concurrency' | 'log'>;
+  /** Retention sweeps: batch size, pause, lease, per-batch timeouts and the log (client/retention.ts). */
+  retention?: Pick<RetentionOptions, 'batchSize' | 'pauseMs' | 'leaseMs' | 'lockTimeoutMs' | 'statementTimeoutMs' | 'log'>;
   /**
    * Metadata keys set at start as Keyword search attributes
    * `PinflowMeta_<key>` (PINFLOW_SEARCHABLE_METADATA; the worker registers
@@ -185,6 +188,8 @@ export interface Health {
   projection?: ProjectionLag;
   /** Runs that need attention now, per reason (client/attention.ts). Informative: it never makes `ok` false. */
   attention?: Record<string, number>;
+  /** The Temporal namespace's retention against what the retention policies need (last checked at start, by each sweeper tick and policy change). Informative: it never makes `ok` false. */
+  retention?: { namespace: NamespaceRetention };
 }
 
 /** Checks a run-list metadata filter and returns it as a fresh plain object. */
@@ -308,6 +313,8 @@ export class Pinflow {
   readonly console: ConsoleReads;
   /** Removes unused versions from the catalog, keeping tombstones (client/version-gc.ts). */
   readonly versionGc: VersionGc;
+  /** Retention policies, the preview, sweeps, legal holds and the namespace's retention (client/retention.ts). */
+  readonly retention: RetentionService;
   private readonly projectionLag: (() => ProjectionLag) | undefined;
   private readonly searchableMetadata: string[];
 
@@ -325,6 +332,7 @@ export class Pinflow {
     this.batches = new BatchService(this, opts.batches);
     this.versionGc = new VersionGc({ db: this.catalog.db, client: this.client, defaultMinAge: opts.versionGc?.minAge ?? DEFAULT_VERSION_GC_MIN_AGE });
     this.attention = new AttentionChecker({ client: this.client, store: this.store, catalog: this.catalog, ...opts.attention });
+    this.retention = new RetentionService({ db: this.store.db, catalog: this.catalog, connection: this.client.connection, namespace: this.namespace, ...opts.retention });
     this.searchableMetadata = [...(opts.searchableMetadata ?? [])];
     for (const key of this.searchableMetadata) {
       if (!SEARCHABLE_METADATA_KEY.test(key)) throw new PinflowError(ERROR_CODES.CONFIG_INVALID, `searchable metadata key ${JSON.stringify(key)} must match ${SEARCHABLE_METADATA_KEY}`, { field: 'searchableMetadata', received: key });
@@ -722,7 +730,7 @@ export class Pinflow {
   }
 
   /** The projected run with its steps and Temporal UI link. */
-  async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; attention: AttentionFlag[]; temporalUiUrl: string }> {
+  async getRun(runId: string): Promise<RunDetail & { waits: WaitRecord[]; attention: AttentionFlag[]; legalHold: LegalHold | null; temporalUiUrl: string }> {
     parseInput(idParams, { id: runId }, 'params');
     const run = await this.store.getRun(runId);
     if (!run) throw new NotFoundError(ERROR_CODES.RUN_NOT_FOUND, `run ${JSON.stringify(runId)} does not exist`, { runId });
@@ -730,7 +738,9 @@ export class Pinflow {
     const waits = await this.events.listWaits({ runId, status: undefined }, 1000);
     // Why it needs attention now (NO_WORKER while it lasts, for an open run).
     const attention = run.closedAt ? [] : await this.attention.ofRun(runId);
-    return { ...run, waits, attention, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
+    // A legal hold keeps the run from retention sweeps (client/retention.ts).
+    const legalHold = await this.retention.holdOf(runId);
+    return { ...run, waits, attention, legalHold, temporalUiUrl: this.uiLink(run.id, run.temporalRunId) };
   }
 
   /** Keyset-paginated run list, newest first. */
@@ -1122,6 +1132,7 @@ export class Pinflow {
     const [t, d, w, attention] = await Promise.all([temporalCheck, dbCheck, workerCheck, attentionCheck]);
     // The projection lag informs; it never makes the service unhealthy (runs go on without the projection).
     const lag = this.projectionLag?.();
-    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}), ...(attention ? { attention } : {}) };
+    const namespace = this.retention.namespaceStatus();
+    return { ok: t.ok && d.ok && w.polling, temporal: t, database: d, worker: w, ...(lag ? { projection: lag } : {}), ...(attention ? { attention } : {}), ...(namespace ? { retention: { namespace } } : {}) };
   }
 }

@@ -47,6 +47,7 @@ import { ProjectionStore } from '../projection/store';
 import { applyWrite } from '../projection/writer';
 import { readExecution, type ExecutionRead } from '../worker/history';
 import { endedWithoutGraph } from './reconcile';
+import { runPolicies, runPolicyDays, type RunPolicy } from './retention';
 import { MAX_EXECUTIONS_READ } from './rerun';
 
 /**
@@ -417,9 +418,25 @@ async function keepErrorsHistoryLacks(tx: Db, runId: string, before: RunRows): P
 
 /** Thrown inside a verify's transaction to roll it back with its findings. */
 class VerifyOnly extends Error {
-  constructor(readonly drift: Drift[]) {
+  constructor(readonly drift: Drift[] | 'pruned') {
     super('verify only: rolled back');
   }
+}
+
+/**
+ * Whether a run missing from the projection is one retention pruned: closed,
+ * due by its policy now, and not exempt by a legal hold or `retain` (the
+ * sweep's rules, client/retention.ts).
+ */
+async function prunedByRetention(tx: Db, runId: string, rows: RunRows, policies: RunPolicy[], now: number): Promise<boolean> {
+  const run = rows.run;
+  if (!run || typeof run.closed_at !== 'string') return false;
+  const days = runPolicyDays(policies, String(run.definition), String(run.status));
+  if (days === null || Date.parse(run.closed_at) >= now - days * 86_400_000) return false;
+  const metadata = rows.details?.metadata as Record<string, unknown> | undefined;
+  if (metadata?.retain === true || metadata?.retain === 'true') return false;
+  const held = await tx.query({ text: `SELECT 1 FROM run_holds WHERE run_id = $1`, values: [runId] });
+  return held.length === 0;
 }
 
 /**
@@ -427,7 +444,7 @@ class VerifyOnly extends Error {
  * and return what differed from the rows before. With `write: false` the
  * transaction is rolled back: nothing changes (a verify).
  */
-export async function rewriteRun(db: Db, derived: DerivedRun, opts: { write: boolean }): Promise<Drift[]> {
+export async function rewriteRun(db: Db, derived: DerivedRun, opts: { write: boolean; retention?: RunPolicy[]; now?: number }): Promise<Drift[] | 'pruned'> {
   try {
     return await db.transaction(async (tx) => {
       const before = await dumpRun(tx, derived.runId);
@@ -442,6 +459,8 @@ export async function rewriteRun(db: Db, derived: DerivedRun, opts: { write: boo
       if (derived.ended) await store.reconcileClose({ runId: derived.runId, status: derived.ended.status, error: derived.ended.error, closedAt: derived.ended.closedAt, temporalRunId: derived.ended.temporalRunId, closeAttempts: true });
       await keepErrorsHistoryLacks(tx, derived.runId, before);
       const after = await dumpRun(tx, derived.runId);
+      // Gone from the projection because retention pruned it: what the policy asked for, not drift.
+      if (!before.run && opts.retention && (await prunedByRetention(tx, derived.runId, after, opts.retention, opts.now ?? Date.now()))) throw new VerifyOnly('pruned');
       const drift = diffRuns(derived.runId, before, after);
       if (!opts.write) throw new VerifyOnly(drift);
       return drift;
@@ -463,8 +482,12 @@ export interface RunRange {
 
 export interface RunResult {
   runId: string;
-  /** `ok` (no drift), `drift`, `rebuilt` (drift, written), `error` (history could not be read or applied). */
-  outcome: 'ok' | 'drift' | 'rebuilt' | 'error';
+  /**
+   * `ok` (no drift), `drift`, `rebuilt` (drift, written), `error` (history
+   * could not be read or applied), `pruned` (not in the projection, and the
+   * retention policy says it is due: not drift, and not written back).
+   */
+  outcome: 'ok' | 'drift' | 'rebuilt' | 'error' | 'pruned';
   drift: Drift[];
   error?: string;
 }
@@ -477,6 +500,8 @@ export interface PassTotals {
   /** Differences, all runs together, by table. */
   drift: Record<Drift['table'], number>;
   errors: number;
+  /** Runs Temporal still has and the projection does not because retention pruned them (their policy says they are due). */
+  pruned: number;
   /**
    * Runs of the range the projection lists and Temporal does not (deleted by
    * the namespace's retention, or never started): not drift, named for the
@@ -519,22 +544,24 @@ export async function* listRunIds(client: Client, range: RunRange): AsyncGenerat
 export async function projectionPass(
   deps: { client: Client; db: Db },
   range: RunRange,
-  opts: { write: boolean; concurrency?: number; onRun?: (r: RunResult) => void },
+  opts: { write: boolean; concurrency?: number; onRun?: (r: RunResult) => void; /** The time retention's dues are computed at (tests). @default now */ now?: number },
 ): Promise<PassTotals> {
   const began = Date.now();
-  const totals: PassTotals = { checked: 0, drifted: 0, drift: { run: 0, details: 0, step: 0, wait: 0, decision: 0 }, errors: 0, unknownToTemporal: [], durationMs: 0 };
+  const totals: PassTotals = { checked: 0, drifted: 0, drift: { run: 0, details: 0, step: 0, wait: 0, decision: 0 }, errors: 0, pruned: 0, unknownToTemporal: [], durationMs: 0 };
   const seen = new Set<string>();
+  const policies = await runPolicies(deps.db);
   const one = async (runId: string): Promise<void> => {
     let result: RunResult;
     try {
       const derived = await deriveRun(deps.client, runId);
-      const drift = await rewriteRun(deps.db, derived, { write: opts.write });
-      result = { runId, outcome: drift.length === 0 ? 'ok' : opts.write ? 'rebuilt' : 'drift', drift };
+      const drift = await rewriteRun(deps.db, derived, { write: opts.write, retention: policies, ...(opts.now !== undefined ? { now: opts.now } : {}) });
+      result = drift === 'pruned' ? { runId, outcome: 'pruned', drift: [] } : { runId, outcome: drift.length === 0 ? 'ok' : opts.write ? 'rebuilt' : 'drift', drift };
     } catch (err) {
       result = { runId, outcome: 'error', drift: [], error: (err as Error).message };
     }
     totals.checked++;
     if (result.outcome === 'error') totals.errors++;
+    if (result.outcome === 'pruned') totals.pruned++;
     if (result.drift.length) totals.drifted++;
     for (const d of result.drift) totals.drift[d.table]++;
     opts.onRun?.(result);

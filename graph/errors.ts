@@ -97,6 +97,14 @@ export const ERROR_CODES = {
   BATCH_NOT_FOUND: 'BATCH_NOT_FOUND',
   /** A batch state change that its current state does not allow (resume a cancelled batch, pause a completed one); `details.state` is the state. */
   BATCH_STATE_CONFLICT: 'BATCH_STATE_CONFLICT',
+  /** No retention rule for this definition and status (DELETE /retention/policies). */
+  RETENTION_POLICY_NOT_FOUND: 'RETENTION_POLICY_NOT_FOUND',
+  /** The global default of runs and the event log's rule can be set (days: null keeps forever), not removed; or no finite run policy to size the namespace by. */
+  RETENTION_DEFAULT_REQUIRED: 'RETENTION_DEFAULT_REQUIRED',
+  /** No retention sweep has this id. */
+  RETENTION_SWEEP_NOT_FOUND: 'RETENTION_SWEEP_NOT_FOUND',
+  /** A retention sweep is already running (one at a time); `details.sweepId` is its id. */
+  RETENTION_SWEEP_RUNNING: 'RETENTION_SWEEP_RUNNING',
   /** Anything unexpected; the body carries an `errorId` that is in the server log, never the internal message. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -85,9 +85,9 @@ describe('projection verify and rebuild from Temporal history', function () {
   const statusOf = async (runId: string) => (await env.pinflow.getRun(runId).catch(() => undefined))?.status;
   const settled = (runId: string, status: string) => eventually(async () => (await statusOf(runId)) === status, { what: `run ${runId} ${status} in the projection`, timeoutMs: 120_000 });
   const dumpAll = async () => new Map(await Promise.all(Object.values(runs).map(async (id) => [id, await dumpRun(env.db, id)] as const)));
-  const pass = async (write: boolean, runIds = Object.values(runs)) => {
+  const pass = async (write: boolean, runIds = Object.values(runs), now?: number) => {
     const results: RunResult[] = [];
-    const totals = await projectionPass({ client: env.client, db: env.db }, { runIds }, { write, onRun: (r) => results.push(r) });
+    const totals = await projectionPass({ client: env.client, db: env.db }, { runIds }, { write, onRun: (r) => results.push(r), ...(now !== undefined ? { now } : {}) });
     return { totals, results, byRun: new Map(results.map((r) => [r.runId, r])) };
   };
   const fields = (drift: Drift[]) => drift.map((d) => `${d.table}:${d.key}:${d.field}`);
@@ -257,7 +257,7 @@ describe('projection verify and rebuild from Temporal history', function () {
     // Through Temporal's visibility: every run of a definition since a time.
     const byDefinition = await cli('verify', '--definition', 'rb-wait', '--since', '1d');
     assert.equal(byDefinition.code, 0, byDefinition.stdout + byDefinition.stderr);
-    assert.match(byDefinition.stdout, /checked 4 run\(s\): drift in 0, errors 0, unknown to Temporal 0/);
+    assert.match(byDefinition.stdout, /checked 4 run\(s\): drift in 0, errors 0, pruned by retention 0, unknown to Temporal 0/);
 
     for (const bad of [['--since', 'yesterday'], ['--run', target, '--since', '7d'], ['--concurrency', '0']]) {
       const r = await cli('verify', ...bad);
@@ -292,5 +292,27 @@ describe('projection verify and rebuild from Temporal history', function () {
     assert.deepEqual(diffRuns(runId, live, after), []);
     assert.equal(after.run?.version, v1, 'the row still says which version it ran');
     assert.equal((await pass(false, [runId])).totals.drifted, 0);
+  });
+
+  it('a run retention pruned is not drift and is not written back; one under a legal hold or kept by retain is', async () => {
+    const days = 86_400_000;
+    const ids = await Promise.all([1, 2, 3].map(async (a) => (await env.pinflow.start({ definition: 'rb-quick', input: { a }, metadata: a === 3 ? { retain: true } : {} })).runId));
+    await Promise.all(ids.map((id) => settled(id, 'COMPLETED')));
+    const [pruned, held, kept] = ids as [string, string, string];
+    await env.pinflow.retention.hold(held, 'legal', 'case 42');
+    for (const id of ids) await env.db.query({ text: `DELETE FROM runs WHERE id = $1`, values: [id] });
+
+    // Today none is due (COMPLETED: 30 days): all three are missing, drift.
+    const today = await pass(false, ids);
+    assert.equal(today.totals.drifted, 3);
+    // 31 days on, the one neither held nor retained is what the sweep would have pruned.
+    const later = await pass(true, ids, Date.now() + 31 * days);
+    assert.equal(later.byRun.get(pruned)!.outcome, 'pruned');
+    assert.equal(later.totals.pruned, 1);
+    assert.equal(later.byRun.get(held)!.outcome, 'rebuilt');
+    assert.equal(later.byRun.get(kept)!.outcome, 'rebuilt');
+    assert.equal((await dumpRun(env.db, pruned)).run, null, 'not written back');
+    assert.equal((await dumpRun(env.db, held)).run?.status, 'COMPLETED');
+    assert.equal((await dumpRun(env.db, kept)).run?.status, 'COMPLETED');
   });
 });

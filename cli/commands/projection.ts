@@ -51,7 +51,7 @@ function printDrift(d: Drift): void {
 function describe(t: PassTotals, write: boolean): string {
   const tables = DRIFT_TABLES.filter((k) => t.drift[k] > 0).map((k) => `${k} ${t.drift[k]}`);
   const drifted = write ? `rebuilt ${t.drifted} with drift` : `drift in ${t.drifted}`;
-  return `checked ${t.checked} run(s): ${drifted}${tables.length ? ` (${tables.join(', ')})` : ''}, errors ${t.errors}, unknown to Temporal ${t.unknownToTemporal.length}, in ${t.durationMs} ms`;
+  return `checked ${t.checked} run(s): ${drifted}${tables.length ? ` (${tables.join(', ')})` : ''}, errors ${t.errors}, pruned by retention ${t.pruned}, unknown to Temporal ${t.unknownToTemporal.length}, in ${t.durationMs} ms`;
 }
 
 async function pass(write: boolean, o: PassOptions): Promise<number> {
