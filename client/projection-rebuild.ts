@@ -22,10 +22,10 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex, decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
+import { temporal } from '@temporalio/proto';
 import type { Db, Query } from '../db/connection';
 import { SEARCH_ATTRIBUTES, WORKFLOW_TYPE } from '../graph/terminology';
-import type { ContinueAsNewPlan, RpcCall, RunInput, RunStarted, WaitClosing, WaitOpening } from '../graph/wire';
+import type { ContinueAsNewPlan, ErrorInfo, RpcCall, RunInput, RunStarted, WaitClosing, WaitOpening } from '../graph/wire';
 import {
   continueAsNewMigration,
   continueAsNewTrailWrite,
@@ -185,21 +185,30 @@ export interface DerivedRun {
   ended?: { status: 'TERMINATED'; error: { type: string; message: string }; closedAt: string; temporalRunId: string };
 }
 
-function eventTime(e: temporal.api.history.v1.IHistoryEvent): string {
+function eventTime(e: Pick<temporal.api.history.v1.IHistoryEvent, 'eventTime'>): string {
   const t = e.eventTime;
   return new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6)).toISOString();
 }
 
-/** The RPC activities' outcomes of one execution, in the order they were scheduled. */
-async function rpcOutcomes(client: Client, history: temporal.api.history.v1.IHistory): Promise<RpcOutcome[]> {
+/** A failure from history, as the attempt's error (the activity's own ErrorInfo when it raised one). */
+async function failureOf(client: Client, f: temporal.api.failure.v1.IFailure | null | undefined, fallback: string): Promise<{ timedOut: boolean; error: ErrorInfo }> {
+  const err = await decodeOptionalFailureToOptionalError(client.options.loadedDataConverter, f ?? undefined);
+  const details = err instanceof ApplicationFailure ? err.details?.[0] : undefined;
+  return { timedOut: err instanceof TimeoutFailure, error: errorInfoOf(details) ?? { type: err instanceof ApplicationFailure ? (err.type ?? fallback) : fallback, message: err?.message ?? fallback } };
+}
+
+/**
+ * The RPC activities' outcomes of one execution, in the order they were
+ * scheduled. `pending`: the execution's pending activities (an open run),
+ * which say what history does not yet: the attempt in flight, or the
+ * retry waiting for its backoff, and the failure before it.
+ */
+async function rpcOutcomes(client: Client, history: temporal.api.history.v1.IHistory, pending: temporal.api.workflow.v1.IPendingActivityInfo[] = []): Promise<RpcOutcome[]> {
   const converter = client.options.loadedDataConverter;
   const bySchedule = new Map<string, RpcOutcome>();
+  const byActivityId = new Map<string, RpcOutcome>();
   const order: RpcOutcome[] = [];
-  const failure = async (f: temporal.api.failure.v1.IFailure | null | undefined, fallback: string) => {
-    const err = await decodeOptionalFailureToOptionalError(converter, f ?? undefined);
-    const details = err instanceof ApplicationFailure ? err.details?.[0] : undefined;
-    return { timedOut: err instanceof TimeoutFailure, error: errorInfoOf(details) ?? { type: err instanceof ApplicationFailure ? (err.type ?? fallback) : fallback, message: err?.message ?? fallback } };
-  };
+  const failure = (f: temporal.api.failure.v1.IFailure | null | undefined, fallback: string) => failureOf(client, f, fallback);
   for (const e of history.events ?? []) {
     const id = String(e.eventId ?? '');
     const scheduled = e.activityTaskScheduledEventAttributes;
@@ -207,6 +216,7 @@ async function rpcOutcomes(client: Client, history: temporal.api.history.v1.IHis
       if (scheduled.activityType?.name !== 'invokeRpc') continue;
       const o: RpcOutcome = { attempt: 0, startedAt: null, state: 'scheduled', finishedAt: null };
       bySchedule.set(id, o);
+      byActivityId.set(scheduled.activityId ?? '', o);
       order.push(o);
       continue;
     }
@@ -250,12 +260,32 @@ async function rpcOutcomes(client: Client, history: temporal.api.history.v1.IHis
       if (o) o.state = 'cancelled';
     }
   }
+  for (const p of pending) {
+    const o = byActivityId.get(p.activityId ?? '');
+    if (!o || o.state !== 'scheduled') continue;
+    const attempt = p.attempt ?? 1;
+    const last = p.lastFailure ? await failure(p.lastFailure, 'AttemptFailed') : undefined;
+    if (p.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED) {
+      // In flight: its attempt row is RUNNING (as the live activity writes it), the one before failed.
+      o.attempt = attempt;
+      o.state = 'started';
+      o.startedAt = p.lastStartedTime ? eventTime({ eventTime: p.lastStartedTime }) : null;
+      if (last && attempt > 1) o.previous = last;
+    } else if (attempt > 1 && last) {
+      // Waiting for its retry: the attempt before failed (or timed out), and the next has no row yet.
+      o.attempt = attempt - 1;
+      o.state = last.timedOut ? 'timedOut' : 'failed';
+      o.startedAt = p.lastStartedTime ? eventTime({ eventTime: p.lastStartedTime }) : null;
+      o.finishedAt = o.startedAt;
+      o.error = last.error;
+    }
+  }
   return order;
 }
 
 /** The writes one execution's activity calls make. `next` is the execution it continued into, if any. */
-async function executionWrites(client: Client, ex: ExecutionRead, next: ExecutionRead | undefined): Promise<DerivedWrite[]> {
-  const outcomes = await rpcOutcomes(client, ex.history);
+async function executionWrites(client: Client, ex: ExecutionRead, next: ExecutionRead | undefined, pending?: temporal.api.workflow.v1.IPendingActivityInfo[]): Promise<DerivedWrite[]> {
+  const outcomes = await rpcOutcomes(client, ex.history, pending);
   let rpc = 0;
   const writes: DerivedWrite[] = [];
   for (const call of ex.activities) {
@@ -325,6 +355,26 @@ async function readExecutions(client: Client, runId: string): Promise<ExecutionR
   return chain;
 }
 
+/** Whether the execution's history has not closed (the run is open). */
+function isOpen(ex: ExecutionRead): boolean {
+  const events = ex.history.events ?? [];
+  const last = events[events.length - 1];
+  return !last || !(
+    last.workflowExecutionCompletedEventAttributes ||
+    last.workflowExecutionFailedEventAttributes ||
+    last.workflowExecutionCanceledEventAttributes ||
+    last.workflowExecutionTerminatedEventAttributes ||
+    last.workflowExecutionTimedOutEventAttributes ||
+    last.workflowExecutionContinuedAsNewEventAttributes
+  );
+}
+
+/** An open execution's pending activities (what history does not say yet). */
+async function pendingActivities(client: Client, runId: string, temporalRunId: string): Promise<temporal.api.workflow.v1.IPendingActivityInfo[]> {
+  const d = await client.workflowService.describeWorkflowExecution({ namespace: client.options.namespace, execution: { workflowId: runId, runId: temporalRunId } });
+  return d.pendingActivities ?? [];
+}
+
 /** How the latest execution ended, when Temporal ended it without its graph. */
 function endedByTemporal(ex: ExecutionRead): DerivedRun['ended'] {
   const events = ex.history.events ?? [];
@@ -345,7 +395,9 @@ function endedByTemporal(ex: ExecutionRead): DerivedRun['ended'] {
 export async function deriveRun(client: Client, runId: string): Promise<DerivedRun> {
   const executions = await readExecutions(client, runId);
   const writes: DerivedWrite[] = [];
-  for (let i = 0; i < executions.length; i++) writes.push(...(await executionWrites(client, executions[i]!, executions[i + 1])));
+  const latest = executions[executions.length - 1]!;
+  const pending = isOpen(latest) ? await pendingActivities(client, runId, latest.temporalRunId) : undefined;
+  for (let i = 0; i < executions.length; i++) writes.push(...(await executionWrites(client, executions[i]!, executions[i + 1], i === executions.length - 1 ? pending : undefined)));
   const first = executions[0]!;
   const startWrite = writes.find((w): w is Extract<DerivedWrite, { kind: 'runStarted' }> => w.kind === 'runStarted');
   const start: RunStarted = startWrite

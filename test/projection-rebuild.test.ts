@@ -45,6 +45,13 @@ const graphs = {
       { id: 'done', type: 'return', output: 'steps.call.attempt' },
     ],
   },
+  slow: {
+    entry: 'call',
+    steps: [
+      { id: 'call', type: 'rpc', rpc: 'test.slow', input: { ms: 'input.ms' }, next: 'done' },
+      { id: 'done', type: 'return', output: 'steps.call.sleptMs' },
+    ],
+  },
   boom: {
     entry: 'call',
     steps: [{ id: 'call', type: 'rpc', rpc: 'test.boom', input: { why: 'input.why' } }],
@@ -98,6 +105,7 @@ describe('projection verify and rebuild from Temporal history', function () {
     await publisher.publish('rb-quick', graphs.quick);
     await publisher.publish('rb-flaky', graphs.flaky);
     await publisher.publish('rb-boom', graphs.boom);
+    await publisher.publish('rb-slow', graphs.slow);
     await publisher.publish('rb-wait', graphs.wait);
     await publisher.publish('rb-stall', graphs.stallV1);
     await publisher.publish('rb-skip', graphs.stallV1);
@@ -314,5 +322,21 @@ describe('projection verify and rebuild from Temporal history', function () {
     assert.equal((await dumpRun(env.db, pruned)).run, null, 'not written back');
     assert.equal((await dumpRun(env.db, held)).run?.status, 'COMPLETED');
     assert.equal((await dumpRun(env.db, kept)).run?.status, 'COMPLETED');
+  });
+
+  it('an open run with an RPC attempt in flight: its RUNNING row is what history and the pending activity say, no drift', async () => {
+    const { runId } = await env.pinflow.start({ definition: 'rb-slow', input: { ms: 25_000 } });
+    await eventually(async () => (await dumpRun(env.db, runId)).steps['call#1.1']?.status === 'RUNNING', { what: 'the attempt in flight projected', timeoutMs: 60_000 });
+    const live = await dumpRun(env.db, runId);
+    const verify = await pass(false, [runId]);
+    assert.deepEqual(verify.results[0]!.drift, [], JSON.stringify(verify.results[0]));
+    assert.equal(verify.results[0]!.outcome, 'ok');
+    await env.db.query({ text: `DELETE FROM run_steps WHERE run_id = $1`, values: [runId] });
+    await pass(true, [runId]);
+    const rebuilt = await dumpRun(env.db, runId);
+    assert.equal(rebuilt.steps['call#1.1']?.status, 'RUNNING');
+    assert.deepEqual(diffRuns(runId, live, rebuilt), []);
+    await env.pinflow.cancel(runId, { by: 'test', reason: 'cleanup' });
+    await settled(runId, 'CANCELLED');
   });
 });
