@@ -48,7 +48,6 @@ import { applyWrite } from '../projection/writer';
 import { readExecution, type ExecutionRead } from '../worker/history';
 import { endedWithoutGraph } from './reconcile';
 import { runPolicies, runPolicyDays, type RunPolicy } from './retention';
-import { MAX_EXECUTIONS_READ } from './rerun';
 
 /**
  * Columns written from a process clock (the client's start, an RPC
@@ -342,16 +341,23 @@ async function executionWrites(client: Client, ex: ExecutionRead, next: Executio
   return writes;
 }
 
+/**
+ * The most executions (continue-as-new, migrations) a run may have for the
+ * rebuild to read it whole. A longer run is refused (an error for that run),
+ * never rebuilt from part of its history.
+ */
+export const MAX_EXECUTIONS_REBUILT = 1_000;
+
 /** Every execution of run `runId`, first to latest, read from Temporal history. */
 async function readExecutions(client: Client, runId: string): Promise<ExecutionRead[]> {
   const chain: ExecutionRead[] = [];
   let temporalRunId: string | undefined;
-  for (let i = 0; i < MAX_EXECUTIONS_READ; i++) {
+  do {
+    if (chain.length >= MAX_EXECUTIONS_REBUILT) throw new Error(`run ${runId} has more than ${MAX_EXECUTIONS_REBUILT} executions: not rebuilt from part of its history`);
     const ex = await readExecution(client, runId, temporalRunId, { dataConverter: client.options.dataConverter });
     chain.unshift(ex);
     temporalRunId = ex.previousRunId;
-    if (!temporalRunId) break;
-  }
+  } while (temporalRunId);
   return chain;
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import { diffRuns, dumpRun, projectionPass, type RunResult } from '../client/projection-rebuild';
 import { Pinflow } from '../client/pinflow';
 import { connectPg, type Db } from '../db/connection';
 import { migrate } from '../db/migrate';
@@ -122,5 +123,21 @@ describe('continue-as-new for long runs', function () {
     assert.equal(detail.version, v1.version);
     assert.deepEqual(detail.lineage, []);
     assert.ok((await eventually(() => executions(run.runId).then((n) => (n > 1 ? n : undefined)))) > 1, 'it did continue as new, on v1');
+  });
+
+  it('the projection of runs that continued as new (pinned, moved to the latest, stayed) is what their histories say; a rebuild of deleted rows gives them back', async () => {
+    const ids: string[] = [];
+    for await (const w of pinflow.client.workflow.list({ query: `ExecutionStatus = 'Completed'` })) if (!ids.includes(w.workflowId)) ids.push(w.workflowId);
+    assert.ok(ids.length >= 3, `the three runs above: ${ids.join(', ')}`);
+    const results: RunResult[] = [];
+    const verify = await projectionPass({ client: pinflow.client, db }, { runIds: ids }, { write: false, onRun: (r) => results.push(r) });
+    assert.deepEqual(results.filter((r) => r.outcome !== 'ok'), [], 'no drift');
+    assert.equal(verify.checked, ids.length);
+    const before = await Promise.all(ids.map((id) => dumpRun(db, id)));
+    for (const id of ids) await db.query({ text: `DELETE FROM runs WHERE id = $1`, values: [id] });
+    const rebuild = await projectionPass({ client: pinflow.client, db }, { runIds: ids }, { write: true });
+    assert.equal(rebuild.errors, 0);
+    assert.equal(rebuild.drifted, ids.length);
+    for (const [i, id] of ids.entries()) assert.deepEqual(diffRuns(id, before[i]!, await dumpRun(db, id)), [], `run ${id} rebuilt as it was`);
   });
 });
