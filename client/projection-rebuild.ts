@@ -282,6 +282,17 @@ async function rpcOutcomes(client: Client, history: temporal.api.history.v1.IHis
   return order;
 }
 
+/** The run-level projection activities, by name, and the write each makes (as the live activity does). */
+const RUN_LEVEL_WRITES: Partial<Record<string, (arg: never) => DerivedWrite>> = {
+  projectRunStarted: runStartedWrite,
+  projectStall: stallWrite,
+  projectPause: pauseWrite,
+  projectResume: resumeWrite,
+  projectDecision: decisionWrite,
+  projectMigration: migrationWrite,
+  projectRunClosed: runClosedWrite,
+};
+
 /** The writes one execution's activity calls make. `next` is the execution it continued into, if any. */
 async function executionWrites(client: Client, ex: ExecutionRead, next: ExecutionRead | undefined, pending?: temporal.api.workflow.v1.IPendingActivityInfo[]): Promise<DerivedWrite[]> {
   const outcomes = await rpcOutcomes(client, ex.history, pending);
@@ -289,28 +300,12 @@ async function executionWrites(client: Client, ex: ExecutionRead, next: Executio
   const writes: DerivedWrite[] = [];
   for (const call of ex.activities) {
     const arg = call.args[0] as never;
+    const runLevel = RUN_LEVEL_WRITES[call.type];
+    if (runLevel) {
+      writes.push(runLevel(arg));
+      continue;
+    }
     switch (call.type) {
-      case 'projectRunStarted':
-        writes.push(runStartedWrite(arg));
-        break;
-      case 'projectStall':
-        writes.push(stallWrite(arg));
-        break;
-      case 'projectPause':
-        writes.push(pauseWrite(arg));
-        break;
-      case 'projectResume':
-        writes.push(resumeWrite(arg));
-        break;
-      case 'projectDecision':
-        writes.push(decisionWrite(arg));
-        break;
-      case 'projectMigration':
-        writes.push(migrationWrite(arg));
-        break;
-      case 'projectRunClosed':
-        writes.push(runClosedWrite(arg));
-        break;
       case 'planContinueAsNew': {
         const plan = arg as ContinueAsNewPlan;
         writes.push(continueAsNewTrailWrite(plan));
@@ -404,12 +399,11 @@ export async function deriveRun(client: Client, runId: string): Promise<DerivedR
   const latest = executions[executions.length - 1]!;
   const pending = isOpen(latest) ? await pendingActivities(client, runId, latest.temporalRunId) : undefined;
   for (let i = 0; i < executions.length; i++) writes.push(...(await executionWrites(client, executions[i]!, executions[i + 1], i === executions.length - 1 ? pending : undefined)));
-  const first = executions[0]!;
-  const startWrite = writes.find((w): w is Extract<DerivedWrite, { kind: 'runStarted' }> => w.kind === 'runStarted');
-  const start: RunStarted = startWrite
-    ? { runId, temporalRunId: startWrite.run.temporalRunId ?? first.temporalRunId, definition: startWrite.run.definition, version: startWrite.run.version, tenant: startWrite.run.tenant, input: startWrite.run.input, metadata: startWrite.run.metadata, startedAt: startWrite.run.startedAt, ...(startWrite.run.parent ? { parent: startWrite.run.parent } : {}) }
-    : startOf(first);
-  const ended = endedByTemporal(executions[executions.length - 1]!);
+  const captured = executions.flatMap((ex) => ex.activities).find((c) => c.type === 'projectRunStarted')?.args[0] as RunStarted | undefined;
+  const start = captured ?? startOf(executions[0]!);
+  // A run that did not get as far as its run-started write still has its row (the client writes it at start).
+  if (!captured) writes.unshift(runStartedWrite(start));
+  const ended = endedByTemporal(latest);
   const versions = new Map(executions.map((ex) => [ex.input.version, { graph: ex.input.graph, contracts: ex.input.contracts }] as const));
   return { runId, executions: executions.length, start, writes, versions, ...(ended ? { ended } : {}) };
 }
@@ -462,16 +456,14 @@ async function applyDerived(store: ProjectionStore, events: EventStore, w: Deriv
  * An early attempt's error is not in history (Temporal keeps the last two):
  * the rebuilt row keeps the error the projection had for it, if it had one.
  */
-async function keepErrorsHistoryLacks(tx: Db, runId: string, before: RunRows): Promise<void> {
-  const lacking = await tx.query<{ step_instance: string; dispatch: number; attempt: number }>({
-    text: `SELECT step_instance, dispatch, attempt FROM run_steps WHERE run_id = $1 AND error->>'type' = $2`,
-    values: [runId, ERROR_NOT_IN_HISTORY],
+function keepErrorsHistoryLacks(w: DerivedWrite, before: RunRows): DerivedWrite {
+  if (w.kind !== 'steps') return w;
+  const steps = w.steps.map((st) => {
+    if (st.error?.type !== ERROR_NOT_IN_HISTORY) return st;
+    const had = before.steps[`${st.stepInstance}#${st.dispatch ?? 1}.${st.attempt}`]?.error as ErrorInfo | null | undefined;
+    return had ? { ...st, error: had } : st;
   });
-  for (const r of lacking) {
-    const had = before.steps[`${r.step_instance}#${r.dispatch}.${r.attempt}`]?.error;
-    if (had === null || had === undefined) continue;
-    await tx.query({ text: `UPDATE run_steps SET error = $5::jsonb WHERE run_id = $1 AND step_instance = $2 AND dispatch = $3 AND attempt = $4`, values: [runId, r.step_instance, r.dispatch, r.attempt, JSON.stringify(had)] });
-  }
+  return { ...w, steps };
 }
 
 /** Thrown inside a verify's transaction to roll it back with its findings. */
@@ -512,10 +504,8 @@ export async function rewriteRun(db: Db, derived: DerivedRun, opts: { write: boo
       const events = new EventStore(tx, store);
       // Redacted by the graph the run pinned, as live (and so even when the version GC removed its catalog row).
       for (const [hash, v] of derived.versions) store.knowVersion(hash, v);
-      await applyWrite(store, runStartedWrite(derived.start));
-      for (const w of derived.writes) await applyDerived(store, events, w);
+      for (const w of derived.writes) await applyDerived(store, events, keepErrorsHistoryLacks(w, before));
       if (derived.ended) await store.reconcileClose({ runId: derived.runId, status: derived.ended.status, error: derived.ended.error, closedAt: derived.ended.closedAt, temporalRunId: derived.ended.temporalRunId, closeAttempts: true });
-      await keepErrorsHistoryLacks(tx, derived.runId, before);
       const after = await dumpRun(tx, derived.runId);
       // Gone from the projection because retention pruned it: what the policy asked for, not drift.
       if (!before.run && opts.retention && (await prunedByRetention(tx, derived.runId, after, opts.retention, opts.now ?? Date.now()))) throw new VerifyOnly('pruned');

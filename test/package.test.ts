@@ -133,7 +133,8 @@ async function main() {
     const rerun = await pinflow.rerun(started.runId, { fromStep: 'shout', by: 'package-test' });
     const rerunOutput = await pinflow.result(rerun.runId);
     let status;
-    for (let i = 0; i < 100 && status !== 'COMPLETED'; i++) {
+    // Polls the projection for up to 60 s (a busy machine): the condition, not a fixed wait.
+    for (let i = 0; i < 600 && status !== 'COMPLETED'; i++) {
       status = (await pinflow.getRun(started.runId)).status;
       if (status !== 'COMPLETED') await new Promise((r) => setTimeout(r, 100));
     }

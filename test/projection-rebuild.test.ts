@@ -149,11 +149,15 @@ describe('projection verify and rebuild from Temporal history', function () {
       return (await statusOf(runs['terminated']!)) === 'TERMINATED';
     }, { what: 'the terminated run reconciled', timeoutMs: 120_000 });
     // Let every run's writes land (the cancelled run's close, the resolved wait): the rows no longer change.
+    // Four reads in a row (eventually's polls) that agree: the rows no longer change.
+    let last: Map<string, RunRows> | undefined;
+    let agreeing = 0;
     await eventually(async () => {
-      const a = await dumpAll();
-      await new Promise((r) => setTimeout(r, 500));
-      const b = await dumpAll();
-      return [...a].every(([id, rows]) => diffRuns(id, rows, b.get(id)!).length === 0);
+      const now = await dumpAll();
+      const still = last !== undefined && [...now].every(([id, rows]) => diffRuns(id, rows, last!.get(id)!).length === 0);
+      agreeing = still ? agreeing + 1 : 0;
+      last = now;
+      return agreeing >= 3;
     }, { what: 'the projection at rest', timeoutMs: 60_000 });
     baseline = await dumpAll();
   });
